@@ -1,0 +1,1 @@
+"""tenantflow: multi-tenant workflow automation."""

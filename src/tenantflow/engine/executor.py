@@ -1,0 +1,808 @@
+"""The DAG executor: runs a workflow's nodes concurrently in dependency order and keeps the record.
+
+Scheduling is Kahn's algorithm over connections. A node becomes ready once every incoming connection has
+*resolved*: fired (carried items) or pruned (its output was empty, or its source never ran). Several
+connections into one input run the node **once**, items concatenated in connection order. A node whose
+inputs are all pruned does not run and prunes its own outputs in turn. Loop nodes are the exception that
+makes cycles legal: when a back edge into a loop node fires, the loop's region is re-armed and the loop
+node runs again with a higher run index. While a loop node is still looping, its exit connections are held
+open rather than pruned.
+
+The executor is host-agnostic: events go to an async callback (the store checkpoints ``node.finished``;
+the live-progress stream forwards them), and ``resume`` seeds the run with nodes that already finished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from tenantflow.engine.definition import (
+    DefinitionError,
+    NodeDefinition,
+    RetryPolicy,
+    WorkflowDefinition,
+    parse_workflow,
+)
+from tenantflow.engine.errors import ErrorCode, NodeError
+from tenantflow.engine.expressions import ExpressionError, ExpressionLimits, resolve_value
+from tenantflow.engine.graph import ERROR, MAIN, Edge, Graph, build_graph
+from tenantflow.engine.proxy import ExpressionScope, ScopeInputs
+from tenantflow.engine.record import ExecutionRecord, ExecutionStatus, LogEntry, NodeState, utc_now
+from tenantflow.engine.redaction import Redactor
+from tenantflow.engine.sdk import Items, LogLevel, NodeRegistry, NodeType, WorkflowLoader
+
+EventSink = Callable[["ExecutionEvent"], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class ExecutionEvent:
+    """Lifecycle event: execution.started, node.started, node.finished or execution.finished."""
+
+    type: str
+    execution_id: str
+    node: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunLimits:
+    """Host-imposed limits and permissions; ``None`` fields fall back to the workflow's own settings."""
+
+    max_node_executions: int | None = None
+    max_concurrency: int | None = None
+    execution_timeout_s: float | None = None
+    expressions: ExpressionLimits = field(default_factory=ExpressionLimits)
+    allow_private_network: bool = False
+
+
+class _Stop(Exception):
+    """Raised inside the scheduler to end the execution with a status other than success."""
+
+    def __init__(self, status: ExecutionStatus, error: dict[str, Any]) -> None:
+        super().__init__(error.get("message", status))
+        self.status = status
+        self.error = error
+
+
+_FIRED = 1
+_PRUNED = 2
+
+
+class Execution:
+    """One run of one workflow. Create it, ``await run()``, call ``abort()`` from elsewhere to stop it."""
+
+    def __init__(
+        self,
+        definition: WorkflowDefinition | Mapping[str, Any],
+        *,
+        registry: NodeRegistry,
+        input_items: Items | None = None,
+        variables: Mapping[str, Any] | None = None,
+        secrets: Mapping[str, str] | None = None,
+        context: Mapping[str, Any] | None = None,
+        env: Mapping[str, str] | None = None,
+        limits: RunLimits | None = None,
+        events: EventSink | None = None,
+        resume: Mapping[str, Mapping[str, Any]] | None = None,
+        workflow_loader: WorkflowLoader | None = None,
+        execution_id: str | None = None,
+        start_node: str | None = None,
+        depth: int = 0,
+    ) -> None:
+        self.definition = (
+            definition if isinstance(definition, WorkflowDefinition) else parse_workflow(dict(definition))
+        )
+        self.registry = registry
+        self.id = execution_id or str(uuid.uuid4())
+        self.limits = limits or RunLimits()
+        self.input_items = input_items if input_items is not None else [{"json": {}}]
+        self.secrets = dict(secrets or {})
+        self.context = dict(context or {})
+        self.env = dict(env or {})
+        self.events = events
+        self.workflow_loader = workflow_loader
+        self.depth = depth
+        self.redactor = Redactor(self.secrets.values())
+        self.graph: Graph = build_graph(self.definition, registry)
+        self.nodes = {n.name: n for n in self.definition.nodes}
+        self.variables = self._initial_variables(variables or {})
+        self.record = ExecutionRecord(
+            id=self.id, workflow_id=self.definition.id, status="running", start_time=utc_now()
+        )
+        self._start_node = start_node
+        self._resume = {k: NodeState.from_dict(dict(v)) for k, v in (resume or {}).items()}
+        self._edge_state: dict[Edge, int] = {}
+        self._edge_items: dict[Edge, Items] = {}
+        self._done: set[str] = set()
+        self._running: dict[asyncio.Task[_Outcome], str] = {}
+        self._runs: dict[str, list[list[Items]]] = {}
+        self._node_states: dict[str, dict[str, Any]] = {}
+        self._looping: set[str] = set()
+        self._output_bytes: dict[str, int] = {}
+        self._held_bytes = 0
+        self._stop: _Stop | None = None
+        self._ready: list[tuple[str, list[Items]]] = []
+        self._queued: set[str] = set()
+        self._active: set[str] = set()
+        self._loop_restarts: dict[str, list[Items]] = {}
+        self._dispatched = 0
+        self._last_finished: str | None = None
+
+    # ------------------------------------------------------------------ public API
+
+    def abort(self, reason: str = "aborted by user") -> None:
+        """Stop the execution: running nodes are cancelled, nothing new starts, status becomes ``aborted``."""
+        self._halt(_Stop("aborted", {"message": reason, "code": ErrorCode.ABORTED, "node": None}))
+
+    async def run(self) -> ExecutionRecord:
+        await self._emit("execution.started", None, {"workflowId": self.definition.id})
+        timeout = self.limits.execution_timeout_s or self.definition.settings.execution_timeout_s
+        timer = None
+        if timeout:
+            timer = asyncio.get_running_loop().call_later(timeout, self._on_timeout, timeout)
+        try:
+            self._check_variables()
+            await self._schedule()
+        except _Stop as stop:
+            if self._stop is None:
+                self._stop = stop
+        finally:
+            if timer is not None:
+                timer.cancel()
+            await self._cancel_running()
+        if self._stop is None:
+            self.record.status = "success"
+        else:
+            self.record.status = self._stop.status
+            self.record.error = self.redactor.redact(self._stop.error)
+        self.record.end_time = utc_now()
+        self.record.state = {
+            n.name: self.record.state[n.name] for n in self.definition.nodes if n.name in self.record.state
+        }
+        await self._emit(
+            "execution.finished", None, {"status": self.record.status, "error": self.record.error}
+        )
+        return self.record
+
+    # ------------------------------------------------------------------ set-up
+
+    def _initial_variables(self, given: Mapping[str, Any]) -> dict[str, Any]:
+        values = {name: var.default_value for name, var in self.definition.variables.items()}
+        values.update(given)
+        return values
+
+    def _check_variables(self) -> None:
+        for name, var in self.definition.variables.items():
+            value = self.variables.get(name)
+            if var.required and value is None:
+                raise _Stop(
+                    "error",
+                    {
+                        "message": f"required variable '{name}' was not supplied",
+                        "code": ErrorCode.MISSING_VARIABLE,
+                    },
+                )
+            if value is not None and not _matches_type(value, var.type):
+                raise _Stop(
+                    "error",
+                    {
+                        "message": f"variable '{name}' must be of type {var.type}",
+                        "code": ErrorCode.INVALID_VARIABLE_TYPE,
+                    },
+                )
+
+    def _on_timeout(self, seconds: float) -> None:
+        message = f"execution exceeded its timeout of {seconds:g} s"
+        self._halt(_Stop("timeout", {"message": message, "code": ErrorCode.EXECUTION_TIMEOUT, "node": None}))
+
+    def _halt(self, stop: _Stop) -> None:
+        if self._stop is None:
+            self._stop = stop
+        for task in self._running:
+            task.cancel()
+
+    # ------------------------------------------------------------------ scheduling
+
+    async def _schedule(self) -> None:
+        self._initial_ready()
+        max_concurrency = self.limits.max_concurrency or self.definition.settings.max_concurrency
+        limit = self.limits.max_node_executions or self.definition.limits.max_node_executions
+        while (self._ready or self._running) and self._stop is None:
+            while self._ready and len(self._running) < max_concurrency and self._stop is None:
+                name, inputs = self._ready.pop(0)
+                self._queued.discard(name)
+                if self._dispatched >= limit:
+                    message = f"more than {limit} node executions; stopping a runaway loop"
+                    raise _Stop(
+                        "error", {"message": message, "code": ErrorCode.EXECUTION_LIMIT, "node": name}
+                    )
+                self._dispatched += 1
+                self._running[asyncio.create_task(self._run_node(name, inputs))] = name
+                self._active.add(name)
+            if not self._running:
+                break
+            done, _ = await asyncio.wait(self._running, return_when=asyncio.FIRST_COMPLETED)
+            for task in sorted(done, key=lambda t: self.graph.position[self._running[t]]):
+                self._active.discard(self._running.pop(task))
+                if not task.cancelled():
+                    await self._after(task.result())
+
+    def _enqueue(self, name: str, inputs: list[Items]) -> None:
+        self._queued.add(name)
+        self._ready.append((name, inputs))
+
+    def _initial_ready(self) -> None:
+        starts = self._starts()
+        for name in self.graph.names:
+            if name in self._resume:
+                continue
+            if name in starts:
+                self._enqueue(name, [list(self.input_items)])
+            elif not self.graph.forward_incoming(name):
+                self._skip(name)
+        restored = [name for name in self.graph.order if name in self._resume]
+        for name in restored:  # all of them first, so their outputs do not re-queue one another
+            self.record.state[name] = self._resume[name]
+            self._runs[name] = [self._resume[name].output]
+            self._done.add(name)
+        for name in restored:
+            self._fire_outputs(name, self._resume[name].output, error_output=None)
+        self._restart_loops()
+
+    def _starts(self) -> set[str]:
+        if self._start_node is not None:
+            return {self._start_node}
+        triggers = [n for n in self.graph.start_nodes if (t := self._type_of(n)) is not None and t.is_trigger]
+        return {triggers[0]} if triggers else set(self.graph.start_nodes)
+
+    async def _after(self, outcome: _Outcome) -> None:
+        name = outcome.name
+        self._record_run(outcome)
+        await self._emit("node.finished", name, {"runIndex": outcome.run_index, **outcome.state.to_dict()})
+        if outcome.stop is not None:
+            raise outcome.stop
+        self._done.add(name)
+        self._last_finished = name
+        self._fire_outputs(name, outcome.outputs, error_output=outcome.error_output)
+        self._restart_loops()
+
+    def _record_run(self, outcome: _Outcome) -> None:
+        name, state, metrics = outcome.name, outcome.state, self.record.metrics
+        runs = self._runs.setdefault(name, [])
+        runs.append(outcome.outputs)
+        state.runs = len(runs)
+        state.output = self.redactor.redact(outcome.outputs)
+        self.record.state[name] = state
+        if state.status == "disabled":
+            return
+        metrics.nodes_executed += 1
+        if state.status == "success":
+            metrics.success_nodes += 1
+        else:
+            metrics.failed_nodes += 1
+        if state.attempts > 1:
+            metrics.retried_nodes += 1
+            metrics.total_retries += state.attempts - 1
+        size = item_bytes(outcome.outputs)
+        metrics.data_processed += size
+        self._held_bytes += size - self._output_bytes.get(name, 0)
+        self._output_bytes[name] = size
+        metrics.peak_memory = max(metrics.peak_memory, self._held_bytes)
+
+    def _resolve_edge(self, edge: Edge, items: Items | None) -> None:
+        if items:
+            self._edge_state[edge] = _FIRED
+            self._edge_items[edge] = items
+        else:
+            self._edge_state[edge] = _PRUNED
+            self._edge_items.pop(edge, None)
+        if edge in self.graph.back_edges:
+            self._check_loop(edge.target)
+        else:
+            self._check_ready(edge.target)
+
+    def _check_ready(self, name: str) -> None:
+        if name in self._done or name in self._queued or name in self._active:
+            return
+        incoming = self.graph.forward_incoming(name)
+        if any(e not in self._edge_state for e in incoming):
+            return
+        fired = any(self._edge_state[e] == _FIRED for e in incoming)
+        upstream_failed = self.nodes[name].skip_on_fail and any(
+            self._status(e.source) == "error" for e in incoming
+        )
+        if (not fired and not self._forced(incoming)) or upstream_failed:
+            self._skip(name)
+        else:
+            self._enqueue(name, self._gather(name, incoming))
+
+    def _status(self, name: str) -> str | None:
+        state = self.record.state.get(name)
+        return None if state is None else state.status
+
+    def _forced(self, incoming: list[Edge]) -> bool:
+        """n8n v0 follows a connection into input index > 0 even when the parent output was empty."""
+        if self.definition.settings.execution_order != "v0":
+            return False
+        return any(e.input > 0 and bool(self._runs.get(e.source)) for e in incoming)
+
+    def _gather(self, name: str, edges: list[Edge]) -> list[Items]:
+        node_type = self._type_of(name)
+        count = node_type.input_count(self.nodes[name]) if node_type is not None else 1
+        count = max([count, 1, *[e.input + 1 for e in edges]])
+        inputs: list[Items] = [[] for _ in range(count)]
+        for edge in sorted(edges, key=lambda e: e.order):
+            if self._edge_state.get(edge) == _FIRED:
+                inputs[edge.input].extend(self._edge_items[edge])
+        return inputs
+
+    def _check_loop(self, loop: str) -> None:
+        """All back edges into ``loop`` resolved: re-run it if any carried items, else the loop is over."""
+        backs = [e for e in self.graph.incoming.get(loop, []) if e in self.graph.back_edges]
+        if any(e not in self._edge_state for e in backs):
+            return
+        fired = [e for e in backs if self._edge_state[e] == _FIRED]
+        if fired:
+            self._loop_restarts[loop] = self._gather(loop, fired)
+        else:
+            self._finish_loop(loop)
+
+    def _restart_loops(self) -> None:
+        """Re-arm loops whose back edges fired, once the cascade that fired them has settled."""
+        while self._loop_restarts:
+            loop, inputs = self._loop_restarts.popitem()
+            self._rearm(loop)
+            self._enqueue(loop, inputs)
+
+    def _rearm(self, loop: str) -> None:
+        """Forget the loop region's previous pass so its nodes can run again on the next batch."""
+        region = self.graph.regions.get(loop, frozenset())
+        for edge in self.graph.edges:
+            inside_source = edge.source == loop or edge.source in region
+            if inside_source and (edge.target in region or edge.target == loop):
+                self._edge_state.pop(edge, None)
+                self._edge_items.pop(edge, None)
+        self._done.difference_update(region)
+        self._done.discard(loop)
+
+    def _finish_loop(self, loop: str) -> None:
+        """The loop will not run again: prune every connection it or its region still holds open."""
+        self._looping.discard(loop)
+        region = self.graph.regions.get(loop, frozenset())
+        for edge in self.graph.edges:
+            from_region = edge.source == loop or (edge.source in region and edge.source in self._done)
+            if from_region and edge not in self._edge_state:
+                self._resolve_edge(edge, None)
+
+    def _skip(self, name: str) -> None:
+        self._done.add(name)
+        for edge in self.graph.outgoing.get(name, []):
+            self._resolve_edge(edge, None)
+
+    def _fire_outputs(self, name: str, outputs: list[Items], *, error_output: int | None) -> None:
+        node = self.nodes[name]
+        node_type = self._type_of(name)
+        loop_outputs = node_type.loop_outputs(node) if node_type is not None else frozenset()
+        if loop_outputs:
+            if any(outputs[i] for i in loop_outputs if i < len(outputs)):
+                self._looping.add(name)
+            else:
+                self._looping.discard(name)
+        fired: list[tuple[Edge, Items]] = []
+        pruned: list[Edge] = []
+        for edge in self.graph.outgoing.get(name, []):
+            index = edge.output if edge.port == MAIN else (error_output if edge.port == ERROR else None)
+            items = outputs[index] if index is not None and 0 <= index < len(outputs) else []
+            if items:
+                fired.append((edge, items))
+            elif not self._held_open(name, edge, loop_outputs):
+                pruned.append(edge)
+        # Fire before pruning: a prune can end a loop, which must not close exits that are firing now.
+        for edge, items in fired:
+            self._resolve_edge(edge, items)
+        for edge in pruned:
+            self._resolve_edge(edge, None)
+
+    def _held_open(self, name: str, edge: Edge, loop_outputs: frozenset[int]) -> bool:
+        """Empty exits of a loop that is still looping (or of its region) wait for the loop to end."""
+        if name in self._looping and edge.output not in loop_outputs:
+            return True
+        for loop in self._looping:
+            region = self.graph.regions.get(loop, frozenset())
+            if name in region and edge.target not in region and edge.target != loop:
+                return True
+        return False
+
+    def _type_of(self, name: str) -> NodeType | None:
+        return self.registry.get(self.nodes[name].type)
+
+    async def _emit(self, event_type: str, node: str | None, data: dict[str, Any]) -> None:
+        if self.events is not None:
+            await self.events(ExecutionEvent(event_type, self.id, node, self.redactor.redact(data)))
+
+    async def _cancel_running(self) -> None:
+        for task in self._running:
+            task.cancel()
+        if self._running:
+            await asyncio.gather(*self._running, return_exceptions=True)
+        self._running.clear()
+
+    # ------------------------------------------------------------------ running one node
+
+    async def _run_node(self, name: str, inputs: list[Items]) -> _Outcome:
+        node = self.nodes[name]
+        run_index = len(self._runs.get(name, []))
+        state = NodeState(status="success", output=[], start_time=utc_now())
+        await self._emit(
+            "node.started", name, {"runIndex": run_index, "inputItems": [len(i) for i in inputs]}
+        )
+        if node.disabled:
+            state.status = "disabled"
+            state.end_time = utc_now()
+            return _Outcome(name, run_index, [inputs[0] if inputs else []], state)
+        node_type = self._type_of(name)
+        if node_type is None:
+            error = NodeError(f"unknown node type '{node.type}'", code=ErrorCode.UNKNOWN_NODE_TYPE)
+            return self._failed(name, run_index, inputs, state, error)
+        if node.execute_once:
+            inputs = [items[:1] for items in inputs]
+        ctx = NodeRunContext(self, node, inputs, run_index)
+        policy = node.retry or self.definition.retry or RetryPolicy()
+        while True:
+            try:
+                outputs = _normalise_outputs(await self._attempt(node_type, node, ctx, inputs))
+                break
+            except NodeError as error:
+                if state.attempts >= policy.max_attempts or not is_retryable(policy, error):
+                    return self._failed(name, run_index, inputs, state, error)
+                self._log("warn", f"attempt {state.attempts} failed, retrying: {error.message}", name)
+                await asyncio.sleep(retry_delay(policy, state.attempts))
+                state.attempts += 1
+        if node.always_output_data and not any(outputs):
+            outputs = [[{"json": {}}], *outputs[1:]]
+        state.end_time = utc_now()
+        return _Outcome(name, run_index, outputs, state)
+
+    async def _attempt(
+        self, node_type: NodeType, node: NodeDefinition, ctx: NodeRunContext, inputs: list[Items]
+    ) -> Any:
+        try:
+            if node.timeout_ms is None:
+                return await node_type.run(ctx, inputs)
+            async with asyncio.timeout(node.timeout_ms / 1000):
+                return await node_type.run(ctx, inputs)
+        except NodeError:
+            raise
+        except TimeoutError as exc:
+            raise NodeError(
+                f"node timed out after {node.timeout_ms} ms", code=ErrorCode.TIMEOUT, retryable=True
+            ) from exc
+        except ExpressionError as exc:
+            raise NodeError(exc.message, code=exc.code, description=exc.expression, retryable=False) from exc
+        except Exception as exc:  # a node bug must fail that node, not the executor
+            raise NodeError(f"{type(exc).__name__}: {exc}", code=ErrorCode.NODE_EXECUTION_FAILED) from exc
+
+    def _failed(
+        self, name: str, run_index: int, inputs: list[Items], state: NodeState, error: NodeError
+    ) -> _Outcome:
+        node = self.nodes[name]
+        state.status = "error"
+        state.error = self.redactor.redact({**error.to_dict(), "node": name})
+        state.end_time = utc_now()
+        self._log("error", error.message, name, {"code": error.code})
+        if node.continue_on_fail and node.on_error == "stopWorkflow":  # n8n: input passes through unchanged
+            return _Outcome(name, run_index, [inputs[0] if inputs else []], state)
+        if node.on_error == "stopWorkflow":
+            stop = _Stop("error", {"message": error.message, "code": error.code, "node": name})
+            return _Outcome(name, run_index, [], state, stop=stop)
+        carried = [
+            {**item, "json": {**item.get("json", {}), "error": error.message}}
+            for item in (inputs[0] if inputs and inputs[0] else [{"json": {}}])
+        ]
+        if node.on_error == "continueRegularOutput":
+            return _Outcome(name, run_index, [carried], state)
+        node_type = self._type_of(name)
+        regular = (node_type.output_count(node) if node_type is not None else None) or 1
+        outputs: list[Items] = [[] for _ in range(regular)]
+        outputs.append(carried)
+        return _Outcome(name, run_index, outputs, state, error_output=regular)
+
+    def _log(
+        self, level: LogLevel, message: str, node: str | None = None, data: dict[str, Any] | None = None
+    ) -> None:
+        self.record.logs.append(
+            LogEntry(utc_now(), level, self.redactor.redact(message), node, self.redactor.redact(data))
+        )
+
+    # ------------------------------------------------------------------ helpers for the node context
+
+    def scope_inputs(self, node: NodeDefinition, inputs: list[Items], run_index: int) -> ScopeInputs:
+        parents = [e.source for e in self.graph.incoming.get(node.name, [])]
+        return ScopeInputs(
+            run_data=self,
+            node=node,
+            inputs=inputs,
+            run_index=run_index,
+            execution_id=self.id,
+            variables=self.variables,
+            context=self.context,
+            secrets=self.secrets,
+            env=self.env,
+            timezone=self.definition.settings.timezone,
+            previous_node=parents[0] if parents else None,
+            parents=parents,
+        )
+
+    def runs_of(self, name: str) -> list[list[Items]]:
+        return self._runs.get(name, [])
+
+    def status_of(self, name: str) -> str | None:
+        return self._status(name)
+
+    def error_of(self, name: str) -> dict[str, Any] | None:
+        state = self.record.state.get(name)
+        return None if state is None else state.error
+
+    def node_state(self, name: str) -> dict[str, Any]:
+        return self._node_states.setdefault(name, {})
+
+    @property
+    def workflow(self) -> WorkflowDefinition:
+        return self.definition
+
+    async def run_subworkflow(self, source: Any, items: Items) -> list[Items]:
+        if self.depth >= MAX_SUBWORKFLOW_DEPTH:
+            raise NodeError(
+                f"sub-workflows nest deeper than {MAX_SUBWORKFLOW_DEPTH}", code=ErrorCode.SUBWORKFLOW_FAILED
+            )
+        definition = await self._load(source)
+        child = Execution(
+            definition,
+            registry=self.registry,
+            input_items=items,
+            secrets=self.secrets,
+            context=self.context,
+            env=self.env,
+            limits=self.limits,
+            workflow_loader=self.workflow_loader,
+            depth=self.depth + 1,
+        )
+        record = await child.run()
+        self.record.metrics.api_calls_made += record.metrics.api_calls_made
+        if record.status != "success":
+            message = (record.error or {}).get("message", record.status)
+            raise NodeError(
+                f"sub-workflow failed: {message}", code=ErrorCode.SUBWORKFLOW_FAILED, details=record.error
+            )
+        last = child.last_finished
+        return child.runs_of(last)[-1] if last is not None else []
+
+    async def _load(self, source: Any) -> WorkflowDefinition:
+        if isinstance(source, str):
+            try:
+                source = json.loads(source)
+            except json.JSONDecodeError as exc:
+                raise NodeError(
+                    f"sub-workflow JSON is invalid: {exc}", code=ErrorCode.WORKFLOW_INVALID
+                ) from exc
+        if isinstance(source, dict) and "nodes" in source:
+            try:
+                return parse_workflow(source)
+            except DefinitionError as exc:
+                raise NodeError(f"sub-workflow is invalid: {exc}", code=ErrorCode.WORKFLOW_INVALID) from exc
+        if self.workflow_loader is None:
+            raise NodeError(
+                "no workflow loader is configured for sub-workflow references",
+                code=ErrorCode.WORKFLOW_INVALID,
+            )
+        return await self.workflow_loader(source)
+
+    @property
+    def last_finished(self) -> str | None:
+        return self._last_finished
+
+
+MAX_SUBWORKFLOW_DEPTH = 10
+
+
+@dataclass
+class _Outcome:
+    name: str
+    run_index: int
+    outputs: list[Items]
+    state: NodeState
+    stop: _Stop | None = None
+    error_output: int | None = None
+
+
+def _normalise_outputs(result: Any) -> list[Items]:
+    """Accept what nodes return (lists of item lists) and make every item a ``{"json": {...}}`` dict."""
+    if result is None:
+        return []
+    if not isinstance(result, list):
+        raise NodeError("node returned outputs that are not a list", code=ErrorCode.NODE_EXECUTION_FAILED)
+    outputs: list[Items] = []
+    for output in result:
+        items: Items = []
+        for item in output or []:
+            if not isinstance(item, dict):
+                raise NodeError(
+                    "node returned an item that is not an object", code=ErrorCode.NODE_EXECUTION_FAILED
+                )
+            items.append(item if isinstance(item.get("json"), dict) else {"json": item})
+        outputs.append(items)
+    return outputs
+
+
+_MISSING = object()
+
+
+class NodeRunContext:
+    """The executor's implementation of :class:`~tenantflow.engine.sdk.NodeContext` for one node run."""
+
+    def __init__(
+        self, execution: Execution, node: NodeDefinition, inputs: list[Items], run_index: int
+    ) -> None:
+        self._execution = execution
+        self._node = node
+        self._run_index = run_index
+        self._scope_inputs = execution.scope_inputs(node, inputs, run_index)
+
+    @property
+    def node(self) -> NodeDefinition:
+        return self._node
+
+    @property
+    def workflow(self) -> WorkflowDefinition:
+        return self._execution.definition
+
+    @property
+    def execution_id(self) -> str:
+        return self._execution.id
+
+    @property
+    def run_index(self) -> int:
+        return self._run_index
+
+    @property
+    def timezone(self) -> str:
+        return self._execution.definition.settings.timezone
+
+    @property
+    def node_state(self) -> dict[str, Any]:
+        return self._execution.node_state(self._node.name)
+
+    @property
+    def variables(self) -> dict[str, Any]:
+        return self._execution.variables
+
+    @property
+    def allow_private_network(self) -> bool:
+        return self._execution.limits.allow_private_network
+
+    def raw_param(self, path: str, default: Any = None) -> Any:
+        value: Any = self._node.parameters
+        for part in path.split("."):
+            if not isinstance(value, dict) or part not in value:
+                return default
+            value = value[part]
+        return value
+
+    def param(self, path: str, item_index: int = 0, default: Any = None) -> Any:
+        value = self.raw_param(path, _MISSING)
+        if value is _MISSING:
+            return default
+        return self.evaluate(value, item_index)
+
+    def evaluate(self, value: Any, item_index: int = 0) -> Any:
+        if isinstance(value, str) and not (value.startswith("=") or "{{" in value):
+            return value
+        if value is None or isinstance(value, bool | int | float):
+            return value
+        scope = ExpressionScope(self._scope_inputs, item_index)
+        return resolve_value(value, scope, self._execution.limits.expressions)
+
+    def log(self, level: LogLevel, message: str, **data: Any) -> None:
+        self._execution._log(level, message, self._node.name, data or None)
+
+    def count_api_call(self) -> None:
+        self._execution.record.metrics.api_calls_made += 1
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+    async def execute_workflow(self, source: Any, items: Items) -> list[Items]:
+        return await self._execution.run_subworkflow(source, items)
+
+
+def _matches_type(value: Any, declared: str) -> bool:
+    checks: dict[str, Callable[[Any], bool]] = {
+        "string": lambda v: isinstance(v, str),
+        "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+        "boolean": lambda v: isinstance(v, bool),
+        "array": lambda v: isinstance(v, list),
+        "object": lambda v: isinstance(v, dict),
+        "date": lambda v: isinstance(v, str),
+    }
+    check = checks.get(declared)
+    return True if check is None else check(value)
+
+
+def retry_delay(policy: RetryPolicy, retry_number: int) -> float:
+    """Seconds to wait before retry ``retry_number`` (1-based), capped by ``maxDelay``, with jitter."""
+    base = policy.initial_delay_ms
+    if policy.backoff == "exponential":
+        delay = base * 2 ** (retry_number - 1)
+    elif policy.backoff == "linear":
+        delay = base * retry_number
+    elif policy.backoff == "fibonacci":
+        a, b = 1, 1
+        for _ in range(retry_number - 1):
+            a, b = b, a + b
+        delay = base * a
+    else:
+        delay = base
+    delay = min(delay, policy.max_delay_ms)
+    if policy.jitter:
+        delay *= 1 + random.uniform(-policy.jitter, policy.jitter)
+    return max(delay, 0) / 1000
+
+
+def is_retryable(policy: RetryPolicy, error: NodeError) -> bool:
+    if error.retryable is not None:
+        return error.retryable
+    if policy.retryable_errors is None and policy.retryable_status_codes is None:
+        return True
+    if policy.retryable_errors is not None and error.code in policy.retryable_errors:
+        return True
+    return (
+        policy.retryable_status_codes is not None
+        and error.status_code is not None
+        and error.status_code in policy.retryable_status_codes
+    )
+
+
+def item_bytes(outputs: list[Items]) -> int:
+    """Serialised size of a node's output — what peakMemory and dataProcessed count."""
+    return len(json.dumps(outputs, separators=(",", ":"), default=str))
+
+
+async def execute(
+    definition: WorkflowDefinition | Mapping[str, Any],
+    *,
+    registry: NodeRegistry,
+    input_items: Items | None = None,
+    variables: Mapping[str, Any] | None = None,
+    secrets: Mapping[str, str] | None = None,
+    context: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+    limits: RunLimits | None = None,
+    events: EventSink | None = None,
+    resume: Mapping[str, Mapping[str, Any]] | None = None,
+    workflow_loader: WorkflowLoader | None = None,
+    execution_id: str | None = None,
+    start_node: str | None = None,
+) -> ExecutionRecord:
+    """Run ``definition`` to completion and return its record (see :class:`Execution` for aborting)."""
+    execution = Execution(
+        definition,
+        registry=registry,
+        input_items=input_items,
+        variables=variables,
+        secrets=secrets,
+        context=context,
+        env=env,
+        limits=limits,
+        events=events,
+        resume=resume,
+        workflow_loader=workflow_loader,
+        execution_id=execution_id,
+        start_node=start_node,
+    )
+    return await execution.run()

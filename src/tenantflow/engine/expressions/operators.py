@@ -1,0 +1,118 @@
+"""JavaScript binary operators with fast paths for the common int/str cases.
+
+Numbers follow the engine rule: results are ``int`` when integral and safe, else ``float``; Python big
+integers and ``ZeroDivisionError`` can never arise.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from .builtins import js_pow
+from .runtime import Context
+from .values import (
+    INF,
+    NAN,
+    int_result,
+    js_less_than,
+    js_loose_equals,
+    js_num,
+    js_strict_equals,
+    js_string,
+    to_number,
+    to_primitive,
+)
+
+
+def add(ctx: Context, a: Any, b: Any) -> Any:
+    ta, tb = type(a), type(b)
+    if ta is int and tb is int:
+        return int_result(a + b)
+    if ta is str and tb is str:
+        ctx.check_string(len(a) + len(b))
+        return a + b
+    if (ta is int or ta is float) and (tb is int or tb is float):
+        return js_num(float(a) + b)
+    pa, pb = to_primitive(a), to_primitive(b)
+    if type(pa) is str or type(pb) is str:
+        sa, sb = js_string(pa), js_string(pb)
+        ctx.check_string(len(sa) + len(sb))
+        return sa + sb
+    return js_num(float(to_number(pa)) + float(to_number(pb)))
+
+
+def _numeric(
+    op: Callable[[float, float], float], int_op: Callable[[int, int], int]
+) -> Callable[[Any, Any], Any]:
+    def apply(a: Any, b: Any) -> Any:
+        if type(a) is int and type(b) is int:
+            return int_result(int_op(a, b))
+        return js_num(op(float(to_number(a)), float(to_number(b))))
+
+    return apply
+
+
+subtract = _numeric(lambda x, y: x - y, lambda x, y: x - y)
+multiply = _numeric(lambda x, y: x * y, lambda x, y: x * y)
+
+
+def divide(a: Any, b: Any) -> Any:
+    x, y = float(to_number(a)), float(to_number(b))
+    if y == 0:
+        if x == 0 or x != x:
+            return NAN
+        return INF if math.copysign(1, x) == math.copysign(1, y) else -INF
+    return js_num(x / y)
+
+
+def remainder(a: Any, b: Any) -> Any:
+    if type(a) is int and type(b) is int and b != 0:
+        r = abs(a) % abs(b)
+        return r if a >= 0 else -r
+    x, y = float(to_number(a)), float(to_number(b))
+    if y == 0 or x != x or y != y or x in (INF, -INF):
+        return NAN
+    if y in (INF, -INF):
+        return js_num(x)
+    return js_num(math.fmod(x, y))
+
+
+def less(a: Any, b: Any) -> bool:
+    ta, tb = type(a), type(b)
+    if (ta is int or ta is float) and (tb is int or tb is float):
+        return a < b  # type: ignore[no-any-return]
+    return js_less_than(a, b) is True
+
+
+def greater(a: Any, b: Any) -> bool:
+    return less(b, a)
+
+
+def less_equal(a: Any, b: Any) -> bool:
+    ta, tb = type(a), type(b)
+    if (ta is int or ta is float) and (tb is int or tb is float):
+        return a <= b  # type: ignore[no-any-return]
+    return js_less_than(b, a) is False
+
+
+def greater_equal(a: Any, b: Any) -> bool:
+    return less_equal(b, a)
+
+
+BINARY: dict[str, Callable[[Any, Any], Any]] = {
+    "-": subtract,
+    "*": multiply,
+    "/": divide,
+    "%": remainder,
+    "**": js_pow,
+    "<": less,
+    ">": greater,
+    "<=": less_equal,
+    ">=": greater_equal,
+    "==": js_loose_equals,
+    "!=": lambda a, b: not js_loose_equals(a, b),
+    "===": js_strict_equals,
+    "!==": lambda a, b: not js_strict_equals(a, b),
+}

@@ -1,0 +1,289 @@
+"""JavaScript regular expressions on top of Python's ``re``.
+
+JS syntax is translated (named groups, ``\\d``/``\\w`` as ASCII, ``.`` and ``$`` semantics) and patterns with
+nested unbounded quantifiers such as ``(a+)+`` are rejected: ``re`` cannot be interrupted, so catastrophic
+backtracking must be prevented before a pattern ever runs.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from functools import lru_cache
+from typing import Any
+
+from .errors import ExpressionError
+from .runtime import Context, call_function
+from .values import UNDEFINED, JSValue, NativeFunction, js_string
+
+_FLAG_BITS = {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL, "g": 0, "u": 0, "d": 0}
+_CLASS_ESCAPES = {"d": "0-9", "w": "A-Za-z0-9_", "b": r"\x08"}
+_ATOM_ESCAPES = {"d": "[0-9]", "D": "[^0-9]", "w": "[A-Za-z0-9_]", "W": "[^A-Za-z0-9_]"}
+_KEPT_ESCAPES = set("sSbBDWnrtvf")
+_DOT = r"[^\n\r\u2028\u2029]"
+
+
+class JSRegExp(JSValue):
+    """A compiled regex literal; stateless (``lastIndex`` is not modelled)."""
+
+    __slots__ = ("flags", "is_global", "pattern", "source")
+
+    def __init__(self, source: str, flags: str) -> None:
+        self.source = source
+        self.flags = flags
+        self.is_global = "g" in flags
+        self.pattern = compile_js_regex(source, flags)
+
+    def js_string(self) -> str:
+        return f"/{self.source}/{self.flags}"
+
+
+@lru_cache(maxsize=512)
+def compile_js_regex(source: str, flags: str) -> re.Pattern[str]:
+    """Translate and compile; raises ExpressionError for unsupported or unsafe patterns."""
+    bits = 0
+    for flag in flags:
+        if flag not in _FLAG_BITS or flags.count(flag) > 1:
+            raise ExpressionError(f"Invalid regular expression flags '{flags}'")
+        bits |= _FLAG_BITS[flag]
+    _reject_nested_quantifiers(source)
+    translated = _translate(source, dotall="s" in flags, multiline="m" in flags)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return re.compile(translated, bits)
+    except (re.error, OverflowError, RecursionError) as exc:
+        raise ExpressionError(f"Invalid regular expression /{source}/: {exc}") from None
+
+
+def _escape(source: str, i: int, in_class: bool) -> tuple[str, int]:
+    """Translate the escape sequence starting at ``source[i] == '\\'``; returns (text, next index)."""
+    if i + 1 >= len(source):
+        raise ExpressionError("Invalid regular expression: \\ at end of pattern")
+    c = source[i + 1]
+    if in_class and c in _CLASS_ESCAPES:
+        return _CLASS_ESCAPES[c], i + 2
+    if not in_class and c in _ATOM_ESCAPES:
+        return _ATOM_ESCAPES[c], i + 2
+    if c in _KEPT_ESCAPES:
+        return "\\" + c, i + 2
+    if c == "0" and not source[i + 2 : i + 3].isdigit():
+        return r"\x00", i + 2
+    if c.isdigit():
+        j = i + 1
+        while j < len(source) and source[j].isdigit():
+            j += 1
+        return "\\" + source[i + 1 : j], j
+    if c == "x" and re.fullmatch(r"[0-9A-Fa-f]{2}", source[i + 2 : i + 4]):
+        return source[i : i + 4], i + 4
+    if c == "u":
+        braced = re.match(r"\{([0-9A-Fa-f]{1,6})\}", source[i + 2 :])
+        if braced:
+            return f"\\U{int(braced.group(1), 16):08x}", i + 2 + braced.end()
+        if re.fullmatch(r"[0-9A-Fa-f]{4}", source[i + 2 : i + 6]):
+            return source[i : i + 6], i + 6
+    if c == "c" and source[i + 2 : i + 3].isalpha():
+        return f"\\x{ord(source[i + 2]) % 32:02x}", i + 3
+    if c == "k" and not in_class:
+        named = re.match(r"<([A-Za-z_$][\w$]*)>", source[i + 2 :])
+        if named:
+            return f"(?P={named.group(1)})", i + 2 + named.end()
+    if c in "pP":
+        raise ExpressionError("Unicode property escapes (\\p{...}) are not supported")
+    return re.escape(c), i + 2
+
+
+def _class_end(source: str, i: int) -> int:
+    """Index just past the character class starting at ``source[i] == '['``."""
+    j = i + 1
+    while j < len(source) and source[j] != "]":
+        j += 2 if source[j] == "\\" else 1
+    if j >= len(source):
+        raise ExpressionError("Invalid regular expression: unterminated character class")
+    return j + 1
+
+
+def _translate_class(source: str, i: int, end: int) -> str:
+    body_start = i + 1
+    negated = source[body_start : body_start + 1] == "^"
+    if negated:
+        body_start += 1
+    if body_start == end - 1:
+        return r"[\s\S]" if negated else "(?!)"
+    parts = ["[^" if negated else "["]
+    j = body_start
+    while j < end - 1:
+        c = source[j]
+        if c == "\\":
+            text, j = _escape(source, j, in_class=True)
+            parts.append(text)
+            continue
+        parts.append("\\" + c if c in "[&~|" else c)
+        j += 1
+    parts.append("]")
+    return "".join(parts)
+
+
+def _translate(source: str, dotall: bool, multiline: bool) -> str:
+    out: list[str] = []
+    i = 0
+    while i < len(source):
+        c = source[i]
+        if c == "\\":
+            text, i = _escape(source, i, in_class=False)
+            out.append(text)
+        elif c == "[":
+            end = _class_end(source, i)
+            out.append(_translate_class(source, i, end))
+            i = end
+        elif c == "(" and source.startswith("(?<", i) and not source.startswith(("(?<=", "(?<!"), i):
+            out.append("(?P<")
+            i += 3
+        else:
+            if c == "." and not dotall:
+                out.append(_DOT)
+            elif c == "$" and not multiline:
+                out.append(r"\Z")
+            else:
+                out.append(c)
+            i += 1
+    return "".join(out)
+
+
+_QUANTIFIER = re.compile(r"\*|\+|\?|\{(\d+)(,(\d*))?\}")
+
+
+def _reject_nested_quantifiers(source: str) -> None:
+    """Reject star height > 1 such as ``(a+)+`` or ``(\\w*\\s?)*``: the catastrophic-backtracking shape."""
+    stack = [False]  # per open group: does it contain an unbounded quantifier?
+    closed: bool | None = None  # flag of a group that just closed (quantifier would apply to it)
+    i = 0
+    while i < len(source):
+        c = source[i]
+        quant = _QUANTIFIER.match(source, i)
+        if quant and i > 0:
+            text = quant.group(0)
+            unbounded = (
+                text in "*+"
+                or (quant.group(2) is not None and not quant.group(3))
+                or (bool(quant.group(3)) and int(quant.group(3)) > 32)
+            )
+            if unbounded and closed:
+                raise ExpressionError(
+                    f"Regular expression /{source}/ nests unbounded quantifiers (catastrophic backtracking)"
+                )
+            stack[-1] = stack[-1] or unbounded
+            closed = None
+            i = quant.end()
+            continue
+        closed = None
+        if c == "\\":
+            i += 2
+        elif c == "[":
+            i = _class_end(source, i)
+        elif c == "(":
+            stack.append(False)
+            i += 1
+        elif c == ")" and len(stack) > 1:
+            closed = stack.pop()
+            stack[-1] = stack[-1] or closed
+            i += 1
+        else:
+            i += 1
+
+
+# ---------------------------------------------------------------- operations used by string methods
+
+
+def _groups(match: re.Match[str]) -> list[Any]:
+    return [UNDEFINED if g is None else g for g in match.groups()]
+
+
+def match_array(match: re.Match[str]) -> list[Any]:
+    """The array ``exec`` returns (without the ``index``/``input`` properties JS attaches)."""
+    return [match.group(0), *_groups(match)]
+
+
+def expand_replacement(
+    template: str, match: re.Match[str] | None, matched: str, position: int, subject: str
+) -> str:
+    """Apply JS replacement patterns ``$$ $& $` $' $n $<name>``."""
+    if "$" not in template:
+        return template
+    groups = match.groups() if match else ()
+    named = match.groupdict() if match else {}
+    out: list[str] = []
+    i = 0
+    while i < len(template):
+        c = template[i]
+        nxt = template[i + 1 : i + 2]
+        if c != "$" or not nxt:
+            out.append(c)
+            i += 1
+        elif nxt == "$":
+            out.append("$")
+            i += 2
+        elif nxt == "&":
+            out.append(matched)
+            i += 2
+        elif nxt == "`":
+            out.append(subject[:position])
+            i += 2
+        elif nxt == "'":
+            out.append(subject[position + len(matched) :])
+            i += 2
+        elif nxt.isdigit():
+            two = template[i + 1 : i + 3]
+            width = 2 if two.isdigit() and 0 < int(two) <= len(groups) else 1
+            index = int(template[i + 1 : i + 1 + width])
+            if 0 < index <= len(groups):
+                out.append(groups[index - 1] or "")
+                i += 1 + width
+            else:
+                out.append("$")
+                i += 1
+        elif nxt == "<" and named and ">" in template[i:]:
+            close = template.index(">", i)
+            out.append(named.get(template[i + 2 : close]) or "")
+            i = close + 1
+        else:
+            out.append("$")
+            i += 1
+    return "".join(out)
+
+
+def regex_replace(ctx: Context, subject: str, rx: JSRegExp, replacement: Any, replace_all: bool) -> str:
+    """``String.prototype.replace``/``replaceAll`` with a regex; the output size is checked as it grows."""
+    total = len(subject)
+    is_fn = isinstance(replacement, NativeFunction)
+    template = "" if is_fn else js_string(replacement)
+
+    def substitute(m: re.Match[str]) -> str:
+        nonlocal total
+        ctx.charge(1)
+        if is_fn:
+            result = js_string(call_function(ctx, replacement, [m.group(0), *_groups(m), m.start(), subject]))
+        else:
+            result = expand_replacement(template, m, m.group(0), m.start(), subject)
+        total += len(result) - (m.end() - m.start())
+        ctx.check_string(total)
+        return result
+
+    return rx.pattern.sub(substitute, subject, count=0 if (rx.is_global or replace_all) else 1)
+
+
+def regex_split(ctx: Context, subject: str, rx: JSRegExp, limit: int) -> list[Any]:
+    """JS split semantics: empty matches at the split start and string end do not split."""
+    ctx.charge(len(subject))
+    out: list[Any] = []
+    start = 0
+    for m in rx.pattern.finditer(subject):
+        if m.end() == start or m.start() >= len(subject):
+            continue
+        out.append(subject[start : m.start()])
+        out.extend(_groups(m))
+        start = m.end()
+        if len(out) >= limit:
+            return out[:limit]
+    out.append(subject[start:])
+    return out[:limit]

@@ -1,0 +1,132 @@
+"""Per-evaluation state: resource accounting, calling functions, and ownership of mutable containers.
+
+The interpreter has no loops of its own; all repeated work happens in callbacks and built-ins, so budgets are
+charged there (per callback invocation and per element processed) instead of on every AST node.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from .errors import ExpressionError, ExpressionLimitError
+from .values import UNDEFINED, NativeFunction
+
+_TIME_CHECK_INTERVAL = 2_000
+_C = TypeVar("_C")
+
+
+@dataclass(frozen=True, slots=True)
+class ExpressionLimits:
+    """Resource bounds for one evaluation."""
+
+    max_steps: int = 200_000
+    max_seconds: float = 1.0
+    max_string_length: int = 10_000_000
+    max_array_length: int = 1_000_000
+    max_depth: int = 200
+
+
+DEFAULT_LIMITS = ExpressionLimits()
+
+
+class Context:
+    """Mutable state of one evaluation (budgets, the current local scope, owned containers)."""
+
+    __slots__ = ("deadline", "depth", "env", "limits", "next_check", "owned", "steps", "variables")
+
+    def __init__(self, variables: Mapping[str, Any], limits: ExpressionLimits) -> None:
+        self.variables = variables
+        self.limits = limits
+        self.steps = 0
+        self.next_check = min(_TIME_CHECK_INTERVAL, limits.max_steps)
+        self.deadline = time.monotonic() + limits.max_seconds
+        self.depth = 0
+        self.env: list[Any] | None = None
+        self.owned: dict[int, Any] = {}
+
+    def charge(self, steps: int) -> None:
+        """Account for ``steps`` units of work; checks the step and wall-clock budgets periodically."""
+        self.steps += steps
+        if self.steps >= self.next_check:
+            if self.steps > self.limits.max_steps:
+                raise ExpressionLimitError(
+                    f"Expression exceeded the step budget ({self.limits.max_steps} steps)"
+                )
+            if time.monotonic() > self.deadline:
+                raise ExpressionLimitError(
+                    f"Expression exceeded the time budget ({self.limits.max_seconds} s)"
+                )
+            self.next_check = min(self.steps + _TIME_CHECK_INTERVAL, self.limits.max_steps + 1)
+
+    def check_string(self, length: int) -> None:
+        """Call *before* building a string of ``length`` characters."""
+        if length > self.limits.max_string_length:
+            raise ExpressionLimitError(
+                f"String result too large ({length} > {self.limits.max_string_length} characters)"
+            )
+
+    def check_array(self, length: int) -> None:
+        """Call *before* building an array of ``length`` elements; also charges one step per element."""
+        if length > self.limits.max_array_length:
+            raise ExpressionLimitError(
+                f"Array result too large ({length} > {self.limits.max_array_length} elements)"
+            )
+        self.charge(length)
+
+    def own(self, container: _C) -> _C:
+        """Record a list/dict this evaluation created: only those may be mutated (host data is read-only)."""
+        self.owned[id(container)] = container
+        return container
+
+    def is_owned(self, container: Any) -> bool:
+        return self.owned.get(id(container)) is container
+
+    def ensure_owned(self, container: Any) -> None:
+        if not self.is_owned(container):
+            raise ExpressionError(
+                "Cannot modify data passed to the expression; copy it first (e.g. [...arr] or {...obj})"
+            )
+
+
+class Builtin(NativeFunction):
+    """A function implemented by the engine; it receives the evaluation context for budgets.
+
+    ``fresh`` marks functions whose list/dict results are new containers the expression may mutate.
+    """
+
+    __slots__ = ("fresh", "impl")
+
+    def __init__(
+        self,
+        name: str,
+        impl: Callable[[Context, list[Any]], Any],
+        members: dict[str, Any] | None = None,
+        fresh: bool = True,
+    ) -> None:
+        super().__init__(name, _context_required, members)
+        self.impl = impl
+        self.fresh = fresh
+
+
+def _context_required(args: list[Any]) -> Any:
+    raise ExpressionError("This function can only be called from an expression")
+
+
+def call_function(ctx: Context, fn: Any, args: list[Any], label: str = "") -> Any:
+    """Call a function value; anything that is not a function is a JS TypeError."""
+    if isinstance(fn, Builtin):
+        result = fn.impl(ctx, args)
+        if fn.fresh and type(result) in (list, dict):
+            ctx.own(result)
+        return result
+    if isinstance(fn, NativeFunction):
+        return fn.fn(args)
+    raise ExpressionError(f"{label or 'value'} is not a function")
+
+
+def arg(args: list[Any], index: int) -> Any:
+    """Positional argument or ``undefined``, as JS passes missing arguments."""
+    return args[index] if index < len(args) else UNDEFINED

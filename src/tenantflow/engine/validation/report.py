@@ -1,0 +1,89 @@
+"""Validation results, and the log the checks write into.
+
+Every issue carries a JSON path into the *source document* so an editor can highlight the offending field;
+the log keeps errors and warnings apart and hands the report out sorted by path, as the original did.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tenantflow.engine.definition import WorkflowDefinition, json_path
+from tenantflow.engine.errors import SEED_NUMBERS, ErrorCode
+
+
+class ValidationIssue(BaseModel):
+    """One problem. ``seed_code`` is the original's numeric code, set for the six codes it had."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    path: str
+    code: str
+    message: str
+    seed_code: int | None = Field(None, alias="seedCode")
+
+    @classmethod
+    def of(cls, path: str, code: ErrorCode, message: str) -> ValidationIssue:
+        return cls(path=path, code=code.value, message=message, seed_code=SEED_NUMBERS.get(code))
+
+
+class ValidationReport(BaseModel):
+    """``valid`` means no errors; warnings never invalidate. ``definition`` is the normalised workflow."""
+
+    model_config = ConfigDict(frozen=True)
+
+    valid: bool
+    errors: list[ValidationIssue]
+    warnings: list[ValidationIssue]
+    definition: WorkflowDefinition | None = Field(None, exclude=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The wire shape: camelCase keys, ``seedCode`` only where there is one, no definition."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def extend(head: str, *parts: Any) -> str:
+    """``head`` followed by ``parts`` rendered the way :func:`json_path` renders them.
+
+    The ``"_"`` anchor makes json_path emit a leading separator for the first part; it is then dropped.
+    Keys that are neither int nor str (possible in dicts built in Python) are rendered via ``str``.
+    """
+    return head + json_path(("_", *(p if isinstance(p, int | str) else str(p) for p in parts)))[1:]
+
+
+def node_path(index: int, *parts: Any) -> str:
+    return extend(f"nodes[{index}]", *parts)
+
+
+class IssueLog:
+    """Collects issues from every check; nothing here stops validation early."""
+
+    def __init__(self) -> None:
+        self.errors: list[ValidationIssue] = []
+        self.warnings: list[ValidationIssue] = []
+        self._seen: set[tuple[str, str]] = set()
+
+    def error(self, path: str, code: ErrorCode, message: str) -> None:
+        self.errors.append(ValidationIssue.of(path, code, message))
+        self._seen.add((path, code.value))
+
+    def warning(self, path: str, code: ErrorCode, message: str) -> None:
+        self.warnings.append(ValidationIssue.of(path, code, message))
+
+    def error_once(self, path: str, code: ErrorCode, message: str) -> None:
+        """Add unless an error with this path and code is already logged (the normaliser re-finds some)."""
+        if (path, code.value) not in self._seen:
+            self.error(path, code, message)
+
+    def report(self, definition: WorkflowDefinition | None) -> ValidationReport:
+        def by_path(issue: ValidationIssue) -> str:
+            return issue.path
+
+        return ValidationReport(
+            valid=not self.errors,
+            errors=sorted(self.errors, key=by_path),
+            warnings=sorted(self.warnings, key=by_path),
+            definition=definition,
+        )

@@ -1,0 +1,218 @@
+"""The raw-document pass over nodes and variables, and normalisation on top of it.
+
+``parse_workflow`` stops after its node pass and reports in canonical terms, so this pass reads the source
+document itself and logs every structural problem with a source path first. Normalisation then runs, and
+its findings (field types, ranges) are merged in unless this pass already reported them. When the document
+cannot be normalised, each node that is still recognisable becomes a *skeleton* so the semantic checks can
+run anyway: a user fixing a workflow should see all of its problems at once.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, get_args
+
+from pydantic import ValidationError
+
+from tenantflow.engine.definition import (
+    DefinitionError,
+    NodeDefinition,
+    OnError,
+    VariableDefinition,
+    WorkflowDefinition,
+    parse_workflow,
+)
+from tenantflow.engine.errors import ErrorCode
+from tenantflow.engine.validation.report import IssueLog, extend, node_path
+
+
+@dataclass(slots=True)
+class NodeSite:
+    """A node to check and where it sits: ``index`` into the source ``nodes`` array, ``type_field`` the key
+    holding its executor id (``nodeType`` in MetaBuilder v3). ``partial`` marks a skeleton whose
+    typeVersion or parameters were unusable, so version and schema checks would only repeat that error.
+    """
+
+    index: int
+    node: NodeDefinition
+    type_field: str = "type"
+    partial: bool = False
+
+
+def type_field_of(raw_node: dict[str, Any]) -> str:
+    """MetaBuilder v3 nodes keep the executor id in ``nodeType`` (``type`` is a coarse category)."""
+    return "nodeType" if "nodeType" in raw_node else "type"
+
+
+def check_raw_node(index: int, raw_node: Any, log: IssueLog) -> bool:
+    """Log the structural problems of one source node; False when it is not an object at all."""
+    if not isinstance(raw_node, dict):
+        log.error(node_path(index), ErrorCode.INVALID_NODES, "node must be an object")
+        return False
+    type_field = type_field_of(raw_node)
+    check_identity(index, raw_node.get("id"), raw_node.get("name"), raw_node.get(type_field), type_field, log)
+    parameters = raw_node.get("parameters")
+    if parameters is not None and not isinstance(parameters, dict):
+        log.error(node_path(index, "parameters"), ErrorCode.INVALID_NODES, "parameters must be an object")
+    return True
+
+
+def check_identity(
+    index: int, node_id: Any, name: Any, type_name: Any, type_field: str, log: IssueLog
+) -> None:
+    """Every node needs a non-blank id, name and executor type; the model alone accepts blank strings."""
+    for key, value in (("id", node_id), ("name", name), (type_field, type_name)):
+        problem = _identity_problem(value, number_ok=key == "id")
+        if problem:
+            log.error(node_path(index, key), ErrorCode.INVALID_NODES, f"node {key} {problem}")
+
+
+def _identity_problem(value: Any, *, number_ok: bool) -> str | None:
+    if isinstance(value, str):
+        return None if value.strip() else "is blank"
+    if value is None:
+        return "is missing"
+    if number_ok and isinstance(value, int) and not isinstance(value, bool):
+        return None  # n8n ids may be numbers; the normaliser turns them into strings
+    return "must be a string"
+
+
+def normalise(raw: dict[str, Any], type_fields: dict[int, str], log: IssueLog) -> WorkflowDefinition | None:
+    """``parse_workflow``, with its issues moved onto source paths; None when it cannot normalise."""
+    try:
+        return parse_workflow(raw)
+    except DefinitionError as exc:
+        for issue in exc.issues:
+            if issue.path.startswith("connections"):
+                continue  # the link scan reports these on the source's own keys (e.g. main['0'])
+            log.error_once(_source_path(issue.path, type_fields), ErrorCode(issue.code), issue.message)
+    except (TypeError, ValueError) as exc:
+        # The normaliser hashes names and targets and converts counts as written, so values the raw pass
+        # has already rejected (a list as a name, "²" as an output key) can crash it.
+        if not log.errors:
+            log.error("$", ErrorCode.INVALID_WORKFLOW_FORMAT, f"workflow cannot be normalised: {exc}")
+    return None
+
+
+_CANONICAL_NODE_FIELD = re.compile(r"nodes\[(\d+)\]\.(type|category)\b")
+
+
+def _source_path(path: str, type_fields: dict[int, str]) -> str:
+    """The normaliser names MetaBuilder's ``nodeType`` "type" and its ``type`` "category"; map them back."""
+    match = _CANONICAL_NODE_FIELD.match(path)
+    if match is None or type_fields.get(int(match[1])) != "nodeType":
+        return path
+    source = "nodeType" if match[2] == "type" else "type"
+    return path[: match.start(2)] + source + path[match.end(2) :]
+
+
+_ON_ERROR = frozenset(get_args(OnError))
+
+
+def skeleton(index: int, raw_node: dict[str, Any]) -> NodeSite | None:
+    """A node built from the fields that passed the raw checks, or None when it has no usable name or type.
+
+    Ids and names fall back on each other as in the normaliser, so links resolve the same way.
+    """
+    type_field = type_field_of(raw_node)
+    node_id, name, type_name = (
+        _text(raw_node.get("id")),
+        _text(raw_node.get("name")),
+        raw_node.get(type_field),
+    )
+    name = name or node_id
+    if name is None or not isinstance(type_name, str):
+        return None
+    fields: dict[str, Any] = {"id": node_id or name, "name": name, "type": type_name}
+    version, parameters = raw_node.get("typeVersion", 1), raw_node.get("parameters") or {}
+    usable_version = isinstance(version, int | float) and not isinstance(version, bool)
+    if usable_version:
+        fields["typeVersion"] = version
+    if isinstance(parameters, dict) and all(isinstance(key, str) for key in parameters):
+        fields["parameters"] = parameters
+    if raw_node.get("disabled") is True:
+        fields["disabled"] = True
+    on_error = raw_node.get("onError")
+    if isinstance(on_error, str) and on_error in _ON_ERROR:
+        fields["onError"] = on_error
+    try:
+        node = NodeDefinition.model_validate(fields)
+    except ValidationError:  # only a typeVersion too large for a float is left to fail here
+        return None
+    partial = not (usable_version and "parameters" in fields)
+    return NodeSite(index, node, type_field, partial)
+
+
+def _text(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value if value.strip() else None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def scan_variables(raw: Any, log: IssueLog) -> frozenset[str]:
+    """Check the declarations as written; the declared names, for ``$vars`` references."""
+    if raw is None:
+        return frozenset()
+    if not isinstance(raw, dict):
+        log.error(
+            "variables", ErrorCode.INVALID_FIELD, "variables must be an object mapping name to definition"
+        )
+        return frozenset()
+    for name, spec in raw.items():
+        if isinstance(spec, dict):  # a bare value is an untyped default, which always fits
+            check_variable(str(name), spec.get("type", "any"), spec.get("defaultValue"), log)
+    return frozenset(str(name) for name in raw)
+
+
+def variables_of(variables: dict[str, VariableDefinition], log: IssueLog) -> frozenset[str]:
+    for name, variable in variables.items():
+        check_variable(name, variable.type, variable.default_value, log)
+    return frozenset(variables)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _is_date(value: Any) -> bool:
+    if isinstance(value, date):
+        return True
+    if not isinstance(value, str):
+        return False
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+_DEFAULT_FITS: dict[str, Callable[[Any], bool]] = {
+    "string": lambda v: isinstance(v, str),
+    "number": _is_number,
+    "boolean": lambda v: isinstance(v, bool),
+    "array": lambda v: isinstance(v, list | tuple),
+    "object": lambda v: isinstance(v, dict),
+    "date": _is_date,
+    "any": lambda v: True,
+}
+
+
+def check_variable(name: str, declared: Any, default: Any, log: IssueLog) -> None:
+    """The declared type must be one of the seven; a default (null = none) must be of that type."""
+    if not isinstance(declared, str) or declared not in _DEFAULT_FITS:
+        log.error(
+            extend("variables", name, "type"),
+            ErrorCode.INVALID_VARIABLE_TYPE,
+            f"variable type {declared!r} is not one of {', '.join(_DEFAULT_FITS)}",
+        )
+    elif default is not None and not _DEFAULT_FITS[declared](default):
+        log.error(
+            extend("variables", name, "defaultValue"),
+            ErrorCode.INVALID_VARIABLE_TYPE,
+            f"default value is {type(default).__name__}, which does not fit declared type {declared}",
+        )

@@ -1,0 +1,76 @@
+"""Expressions inside parameters: syntax, node references, and workflow-variable references.
+
+Parameters are walked iteratively (no recursion limit on deep documents) and each template is compiled
+through the expression engine's cache, so identical expressions across thousands of nodes compile once.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from tenantflow.engine.errors import ErrorCode
+from tenantflow.engine.expressions import ExpressionSyntaxError, compile_template, is_template
+from tenantflow.engine.validation.nodes import STICKY_NOTE
+from tenantflow.engine.validation.report import IssueLog, node_path
+from tenantflow.engine.validation.structure import NodeSite
+
+# $vars.X, $vars["X"], $workflow.variables.X, $workflow.variables['X']. The engine's Template reports node
+# references only, so variable references are read from the source text.
+_VARIABLE_REFERENCE = re.compile(
+    r"""\$(?:vars|workflow\.variables)(?:\.([A-Za-z_$][\w$]*)|\[\s*(["'])(.*?)\2\s*\])"""
+)
+
+
+def check_expressions(sites: Sequence[NodeSite], declared: frozenset[str], log: IssueLog) -> None:
+    """Variable references are checked only when the workflow declares variables: an undeclaring workflow
+    takes whatever the caller supplies."""
+    names = {site.node.name for site in sites}
+    for site in sites:
+        if not site.node.parameters or site.node.type == STICKY_NOTE:
+            continue
+        for parts, text in _templates(site.node.parameters):
+            path = node_path(site.index, "parameters", *parts)
+            try:
+                template = compile_template(text)
+            except ExpressionSyntaxError as exc:
+                log.error(
+                    path,
+                    ErrorCode.EXPRESSION_SYNTAX,
+                    f"expression syntax error at column {exc.column}: {exc.message}",
+                )
+                continue
+            for name in sorted(template.node_references - names):
+                log.error(
+                    path,
+                    ErrorCode.UNKNOWN_NODE_REFERENCE,
+                    f"expression references node {name!r}, which does not exist",
+                )
+            if declared:
+                for name in sorted(_variables(text) - declared):
+                    log.error(
+                        path,
+                        ErrorCode.MISSING_VARIABLE,
+                        f"expression uses variable {name!r}, which is not declared",
+                    )
+
+
+def _variables(text: str) -> set[str]:
+    return {match[1] or match[3] for match in _VARIABLE_REFERENCE.finditer(text)}
+
+
+def _templates(parameters: dict[str, Any]) -> Iterator[tuple[tuple[Any, ...], str]]:
+    """(path inside parameters, text) for every template string, depth-first. Containers already seen are
+    skipped, since parameters built in Python (not parsed from JSON) may contain themselves."""
+    seen: set[int] = set()
+    stack: list[tuple[tuple[Any, ...], Any]] = [((), parameters)]
+    while stack:
+        parts, value = stack.pop()
+        if isinstance(value, str):
+            if is_template(value):
+                yield parts, value
+        elif isinstance(value, dict | list) and id(value) not in seen:
+            seen.add(id(value))
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            stack.extend(((*parts, key), child) for key, child in reversed(list(items)))

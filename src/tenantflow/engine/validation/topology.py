@@ -1,0 +1,178 @@
+"""Connection semantics: endpoints exist, outputs and inputs exist, cycles pass through a loop node, and no
+node is stranded.
+
+Cycles and orphans are judged on the executor's own graph (:func:`~tenantflow.engine.graph.build_graph`),
+so the validator accepts exactly what the scheduler can run. Building that graph costs more than every other
+check together on a 10,000-node workflow, so it is built only when a quick pass over the links finds a
+cycle or an unconnected node; a plain DAG with everything connected has neither a bad cycle nor an orphan.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from tenantflow.engine.definition import WorkflowDefinition
+from tenantflow.engine.errors import ErrorCode
+from tenantflow.engine.graph import build_graph, reachable_from
+from tenantflow.engine.sdk import NodeRegistry
+from tenantflow.engine.validation.connections import Link
+from tenantflow.engine.validation.nodes import STICKY_NOTE
+from tenantflow.engine.validation.report import IssueLog, node_path
+from tenantflow.engine.validation.structure import NodeSite
+
+
+class Resolver:
+    """Connection keys and targets name a node by name first, then by id: the normaliser's rule."""
+
+    def __init__(self, sites: Sequence[NodeSite]) -> None:
+        self._by_id: dict[str, NodeSite] = {}
+        for site in reversed(sites):  # the first node with a name or id wins
+            self._by_id[site.node.id] = site
+        self._by_ref = self._by_id | {site.node.name: site for site in reversed(sites)}
+
+    def __call__(self, ref: Any) -> NodeSite | None:
+        if isinstance(ref, str):
+            return self._by_ref.get(ref)
+        return self._by_id.get(str(ref))  # a number can only be an id: names are strings
+
+
+Pair = tuple[str, str]
+"""A link between two existing nodes: (source name, target name)."""
+
+
+def check_links(
+    links: Sequence[Link], resolve: Resolver, registry: NodeRegistry, log: IssueLog
+) -> list[Pair]:
+    """Check every link's endpoints and indexes; the links between existing nodes, in order."""
+    outputs, inputs = _counts(registry, "output_count"), _counts(registry, "input_count")
+    bad_outputs: set[tuple[Any, str, int | str]] = set()
+    pairs: list[Pair] = []
+    source_key: Any = object()
+    source, source_outputs = None, None
+    for link in links:
+        if link.source is not source_key:  # one source's links are contiguous: resolve it once
+            source_key, source = link.source, resolve(link.source)
+            if source is None:
+                source_outputs = None
+                log.error(
+                    link.source_path(),
+                    ErrorCode.UNKNOWN_CONNECTION_SOURCE,
+                    f"connection source {link.source!r} is not a node name or id",
+                )
+            else:
+                source_outputs = outputs(source)
+                if source_outputs is not None and source.node.on_error == "continueErrorOutput":
+                    source_outputs += 1  # n8n sends the node's failures to one extra main output
+        if source_outputs is not None and link.output >= source_outputs and link.port == "main":
+            spot = (link.source, link.port, link.output_key)
+            if spot not in bad_outputs:
+                bad_outputs.add(spot)
+                log.error(
+                    link.output_path(),
+                    ErrorCode.INVALID_OUTPUT_INDEX,
+                    f"node {link.source!r} has {source_outputs} main output(s), not output {link.output}",
+                )
+        target = resolve(link.target)
+        if target is None:
+            log.error(
+                link.path("node"),
+                ErrorCode.UNKNOWN_CONNECTION_TARGET,
+                f"connection target {link.target!r} is not a node name or id",
+            )
+            continue
+        if link.kind == "main":
+            count = inputs(target)
+            if count is not None and link.input >= count:
+                log.error(
+                    link.path("index"),
+                    ErrorCode.INVALID_INPUT_INDEX,
+                    f"node {target.node.name!r} has {count} input(s), not input {link.input}",
+                )
+        if source is not None:
+            pairs.append((source.node.name, target.node.name))
+    return pairs
+
+
+def _counts(registry: NodeRegistry, method: str) -> Callable[[NodeSite], int | None]:
+    """A node's ``input_count`` or ``output_count``, asked of its type once per node (``None`` = unknown,
+    not checked). Flat on purpose: it runs for every link of a 10,000-node workflow."""
+    known: dict[int, int | None] = {}
+
+    def of(site: NodeSite) -> int | None:
+        if site.index in known:
+            return known[site.index]
+        node_type = registry.get(site.node.type)
+        count = None
+        if node_type is not None and not site.partial:
+            try:
+                count = getattr(node_type, method)(site.node)
+            except Exception:  # a plugin may assume parameters its own schema check has already rejected
+                count = None
+        known[site.index] = count
+        return count
+
+    return of
+
+
+def check_graph(
+    definition: WorkflowDefinition,
+    sites: Sequence[NodeSite],
+    pairs: Sequence[Pair],
+    links: Sequence[Link],
+    resolve: Resolver,
+    registry: NodeRegistry,
+    log: IssueLog,
+) -> None:
+    """Bad cycles (errors) and orphans (warnings: unconnected and unreachable from every start node)."""
+    connected = {name for pair in pairs for name in pair}
+    lonely = [site for site in sites if site.node.name not in connected and site.node.type != STICKY_NOTE]
+    if not lonely and not _has_cycle(pairs):
+        return
+    graph = build_graph(definition, registry)
+    for cycle in graph.bad_cycles:
+        log.error(
+            _link_path(cycle[0], cycle[1], links, resolve),
+            ErrorCode.CIRCULAR_DEPENDENCY,
+            f"connection {cycle[0]!r} -> {cycle[1]!r} closes a cycle through no loop node",
+        )
+    reachable = reachable_from(graph, graph.start_nodes) if lonely else set()
+    for site in lonely:
+        if site.node.name not in reachable:
+            log.warning(
+                node_path(site.index),
+                ErrorCode.ORPHANED_NODE,
+                f"node {site.node.name!r} has no connections and no start node reaches it",
+            )
+
+
+def _has_cycle(pairs: Sequence[Pair]) -> bool:
+    """Kahn's algorithm: every link is consumed exactly when the graph is acyclic."""
+    successors: dict[str, list[str]] = defaultdict(list)
+    indegree: Counter[str] = Counter()
+    for source, target in pairs:
+        successors[source].append(target)
+        indegree[target] += 1
+    ready = [name for name in successors if not indegree[name]]
+    consumed = 0
+    while ready:
+        for target in successors.get(ready.pop(), ()):
+            consumed += 1
+            indegree[target] -= 1
+            if not indegree[target]:
+                ready.append(target)
+    return consumed < len(pairs)
+
+
+def _link_path(source: str, target: str, links: Sequence[Link], resolve: Resolver) -> str:
+    """The source path of the first link from ``source`` to ``target`` (looked up only for bad cycles)."""
+    for link in links:
+        ends = resolve(link.source), resolve(link.target)
+        if (
+            ends[0] is not None
+            and ends[1] is not None
+            and (ends[0].node.name, ends[1].node.name) == (source, target)
+        ):
+            return link.path()
+    return "connections"

@@ -1,0 +1,124 @@
+"""``validate``: the whole document in, every problem out, never an exception.
+
+Order of work: load (JSON text, dict or an already normalised definition) → raw structural pass → the
+normaliser → semantic checks on the nodes (normalised, or skeletons when normalisation failed).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from tenantflow.engine.definition import DEFAULT_MAX_NODES, WorkflowDefinition
+from tenantflow.engine.errors import ErrorCode
+from tenantflow.engine.sdk import NodeRegistry
+from tenantflow.engine.validation.connections import Link, links_of, scan_links
+from tenantflow.engine.validation.nodes import check_nodes
+from tenantflow.engine.validation.report import IssueLog, ValidationReport
+from tenantflow.engine.validation.structure import (
+    NodeSite,
+    check_identity,
+    check_raw_node,
+    normalise,
+    scan_variables,
+    skeleton,
+    type_field_of,
+    variables_of,
+)
+from tenantflow.engine.validation.templates import check_expressions
+from tenantflow.engine.validation.topology import Resolver, check_graph, check_links
+
+
+@dataclass
+class _Document:
+    """What the semantic checks read. ``definition`` is None when the source could not be normalised."""
+
+    definition: WorkflowDefinition | None
+    sites: list[NodeSite] = field(default_factory=list)
+    links: list[Link] = field(default_factory=list)
+    variables: frozenset[str] = frozenset()
+
+
+def validate(source: Any, registry: NodeRegistry, *, max_nodes: int = DEFAULT_MAX_NODES) -> ValidationReport:
+    """Validate a workflow given as JSON text, a parsed document or a :class:`WorkflowDefinition`.
+
+    Problems with the input itself (bad JSON, not an object) are errors in the report like any other.
+    """
+    log = IssueLog()
+    document = _document(source, log, max_nodes)
+    if document is None:
+        return log.report(None)
+    if document.sites:
+        check_nodes(document.sites, registry, log)
+        resolve = Resolver(document.sites)
+        pairs = check_links(document.links, resolve, registry, log)
+        if document.definition is not None:  # cycles and reachability need the normalised graph
+            check_graph(document.definition, document.sites, pairs, document.links, resolve, registry, log)
+        check_expressions(document.sites, document.variables, log)
+    return log.report(document.definition)
+
+
+def _document(source: Any, log: IssueLog, max_nodes: int) -> _Document | None:
+    if isinstance(source, WorkflowDefinition):
+        return _from_definition(source, log, max_nodes)
+    raw = _load(source, log)
+    return None if raw is None else _from_raw(raw, log, max_nodes)
+
+
+def _load(source: Any, log: IssueLog) -> dict[str, Any] | None:
+    if isinstance(source, str | bytes | bytearray):
+        try:
+            source = json.loads(source)
+        except json.JSONDecodeError as exc:
+            log.error(
+                "$",
+                ErrorCode.INVALID_JSON,
+                f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}",
+            )
+            return None
+        except (ValueError, RecursionError) as exc:  # undecodable bytes; nesting too deep for the parser
+            log.error("$", ErrorCode.INVALID_JSON, f"invalid JSON: {exc}")
+            return None
+    if not isinstance(source, dict):
+        log.error(
+            "$", ErrorCode.INVALID_WORKFLOW_FORMAT, f"workflow must be an object, not {type(source).__name__}"
+        )
+        return None
+    return source
+
+
+def _too_many(count: int, max_nodes: int, log: IssueLog) -> bool:
+    """Past the limit nothing else is checked: bounding the work is what the limit is for."""
+    if count <= max_nodes:
+        return False
+    log.error("nodes", ErrorCode.LIMIT_EXCEEDED, f"workflow has {count} nodes; the limit is {max_nodes}")
+    return True
+
+
+def _from_raw(raw: dict[str, Any], log: IssueLog, max_nodes: int) -> _Document | None:
+    raw_nodes = raw.get("nodes")
+    if not isinstance(raw_nodes, list) or not raw_nodes:
+        log.error("nodes", ErrorCode.INVALID_NODES, "nodes must be a non-empty array")
+        raw_nodes = []
+    if _too_many(len(raw_nodes), max_nodes, log):
+        return None
+    objects = {i: node for i, node in enumerate(raw_nodes) if check_raw_node(i, node, log)}
+    links = scan_links(raw.get("connections"), log)
+    variables = scan_variables(raw.get("variables"), log)
+    definition = normalise(raw, {i: type_field_of(node) for i, node in objects.items()}, log)
+    if definition is not None:
+        sites = [NodeSite(i, node, type_field_of(raw_nodes[i])) for i, node in enumerate(definition.nodes)]
+    else:
+        sites = [site for i, node in objects.items() if (site := skeleton(i, node)) is not None]
+    return _Document(definition, sites, links, variables)
+
+
+def _from_definition(definition: WorkflowDefinition, log: IssueLog, max_nodes: int) -> _Document:
+    if _too_many(len(definition.nodes), max_nodes, log):
+        return _Document(definition)
+    for index, node in enumerate(definition.nodes):
+        if not (node.id.strip() and node.name.strip() and node.type.strip()):
+            check_identity(index, node.id, node.name, node.type, "type", log)
+    sites = [NodeSite(index, node) for index, node in enumerate(definition.nodes)]
+    return _Document(definition, sites, links_of(definition), variables_of(definition.variables, log))
