@@ -13,7 +13,7 @@ env: .venv/.synced
 	@touch $@
 
 run: env
-	$(UV) run --frozen tenantflow run examples/order-routing.json
+	$(UV) run --frozen tenantflow run examples/order-routing.json --input @examples/orders.json
 
 test: lint typecheck unit
 

@@ -31,6 +31,11 @@ err = Console(stderr=True)
 EXIT_OK, EXIT_FAILED, EXIT_UNREADABLE = 0, 1, 2
 
 
+def _emit_json(data: Any, **kwargs: Any) -> None:
+    """Machine-readable output: plain JSON on stdout, never styled or wrapped."""
+    typer.echo(json.dumps(data, indent=2, **kwargs))
+
+
 def _read(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
@@ -54,7 +59,7 @@ def validate_command(
     """Validate a workflow file (n8n export or MetaBuilder v3)."""
     report = validate(_read(file), default_registry())
     if as_json:
-        out.print_json(json.dumps(report.to_dict()))
+        _emit_json(report.to_dict())
     else:
         _print_report(report)
         out.print("[green]valid[/green]" if report.valid else "[red]invalid[/red]")
@@ -117,7 +122,7 @@ def run_command(
     report = validate(_read(file), registry)
     if report.definition is None or not report.valid:
         if as_json:
-            out.print_json(json.dumps({"status": "invalid", "validation": report.to_dict()}))
+            _emit_json({"status": "invalid", "validation": report.to_dict()})
         else:
             _print_report(report)
         raise typer.Exit(EXIT_FAILED)
@@ -133,7 +138,7 @@ def run_command(
         )
     )
     if as_json:
-        out.print_json(json.dumps(record.to_dict(), default=str))
+        _emit_json(record.to_dict(), default=str)
     else:
         _print_summary(record.to_dict())
     raise typer.Exit(EXIT_OK if record.status == "success" else EXIT_FAILED)
@@ -152,7 +157,7 @@ def _print_summary(record: dict[str, Any]) -> None:
     if last:
         output = record["state"][last[-1]]["output"]
         out.print(f"output of [bold]{last[-1]}[/bold]:")
-        out.print_json(json.dumps([[item.get("json") for item in items] for items in output]))
+        _emit_json([[item.get("json") for item in items] for items in output])
 
 
 @app.command("nodes")
@@ -162,7 +167,7 @@ def nodes_command(
     """List the node types this installation can run."""
     registry = default_registry()
     if as_json:
-        out.print_json(json.dumps([t.describe() for t in registry]))
+        _emit_json([t.describe() for t in registry])
         return
     table = Table("type", "versions", "description")
     for node_type in registry:
@@ -197,7 +202,7 @@ def conformance_command(
             progress.advance(task)
     totals = {status: sum(r.status == status for r in results) for status in ("pass", "fail", "unsupported")}
     if as_json:
-        out.print_json(json.dumps({"results": [r.to_dict() for r in results], "totals": totals}))
+        _emit_json({"results": [r.to_dict() for r in results], "totals": totals})
     else:
         colours = {"pass": "green", "fail": "red", "unsupported": "yellow"}
         for result in results:

@@ -541,3 +541,32 @@ async def test_run_limits_override_workflow_concurrency(registry: NodeRegistry) 
     doc = wf(nodes, {"T": {"main": [[edge(n) for n in names]]}})
     await execute(doc, registry=registry, limits=RunLimits(max_concurrency=2))
     assert Concurrency.peak == 2
+
+
+@pytest.mark.parametrize("order", ["v0", "v1"])
+async def test_execution_order_decides_whether_starved_parents_are_forced(
+    registry: NodeRegistry, order: str
+) -> None:
+    doc = wf(
+        [
+            {"name": "T", "type": "test.trigger"},
+            {"name": "IF", "type": "test.branch", "parameters": {"route": 1}},
+            {"name": "A", "type": E, "parameters": {"tag": "a"}},
+            {"name": "B", "type": E, "parameters": {"tag": "b"}},
+            {"name": "M", "type": "test.merge"},
+        ],
+        {
+            "T": {"main": [[edge("IF")]]},
+            "IF": {"main": [[edge("A")], [edge("B")]]},
+            "A": {"main": [[edge("M", 0)]]},
+            "B": {"main": [[edge("M", 1)]]},
+        },
+        settings={"executionOrder": order},
+    )
+    record = await execute(doc, registry=registry, input_items=[{"json": {"x": 1}}])
+    merged = [item["json"] for item in record.state["M"].output[0]]
+    if order == "v0":  # n8n legacy: A runs anyway, with one empty item, so both inputs have data
+        assert merged == [{"path": ["a"], "input": 0}, {"x": 1, "path": ["b"], "input": 1}]
+    else:
+        assert "A" not in record.state
+        assert merged == [{"x": 1, "path": ["b"], "input": 1}]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from itertools import pairwise
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -528,3 +529,16 @@ def test_report_to_dict_shape() -> None:
     }
     assert data["warnings"][0]["seedCode"] == 4223
     assert json.loads(json.dumps(data)) == data
+
+
+def test_every_error_code_is_documented() -> None:
+    documented = Path(__file__).parents[2].joinpath("docs", "errors.md").read_text()
+    assert [code.value for code in ErrorCode if f"| `{code.value}`" not in documented] == []
+
+
+def test_nodes_listed_against_the_flow_are_not_a_cycle() -> None:
+    doc = workflow(
+        node("C"), node("B"), node("A"), node("Start", TRIGGER), connections=chain("Start", "A", "B", "C")
+    )
+    report = check(doc)
+    assert report.valid and report.warnings == []

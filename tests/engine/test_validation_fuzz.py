@@ -14,7 +14,7 @@ from tenantflow.engine.validation import ValidationReport, validate
 from tests.engine.conftest_validation_types import make_registry
 
 REGISTRY = make_registry()
-FUZZ = settings(max_examples=5000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 WORDS = ["nodes", "connections", "main", "error", "node", "type", "index", "id", "name", "nodeType"]
 WORDS += ["typeVersion", "parameters", "variables", "defaultValue", "onError", "0", "1", "Start", "IF", "n1"]

@@ -31,7 +31,7 @@ from tenantflow.engine.definition import (
 )
 from tenantflow.engine.errors import ErrorCode, NodeError
 from tenantflow.engine.expressions import ExpressionError, ExpressionLimits, resolve_value
-from tenantflow.engine.graph import ERROR, MAIN, Edge, Graph, build_graph
+from tenantflow.engine.graph import ERROR, MAIN, Edge, Graph, cached_graph
 from tenantflow.engine.proxy import ExpressionScope, ScopeInputs
 from tenantflow.engine.record import ExecutionRecord, ExecutionStatus, LogEntry, NodeState, utc_now
 from tenantflow.engine.redaction import Redactor
@@ -109,7 +109,7 @@ class Execution:
         self.workflow_loader = workflow_loader
         self.depth = depth
         self.redactor = Redactor(self.secrets.values())
-        self.graph: Graph = build_graph(self.definition, registry)
+        self.graph: Graph = cached_graph(self.definition, registry)
         self.nodes = {n.name: n for n in self.definition.nodes}
         self.variables = self._initial_variables(variables or {})
         self.record = ExecutionRecord(
@@ -131,6 +131,10 @@ class Execution:
         self._queued: set[str] = set()
         self._active: set[str] = set()
         self._loop_restarts: dict[str, list[Items]] = {}
+        self._parents_to_force: set[str] = set()
+        self._main_task: asyncio.Task[Any] | None = None
+        self._completions: asyncio.Queue[asyncio.Task[_Outcome]] = asyncio.Queue()
+        self._inline: asyncio.Task[Any] | None = None
         self._dispatched = 0
         self._last_finished: str | None = None
 
@@ -141,6 +145,7 @@ class Execution:
         self._halt(_Stop("aborted", {"message": reason, "code": ErrorCode.ABORTED, "node": None}))
 
     async def run(self) -> ExecutionRecord:
+        self._main_task = asyncio.current_task()
         await self._emit("execution.started", None, {"workflowId": self.definition.id})
         timeout = self.limits.execution_timeout_s or self.definition.settings.execution_timeout_s
         timer = None
@@ -152,6 +157,10 @@ class Execution:
         except _Stop as stop:
             if self._stop is None:
                 self._stop = stop
+        except asyncio.CancelledError:
+            if self._stop is None or self._main_task is None:  # cancelled from outside: not ours to swallow
+                raise
+            self._main_task.uncancel()
         finally:
             if timer is not None:
                 timer.cancel()
@@ -206,6 +215,8 @@ class Execution:
             self._stop = stop
         for task in self._running:
             task.cancel()
+        if self._inline is not None:
+            self._inline.cancel()
 
     # ------------------------------------------------------------------ scheduling
 
@@ -214,24 +225,37 @@ class Execution:
         max_concurrency = self.limits.max_concurrency or self.definition.settings.max_concurrency
         limit = self.limits.max_node_executions or self.definition.limits.max_node_executions
         while (self._ready or self._running) and self._stop is None:
+            if len(self._ready) == 1 and not self._running:
+                # A lone ready node runs in this task: no Task to create, schedule and wait for.
+                name, inputs = self._take(limit)
+                self._inline = self._main_task
+                try:
+                    outcome = await self._run_node(name, inputs)
+                finally:
+                    self._inline = None
+                await self._after(outcome)
+                continue
             while self._ready and len(self._running) < max_concurrency and self._stop is None:
-                name, inputs = self._ready.pop(0)
-                self._queued.discard(name)
-                if self._dispatched >= limit:
-                    message = f"more than {limit} node executions; stopping a runaway loop"
-                    raise _Stop(
-                        "error", {"message": message, "code": ErrorCode.EXECUTION_LIMIT, "node": name}
-                    )
-                self._dispatched += 1
-                self._running[asyncio.create_task(self._run_node(name, inputs))] = name
+                name, inputs = self._take(limit)
+                task = asyncio.create_task(self._run_node(name, inputs))
+                task.add_done_callback(self._completions.put_nowait)
+                self._running[task] = name
                 self._active.add(name)
             if not self._running:
                 break
-            done, _ = await asyncio.wait(self._running, return_when=asyncio.FIRST_COMPLETED)
-            for task in sorted(done, key=lambda t: self.graph.position[self._running[t]]):
-                self._active.discard(self._running.pop(task))
-                if not task.cancelled():
-                    await self._after(task.result())
+            task = await self._completions.get()
+            self._active.discard(self._running.pop(task))
+            if not task.cancelled():
+                await self._after(task.result())
+
+    def _take(self, limit: int) -> tuple[str, list[Items]]:
+        name, inputs = self._ready.pop(0)
+        self._queued.discard(name)
+        if self._dispatched >= limit:
+            message = f"more than {limit} node executions; stopping a runaway loop"
+            raise _Stop("error", {"message": message, "code": ErrorCode.EXECUTION_LIMIT, "node": name})
+        self._dispatched += 1
+        return name, inputs
 
     def _enqueue(self, name: str, inputs: list[Items]) -> None:
         self._queued.add(name)
@@ -253,7 +277,7 @@ class Execution:
             self._done.add(name)
         for name in restored:
             self._fire_outputs(name, self._resume[name].output, error_output=None)
-        self._restart_loops()
+        self._settle()
 
     def _starts(self) -> set[str]:
         if self._start_node is not None:
@@ -264,13 +288,14 @@ class Execution:
     async def _after(self, outcome: _Outcome) -> None:
         name = outcome.name
         self._record_run(outcome)
-        await self._emit("node.finished", name, {"runIndex": outcome.run_index, **outcome.state.to_dict()})
+        if self.events is not None:
+            await self._emit("node.finished", name, {"runIndex": outcome.run_index, **outcome.state.to_dict()})
         if outcome.stop is not None:
             raise outcome.stop
         self._done.add(name)
         self._last_finished = name
         self._fire_outputs(name, outcome.outputs, error_output=outcome.error_output)
-        self._restart_loops()
+        self._settle()
 
     def _record_run(self, outcome: _Outcome) -> None:
         name, state, metrics = outcome.name, outcome.state, self.record.metrics
@@ -319,8 +344,35 @@ class Execution:
         )
         if (not fired and not self._forced(incoming)) or upstream_failed:
             self._skip(name)
+        elif starved := self._starved_parents(incoming):
+            self._parents_to_force.update(starved)  # run them first; their outputs re-check this node
         else:
             self._enqueue(name, self._gather(name, incoming))
+
+    def _starved_parents(self, incoming: list[Edge]) -> set[str]:
+        """n8n v0: a multi-input node forces parents that never ran, so every input gets data.
+
+        Such a parent was pruned because its own parent emitted nothing towards it; n8n runs it anyway
+        with one empty item. v1 runs the node with the inputs it has instead.
+        """
+        if self.definition.settings.execution_order != "v0" or len({e.input for e in incoming}) < 2:
+            return set()
+        fed = {e.input for e in incoming if self._edge_state[e] == _FIRED or e.source in self._runs}
+        return {
+            e.source
+            for e in incoming
+            if e.input not in fed
+            and e.source not in self._runs
+            and any(p.source in self._runs for p in self.graph.forward_incoming(e.source))
+        }
+
+    def _force_parents(self) -> None:
+        while self._parents_to_force:
+            name = self._parents_to_force.pop()
+            if name in self._runs or name in self._queued or name in self._active:
+                continue
+            self._done.discard(name)
+            self._enqueue(name, [[{"json": {}}]])
 
     def _status(self, name: str) -> str | None:
         state = self.record.state.get(name)
@@ -352,6 +404,11 @@ class Execution:
             self._loop_restarts[loop] = self._gather(loop, fired)
         else:
             self._finish_loop(loop)
+
+    def _settle(self) -> None:
+        """Work deferred until a cascade of edge resolutions has finished."""
+        self._restart_loops()
+        self._force_parents()
 
     def _restart_loops(self) -> None:
         """Re-arm loops whose back edges fired, once the cascade that fired them has settled."""
@@ -420,7 +477,7 @@ class Execution:
         return False
 
     def _type_of(self, name: str) -> NodeType | None:
-        return self.registry.get(self.nodes[name].type)
+        return self.graph.types.get(name)
 
     async def _emit(self, event_type: str, node: str | None, data: dict[str, Any]) -> None:
         if self.events is not None:
@@ -453,7 +510,7 @@ class Execution:
         if node.execute_once:
             inputs = [items[:1] for items in inputs]
         ctx = NodeRunContext(self, node, inputs, run_index)
-        policy = node.retry or self.definition.retry or RetryPolicy()
+        policy = node.retry or self.definition.retry or NO_RETRY
         while True:
             try:
                 outputs = _normalise_outputs(await self._attempt(node_type, node, ctx, inputs))
@@ -609,6 +666,7 @@ class Execution:
 
 
 MAX_SUBWORKFLOW_DEPTH = 10
+NO_RETRY = RetryPolicy()
 
 
 @dataclass
@@ -652,7 +710,8 @@ class NodeRunContext:
         self._execution = execution
         self._node = node
         self._run_index = run_index
-        self._scope_inputs = execution.scope_inputs(node, inputs, run_index)
+        self._inputs = inputs
+        self._scope_inputs: ScopeInputs | None = None
 
     @property
     def node(self) -> NodeDefinition:
@@ -705,6 +764,8 @@ class NodeRunContext:
             return value
         if value is None or isinstance(value, bool | int | float):
             return value
+        if self._scope_inputs is None:  # built on first use: most parameters hold no expression
+            self._scope_inputs = self._execution.scope_inputs(self._node, self._inputs, self._run_index)
         scope = ExpressionScope(self._scope_inputs, item_index)
         return resolve_value(value, scope, self._execution.limits.expressions)
 
@@ -736,7 +797,8 @@ def _matches_type(value: Any, declared: str) -> bool:
 
 def retry_delay(policy: RetryPolicy, retry_number: int) -> float:
     """Seconds to wait before retry ``retry_number`` (1-based), capped by ``maxDelay``, with jitter."""
-    base = policy.initial_delay_ms
+    base = float(policy.initial_delay_ms)
+    delay: float
     if policy.backoff == "exponential":
         delay = base * 2 ** (retry_number - 1)
     elif policy.backoff == "linear":
@@ -751,7 +813,7 @@ def retry_delay(policy: RetryPolicy, retry_number: int) -> float:
     delay = min(delay, policy.max_delay_ms)
     if policy.jitter:
         delay *= 1 + random.uniform(-policy.jitter, policy.jitter)
-    return max(delay, 0) / 1000
+    return max(delay, 0.0) / 1000
 
 
 def is_retryable(policy: RetryPolicy, error: NodeError) -> bool:
@@ -768,9 +830,12 @@ def is_retryable(policy: RetryPolicy, error: NodeError) -> bool:
     )
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), default=str, check_circular=False)
+
+
 def item_bytes(outputs: list[Items]) -> int:
     """Serialised size of a node's output — what peakMemory and dataProcessed count."""
-    return len(json.dumps(outputs, separators=(",", ":"), default=str))
+    return len(_ENCODER.encode(outputs))
 
 
 async def execute(

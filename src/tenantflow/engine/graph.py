@@ -8,13 +8,13 @@ scheduler runs over that DAG and re-arms a loop's region each time one of its ba
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from graphlib import CycleError, TopologicalSorter
 
 from tenantflow.engine.definition import WorkflowDefinition
-from tenantflow.engine.sdk import NodeRegistry
+from tenantflow.engine.sdk import NodeRegistry, NodeType
 
 MAIN = "main"
 ERROR = "error"
@@ -47,6 +47,7 @@ class Graph:
     regions: dict[str, frozenset[str]] = field(default_factory=dict)
     bad_cycles: list[list[str]] = field(default_factory=list)
     position: dict[str, int] = field(default_factory=dict)
+    types: dict[str, NodeType | None] = field(default_factory=dict)
     _forward_in: dict[str, list[Edge]] = field(default_factory=dict)
     _forward_out: dict[str, list[Edge]] = field(default_factory=dict)
 
@@ -97,6 +98,7 @@ def build_graph(definition: WorkflowDefinition, registry: NodeRegistry) -> Graph
         back_edges=frozenset(back),
         start_nodes=starts,
         position={name: i for i, name in enumerate(names)},
+        types={n.name: registry.get(n.type) for n in definition.nodes},
     )
     graph.index_forward_edges()
     sorter: TopologicalSorter[str] = TopologicalSorter()
@@ -109,6 +111,28 @@ def build_graph(definition: WorkflowDefinition, registry: NodeRegistry) -> Graph
         graph.order = names
     graph.bad_cycles = bad
     graph.regions = {loop: _region(graph, loop) for loop in loop_nodes}
+    return graph
+
+
+_CACHE: OrderedDict[tuple[int, int], tuple[WorkflowDefinition, NodeRegistry, Graph]] = OrderedDict()
+_CACHE_SIZE = 256
+
+
+def cached_graph(definition: WorkflowDefinition, registry: NodeRegistry) -> Graph:
+    """The graph of a definition, built once: a service runs the same stored workflow many times.
+
+    Keyed by object identity and checked against the cached objects, so a new or edited definition
+    (definitions are immutable) always gets a fresh graph.
+    """
+    key = (id(definition), id(registry))
+    hit = _CACHE.get(key)
+    if hit is not None and hit[0] is definition and hit[1] is registry:
+        _CACHE.move_to_end(key)
+        return hit[2]
+    graph = build_graph(definition, registry)
+    _CACHE[key] = (definition, registry, graph)
+    if len(_CACHE) > _CACHE_SIZE:
+        _CACHE.popitem(last=False)
     return graph
 
 

@@ -22,7 +22,8 @@ from tenantflow.engine.sdk import Item, Items
 class RunData(Protocol):
     """What the executor knows about nodes that already ran (read-only view for expressions)."""
 
-    workflow: WorkflowDefinition
+    @property
+    def workflow(self) -> WorkflowDefinition: ...
 
     def runs_of(self, name: str) -> list[list[Items]]:
         """Outputs of every run of ``name`` so far, oldest first (empty if it never ran)."""

@@ -31,7 +31,9 @@ from tenantflow.engine.expressions import (
     js_truthy,
     to_json,
 )
-from tenantflow.engine.expressions.dates import UTC, parse_date, resolve_zone
+from datetime import UTC
+
+from tenantflow.engine.expressions.dates import parse_date, resolve_zone
 from tenantflow.engine.expressions.regex import compile_js_regex
 from tenantflow.engine.expressions.values import (
     JSValue,

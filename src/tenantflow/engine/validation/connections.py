@@ -52,22 +52,30 @@ def scan_links(connections: Any, log: IssueLog) -> list[Link]:
         return []
     links: list[Link] = []
     for source, ports in connections.items():
-        head = f"connections[{source!r}]"
         if not isinstance(ports, dict):
-            log.error(head, ErrorCode.INVALID_EDGES, "must be an object mapping main/error to outputs")
+            log.error(
+                f"connections[{source!r}]",
+                ErrorCode.INVALID_EDGES,
+                "must be an object mapping main/error to outputs",
+            )
             continue
         for port, outputs in ports.items():
-            port_path = extend(head, port)
             if port not in PORTS:
                 log.error(
-                    port_path, ErrorCode.INVALID_EDGES, f"unknown connection type {port!r}: use main or error"
+                    _port_path(source, port),
+                    ErrorCode.INVALID_EDGES,
+                    f"unknown connection type {port!r}: use main or error",
                 )
                 continue
-            for output, key, targets in _outputs(outputs, port_path, log):
+            for output, key, targets in _outputs(outputs, source, port, log):
                 if targets is None:
                     continue
                 if not isinstance(targets, list):
-                    log.error(extend(port_path, key), ErrorCode.INVALID_EDGES, "targets must be an array")
+                    log.error(
+                        extend(_port_path(source, port), key),
+                        ErrorCode.INVALID_EDGES,
+                        "targets must be an array",
+                    )
                     continue
                 for slot, target in enumerate(targets):
                     link = _link(source, port, output, key, slot, target, log)
@@ -76,7 +84,12 @@ def scan_links(connections: Any, log: IssueLog) -> list[Link]:
     return links
 
 
-def _outputs(outputs: Any, path: str, log: IssueLog) -> Iterator[tuple[int, int | str, Any]]:
+def _port_path(source: Any, port: Any) -> str:
+    """Paths are rendered only for errors: a 10,000-node workflow has as many links."""
+    return extend(f"connections[{source!r}]", port)
+
+
+def _outputs(outputs: Any, source: Any, port: str, log: IssueLog) -> Iterator[tuple[int, int | str, Any]]:
     """(output index, key as written, targets) for n8n arrays and MetaBuilder index maps alike."""
     if isinstance(outputs, list):
         yield from ((i, i, targets) for i, targets in enumerate(outputs))
@@ -85,7 +98,7 @@ def _outputs(outputs: Any, path: str, log: IssueLog) -> Iterator[tuple[int, int 
             index = _output_index(key)
             if index is None:
                 log.error(
-                    f"{path}[{key!r}]",  # index-map keys are strings: always shown quoted
+                    f"{_port_path(source, port)}[{key!r}]",  # index-map keys are strings: always quoted
                     ErrorCode.INVALID_OUTPUT_INDEX,
                     f"output index {key!r} is not a non-negative integer",
                 )
@@ -93,7 +106,9 @@ def _outputs(outputs: Any, path: str, log: IssueLog) -> Iterator[tuple[int, int 
                 yield index, key, targets
     else:
         log.error(
-            path, ErrorCode.INVALID_EDGES, "outputs must be an array (or a map of output index to targets)"
+            _port_path(source, port),
+            ErrorCode.INVALID_EDGES,
+            "outputs must be an array (or a map of output index to targets)",
         )
 
 
@@ -108,20 +123,20 @@ def _output_index(key: Any) -> int | None:
 def _link(
     source: Any, port: str, output: int, key: int | str, slot: int, target: Any, log: IssueLog
 ) -> Link | None:
-    at = extend(f"connections[{source!r}]", port, key, slot)
+    def at(*field: str) -> str:
+        return extend(_port_path(source, port), key, slot, *field)
+
     if isinstance(target, str):
         return Link(source, port, output, key, slot, target, "main", 0, bare=True)
     if not isinstance(target, dict) or "node" not in target:
-        log.error(at, ErrorCode.INVALID_EDGES, "connection target must be an object with a node")
+        log.error(at(), ErrorCode.INVALID_EDGES, "connection target must be an object with a node")
         return None
     node, index = target["node"], target.get("index", 0)
     if not isinstance(node, str | int) or isinstance(node, bool):
-        log.error(extend(at, "node"), ErrorCode.INVALID_EDGES, "target node must be a node name or id")
+        log.error(at("node"), ErrorCode.INVALID_EDGES, "target node must be a node name or id")
         return None
     if not isinstance(index, int) or isinstance(index, bool) or index < 0:
-        log.error(
-            extend(at, "index"), ErrorCode.INVALID_INPUT_INDEX, "target index must be a non-negative integer"
-        )
+        log.error(at("index"), ErrorCode.INVALID_INPUT_INDEX, "target index must be a non-negative integer")
         return None
     return Link(source, port, output, key, slot, node, str(target.get("type", "main")), index)
 

@@ -25,6 +25,36 @@ STICKY_NOTE = "n8n-nodes-base.stickyNote"
 _ANY_OBJECT: tuple[dict[str, Any], ...] = ({"type": "object"}, {})
 
 
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    validator: Any = None  # None: every object passes
+    problem: str | None = None  # the node type's schema itself is broken
+
+
+# Keyed by node-type instance: schema_for is an instance method, and a weak key lets registries come and go.
+_COMPILED: WeakKeyDictionary[NodeType, dict[float, _Compiled]] = WeakKeyDictionary()
+
+
+def _compiled(node_type: NodeType, version: float) -> _Compiled:
+    per_version = _COMPILED.get(node_type)
+    if per_version is None:
+        per_version = _COMPILED[node_type] = {}
+    found = per_version.get(version)
+    if found is None:
+        found = per_version[version] = _compile(node_type, version)
+    return found
+
+
+def _compile(node_type: NodeType, version: float) -> _Compiled:
+    try:
+        schema = dict(node_type.schema_for(version))
+        if schema in _ANY_OBJECT:
+            return _Compiled()
+        return _Compiled(validator=jsonschema_rs.validator_for(schema))
+    except Exception as exc:  # a plugin's broken schema is reported on its nodes, not raised
+        return _Compiled(problem=f"node type {node_type.type!r} has an invalid parameter schema: {exc}")
+
+
 class _Kind(NamedTuple):
     """What every node of one (type, typeVersion) gets, worked out once per validation."""
 
@@ -70,48 +100,18 @@ def _check_unique(sites: Sequence[NodeSite], log: IssueLog) -> None:
     unique. Blank ones are skipped: the structural pass has already reported them.
     """
     for field, code in (("name", ErrorCode.DUPLICATE_NODE_NAME), ("id", ErrorCode.DUPLICATE_NODE_ID)):
+        values = [getattr(site.node, field) for site in sites]
+        if len(set(values)) == len(values):  # the usual case, found at C speed
+            continue
         first: dict[str, int] = {}
-        for site in sites:
-            value = getattr(site.node, field)
-            if not value.strip():
-                continue
+        for site, value in zip(sites, values, strict=True):
             index = first.setdefault(value, site.index)
-            if index != site.index:
+            if index != site.index and value.strip():
                 log.error(
                     node_path(site.index, field),
                     code,
                     f"node {field} {value!r} is already used by nodes[{index}]",
                 )
-
-
-@dataclass(frozen=True, slots=True)
-class _Compiled:
-    validator: Any = None  # None: every object passes
-    problem: str | None = None  # the node type's schema itself is broken
-
-
-# Keyed by node-type instance: schema_for is an instance method, and a weak key lets registries come and go.
-_COMPILED: WeakKeyDictionary[NodeType, dict[float, _Compiled]] = WeakKeyDictionary()
-
-
-def _compiled(node_type: NodeType, version: float) -> _Compiled:
-    per_version = _COMPILED.get(node_type)
-    if per_version is None:
-        per_version = _COMPILED[node_type] = {}
-    found = per_version.get(version)
-    if found is None:
-        found = per_version[version] = _compile(node_type, version)
-    return found
-
-
-def _compile(node_type: NodeType, version: float) -> _Compiled:
-    try:
-        schema = dict(node_type.schema_for(version))
-        if schema in _ANY_OBJECT:
-            return _Compiled()
-        return _Compiled(validator=jsonschema_rs.validator_for(schema))
-    except Exception as exc:  # a plugin's broken schema is reported on its nodes, not raised
-        return _Compiled(problem=f"node type {node_type.type!r} has an invalid parameter schema: {exc}")
 
 
 def _schema_errors(compiled: _Compiled, parameters: dict[str, Any]) -> Iterator[tuple[list[Any], str]]:

@@ -118,17 +118,17 @@ def skeleton(index: int, raw_node: dict[str, Any]) -> NodeSite | None:
     Ids and names fall back on each other as in the normaliser, so links resolve the same way.
     """
     type_field = type_field_of(raw_node)
-    node_id, name, type_name = (
-        _text(raw_node.get("id")),
-        _text(raw_node.get("name")),
-        raw_node.get(type_field),
+    node_id, name = (
+        _usable(raw_node.get("id"), number_ok=True),
+        _usable(raw_node.get("name"), number_ok=False),
     )
+    type_name = raw_node.get(type_field)
     name = name or node_id
     if name is None or not isinstance(type_name, str):
         return None
     fields: dict[str, Any] = {"id": node_id or name, "name": name, "type": type_name}
     version, parameters = raw_node.get("typeVersion", 1), raw_node.get("parameters") or {}
-    usable_version = isinstance(version, int | float) and not isinstance(version, bool)
+    usable_version = _is_number(version)
     if usable_version:
         fields["typeVersion"] = version
     if isinstance(parameters, dict) and all(isinstance(key, str) for key in parameters):
@@ -146,12 +146,8 @@ def skeleton(index: int, raw_node: dict[str, Any]) -> NodeSite | None:
     return NodeSite(index, node, type_field, partial)
 
 
-def _text(value: Any) -> str | None:
-    if isinstance(value, str):
-        return value if value.strip() else None
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    return None
+def _usable(value: Any, *, number_ok: bool) -> str | None:
+    return None if _identity_problem(value, number_ok=number_ok) else str(value)
 
 
 def scan_variables(raw: Any, log: IssueLog) -> frozenset[str]:

@@ -24,36 +24,28 @@ _VARIABLE_REFERENCE = re.compile(
 
 
 def check_expressions(sites: Sequence[NodeSite], declared: frozenset[str], log: IssueLog) -> None:
-    """Variable references are checked only when the workflow declares variables: an undeclaring workflow
-    takes whatever the caller supplies."""
     names = {site.node.name for site in sites}
     for site in sites:
         if not site.node.parameters or site.node.type == STICKY_NOTE:
             continue
         for parts, text in _templates(site.node.parameters):
-            path = node_path(site.index, "parameters", *parts)
-            try:
-                template = compile_template(text)
-            except ExpressionSyntaxError as exc:
-                log.error(
-                    path,
-                    ErrorCode.EXPRESSION_SYNTAX,
-                    f"expression syntax error at column {exc.column}: {exc.message}",
-                )
-                continue
-            for name in sorted(template.node_references - names):
-                log.error(
-                    path,
-                    ErrorCode.UNKNOWN_NODE_REFERENCE,
-                    f"expression references node {name!r}, which does not exist",
-                )
-            if declared:
-                for name in sorted(_variables(text) - declared):
-                    log.error(
-                        path,
-                        ErrorCode.MISSING_VARIABLE,
-                        f"expression uses variable {name!r}, which is not declared",
-                    )
+            for code, message in _problems(text, names, declared):
+                log.error(node_path(site.index, "parameters", *parts), code, message)
+
+
+def _problems(text: str, names: set[str], declared: frozenset[str]) -> Iterator[tuple[ErrorCode, str]]:
+    """Variable references are checked only when the workflow declares variables: a workflow that declares
+    none takes whatever the caller supplies."""
+    try:
+        template = compile_template(text)
+    except ExpressionSyntaxError as exc:
+        yield ErrorCode.EXPRESSION_SYNTAX, f"expression syntax error at column {exc.column}: {exc.message}"
+        return
+    for name in sorted(template.node_references - names):
+        yield ErrorCode.UNKNOWN_NODE_REFERENCE, f"expression references node {name!r}, which does not exist"
+    if declared:
+        for name in sorted(_variables(text) - declared):
+            yield ErrorCode.MISSING_VARIABLE, f"expression uses variable {name!r}, which is not declared"
 
 
 def _variables(text: str) -> set[str]:

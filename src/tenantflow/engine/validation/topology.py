@@ -128,7 +128,8 @@ def check_graph(
     """Bad cycles (errors) and orphans (warnings: unconnected and unreachable from every start node)."""
     connected = {name for pair in pairs for name in pair}
     lonely = [site for site in sites if site.node.name not in connected and site.node.type != STICKY_NOTE]
-    if not lonely and not _has_cycle(pairs):
+    order = {site.node.name: position for position, site in enumerate(sites)}
+    if not lonely and not _has_cycle(pairs, order):
         return
     graph = build_graph(definition, registry)
     for cycle in graph.bad_cycles:
@@ -147,8 +148,12 @@ def check_graph(
             )
 
 
-def _has_cycle(pairs: Sequence[Pair]) -> bool:
-    """Kahn's algorithm: every link is consumed exactly when the graph is acyclic."""
+def _has_cycle(pairs: Sequence[Pair], order: dict[str, int]) -> bool:
+    """Whether the links contain a cycle. Exported workflows mostly list nodes in flow order, and links
+    that all point forward in ``order`` cannot form one; otherwise Kahn's algorithm decides: every link is
+    consumed exactly when the graph is acyclic."""
+    if all(order[source] < order[target] for source, target in pairs):
+        return False
     successors: dict[str, list[str]] = defaultdict(list)
     indegree: Counter[str] = Counter()
     for source, target in pairs:
@@ -168,11 +173,11 @@ def _has_cycle(pairs: Sequence[Pair]) -> bool:
 def _link_path(source: str, target: str, links: Sequence[Link], resolve: Resolver) -> str:
     """The source path of the first link from ``source`` to ``target`` (looked up only for bad cycles)."""
     for link in links:
-        ends = resolve(link.source), resolve(link.target)
-        if (
-            ends[0] is not None
-            and ends[1] is not None
-            and (ends[0].node.name, ends[1].node.name) == (source, target)
-        ):
+        if _ends(link, resolve) == (source, target):
             return link.path()
     return "connections"
+
+
+def _ends(link: Link, resolve: Resolver) -> Pair | None:
+    source, target = resolve(link.source), resolve(link.target)
+    return None if source is None or target is None else (source.node.name, target.node.name)
