@@ -27,7 +27,13 @@ def set_workflow(value: str, **node: Any) -> dict[str, Any]:
     return {
         "name": "cli",
         "nodes": [
-            {"id": "t", "name": "Start", "type": "n8n-nodes-base.manualTrigger", "typeVersion": 1, "position": [0, 0]},
+            {
+                "id": "t",
+                "name": "Start",
+                "type": "n8n-nodes-base.manualTrigger",
+                "typeVersion": 1,
+                "position": [0, 0],
+            },
             {
                 "id": "s",
                 "name": "Set",
@@ -35,7 +41,9 @@ def set_workflow(value: str, **node: Any) -> dict[str, Any]:
                 "typeVersion": 3.4,
                 "position": [200, 0],
                 "parameters": {
-                    "assignments": {"assignments": [{"id": "1", "name": "out", "value": value, "type": "string"}]},
+                    "assignments": {
+                        "assignments": [{"id": "1", "name": "out", "value": value, "type": "string"}]
+                    },
                     "includeOtherFields": True,
                 },
                 **node,
@@ -65,7 +73,18 @@ def test_run_json_prints_the_execution_record() -> None:
     assert result.exit_code == 0, result.output
     record = json.loads(result.stdout)
     assert record["status"] == "success"
-    assert set(record) == {"id", "workflowId", "status", "startTime", "endTime", "duration", "state", "metrics", "logs", "error"}
+    assert set(record) == {
+        "id",
+        "workflowId",
+        "status",
+        "startTime",
+        "endTime",
+        "duration",
+        "state",
+        "metrics",
+        "logs",
+        "error",
+    }
     merged = record["state"]["All orders"]["output"][0]
     assert [item["json"]["route"] for item in merged] == ["manual-review", "manual-review", "auto", "auto"]
     assert record["metrics"]["nodesExecuted"] == 5
@@ -117,7 +136,12 @@ def test_run_timeout_ends_with_status_timeout(tmp_path: Path) -> None:
 def test_nodes_and_schema() -> None:
     listed = json.loads(runner.invoke(app, ["nodes", "--json"]).stdout)
     types = {entry["type"] for entry in listed}
-    assert {"n8n-nodes-base.set", "n8n-nodes-base.if", "n8n-nodes-base.merge", "n8n-nodes-testing.testData"} <= types
+    assert {
+        "n8n-nodes-base.set",
+        "n8n-nodes-base.if",
+        "n8n-nodes-base.merge",
+        "n8n-nodes-testing.testData",
+    } <= types
     assert all("parameters" in entry for entry in listed)
     schema = json.loads(runner.invoke(app, ["schema"]).stdout)
     assert schema["$schema"].endswith("2020-12/schema")

@@ -34,7 +34,7 @@ class FixtureResult:
 
 
 def fixture_files(root: Path) -> Iterator[Path]:
-    """Every workflow fixture under ``root``; ``_expressions`` holds expression contexts, not harness tests."""
+    """Every workflow fixture under ``root`` (``_expressions`` holds expression contexts, not tests)."""
     for path in sorted(root.rglob("*.json")):
         if "_expressions" not in path.relative_to(root).parts:
             yield path

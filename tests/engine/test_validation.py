@@ -68,6 +68,8 @@ def test_a_valid_workflow_passes_as_dict_text_bytes_and_definition() -> None:
         assert report.valid, report.errors
         assert report.errors == report.warnings == []
         assert report.definition is not None and report.definition.nodes[2].name == "B"
+    definition = parse_workflow(doc)
+    assert check(definition).definition is definition
 
 
 def test_bad_json_is_an_error_with_line_and_column() -> None:
@@ -345,6 +347,10 @@ def test_expression_naming_a_node_that_does_not_exist() -> None:
     assert "Ghost" in report.errors[0].message
 
 
+def test_variables_must_be_an_object() -> None:
+    assert issues(check(simple(variables=["limit"]))) == [("INVALID_FIELD", "variables")]
+
+
 def test_variable_with_an_unknown_type() -> None:
     report = check(simple(variables={"limit": {"type": "integer"}}))
     assert issues(report) == [("INVALID_VARIABLE_TYPE", "variables.limit.type")]
@@ -467,7 +473,7 @@ def test_never_stops_at_the_first_error() -> None:
         ({"parameters": {1: "x"}}, ("INVALID_NODES", "nodes[1].parameters[1]['[key]']")),
         (
             {"errorRecoveryStrategy": {"strategy": "retry", "maxRetries": "x"}},
-            ("INVALID_WORKFLOW_FORMAT", "$"),
+            ("INVALID_NODES", "nodes[1].errorRecoveryStrategy.maxRetries"),
         ),
     ],
 )

@@ -11,7 +11,8 @@ Units: ``settings.executionTimeout`` is in **seconds**; node ``timeout`` and eve
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Callable
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -77,7 +78,9 @@ class NodeDefinition(_Model):
     )
     on_error: OnError = Field("stopWorkflow", alias="onError")
     continue_on_fail: bool = Field(
-        False, alias="continueOnFail", description="n8n's legacy flag: on failure, pass the input items through."
+        False,
+        alias="continueOnFail",
+        description="n8n's legacy flag: on failure, pass the input items through.",
     )
     always_output_data: bool = Field(False, alias="alwaysOutputData")
     execute_once: bool = Field(False, alias="executeOnce")
@@ -194,8 +197,14 @@ def parse_workflow(raw: Any) -> WorkflowDefinition:
         nodes.append(_normalise_node(raw_node, index, issues))
     if issues:
         raise DefinitionError(issues)
-    names_by_id = {str(n.get("id")): n.get("name") for n in nodes if n.get("id") is not None}
-    names = {n.get("name") for n in nodes}
+    names_by_id: dict[str, Any] = {}
+    names: set[str] = set()
+    for node in nodes:
+        node_id, name = node.get("id"), node.get("name")
+        if node_id is not None:
+            names_by_id[str(node_id)] = name
+        if isinstance(name, str):  # other names are rejected by the model; they cannot be looked up
+            names.add(name)
     connections = _normalise_connections(raw.get("connections", {}), names, names_by_id, issues)
     document = {
         "id": None if raw.get("id") is None else str(raw.get("id")),
@@ -203,7 +212,6 @@ def parse_workflow(raw: Any) -> WorkflowDefinition:
         "description": raw.get("description"),
         "active": bool(raw.get("active", False)),
         "nodes": nodes,
-        "connections": connections,
         "settings": _normalise_settings(raw.get("settings")),
         "variables": _normalise_variables(raw.get("variables")),
         "retry": _retry_from_metabuilder(raw.get("retryPolicy")),
@@ -214,12 +222,38 @@ def parse_workflow(raw: Any) -> WorkflowDefinition:
         "dialect": "metabuilder" if _is_metabuilder(raw) else "n8n",
     }
     try:
+        # The connections are left out: _normalise_connections builds them canonical, and validating them
+        # again would cost a third of the whole parse on a large workflow.
         definition = WorkflowDefinition.model_validate(document)
     except ValidationError as exc:
         issues.extend(_pydantic_issues(exc, raw))
     if issues:
         raise DefinitionError(issues)
-    return definition
+    return _construct(WorkflowDefinition, definition.__dict__ | {"connections": connections})
+
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def _construct(cls: type[_M], values: dict[str, Any]) -> _M:
+    """A model from values already known to be valid, complete and canonical, skipping pydantic.
+
+    ``model_construct`` skips validation too, but walks every field and alias per call, which costs more
+    than validating; this fills the four slots a validated instance has. Worth it only for small models
+    built in bulk (connection targets): pydantic-core validates a list of nodes faster than Python can
+    check and build them one by one.
+    """
+    model = object.__new__(cls)
+    object.__setattr__(model, "__dict__", values)
+    _set_fields_set(model, set(values))
+    _set_extra(model, None)
+    _set_private(model, None)
+    return model
+
+
+_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
+_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
 
 
 def _is_metabuilder(raw: dict[str, Any]) -> bool:
@@ -228,28 +262,35 @@ def _is_metabuilder(raw: dict[str, Any]) -> bool:
 
 
 def _normalise_node(raw: dict[str, Any], index: int, issues: list[DefinitionIssue]) -> dict[str, Any]:
+    """The node as the model's aliases expect it. Each rewrite is guarded by a membership test: this runs
+    for every node of every workflow, and most nodes need none of them."""
     node = dict(raw)
     if "nodeType" in node:  # MetaBuilder v3: type is a coarse category, nodeType the executor id
         node["category"] = node.get("type")
         node["type"] = node.pop("nodeType")
-    if node.get("id") is None and node.get("name") is not None:
-        node["id"] = str(node["name"])
-    if node.get("name") is None and node.get("id") is not None:
-        node["name"] = str(node["id"])
-    if node.get("id") is not None and not isinstance(node["id"], str):
-        node["id"] = str(node["id"])
+    node_id, name = node.get("id"), node.get("name")
+    if node_id is None:
+        if name is not None:
+            node["id"] = str(name)
+    else:
+        if type(node_id) is not str:
+            node["id"] = str(node_id)
+        if name is None:
+            node["name"] = str(node_id)
     if node.get("onError") == "skipNode":  # MetaBuilder: swallow the failure, emit nothing
         node["onError"] = "continueRegularOutput"
-    node["retry"] = _node_retry(node)
+    has_retry = "retryPolicy" in node or "retryOnFail" in node or "errorRecoveryStrategy" in node
+    node["retry"] = _node_retry(node, index, issues) if has_retry else None
     if node.get("parameters") is None:
         node["parameters"] = {}
-    if not isinstance(node.get("position", []), list | tuple) or len(node.get("position", [0, 0])) != 2:
-        node.pop("position", None)
+    if "position" in node and not (isinstance(node["position"], list | tuple) and len(node["position"]) == 2):
+        node.pop("position")
     return node
 
 
-def _node_retry(node: dict[str, Any]) -> dict[str, Any] | None:
-    """n8n's retryOnFail/maxTries/waitBetweenTries, or MetaBuilder's retryPolicy (+ maxTries override)."""
+def _node_retry(node: dict[str, Any], index: int, issues: list[DefinitionIssue]) -> dict[str, Any] | None:
+    """n8n's retryOnFail/maxTries/waitBetweenTries, MetaBuilder's retryPolicy (+ maxTries override), or
+    MetaBuilder's errorRecoveryStrategy (maxRetries counts retries, so attempts are one more)."""
     policy = _retry_from_metabuilder(node.get("retryPolicy"))
     if policy is not None:
         if isinstance(node.get("maxTries"), int):
@@ -265,12 +306,26 @@ def _node_retry(node: dict[str, Any]) -> dict[str, Any] | None:
         }
     recovery = node.get("errorRecoveryStrategy")
     if isinstance(recovery, dict) and recovery.get("strategy") == "retry":
-        return {
-            "maxAttempts": int(recovery.get("maxRetries", 3)) + 1,
-            "backoff": "fixed",
-            "initialDelay": int(recovery.get("retryDelay", 1000)),
-        }
+        retries, delay = recovery.get("maxRetries", 3), recovery.get("retryDelay", 1000)
+        for key, value in (("maxRetries", retries), ("retryDelay", delay)):
+            if not _is_count(value):
+                issues.append(
+                    DefinitionIssue(
+                        path=f"nodes[{index}].errorRecoveryStrategy.{key}",
+                        code=ErrorCode.INVALID_NODES,
+                        message=f"{key} must be a non-negative integer",
+                    )
+                )
+        if _is_count(retries) and _is_count(delay):
+            return {"maxAttempts": int(retries) + 1, "backoff": "fixed", "initialDelay": int(delay)}
     return None
+
+
+def _is_count(value: Any) -> bool:
+    """A non-negative whole number (``3`` or ``3.0``; not ``True``, ``"3"`` or ``2.5``)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return value >= 0 and (isinstance(value, int) or value.is_integer())
 
 
 def _retry_from_metabuilder(raw: Any) -> dict[str, Any] | None:
@@ -289,10 +344,10 @@ def _retry_from_metabuilder(raw: Any) -> dict[str, Any] | None:
 
 def _normalise_connections(
     raw: Any,
-    names: set[Any],
+    names: set[str],
     names_by_id: dict[str, Any],
     issues: list[DefinitionIssue],
-) -> dict[str, dict[str, list[list[dict[str, Any]]]]]:
+) -> dict[str, dict[str, list[list[ConnectionTarget]]]]:
     """Resolve keys and targets by node name first, then by id; accept array and index-map outputs."""
     if raw is None:
         return {}
@@ -302,12 +357,12 @@ def _normalise_connections(
         )
         return {}
 
-    def resolve(ref: Any) -> Any:
+    def resolve(ref: str | int) -> Any:
         if ref in names:
             return ref
         return names_by_id.get(str(ref), ref)
 
-    result: dict[str, dict[str, list[list[dict[str, Any]]]]] = {}
+    result: dict[str, dict[str, list[list[ConnectionTarget]]]] = {}
     for source, ports in raw.items():
         base = f"connections[{source!r}]"
         if not isinstance(ports, dict):
@@ -315,10 +370,10 @@ def _normalise_connections(
                 DefinitionIssue(path=base, code=ErrorCode.INVALID_EDGES, message="must be an object")
             )
             continue
-        resolved_ports: dict[str, list[list[dict[str, Any]]]] = {}
+        resolved_ports: dict[str, list[list[ConnectionTarget]]] = {}
         for port, outputs in ports.items():
             outputs_list = _outputs_as_list(outputs, f"{base}.{port}", issues)
-            normal: list[list[dict[str, Any]]] = []
+            normal: list[list[ConnectionTarget]] = []
             for out_index, targets in enumerate(outputs_list):
                 path = f"{base}.{port}[{out_index}]"
                 if targets is None:
@@ -351,7 +406,8 @@ def _outputs_as_list(outputs: Any, path: str, issues: list[DefinitionIssue]) -> 
     if isinstance(outputs, dict):  # MetaBuilder {"0": [...], "1": [...]}
         indexed: dict[int, Any] = {}
         for key, value in outputs.items():
-            if not str(key).isdigit():
+            index = output_index(key)
+            if index is None:
                 issues.append(
                     DefinitionIssue(
                         path=f"{path}[{key!r}]",
@@ -360,7 +416,7 @@ def _outputs_as_list(outputs: Any, path: str, issues: list[DefinitionIssue]) -> 
                     )
                 )
                 continue
-            indexed[int(key)] = value
+            indexed[index] = value
         size = max(indexed) + 1 if indexed else 0
         return [indexed.get(i) for i in range(size)]
     issues.append(
@@ -369,14 +425,26 @@ def _outputs_as_list(outputs: Any, path: str, issues: list[DefinitionIssue]) -> 
     return []
 
 
+def output_index(key: Any) -> int | None:
+    """An index-map output key as a number: ASCII digits (``"²"`` passes ``isdigit`` but is no index), or an
+    int in documents built in Python."""
+    if isinstance(key, str):
+        return int(key) if key.isascii() and key.isdigit() else None
+    if isinstance(key, int) and not isinstance(key, bool) and key >= 0:
+        return key
+    return None
+
+
 def _targets(
-    targets: list[Any], path: str, resolve: Any, issues: list[DefinitionIssue]
-) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
+    targets: list[Any], path: str, resolve: Callable[[str | int], Any], issues: list[DefinitionIssue]
+) -> list[ConnectionTarget]:
+    out: list[ConnectionTarget] = []
     for t_index, target in enumerate(targets):
-        if isinstance(target, str):
-            target = {"node": target}
-        if not isinstance(target, dict) or "node" not in target:
+        if isinstance(target, dict) and "node" in target:
+            node, kind, index = target["node"], target.get("type", "main"), target.get("index", 0)
+        elif isinstance(target, str):
+            node, kind, index = target, "main", 0
+        else:
             issues.append(
                 DefinitionIssue(
                     path=f"{path}[{t_index}]",
@@ -385,8 +453,15 @@ def _targets(
                 )
             )
             continue
-        index = target.get("index", 0)
-        if not isinstance(index, int) or isinstance(index, bool) or index < 0:
+        if not isinstance(node, str | int) or isinstance(node, bool):
+            issues.append(
+                DefinitionIssue(
+                    path=f"{path}[{t_index}].node",
+                    code=ErrorCode.INVALID_EDGES,
+                    message="target node must be a node name or id",
+                )
+            )
+        elif not isinstance(index, int) or isinstance(index, bool) or index < 0:
             issues.append(
                 DefinitionIssue(
                     path=f"{path}[{t_index}].index",
@@ -394,10 +469,12 @@ def _targets(
                     message="target index must be a non-negative integer",
                 )
             )
-            continue
-        out.append(
-            {"node": str(resolve(target["node"])), "type": str(target.get("type", "main")), "index": index}
-        )
+        else:
+            out.append(
+                _construct(
+                    ConnectionTarget, {"node": str(resolve(node)), "type": str(kind), "index": int(index)}
+                )
+            )
     return out
 
 

@@ -132,6 +132,7 @@ class Execution:
         self._active: set[str] = set()
         self._loop_restarts: dict[str, list[Items]] = {}
         self._parents_to_force: set[str] = set()
+        self._legacy_order = self.definition.settings.execution_order == "v0"
         self._main_task: asyncio.Task[Any] | None = None
         self._completions: asyncio.Queue[asyncio.Task[_Outcome]] = asyncio.Queue()
         self._inline: asyncio.Task[Any] | None = None
@@ -289,7 +290,9 @@ class Execution:
         name = outcome.name
         self._record_run(outcome)
         if self.events is not None:
-            await self._emit("node.finished", name, {"runIndex": outcome.run_index, **outcome.state.to_dict()})
+            await self._emit(
+                "node.finished", name, {"runIndex": outcome.run_index, **outcome.state.to_dict()}
+            )
         if outcome.stop is not None:
             raise outcome.stop
         self._done.add(name)
@@ -336,9 +339,13 @@ class Execution:
         if name in self._done or name in self._queued or name in self._active:
             return
         incoming = self.graph.forward_incoming(name)
-        if any(e not in self._edge_state for e in incoming):
-            return
-        fired = any(self._edge_state[e] == _FIRED for e in incoming)
+        edge_state = self._edge_state
+        fired = False
+        for edge in incoming:  # a plain loop: this runs once per connection of every node
+            resolved = edge_state.get(edge)
+            if resolved is None:
+                return
+            fired = fired or resolved == _FIRED
         upstream_failed = self.nodes[name].skip_on_fail and any(
             self._status(e.source) == "error" for e in incoming
         )
@@ -355,7 +362,7 @@ class Execution:
         Such a parent was pruned because its own parent emitted nothing towards it; n8n runs it anyway
         with one empty item. v1 runs the node with the inputs it has instead.
         """
-        if self.definition.settings.execution_order != "v0" or len({e.input for e in incoming}) < 2:
+        if not self._legacy_order or not self.graph.multi_input[incoming[0].target]:
             return set()
         fed = {e.input for e in incoming if self._edge_state[e] == _FIRED or e.source in self._runs}
         return {
@@ -380,16 +387,12 @@ class Execution:
 
     def _forced(self, incoming: list[Edge]) -> bool:
         """n8n v0 follows a connection into input index > 0 even when the parent output was empty."""
-        if self.definition.settings.execution_order != "v0":
-            return False
-        return any(e.input > 0 and bool(self._runs.get(e.source)) for e in incoming)
+        return self._legacy_order and any(e.input > 0 and e.source in self._runs for e in incoming)
 
     def _gather(self, name: str, edges: list[Edge]) -> list[Items]:
-        node_type = self._type_of(name)
-        count = node_type.input_count(self.nodes[name]) if node_type is not None else 1
-        count = max([count, 1, *[e.input + 1 for e in edges]])
-        inputs: list[Items] = [[] for _ in range(count)]
-        for edge in sorted(edges, key=lambda e: e.order):
+        """One item list per input; edges arrive in document order, so fan-in keeps connection order."""
+        inputs: list[Items] = [[] for _ in range(self.graph.input_counts[name])]
+        for edge in edges:
             if self._edge_state.get(edge) == _FIRED:
                 inputs[edge.input].extend(self._edge_items[edge])
         return inputs
@@ -407,8 +410,10 @@ class Execution:
 
     def _settle(self) -> None:
         """Work deferred until a cascade of edge resolutions has finished."""
-        self._restart_loops()
-        self._force_parents()
+        if self._loop_restarts:
+            self._restart_loops()
+        if self._parents_to_force:
+            self._force_parents()
 
     def _restart_loops(self) -> None:
         """Re-arm loops whose back edges fired, once the cascade that fired them has settled."""
@@ -443,9 +448,7 @@ class Execution:
             self._resolve_edge(edge, None)
 
     def _fire_outputs(self, name: str, outputs: list[Items], *, error_output: int | None) -> None:
-        node = self.nodes[name]
-        node_type = self._type_of(name)
-        loop_outputs = node_type.loop_outputs(node) if node_type is not None else frozenset()
+        loop_outputs = self.graph.loop_outputs.get(name, _NO_OUTPUTS)
         if loop_outputs:
             if any(outputs[i] for i in loop_outputs if i < len(outputs)):
                 self._looping.add(name)
@@ -458,7 +461,7 @@ class Execution:
             items = outputs[index] if index is not None and 0 <= index < len(outputs) else []
             if items:
                 fired.append((edge, items))
-            elif not self._held_open(name, edge, loop_outputs):
+            elif not self._looping or not self._held_open(name, edge, loop_outputs):
                 pruned.append(edge)
         # Fire before pruning: a prune can end a loop, which must not close exits that are firing now.
         for edge, items in fired:
@@ -496,9 +499,10 @@ class Execution:
         node = self.nodes[name]
         run_index = len(self._runs.get(name, []))
         state = NodeState(status="success", output=[], start_time=utc_now())
-        await self._emit(
-            "node.started", name, {"runIndex": run_index, "inputItems": [len(i) for i in inputs]}
-        )
+        if self.events is not None:
+            await self._emit(
+                "node.started", name, {"runIndex": run_index, "inputItems": [len(i) for i in inputs]}
+            )
         if node.disabled:
             state.status = "disabled"
             state.end_time = utc_now()
@@ -666,6 +670,7 @@ class Execution:
 
 
 MAX_SUBWORKFLOW_DEPTH = 10
+_NO_OUTPUTS: frozenset[int] = frozenset()
 NO_RETRY = RetryPolicy()
 
 

@@ -48,6 +48,9 @@ class Graph:
     bad_cycles: list[list[str]] = field(default_factory=list)
     position: dict[str, int] = field(default_factory=dict)
     types: dict[str, NodeType | None] = field(default_factory=dict)
+    input_counts: dict[str, int] = field(default_factory=dict)
+    multi_input: dict[str, bool] = field(default_factory=dict)
+    loop_outputs: dict[str, frozenset[int]] = field(default_factory=dict)
     _forward_in: dict[str, list[Edge]] = field(default_factory=dict)
     _forward_out: dict[str, list[Edge]] = field(default_factory=dict)
 
@@ -101,6 +104,7 @@ def build_graph(definition: WorkflowDefinition, registry: NodeRegistry) -> Graph
         types={n.name: registry.get(n.type) for n in definition.nodes},
     )
     graph.index_forward_edges()
+    _describe_nodes(graph, definition)
     sorter: TopologicalSorter[str] = TopologicalSorter()
     for name in names:
         sorter.add(name, *[e.source for e in graph.forward_incoming(name)])
@@ -112,6 +116,18 @@ def build_graph(definition: WorkflowDefinition, registry: NodeRegistry) -> Graph
     graph.bad_cycles = bad
     graph.regions = {loop: _region(graph, loop) for loop in loop_nodes}
     return graph
+
+
+def _describe_nodes(graph: Graph, definition: WorkflowDefinition) -> None:
+    """What the scheduler asks of each node on every step, computed once per workflow."""
+    for node in definition.nodes:
+        node_type = graph.types[node.name]
+        declared = node_type.input_count(node) if node_type is not None else 1
+        wired = [e.input + 1 for e in graph.forward_incoming(node.name)]
+        graph.input_counts[node.name] = max([declared, 1, *wired])
+        graph.multi_input[node.name] = len({e.input for e in graph.forward_incoming(node.name)}) > 1
+        if node_type is not None and node_type.is_loop:
+            graph.loop_outputs[node.name] = node_type.loop_outputs(node)
 
 
 _CACHE: OrderedDict[tuple[int, int], tuple[WorkflowDefinition, NodeRegistry, Graph]] = OrderedDict()

@@ -6,7 +6,7 @@ from importlib import import_module
 
 from tenantflow.engine.sdk import NodeRegistry, NodeType
 
-FAMILIES = ("core", "branching", "transform", "merge", "loops", "http", "subworkflow", "training")
+FAMILIES = ("core", "branching", "transform", "merge", "loops", "http", "subworkflow", "training", "lists")
 
 
 def builtin_node_types() -> list[type[NodeType]]:

@@ -19,7 +19,7 @@ import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import tzinfo
+from datetime import UTC, tzinfo
 from typing import Any
 
 from tenantflow.engine.errors import ErrorCode, NodeError
@@ -31,8 +31,6 @@ from tenantflow.engine.expressions import (
     js_truthy,
     to_json,
 )
-from datetime import UTC
-
 from tenantflow.engine.expressions.dates import parse_date, resolve_zone
 from tenantflow.engine.expressions.regex import compile_js_regex
 from tenantflow.engine.expressions.values import (

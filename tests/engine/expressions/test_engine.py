@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -24,7 +24,7 @@ from tenantflow.engine.expressions import (
     to_json,
 )
 
-NOW = make_date(datetime(2024, 1, 31, 10, 0, 0, tzinfo=timezone.utc))
+NOW = make_date(datetime(2024, 1, 31, 10, 0, 0, tzinfo=UTC))
 
 
 def render(source: str, **variables: Any) -> Any:
@@ -242,9 +242,21 @@ def test_block_bodied_sort_comparator() -> None:
 def test_closures_scopes_and_local_mutation() -> None:
     assert render("={{ [1, 2].map(x => [10, 20].map(y => x + y)) }}") == [[11, 21], [12, 22]]
     assert render("={{ ((a) => { let t = a; t += 5; t = t * 2; return t; })(1) }}") == 12
-    assert render("={{ [3, 1].reduce((acc, x) => { acc['k' + x] = x; return acc; }, {}) }}") == {"k3": 3, "k1": 1}
-    assert render("={{ (() => { const a = []; a.push(1, 2); a.unshift(0); a.pop(); return a; })() }}") == [0, 1]
-    assert render("={{ (() => { const [a, , c] = [1, 2, 3]; const {x, y: z} = {x: 4, y: 5}; return a + c + x + z })() }}") == 13
+    assert render("={{ [3, 1].reduce((acc, x) => { acc['k' + x] = x; return acc; }, {}) }}") == {
+        "k3": 3,
+        "k1": 1,
+    }
+    assert render("={{ (() => { const a = []; a.push(1, 2); a.unshift(0); a.pop(); return a; })() }}") == [
+        0,
+        1,
+    ]
+    assert (
+        render(
+            "={{ (() => { const [a, , c] = [1, 2, 3]; const {x, y: z} = {x: 4, y: 5}; "
+            "return a + c + x + z })() }}"
+        )
+        == 13
+    )
     assert render("={{ (() => { const f = n => n <= 1 ? 1 : n * f(n - 1); return f(5); })() }}") == 120
     assert render("={{ (x => { if (x) { return 'yes' } })(0) }}") is UNDEFINED
 
@@ -328,12 +340,21 @@ def test_regex(expression: str, expected: Any) -> None:
         ("isNaN(new Date('garbage').getTime())", True),
         ("Date.parse('Thu, 09 Feb 2023 13:22:54 GMT')", 1675948974000),
         ("DateTime.fromISO('2024-01-31T10:00:00Z').plus({months: 1}).toISO()", "2024-02-29T10:00:00.000Z"),
-        ("DateTime.fromISO('2024-01-31T10:00:00Z').toFormat('yyyy-MM-dd HH:mm:ss.SSS')", "2024-01-31 10:00:00.000"),
-        ("DateTime.fromISO('2024-01-31T10:00:00Z').toFormat(\"dd LLL yyyy 'at' h a\")", "31 Jan 2024 at 10 AM"),
+        (
+            "DateTime.fromISO('2024-01-31T10:00:00Z').toFormat('yyyy-MM-dd HH:mm:ss.SSS')",
+            "2024-01-31 10:00:00.000",
+        ),
+        (
+            "DateTime.fromISO('2024-01-31T10:00:00Z').toFormat(\"dd LLL yyyy 'at' h a\")",
+            "31 Jan 2024 at 10 AM",
+        ),
         ("DateTime.fromISO('2024-03-15T10:20:00Z').startOf('month').toISO()", "2024-03-01T00:00:00.000Z"),
         ("DateTime.fromISO('2024-03-15T10:20:00Z').endOf('month').toISO()", "2024-03-31T23:59:59.999Z"),
         ("DateTime.fromISO('2024-03-15T10:20:00Z').startOf('week').toISODate()", "2024-03-11"),
-        ("DateTime.fromISO('2024-07-01T12:00:00', {zone: 'Europe/Berlin'}).toISO()", "2024-07-01T12:00:00.000+02:00"),
+        (
+            "DateTime.fromISO('2024-07-01T12:00:00', {zone: 'Europe/Berlin'}).toISO()",
+            "2024-07-01T12:00:00.000+02:00",
+        ),
         ("DateTime.fromISO('2024-07-01T12:00:00Z').setZone('Europe/Berlin').hour", 14),
         ("DateTime.fromMillis(86400000).toISO()", "1970-01-02T00:00:00.000Z"),
         ("$now.toISO()", "2024-01-31T10:00:00.000Z"),
@@ -378,7 +399,10 @@ def test_utils_and_jmespath() -> None:
     assert render("={{ $utils.sort(['b', 'a', 'c']) }}") == ["a", "b", "c"]
     assert render("={{ $utils.reverse([1, 2]) }}") == [2, 1]
     assert render("={{ [$utils.first([1, 2]), $utils.last([1, 2]), $utils.length('abc')] }}") == [1, 2, 3]
-    assert render("={{ $utils.replace('a-a', '-', '+') + $utils.uppercase('x') + $utils.trim(' y ') }}") == "a+aXy"
+    assert (
+        render("={{ $utils.replace('a-a', '-', '+') + $utils.uppercase('x') + $utils.trim(' y ') }}")
+        == "a+aXy"
+    )
     assert render("={{ $utils.join($utils.split('a,b', ','), ';') }}") == "a;b"
     assert isinstance(render("={{ $utils.now() }}"), str)
     assert isinstance(render("={{ $utils.timestamp() }}"), int)
@@ -487,7 +511,11 @@ def test_public_helpers() -> None:
     assert js_string(UNDEFINED) == "undefined"
     assert js_truthy([]) and not js_truthy(0.0) and not js_truthy(math.nan) and not js_truthy(UNDEFINED)
     assert js_loose_equals("1", 1) and js_loose_equals(None, UNDEFINED) and not js_loose_equals(0, None)
-    assert js_strict_equals(1, 1.0) and not js_strict_equals(math.nan, math.nan) and not js_strict_equals(True, 1)
+    assert (
+        js_strict_equals(1, 1.0)
+        and not js_strict_equals(math.nan, math.nan)
+        and not js_strict_equals(True, 1)
+    )
     assert to_json({"a": UNDEFINED, "b": [UNDEFINED, math.inf], "d": NOW}) == {
         "b": [None, None],
         "d": "2024-01-31T10:00:00.000Z",

@@ -93,7 +93,7 @@ def test_recursion_is_bounded() -> None:
         "={{ " + "[" * 10_000 + "]" * 10_000 + " }}",
         "={{ " + "{a:" * 10_000 + "1" + "}" * 10_000 + " }}",
         "={{ " + "!" * 10_000 + "x }}",
-        "={{ " + "-" * 10_000 + "1 }}",
+        "={{ " + "- " * 10_000 + "1 }}",
         "={{ a" + ".b" * 10_000 + " }}",
         "={{ 1" + "+1" * 10_000 + " }}",
         "={{ a" + "(1)" * 10_000 + " }}",
@@ -113,11 +113,13 @@ def test_moderate_nesting_still_works() -> None:
 
 
 def test_shared_references_cannot_explode_conversion() -> None:
+    """A 2**40-leaf tree built from 40 shared lists: conversion is bounded by max_array_length nodes."""
+    limits = ExpressionLimits(max_array_length=50_000)
     source = "={{ numberList(1, 40).reduce(a => [a, a], [1]) }}"
     with pytest.raises(ExpressionLimitError):
-        resolve_value(source, {})
+        resolve_value(source, {}, limits)
     with pytest.raises(ExpressionLimitError):
-        run("={{ JSON.stringify(numberList(1, 40).reduce(a => [a, a], [1])) }}")
+        run("={{ JSON.stringify(numberList(1, 40).reduce(a => [a, a], [1])) }}", limits)
     with pytest.raises(ExpressionLimitError):
         run("={{ String(numberList(1, 40).reduce(a => [a, a], [1])) }}")
 

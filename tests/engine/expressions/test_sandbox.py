@@ -7,7 +7,13 @@ from typing import Any
 
 import pytest
 
-from tenantflow.engine.expressions import UNDEFINED, ExpressionError, HostObject, NativeFunction, compile_template
+from tenantflow.engine.expressions import (
+    UNDEFINED,
+    ExpressionError,
+    HostObject,
+    NativeFunction,
+    compile_template,
+)
 
 JSON_TYPES = (dict, list, str, int, float, bool, type(None))
 
@@ -100,14 +106,33 @@ def test_no_path_to_python_objects(source: str) -> None:
     for result in evaluate(source):
         if result is ExpressionError:
             continue
-        assert result is UNDEFINED or result == {} or result == [] or result is None, f"{source} -> {result!r}"
+        assert result is UNDEFINED or result == {} or result == [] or result is None, (
+            f"{source} -> {result!r}"
+        )
         assert_inert(result)
 
 
 @pytest.mark.parametrize(
     "name",
-    ["document", "window", "globalThis", "self", "eval", "Function", "fetch", "Reflect", "Proxy", "setTimeout",
-     "constructor", "process", "require", "global", "this", "Buffer", "module"],
+    [
+        "document",
+        "window",
+        "globalThis",
+        "self",
+        "eval",
+        "Function",
+        "fetch",
+        "Reflect",
+        "Proxy",
+        "setTimeout",
+        "constructor",
+        "process",
+        "require",
+        "global",
+        "this",
+        "Buffer",
+        "module",
+    ],
 )
 def test_denied_globals_are_empty_objects(name: str) -> None:
     assert compile_template(f"={{{{ {name} }}}}").render({}) == {}

@@ -44,7 +44,17 @@ from .nodes import (
 from .operators import BINARY, add
 from .regex import JSRegExp
 from .runtime import Builtin, Context, call_function
-from .values import UNDEFINED, HostObject, js_num, js_string, js_truthy, js_typeof, to_json, to_number
+from .values import (
+    MAX_SAFE,
+    UNDEFINED,
+    HostObject,
+    js_num,
+    js_string,
+    js_truthy,
+    js_typeof,
+    to_json,
+    to_number,
+)
 
 Eval = Callable[[Context], Any]
 Binder = Callable[[Context, list[Any], Any], None]
@@ -97,6 +107,10 @@ def _pattern_names(pattern: Node | None) -> list[str]:
     if isinstance(pattern, ObjectPattern):
         return [name for target in pattern.targets for name in _pattern_names(target)]
     return []
+
+
+def _pattern_names_of(node: Function) -> set[str]:
+    return {name for p in node.params for name in _pattern_names(p)}
 
 
 def _declared_names(statement: Node | None) -> list[str]:
@@ -347,7 +361,14 @@ class Compiler:
         if op == "??":
             return lambda ctx: right(ctx) if (value := left(ctx)) is None or value is UNDEFINED else value
         if op == "+":
-            return lambda ctx: add(ctx, left(ctx), right(ctx))
+
+            def plus(ctx: Context) -> Any:
+                a, b = left(ctx), right(ctx)
+                if type(a) is int and type(b) is int and -MAX_SAFE < (total := a + b) < MAX_SAFE:
+                    return total
+                return add(ctx, a, b)
+
+            return plus
         if op == "in":
 
             def contains(ctx: Context) -> bool:
@@ -416,17 +437,26 @@ class Compiler:
             self.scopes.pop()
         cost = sum(1 for _ in walk(node))
         padding = [UNDEFINED] * len(slots)
+        arity = len(node.params)
+        # Plain distinct names occupy slots 1..arity, so arguments can be copied into the env directly.
+        plain = all(isinstance(p, Identifier) for p in node.params) and len(_pattern_names_of(node)) == arity
 
         def make(ctx: Context) -> Builtin:
             captured = ctx.env
 
             def invoke(call_ctx: Context, args: list[Any]) -> Any:
-                call_ctx.charge(cost)
+                call_ctx.steps += cost
+                if call_ctx.steps >= call_ctx.next_check:
+                    call_ctx.charge(0)
                 if call_ctx.depth >= call_ctx.limits.max_depth:
                     raise ExpressionLimitError("Maximum call depth exceeded (too much recursion)")
-                env = [captured, *padding]
-                for i, bind in enumerate(binders):
-                    bind(call_ctx, env, args[i] if i < len(args) else UNDEFINED)
+                if plain:
+                    env = [captured, *args[:arity]]
+                    env += padding[len(env) - 1 :]
+                else:
+                    env = [captured, *padding]
+                    for i, bind in enumerate(binders):
+                        bind(call_ctx, env, args[i] if i < len(args) else UNDEFINED)
                 saved = call_ctx.env
                 call_ctx.env = env
                 call_ctx.depth += 1

@@ -22,7 +22,11 @@ _PUNCTUATORS = (  # longest first
     *("=>", "==", "!=", "<=", ">=", "&&", "||", "??", "?.", "**", "+=", "-=", "*=", "/=", "%=", "++", "--"),
     *"{}()[];,<>+-*/%!?:=.~&|^@#",
 )
-_NUMBER = re.compile(r"0[xX][0-9a-fA-F]+|0[oO][0-7]+|0[bB][01]+|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+_NUMBER = re.compile(
+    r"0[xX][0-9a-fA-F]+|0[oO][0-7]+|0[bB][01]+|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII
+)
+_DIGITS = "0123456789"
+_DIGITS_NONEMPTY = tuple(_DIGITS)
 _SIMPLE_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f", "v": "\v"}
 # After these words an expression (so possibly a regex literal) starts.
 _EXPRESSION_KEYWORDS = frozenset(
@@ -62,7 +66,7 @@ def _read_escape(src: str, i: int) -> tuple[str, int]:
     c = src[i + 1]
     if c in _SIMPLE_ESCAPES:
         return _SIMPLE_ESCAPES[c], i + 2
-    if c == "0" and not src[i + 2 : i + 3].isdigit():
+    if c == "0" and src[i + 2 : i + 3] not in _DIGITS_NONEMPTY:
         return "\0", i + 2
     if c == "x":
         digits = src[i + 2 : i + 4]
@@ -202,7 +206,7 @@ def tokenize(src: str, start: int, mode: Mode = "all", nesting: int = 0) -> tupl
                 tokens.append(Token("eof", None, i))
                 return tokens, i + 2
             raise _error("Unexpected '}'", i)
-        if c.isdigit() or (c == "." and src[i + 1 : i + 2].isdigit()):
+        if c in _DIGITS or (c == "." and src[i + 1 : i + 2] in _DIGITS_NONEMPTY):
             m = _NUMBER.match(src, i)
             assert m is not None  # a digit always matches
             text = m.group(0)
@@ -233,7 +237,7 @@ def tokenize(src: str, start: int, mode: Mode = "all", nesting: int = 0) -> tupl
             punct = next((p for p in _PUNCTUATORS if src.startswith(p, i)), None)
             if punct is None:
                 raise _error(f"Invalid or unexpected token '{c}'", i)
-            if punct == "?." and src[i + 2 : i + 3].isdigit():
+            if punct == "?." and src[i + 2 : i + 3] in _DIGITS_NONEMPTY:
                 punct = "?"  # `a?.5:1` is a conditional
             depth += (punct == "{") - (punct == "}")
             tokens.append(Token("punct", punct, i))

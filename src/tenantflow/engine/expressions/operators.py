@@ -43,19 +43,16 @@ def add(ctx: Context, a: Any, b: Any) -> Any:
     return js_num(float(to_number(pa)) + float(to_number(pb)))
 
 
-def _numeric(
-    op: Callable[[float, float], float], int_op: Callable[[int, int], int]
-) -> Callable[[Any, Any], Any]:
-    def apply(a: Any, b: Any) -> Any:
-        if type(a) is int and type(b) is int:
-            return int_result(int_op(a, b))
-        return js_num(op(float(to_number(a)), float(to_number(b))))
-
-    return apply
+def subtract(a: Any, b: Any) -> Any:
+    if type(a) is int and type(b) is int:
+        return int_result(a - b)
+    return js_num(float(to_number(a)) - float(to_number(b)))
 
 
-subtract = _numeric(lambda x, y: x - y, lambda x, y: x - y)
-multiply = _numeric(lambda x, y: x * y, lambda x, y: x * y)
+def multiply(a: Any, b: Any) -> Any:
+    if type(a) is int and type(b) is int:
+        return int_result(a * b)
+    return js_num(float(to_number(a)) * float(to_number(b)))
 
 
 def divide(a: Any, b: Any) -> Any:

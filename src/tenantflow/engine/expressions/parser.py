@@ -518,7 +518,3 @@ def _describe(tok: Token) -> str:
     if tok.kind in ("template", "regex"):
         return tok.kind
     return str(tok.value)[:40]
-
-
-def parse_tokens(tokens: list[Token]) -> Node | None:
-    return Parser(tokens).parse_program()

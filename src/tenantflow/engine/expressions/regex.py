@@ -56,6 +56,10 @@ def compile_js_regex(source: str, flags: str) -> re.Pattern[str]:
         raise ExpressionError(f"Invalid regular expression /{source}/: {exc}") from None
 
 
+def _is_digits(text: str) -> bool:
+    return text.isascii() and text.isdigit()
+
+
 def _escape(source: str, i: int, in_class: bool) -> tuple[str, int]:
     """Translate the escape sequence starting at ``source[i] == '\\'``; returns (text, next index)."""
     if i + 1 >= len(source):
@@ -67,11 +71,11 @@ def _escape(source: str, i: int, in_class: bool) -> tuple[str, int]:
         return _ATOM_ESCAPES[c], i + 2
     if c in _KEPT_ESCAPES:
         return "\\" + c, i + 2
-    if c == "0" and not source[i + 2 : i + 3].isdigit():
+    if c == "0" and not _is_digits(source[i + 2 : i + 3]):
         return r"\x00", i + 2
-    if c.isdigit():
+    if _is_digits(c):
         j = i + 1
-        while j < len(source) and source[j].isdigit():
+        while j < len(source) and _is_digits(source[j]):
             j += 1
         return "\\" + source[i + 1 : j], j
     if c == "x" and re.fullmatch(r"[0-9A-Fa-f]{2}", source[i + 2 : i + 4]):
@@ -232,9 +236,9 @@ def expand_replacement(
         elif nxt == "'":
             out.append(subject[position + len(matched) :])
             i += 2
-        elif nxt.isdigit():
+        elif _is_digits(nxt):
             two = template[i + 1 : i + 3]
-            width = 2 if two.isdigit() and 0 < int(two) <= len(groups) else 1
+            width = 2 if _is_digits(two) and 0 < int(two) <= len(groups) else 1
             index = int(template[i + 1 : i + 1 + width])
             if 0 < index <= len(groups):
                 out.append(groups[index - 1] or "")

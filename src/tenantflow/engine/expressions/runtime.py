@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from .errors import ExpressionError, ExpressionLimitError
-from .values import UNDEFINED, NativeFunction
+from .values import MAX_STRING_LENGTH, UNDEFINED, NativeFunction
 
 _TIME_CHECK_INTERVAL = 2_000
 _C = TypeVar("_C")
@@ -24,7 +24,7 @@ class ExpressionLimits:
 
     max_steps: int = 200_000
     max_seconds: float = 1.0
-    max_string_length: int = 10_000_000
+    max_string_length: int = MAX_STRING_LENGTH
     max_array_length: int = 1_000_000
     max_depth: int = 200
 
@@ -41,8 +41,8 @@ class Context:
         self.variables = variables
         self.limits = limits
         self.steps = 0
-        self.next_check = min(_TIME_CHECK_INTERVAL, limits.max_steps)
-        self.deadline = time.monotonic() + limits.max_seconds
+        self.next_check = 0  # the first charge starts the clock: most expressions never charge at all
+        self.deadline = 0.0
         self.depth = 0
         self.env: list[Any] | None = None
         self.owned: dict[int, Any] = {}
@@ -51,15 +51,15 @@ class Context:
         """Account for ``steps`` units of work; checks the step and wall-clock budgets periodically."""
         self.steps += steps
         if self.steps >= self.next_check:
-            if self.steps > self.limits.max_steps:
-                raise ExpressionLimitError(
-                    f"Expression exceeded the step budget ({self.limits.max_steps} steps)"
-                )
-            if time.monotonic() > self.deadline:
-                raise ExpressionLimitError(
-                    f"Expression exceeded the time budget ({self.limits.max_seconds} s)"
-                )
-            self.next_check = min(self.steps + _TIME_CHECK_INTERVAL, self.limits.max_steps + 1)
+            limits = self.limits
+            if self.steps > limits.max_steps:
+                raise ExpressionLimitError(f"Expression exceeded the step budget ({limits.max_steps} steps)")
+            now = time.monotonic()
+            if not self.deadline:
+                self.deadline = now + limits.max_seconds
+            elif now > self.deadline:
+                raise ExpressionLimitError(f"Expression exceeded the time budget ({limits.max_seconds} s)")
+            self.next_check = min(self.steps + _TIME_CHECK_INTERVAL, limits.max_steps + 1)
 
     def check_string(self, length: int) -> None:
         """Call *before* building a string of ``length`` characters."""

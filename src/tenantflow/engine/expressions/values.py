@@ -18,6 +18,8 @@ from typing import Any, Final
 from .errors import ExpressionLimitError
 
 MAX_SAFE: Final = 2**53
+# Cap for strings built outside an evaluation context (String(array) nests); matches the default limit.
+MAX_STRING_LENGTH: Final = 10_000_000
 NAN: Final = math.nan
 INF: Final = math.inf
 
@@ -126,7 +128,7 @@ def is_number(value: Any) -> bool:
     return t is int or t is float
 
 
-_NUMERIC_RE = re.compile(r"[+-]?(?:\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?)")
+_NUMERIC_RE = re.compile(r"[+-]?(?:\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?)", re.ASCII)
 _RADIX_PREFIX = {"0x": 16, "0o": 8, "0b": 2}
 
 
@@ -226,12 +228,29 @@ def js_string(value: Any) -> str:
     if value is UNDEFINED:
         return "undefined"
     if t is list:
-        return ",".join("" if v is None or v is UNDEFINED else js_string(v) for v in value)
+        return _array_string(value, {})
     if isinstance(value, JSValue):
         return value.js_string()
     if isinstance(value, NativeFunction):
         return f"function {value.name}() {{ [native code] }}"
     return "[object Object]"
+
+
+def _array_string(items: list[Any], seen: dict[int, str]) -> str:
+    """``Array.prototype.join(',')``, memoised per call: shared sub-arrays are rendered once and a cycle
+    renders as '' (as JS engines do), so nested references cannot blow up time."""
+    key = id(items)
+    if key in seen:
+        return seen[key]
+    seen[key] = ""
+    parts = [
+        "" if v is None or v is UNDEFINED else (_array_string(v, seen) if type(v) is list else js_string(v))
+        for v in items
+    ]
+    if sum(map(len, parts)) + len(parts) > MAX_STRING_LENGTH:
+        raise ExpressionLimitError(f"String result too large (over {MAX_STRING_LENGTH} characters)")
+    seen[key] = text = ",".join(parts)
+    return text
 
 
 def js_truthy(value: Any) -> bool:
@@ -408,7 +427,7 @@ def _format(value: Any, indent: str, current: str) -> str:
     return f"{open_}\n{inner}" + f",\n{inner}".join(parts) + f"\n{current}{close}"
 
 
-_FLOAT_PREFIX = re.compile(r"[+-]?(?:Infinity|\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?)")
+_FLOAT_PREFIX = re.compile(r"[+-]?(?:Infinity|\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?)", re.ASCII)
 
 
 def parse_int(value: Any, radix_arg: Any = UNDEFINED) -> int | float:

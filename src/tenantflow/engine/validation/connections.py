@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
-from tenantflow.engine.definition import WorkflowDefinition
+from tenantflow.engine.definition import WorkflowDefinition, output_index
 from tenantflow.engine.errors import ErrorCode
 from tenantflow.engine.validation.report import IssueLog, extend
 
@@ -42,6 +42,11 @@ class Link(NamedTuple):
         """The target's path, or one of its fields' (a bare target has no fields to point into)."""
         target = extend(self.output_path(), self.slot)
         return target if field is None or self.bare else extend(target, field)
+
+
+_new_link = tuple.__new__
+"""Builds a :class:`Link` from a tuple of its fields without the generated ``__new__``'s Python frame: a
+large workflow has tens of thousands of links, and this is most of what scanning one costs."""
 
 
 def scan_links(connections: Any, log: IssueLog) -> list[Link]:
@@ -78,6 +83,13 @@ def scan_links(connections: Any, log: IssueLog) -> list[Link]:
                     )
                     continue
                 for slot, target in enumerate(targets):
+                    if type(target) is dict and type(node := target.get("node")) is str:  # the usual target
+                        index, kind = target.get("index", 0), target.get("type", "main")
+                        if type(index) is int and index >= 0 and type(kind) is str:
+                            links.append(
+                                _new_link(Link, (source, port, output, key, slot, node, kind, index, False))
+                            )
+                            continue
                     link = _link(source, port, output, key, slot, target, log)
                     if link is not None:
                         links.append(link)
@@ -95,7 +107,7 @@ def _outputs(outputs: Any, source: Any, port: str, log: IssueLog) -> Iterator[tu
         yield from ((i, i, targets) for i, targets in enumerate(outputs))
     elif isinstance(outputs, dict):
         for key, targets in outputs.items():
-            index = _output_index(key)
+            index = output_index(key)
             if index is None:
                 log.error(
                     f"{_port_path(source, port)}[{key!r}]",  # index-map keys are strings: always quoted
@@ -110,14 +122,6 @@ def _outputs(outputs: Any, source: Any, port: str, log: IssueLog) -> Iterator[tu
             ErrorCode.INVALID_EDGES,
             "outputs must be an array (or a map of output index to targets)",
         )
-
-
-def _output_index(key: Any) -> int | None:
-    if isinstance(key, str) and key.isascii() and key.isdigit():
-        return int(key)
-    if isinstance(key, int) and not isinstance(key, bool) and key >= 0:
-        return key
-    return None
 
 
 def _link(
@@ -144,7 +148,7 @@ def _link(
 def links_of(definition: WorkflowDefinition) -> list[Link]:
     """The links of an already normalised workflow (keys are names, outputs arrays)."""
     return [
-        Link(source, port, output, output, slot, target.node, target.type, target.index)
+        _new_link(Link, (source, port, output, output, slot, target.node, target.type, target.index, False))
         for source, ports in definition.connections.items()
         for port, outputs in ports.items()
         for output, targets in enumerate(outputs)

@@ -89,11 +89,6 @@ def normalise(raw: dict[str, Any], type_fields: dict[int, str], log: IssueLog) -
             if issue.path.startswith("connections"):
                 continue  # the link scan reports these on the source's own keys (e.g. main['0'])
             log.error_once(_source_path(issue.path, type_fields), ErrorCode(issue.code), issue.message)
-    except (TypeError, ValueError) as exc:
-        # The normaliser hashes names and targets and converts counts as written, so values the raw pass
-        # has already rejected (a list as a name, "²" as an output key) can crash it.
-        if not log.errors:
-            log.error("$", ErrorCode.INVALID_WORKFLOW_FORMAT, f"workflow cannot be normalised: {exc}")
     return None
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from tenantflow.engine.definition import WorkflowDefinition
 from tenantflow.engine.errors import ErrorCode
 from tenantflow.engine.graph import build_graph, reachable_from
-from tenantflow.engine.sdk import NodeRegistry
+from tenantflow.engine.sdk import NodeRegistry, NodeType
 from tenantflow.engine.validation.connections import Link
 from tenantflow.engine.validation.nodes import STICKY_NOTE
 from tenantflow.engine.validation.report import IssueLog, node_path
@@ -96,21 +96,30 @@ def check_links(
 
 
 def _counts(registry: NodeRegistry, method: str) -> Callable[[NodeSite], int | None]:
-    """A node's ``input_count`` or ``output_count``, asked of its type once per node (``None`` = unknown,
-    not checked). Flat on purpose: it runs for every link of a 10,000-node workflow."""
-    known: dict[int, int | None] = {}
+    """A node's ``input_count`` or ``output_count`` (``None`` = unknown, not checked). Asked once per node
+    type when the type keeps :class:`NodeType`'s own method (the count then depends on the type alone),
+    else once per node. Flat on purpose: it runs for every link of a 10,000-node workflow."""
+    by_type: dict[str, int | None] = {}
+    by_node: dict[int, int | None] = {}
+    inherited = getattr(NodeType, method)
 
     def of(site: NodeSite) -> int | None:
-        if site.index in known:
-            return known[site.index]
-        node_type = registry.get(site.node.type)
+        type_name = site.node.type
+        if type_name in by_type:
+            return None if site.partial else by_type[type_name]
+        if site.index in by_node:
+            return by_node[site.index]
+        node_type = registry.get(type_name)
         count = None
         if node_type is not None and not site.partial:
             try:
                 count = getattr(node_type, method)(site.node)
             except Exception:  # a plugin may assume parameters its own schema check has already rejected
                 count = None
-        known[site.index] = count
+        if node_type is None or (getattr(type(node_type), method) is inherited and not site.partial):
+            by_type[type_name] = count
+        else:
+            by_node[site.index] = count
         return count
 
     return of
