@@ -173,6 +173,8 @@ async def test_aggregate_field_checks_by_version() -> None:
     }
     with pytest.raises(NodeError, match="used more than once"):
         await run(Aggregate(), 1, twice, _ROWS)
+    with pytest.raises(NodeError, match="Group By Fields"):
+        await run(Aggregate(), 1, {**twice, "options": {"groupByFields": "id"}}, _ROWS)
 
 
 @pytest.mark.anyio

@@ -706,6 +706,20 @@ def _normalise_outputs(result: Any) -> list[Items]:
 _MISSING = object()
 
 
+def _holds_template(value: Any, seen: dict[int, bool]) -> bool:
+    """Whether ``value`` contains an expression; containers are checked once per node run (by identity),
+    so a node asking for the same static parameter for each of 10,000 items pays for one walk."""
+    if isinstance(value, str):
+        return value.startswith("=") or "{{" in value
+    if not isinstance(value, dict | list):
+        return False
+    known = seen.get(id(value))
+    if known is None:
+        children = value.values() if isinstance(value, dict) else value
+        known = seen[id(value)] = any(_holds_template(child, seen) for child in children)
+    return known
+
+
 class NodeRunContext:
     """The executor's implementation of :class:`~tenantflow.engine.sdk.NodeContext` for one node run."""
 
@@ -717,6 +731,7 @@ class NodeRunContext:
         self._run_index = run_index
         self._inputs = inputs
         self._scope_inputs: ScopeInputs | None = None
+        self._static: dict[int, bool] = {}
 
     @property
     def node(self) -> NodeDefinition:
@@ -765,9 +780,7 @@ class NodeRunContext:
         return self.evaluate(value, item_index)
 
     def evaluate(self, value: Any, item_index: int = 0) -> Any:
-        if isinstance(value, str) and not (value.startswith("=") or "{{" in value):
-            return value
-        if value is None or isinstance(value, bool | int | float):
+        if not _holds_template(value, self._static):
             return value
         if self._scope_inputs is None:  # built on first use: most parameters hold no expression
             self._scope_inputs = self._execution.scope_inputs(self._node, self._inputs, self._run_index)

@@ -49,7 +49,10 @@ class NodeContext(Protocol):
     def allow_private_network(self) -> bool: ...
 
     def param(self, path: str, item_index: int = 0, default: Any = None) -> Any:
-        """The parameter at a dotted ``path``, expressions evaluated against input item ``item_index``."""
+        """The parameter at a dotted ``path``, expressions evaluated against input item ``item_index``.
+
+        A parameter without expressions comes back as written, not copied: treat it as read-only.
+        """
         ...
 
     def raw_param(self, path: str, default: Any = None) -> Any:

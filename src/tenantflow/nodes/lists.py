@@ -19,6 +19,7 @@ from tenantflow.nodes.lists_ops import (
     DedupeRules,
     SplitRules,
     aggregate,
+    field_list,
     limit_items,
     remove_duplicates,
     sort_items,
@@ -50,6 +51,7 @@ _OPTIONS = object_schema(
         "outputFormat": one_of("separateItems", "singleItem"),
         "skipEmptySplitFields": BOOLEAN,
         "continueIfFieldNotFound": BOOLEAN,
+        "groupByFields": _FIELDS,
     }
 )
 _SPLIT = {
@@ -219,6 +221,10 @@ class Aggregate(NodeType):
     parameters_schema = _schema(_AGGREGATE)
 
     async def run(self, ctx: NodeContext, inputs: list[Items]) -> list[Items]:
+        if field_list(ctx.param("options.groupByFields", 0, "")):
+            raise NodeError(
+                "Aggregate option 'Group By Fields' is not supported yet", code=ErrorCode.INVALID_PARAMETER
+            )
         return [[aggregate(ctx, first_input(inputs))]]
 
 

@@ -104,6 +104,10 @@ ATOMS = st.sampled_from(
         "`t${1}`",
         "$runIndex",
         "document",
+        "1e300",
+        "-1e300",
+        "'\\ud800'",
+        "'٣²'",
     ]
 )
 METHODS = st.sampled_from(
@@ -152,6 +156,17 @@ METHODS = st.sampled_from(
         "min",
         "stringify",
         "flatten({a: {b: 1}})",
+        "round(1e9)",
+        "toString(36)",
+        "padEnd(3, 'ab')",
+        "base64Encode()",
+        "hash('sha1')",
+        "toFixed(100)",
+        "toPrecision(50)",
+        "toLocaleString()",
+        "slice(1e300)",
+        "startOf('month')",
+        "minus({years: 1e300})",
     ]
 )
 BINARY = st.sampled_from(

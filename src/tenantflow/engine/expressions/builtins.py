@@ -40,6 +40,7 @@ from .values import (
     js_truthy,
     parse_float,
     parse_int,
+    to_integer,
     to_json,
     to_number,
 )
@@ -316,8 +317,8 @@ NUMBER = Builtin(
 
 
 def _from_char_code(ctx: Context, args: list[Any]) -> str:
-    codes = [int(to_number(a)) % 0x10000 if to_number(a) == to_number(a) else 0 for a in args]
-    return "".join(chr(c) for c in codes)
+    codes = [to_integer(a) for a in args]
+    return "".join(chr(int(c) % 0x10000) if c not in (INF, -INF) else "\0" for c in codes)
 
 
 STRING = Builtin(

@@ -186,7 +186,7 @@ def _from_components(args: list[Any]) -> float:
     """``Date.UTC`` / ``new Date(y, m, ...)`` with JS overflow normalisation (month 12 = next January)."""
     args = args if len(args) > 1 else [*args, 0]
     values = [to_number(a) for a in args] + [1, 0, 0, 0, 0][len(args) - 2 :]
-    if any(v != v or v in (math.inf, -math.inf) for v in values):
+    if any(v != v or abs(v) > _MAX_MS for v in values):
         return NAN
     year, month, day, hours, minutes, seconds, millis = (int(v) for v in values[:7])
     if 0 <= year <= 99:

@@ -20,7 +20,7 @@ from urllib.parse import quote, unquote, urlencode, urlsplit
 
 from .dates import JSDate, parse_date
 from .errors import ExpressionError
-from .methods import math_round, numeric_min_max, to_fixed
+from .methods import NUMBER_METHODS, math_round, numeric_min_max
 from .runtime import Builtin, Context, arg
 from .values import (
     INF,
@@ -121,6 +121,11 @@ _DOMAIN = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za
 _HASHES = {"md5", "sha1", "sha224", "sha256", "sha384", "sha512", "sha3-256", "sha3-384", "sha3-512"}
 
 
+def _utf8(s: str) -> bytes:
+    """UTF-8 bytes; lone surrogates (possible via ``\\ud800`` escapes) become replacement characters."""
+    return s.encode("utf-8", errors="replace")
+
+
 def _words(s: str) -> list[str]:
     return re.findall(r"[A-Za-z0-9]+", re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", s))
 
@@ -130,7 +135,7 @@ def _hash(s: str, algorithm: Any) -> str:
     name = {"sha3": "sha3-512"}.get(name, name)
     if name not in _HASHES:
         raise ExpressionError(f"hash(): unknown algorithm '{name}'")
-    return hashlib.new(name.replace("-", "_"), s.encode("utf-8")).hexdigest()
+    return hashlib.new(name.replace("-", "_"), _utf8(s)).hexdigest()
 
 
 def _base64_decode(s: str) -> str:
@@ -184,7 +189,7 @@ STRING_EXTENSIONS: dict[str, Method] = {
     "quote": lambda ctx, s, a: _quote(s, arg(a, 0)),
     "isNumeric": lambda ctx, s, a: _is_numeric(s),
     "toBoolean": lambda ctx, s, a: _to_boolean_string(s),
-    "base64Encode": lambda ctx, s, a: base64.b64encode(s.encode("utf-8")).decode("ascii"),
+    "base64Encode": lambda ctx, s, a: base64.b64encode(_utf8(s)).decode("ascii"),
     "base64Decode": lambda ctx, s, a: _base64_decode(s),
     "hash": lambda ctx, s, a: _hash(s, arg(a, 0)),
     "urlEncode": lambda ctx, s, a: encode_uri(s) if js_truthy(arg(a, 0)) else encode_uri_component(s),
@@ -215,7 +220,8 @@ def _require_integer(x: float, method: str) -> int:
 
 def _scaled(x: float, decimals: Any, op: Callable[[float], float]) -> int | float:
     """n8n's ``round/ceil/floor(decimals)``: ``op`` at a decimal scale; non-finite values pass through."""
-    factor = 10 ** int(to_integer(decimals)) if decimals is not UNDEFINED else 1
+    places = 0 if decimals is UNDEFINED else min(max(to_integer(decimals), -300), 300)
+    factor = 10.0 ** int(places)
     scaled = x * factor
     if scaled != scaled or scaled in (INF, -INF):
         return x
@@ -233,9 +239,7 @@ NUMBER_EXTENSIONS: dict[str, Method] = {
     "toInt": lambda ctx, x, a: math_round(x),
     "toFloat": lambda ctx, x, a: x,
     "toBoolean": lambda ctx, x, a: x != 0,
-    "format": lambda ctx, x, a: (
-        to_fixed(x, int(to_integer(arg(a, 0)))) if arg(a, 0) is not UNDEFINED else js_string(x)
-    ),
+    "format": lambda ctx, x, a: NUMBER_METHODS["toLocaleString"](ctx, x, a),
 }
 
 BOOLEAN_EXTENSIONS: dict[str, Method] = {

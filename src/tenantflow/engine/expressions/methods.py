@@ -475,10 +475,13 @@ def _digits_arg(value: Any, low: int, high: int, method: str) -> int:
     return int(digits)
 
 
+_WIDE = DecimalContext(prec=1200)  # exact decimal expansion of any double plus 100 fraction digits
+
+
 def to_fixed(x: float, digits: int) -> str:
     if x != x or abs(x) >= 1e21:
         return number_to_string(x)
-    q = Decimal(x).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
+    q = Decimal(x).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP, context=_WIDE)
     text = format(q, "f")
     return text.lstrip("-") if x == 0 else text
 
@@ -526,7 +529,7 @@ def _to_radix(x: float, args: list[Any]) -> str:
 def _to_locale(x: float) -> str:
     if x != x or x in (INF, -INF):
         return number_to_string(x)
-    text = f"{Decimal(x).quantize(Decimal('0.001'), rounding=ROUND_HALF_UP):,f}"
+    text = f"{Decimal(x).quantize(Decimal('0.001'), rounding=ROUND_HALF_UP, context=_WIDE):,f}"
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 

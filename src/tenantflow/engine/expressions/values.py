@@ -435,7 +435,8 @@ def parse_int(value: Any, radix_arg: Any = UNDEFINED) -> int | float:
     text = js_string(value).strip()
     sign = -1 if text.startswith("-") else 1
     text = text[1:] if text[:1] in "+-" else text
-    radix = 0 if radix_arg is UNDEFINED else int(to_integer(radix_arg))
+    requested = 0 if radix_arg is UNDEFINED else to_integer(radix_arg)
+    radix = 0 if requested in (INF, -INF) else int(requested)
     if radix in (0, 16) and text[:2].lower() == "0x":
         text, radix = text[2:], 16
     radix = radix or 10
