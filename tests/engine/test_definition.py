@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 import pytest
@@ -210,3 +211,17 @@ def test_a_whole_float_count_is_accepted() -> None:
     strategy = {"strategy": "retry", "maxRetries": 2.0, "retryDelay": 10}
     retry = parse_workflow(doc(node("A", errorRecoveryStrategy=strategy))).nodes[0].retry
     assert retry is not None and retry.max_attempts == 3
+
+
+def test_the_garbage_collector_is_restored_even_after_an_error() -> None:
+    assert gc.isenabled()
+    parse_workflow(doc(node("A")))
+    with pytest.raises(DefinitionError):
+        parse_workflow(doc())
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        parse_workflow(doc(node("A")))
+        assert not gc.isenabled()  # a collector someone else paused stays paused
+    finally:
+        gc.enable()

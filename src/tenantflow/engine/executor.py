@@ -18,6 +18,7 @@ import asyncio
 import json
 import random
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,7 +36,7 @@ from tenantflow.engine.graph import ERROR, MAIN, Edge, Graph, cached_graph
 from tenantflow.engine.proxy import ExpressionScope, ScopeInputs
 from tenantflow.engine.record import ExecutionRecord, ExecutionStatus, LogEntry, NodeState, utc_now
 from tenantflow.engine.redaction import Redactor
-from tenantflow.engine.sdk import Items, LogLevel, NodeRegistry, NodeType, WorkflowLoader
+from tenantflow.engine.sdk import Item, Items, LogLevel, NodeRegistry, NodeType, WorkflowLoader
 
 EventSink = Callable[["ExecutionEvent"], Awaitable[None]]
 
@@ -127,11 +128,12 @@ class Execution:
         self._output_bytes: dict[str, int] = {}
         self._held_bytes = 0
         self._stop: _Stop | None = None
-        self._ready: list[tuple[str, list[Items]]] = []
+        self._ready: deque[tuple[str, list[Items]]] = deque()
         self._queued: set[str] = set()
         self._active: set[str] = set()
         self._loop_restarts: dict[str, list[Items]] = {}
         self._parents_to_force: set[str] = set()
+        self._unresolved = {name: len(self.graph.forward_incoming(name)) for name in self.graph.names}
         self._legacy_order = self.definition.settings.execution_order == "v0"
         self._main_task: asyncio.Task[Any] | None = None
         self._completions: asyncio.Queue[asyncio.Task[_Outcome]] = asyncio.Queue()
@@ -226,8 +228,7 @@ class Execution:
         max_concurrency = self.limits.max_concurrency or self.definition.settings.max_concurrency
         limit = self.limits.max_node_executions or self.definition.limits.max_node_executions
         while (self._ready or self._running) and self._stop is None:
-            if len(self._ready) == 1 and not self._running:
-                # A lone ready node runs in this task: no Task to create, schedule and wait for.
+            if self._ready and self._runs_inline(self._ready[0][0]):
                 name, inputs = self._take(limit)
                 self._inline = self._main_task
                 try:
@@ -236,21 +237,28 @@ class Execution:
                     self._inline = None
                 await self._after(outcome)
                 continue
-            while self._ready and len(self._running) < max_concurrency and self._stop is None:
+            if self._ready and len(self._running) < max_concurrency:
                 name, inputs = self._take(limit)
                 task = asyncio.create_task(self._run_node(name, inputs))
                 task.add_done_callback(self._completions.put_nowait)
                 self._running[task] = name
                 self._active.add(name)
-            if not self._running:
-                break
+                continue
             task = await self._completions.get()
             self._active.discard(self._running.pop(task))
             if not task.cancelled():
                 await self._after(task.result())
 
+    def _runs_inline(self, name: str) -> bool:
+        """Run in the scheduler's own task (no Task to create, schedule and wait for) when nothing could
+        overlap anyway: the node is the only work left, or its type never awaits I/O."""
+        if not self._running and len(self._ready) == 1:
+            return True
+        node_type = self.graph.types.get(name)
+        return node_type is not None and node_type.cpu_only and self.nodes[name].timeout_ms is None
+
     def _take(self, limit: int) -> tuple[str, list[Items]]:
-        name, inputs = self._ready.pop(0)
+        name, inputs = self._ready.popleft()
         self._queued.discard(name)
         if self._dispatched >= limit:
             message = f"more than {limit} node executions; stopping a runaway loop"
@@ -324,13 +332,16 @@ class Execution:
         metrics.peak_memory = max(metrics.peak_memory, self._held_bytes)
 
     def _resolve_edge(self, edge: Edge, items: Items | None) -> None:
+        back = edge in self.graph.back_edges
+        if not back and edge not in self._edge_state:
+            self._unresolved[edge.target] -= 1
         if items:
             self._edge_state[edge] = _FIRED
             self._edge_items[edge] = items
         else:
             self._edge_state[edge] = _PRUNED
             self._edge_items.pop(edge, None)
-        if edge in self.graph.back_edges:
+        if back:
             self._check_loop(edge.target)
         else:
             self._check_ready(edge.target)
@@ -338,14 +349,10 @@ class Execution:
     def _check_ready(self, name: str) -> None:
         if name in self._done or name in self._queued or name in self._active:
             return
+        if self._unresolved[name]:  # a counter, so a 1,000-way fan-in is not re-scanned 1,000 times
+            return
         incoming = self.graph.forward_incoming(name)
-        edge_state = self._edge_state
-        fired = False
-        for edge in incoming:  # a plain loop: this runs once per connection of every node
-            resolved = edge_state.get(edge)
-            if resolved is None:
-                return
-            fired = fired or resolved == _FIRED
+        fired = any(self._edge_state[edge] == _FIRED for edge in incoming)
         upstream_failed = self.nodes[name].skip_on_fail and any(
             self._status(e.source) == "error" for e in incoming
         )
@@ -428,7 +435,8 @@ class Execution:
         for edge in self.graph.edges:
             inside_source = edge.source == loop or edge.source in region
             if inside_source and (edge.target in region or edge.target == loop):
-                self._edge_state.pop(edge, None)
+                if self._edge_state.pop(edge, None) is not None and edge not in self.graph.back_edges:
+                    self._unresolved[edge.target] += 1
                 self._edge_items.pop(edge, None)
         self._done.difference_update(region)
         self._done.discard(loop)
@@ -685,22 +693,28 @@ class _Outcome:
 
 
 def _normalise_outputs(result: Any) -> list[Items]:
-    """Accept what nodes return (lists of item lists) and make every item a ``{"json": {...}}`` dict."""
+    """Accept what nodes return (lists of item lists) and make every item a ``{"json": {...}}`` dict.
+
+    Well-formed outputs (the common case) are returned as they are, without copying.
+    """
     if result is None:
         return []
     if not isinstance(result, list):
         raise NodeError("node returned outputs that are not a list", code=ErrorCode.NODE_EXECUTION_FAILED)
-    outputs: list[Items] = []
-    for output in result:
-        items: Items = []
-        for item in output or []:
-            if not isinstance(item, dict):
-                raise NodeError(
-                    "node returned an item that is not an object", code=ErrorCode.NODE_EXECUTION_FAILED
-                )
-            items.append(item if isinstance(item.get("json"), dict) else {"json": item})
-        outputs.append(items)
-    return outputs
+    for index, output in enumerate(result):
+        if output is None:
+            result[index] = []
+        elif not isinstance(output, list) or not all(
+            type(item) is dict and type(item.get("json")) is dict for item in output
+        ):
+            result[index] = [_as_item(item) for item in output or []]
+    return result
+
+
+def _as_item(item: Any) -> Item:
+    if not isinstance(item, dict):
+        raise NodeError("node returned an item that is not an object", code=ErrorCode.NODE_EXECUTION_FAILED)
+    return item if isinstance(item.get("json"), dict) else {"json": item}
 
 
 _MISSING = object()

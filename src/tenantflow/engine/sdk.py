@@ -97,6 +97,8 @@ class NodeType(ABC):
     parameters_schema: ClassVar[Mapping[str, Any]] = {"type": "object"}
     is_trigger: ClassVar[bool] = False
     is_loop: ClassVar[bool] = False
+    cpu_only: ClassVar[bool] = False
+    """True when ``run`` never awaits I/O: the executor may run it in its own task, skipping a Task."""
 
     def input_count(self, node: NodeDefinition) -> int:
         """How many main inputs this node has (Merge: 2 or more)."""

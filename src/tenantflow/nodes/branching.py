@@ -94,6 +94,8 @@ def _is_guard(node: NodeDefinition) -> bool:
 class _ConditionNode(NodeType):
     """If and Filter: one verdict per item from the version's condition generation."""
 
+    cpu_only = True
+
     style: ClassVar[_ConditionStyle]
 
     def schema_for(self, version: float) -> Mapping[str, Any]:
@@ -290,6 +292,8 @@ _SWITCH_V3_SCHEMA = object_schema(
 
 class Switch(NodeType):
     """Routes each item to one (or, v3 with ``allMatchingOutputs``, several) of many outputs."""
+
+    cpu_only = True
 
     type = "n8n-nodes-base.switch"
     versions = (1, 2, 3, 3.1, 3.2)

@@ -74,6 +74,8 @@ class TriggerNode(NodeType):
     Without any (a plain manual run) it emits one empty item, as n8n's manual trigger does.
     """
 
+    cpu_only = True
+
     is_trigger = True
     parameters_schema: ClassVar[Mapping[str, Any]] = {"type": "object"}
 
@@ -99,6 +101,7 @@ class Start(TriggerNode):
 
 
 class NoOp(NodeType):
+    cpu_only = True
     type = "n8n-nodes-base.noOp"
     display_name = "No Operation, do nothing"
     description = "Passes its input items through unchanged."
@@ -203,6 +206,8 @@ class TestData(NodeType):
     Most of n8n's own conformance workflows feed their nodes from it, so it must run unchanged here.
     """
 
+    cpu_only = True
+
     __test__ = False  # its name starts with "Test": keep pytest from collecting it
 
     type = "n8n-nodes-testing.testData"
@@ -219,6 +224,8 @@ class TestData(NodeType):
 
 class StickyNote(NodeType):
     """A note on the canvas. Registered so validation accepts it; it has no ports and produces nothing."""
+
+    cpu_only = True
 
     type = "n8n-nodes-base.stickyNote"
     display_name = "Sticky Note"

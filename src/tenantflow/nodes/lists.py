@@ -169,6 +169,8 @@ class ItemLists(NodeType):
     single value as a one-element list; v3 takes field lists as text; v3.1 deduplicates values of mixed types.
     """
 
+    cpu_only = True
+
     type = "n8n-nodes-base.itemLists"
     versions = (1, 2, 2.1, 2.2, 3, 3.1)
     display_name = "Item Lists"
@@ -203,6 +205,7 @@ class ItemLists(NodeType):
 
 
 class SplitOut(NodeType):
+    cpu_only = True
     type = "n8n-nodes-base.splitOut"
     display_name = "Split Out"
     description = "Turn a list inside item(s) into separate items"
@@ -214,6 +217,7 @@ class SplitOut(NodeType):
 
 
 class Aggregate(NodeType):
+    cpu_only = True
     type = "n8n-nodes-base.aggregate"
     display_name = "Aggregate"
     description = "Combine a field from many items into a list in a single item"
@@ -229,6 +233,7 @@ class Aggregate(NodeType):
 
 
 class Limit(NodeType):
+    cpu_only = True
     type = "n8n-nodes-base.limit"
     display_name = "Limit"
     description = "Restrict the number of items"
@@ -246,6 +251,8 @@ class RemoveDuplicates(NodeType):
     """Remove Duplicates. v1.1 lets null values through the type checks; v2 adds operations, of which only
     the within-input one exists here: the history-based ones need deduplication storage this engine lacks.
     """
+
+    cpu_only = True
 
     type = "n8n-nodes-base.removeDuplicates"
     versions = (1, 1.1, 2)
@@ -279,6 +286,8 @@ class Summarize(NodeType):
     the first split field's original type (``0``, not ``"0"``).
     """
 
+    cpu_only = True
+
     type = "n8n-nodes-base.summarize"
     versions = (1, 1.1)
     display_name = "Summarize"
@@ -294,6 +303,7 @@ class Summarize(NodeType):
 
 
 class Sort(NodeType):
+    cpu_only = True
     type = "n8n-nodes-base.sort"
     display_name = "Sort"
     description = "Change items order"
@@ -314,6 +324,7 @@ _REPLACEMENT = object_schema(
 
 
 class RenameKeys(NodeType):
+    cpu_only = True
     type = "n8n-nodes-base.renameKeys"
     display_name = "Rename Keys"
     description = "Update item field names"

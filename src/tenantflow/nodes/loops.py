@@ -25,6 +25,8 @@ from tenantflow.nodes.core import BOOLEAN, NUMBER, first_input, object_schema
 class SplitInBatchesNode(NodeType):
     """Split In Batches (v1, v2) and Loop Over Items (v3)."""
 
+    cpu_only = True
+
     type = "n8n-nodes-base.splitInBatches"
     versions = (1, 2, 3)
     display_name = "Loop Over Items (Split in Batches)"

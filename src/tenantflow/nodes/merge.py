@@ -455,6 +455,8 @@ def _input(inputs: list[Items], index: int) -> Items:
 class MergeNode(NodeType):
     """Merge: append, join by fields or position, cross join, or pick one branch once all inputs arrive."""
 
+    cpu_only = True
+
     type = "n8n-nodes-base.merge"
     versions = (1, 2, 2.1, 3, 3.1, 3.2)
     display_name = "Merge"

@@ -56,6 +56,8 @@ PEOPLE: tuple[dict[str, Any], ...] = (
 class CustomerDatastore(NodeType):
     """``Customer Datastore (n8n training)``: five fixed people, one or all of them, once per input item."""
 
+    cpu_only = True
+
     type = "n8n-nodes-base.n8nTrainingCustomerDatastore"
     display_name = "Customer Datastore (n8n training)"
     description = "Emits n8n's fixed training dataset of five customers."

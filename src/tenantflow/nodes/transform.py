@@ -384,6 +384,8 @@ class SetNode(NodeType):
     ``assignments`` collection. From v3, values are converted to the declared type with n8n's rules.
     """
 
+    cpu_only = True
+
     type = "n8n-nodes-base.set"
     versions = (1, 2, 3, 3.1, 3.2, 3.3, 3.4)
     display_name = "Edit Fields (Set)"

@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from tenantflow.engine.definition import DEFAULT_MAX_NODES, WorkflowDefinition
+from tenantflow.engine.definition import DEFAULT_MAX_NODES, WorkflowDefinition, paused_gc
 from tenantflow.engine.errors import ErrorCode
 from tenantflow.engine.sdk import NodeRegistry
 from tenantflow.engine.validation.connections import Link, links_of, scan_links
@@ -45,6 +45,11 @@ def validate(source: Any, registry: NodeRegistry, *, max_nodes: int = DEFAULT_MA
 
     Problems with the input itself (bad JSON, not an object) are errors in the report like any other.
     """
+    with paused_gc():
+        return _validate(source, registry, max_nodes)
+
+
+def _validate(source: Any, registry: NodeRegistry, max_nodes: int) -> ValidationReport:
     log = IssueLog()
     document = _document(source, log, max_nodes)
     if document is None:
