@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -54,10 +55,7 @@ def _node(name: str, type_: str, **parameters: Any) -> dict[str, Any]:
 
 
 def _link(*names: str) -> dict[str, Any]:
-    return {
-        a: {"main": [[{"node": b, "type": "main", "index": 0}]]}
-        for a, b in zip(names, names[1:], strict=False)
-    }
+    return {a: {"main": [[{"node": b, "type": "main", "index": 0}]]} for a, b in pairwise(names)}
 
 
 async def probe(probes: dict[str, str], item: int = 0) -> dict[str, Any]:
