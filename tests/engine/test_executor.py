@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from tenantflow.engine.definition import RetryPolicy
-from tenantflow.engine.executor import Execution, ExecutionEvent, RunLimits, execute, retry_delay
+from tenantflow.engine.executor import Execution, ExecutionEvent, RunLimits, execute
+from tenantflow.engine.retry import retry_delay
 from tenantflow.engine.sdk import NodeRegistry
 
 from .conftest import Concurrency, Echo, chain, wf

@@ -16,27 +16,28 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from tenantflow.engine.context import NodeRunContext
 from tenantflow.engine.definition import (
     DefinitionError,
     NodeDefinition,
-    RetryPolicy,
     WorkflowDefinition,
     parse_workflow,
 )
 from tenantflow.engine.errors import ErrorCode, NodeError
-from tenantflow.engine.expressions import ExpressionError, ExpressionLimits, resolve_value
+from tenantflow.engine.expressions import ExpressionError, ExpressionLimits
 from tenantflow.engine.graph import ERROR, MAIN, Edge, Graph, cached_graph
-from tenantflow.engine.proxy import ExpressionScope, ScopeInputs
+from tenantflow.engine.outputs import item_bytes, normalise_outputs
+from tenantflow.engine.proxy import ScopeInputs
 from tenantflow.engine.record import ExecutionRecord, ExecutionStatus, LogEntry, NodeState, utc_now
 from tenantflow.engine.redaction import Redactor
-from tenantflow.engine.sdk import Item, Items, LogLevel, NodeRegistry, NodeType, WorkflowLoader
+from tenantflow.engine.retry import NO_RETRY, is_retryable, retry_delay
+from tenantflow.engine.sdk import Items, LogLevel, NodeRegistry, NodeType, WorkflowLoader
 
 EventSink = Callable[["ExecutionEvent"], Awaitable[None]]
 
@@ -525,7 +526,7 @@ class Execution:
         policy = node.retry or self.definition.retry or NO_RETRY
         while True:
             try:
-                outputs = _normalise_outputs(await self._attempt(node_type, node, ctx, inputs))
+                outputs = normalise_outputs(await self._attempt(node_type, node, ctx, inputs))
                 break
             except NodeError as error:
                 if state.attempts >= policy.max_attempts or not is_retryable(policy, error):
@@ -679,7 +680,6 @@ class Execution:
 
 MAX_SUBWORKFLOW_DEPTH = 10
 _NO_OUTPUTS: frozenset[int] = frozenset()
-NO_RETRY = RetryPolicy()
 
 
 @dataclass
@@ -690,128 +690,6 @@ class _Outcome:
     state: NodeState
     stop: _Stop | None = None
     error_output: int | None = None
-
-
-def _normalise_outputs(result: Any) -> list[Items]:
-    """Accept what nodes return (lists of item lists) and make every item a ``{"json": {...}}`` dict.
-
-    Well-formed outputs (the common case) are returned as they are, without copying.
-    """
-    if result is None:
-        return []
-    if not isinstance(result, list):
-        raise NodeError("node returned outputs that are not a list", code=ErrorCode.NODE_EXECUTION_FAILED)
-    for index, output in enumerate(result):
-        if output is None:
-            result[index] = []
-        elif not isinstance(output, list) or not all(
-            type(item) is dict and type(item.get("json")) is dict for item in output
-        ):
-            result[index] = [_as_item(item) for item in output or []]
-    return result
-
-
-def _as_item(item: Any) -> Item:
-    if not isinstance(item, dict):
-        raise NodeError("node returned an item that is not an object", code=ErrorCode.NODE_EXECUTION_FAILED)
-    return item if isinstance(item.get("json"), dict) else {"json": item}
-
-
-_MISSING = object()
-
-
-def _holds_template(value: Any, seen: dict[int, bool]) -> bool:
-    """Whether ``value`` contains an expression; containers are checked once per node run (by identity),
-    so a node asking for the same static parameter for each of 10,000 items pays for one walk."""
-    if isinstance(value, str):
-        return value.startswith("=") or "{{" in value
-    if not isinstance(value, dict | list):
-        return False
-    known = seen.get(id(value))
-    if known is None:
-        children = value.values() if isinstance(value, dict) else value
-        known = seen[id(value)] = any(_holds_template(child, seen) for child in children)
-    return known
-
-
-class NodeRunContext:
-    """The executor's implementation of :class:`~tenantflow.engine.sdk.NodeContext` for one node run."""
-
-    def __init__(
-        self, execution: Execution, node: NodeDefinition, inputs: list[Items], run_index: int
-    ) -> None:
-        self._execution = execution
-        self._node = node
-        self._run_index = run_index
-        self._inputs = inputs
-        self._scope_inputs: ScopeInputs | None = None
-        self._static: dict[int, bool] = {}
-
-    @property
-    def node(self) -> NodeDefinition:
-        return self._node
-
-    @property
-    def workflow(self) -> WorkflowDefinition:
-        return self._execution.definition
-
-    @property
-    def execution_id(self) -> str:
-        return self._execution.id
-
-    @property
-    def run_index(self) -> int:
-        return self._run_index
-
-    @property
-    def timezone(self) -> str:
-        return self._execution.definition.settings.timezone
-
-    @property
-    def node_state(self) -> dict[str, Any]:
-        return self._execution.node_state(self._node.name)
-
-    @property
-    def variables(self) -> dict[str, Any]:
-        return self._execution.variables
-
-    @property
-    def allow_private_network(self) -> bool:
-        return self._execution.limits.allow_private_network
-
-    def raw_param(self, path: str, default: Any = None) -> Any:
-        value: Any = self._node.parameters
-        for part in path.split("."):
-            if not isinstance(value, dict) or part not in value:
-                return default
-            value = value[part]
-        return value
-
-    def param(self, path: str, item_index: int = 0, default: Any = None) -> Any:
-        value = self.raw_param(path, _MISSING)
-        if value is _MISSING:
-            return default
-        return self.evaluate(value, item_index)
-
-    def evaluate(self, value: Any, item_index: int = 0) -> Any:
-        if not _holds_template(value, self._static):
-            return value
-        if self._scope_inputs is None:  # built on first use: most parameters hold no expression
-            self._scope_inputs = self._execution.scope_inputs(self._node, self._inputs, self._run_index)
-        scope = ExpressionScope(self._scope_inputs, item_index)
-        return resolve_value(value, scope, self._execution.limits.expressions)
-
-    def log(self, level: LogLevel, message: str, **data: Any) -> None:
-        self._execution._log(level, message, self._node.name, data or None)
-
-    def count_api_call(self) -> None:
-        self._execution.record.metrics.api_calls_made += 1
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
-
-    async def execute_workflow(self, source: Any, items: Items) -> list[Items]:
-        return await self._execution.run_subworkflow(source, items)
 
 
 def _matches_type(value: Any, declared: str) -> bool:
@@ -825,49 +703,6 @@ def _matches_type(value: Any, declared: str) -> bool:
     }
     check = checks.get(declared)
     return True if check is None else check(value)
-
-
-def retry_delay(policy: RetryPolicy, retry_number: int) -> float:
-    """Seconds to wait before retry ``retry_number`` (1-based), capped by ``maxDelay``, with jitter."""
-    base = float(policy.initial_delay_ms)
-    delay: float
-    if policy.backoff == "exponential":
-        delay = base * 2 ** (retry_number - 1)
-    elif policy.backoff == "linear":
-        delay = base * retry_number
-    elif policy.backoff == "fibonacci":
-        a, b = 1, 1
-        for _ in range(retry_number - 1):
-            a, b = b, a + b
-        delay = base * a
-    else:
-        delay = base
-    delay = min(delay, policy.max_delay_ms)
-    if policy.jitter:
-        delay *= 1 + random.uniform(-policy.jitter, policy.jitter)
-    return max(delay, 0.0) / 1000
-
-
-def is_retryable(policy: RetryPolicy, error: NodeError) -> bool:
-    if error.retryable is not None:
-        return error.retryable
-    if policy.retryable_errors is None and policy.retryable_status_codes is None:
-        return True
-    if policy.retryable_errors is not None and error.code in policy.retryable_errors:
-        return True
-    return (
-        policy.retryable_status_codes is not None
-        and error.status_code is not None
-        and error.status_code in policy.retryable_status_codes
-    )
-
-
-_ENCODER = json.JSONEncoder(separators=(",", ":"), default=str, check_circular=False)
-
-
-def item_bytes(outputs: list[Items]) -> int:
-    """Serialised size of a node's output — what peakMemory and dataProcessed count."""
-    return len(_ENCODER.encode(outputs))
 
 
 async def execute(

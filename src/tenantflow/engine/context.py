@@ -1,0 +1,110 @@
+"""What a running node sees: the executor's implementation of :class:`~tenantflow.engine.sdk.NodeContext`."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from tenantflow.engine.definition import NodeDefinition, WorkflowDefinition
+from tenantflow.engine.expressions import resolve_value
+from tenantflow.engine.proxy import ExpressionScope, ScopeInputs
+from tenantflow.engine.sdk import Items, LogLevel
+
+if TYPE_CHECKING:
+    from tenantflow.engine.executor import Execution
+
+_MISSING = object()
+
+
+def _holds_template(value: Any, seen: dict[int, bool]) -> bool:
+    """Whether ``value`` contains an expression; containers are checked once per node run (by identity),
+    so a node asking for the same static parameter for each of 10,000 items pays for one walk."""
+    if isinstance(value, str):
+        return value.startswith("=") or "{{" in value
+    if not isinstance(value, dict | list):
+        return False
+    known = seen.get(id(value))
+    if known is None:
+        children = value.values() if isinstance(value, dict) else value
+        known = seen[id(value)] = any(_holds_template(child, seen) for child in children)
+    return known
+
+
+class NodeRunContext:
+    """The executor's implementation of :class:`~tenantflow.engine.sdk.NodeContext` for one node run."""
+
+    def __init__(
+        self, execution: Execution, node: NodeDefinition, inputs: list[Items], run_index: int
+    ) -> None:
+        self._execution = execution
+        self._node = node
+        self._run_index = run_index
+        self._inputs = inputs
+        self._scope_inputs: ScopeInputs | None = None
+        self._static: dict[int, bool] = {}
+
+    @property
+    def node(self) -> NodeDefinition:
+        return self._node
+
+    @property
+    def workflow(self) -> WorkflowDefinition:
+        return self._execution.definition
+
+    @property
+    def execution_id(self) -> str:
+        return self._execution.id
+
+    @property
+    def run_index(self) -> int:
+        return self._run_index
+
+    @property
+    def timezone(self) -> str:
+        return self._execution.definition.settings.timezone
+
+    @property
+    def node_state(self) -> dict[str, Any]:
+        return self._execution.node_state(self._node.name)
+
+    @property
+    def variables(self) -> dict[str, Any]:
+        return self._execution.variables
+
+    @property
+    def allow_private_network(self) -> bool:
+        return self._execution.limits.allow_private_network
+
+    def raw_param(self, path: str, default: Any = None) -> Any:
+        value: Any = self._node.parameters
+        for part in path.split("."):
+            if not isinstance(value, dict) or part not in value:
+                return default
+            value = value[part]
+        return value
+
+    def param(self, path: str, item_index: int = 0, default: Any = None) -> Any:
+        value = self.raw_param(path, _MISSING)
+        if value is _MISSING:
+            return default
+        return self.evaluate(value, item_index)
+
+    def evaluate(self, value: Any, item_index: int = 0) -> Any:
+        if not _holds_template(value, self._static):
+            return value
+        if self._scope_inputs is None:  # built on first use: most parameters hold no expression
+            self._scope_inputs = self._execution.scope_inputs(self._node, self._inputs, self._run_index)
+        scope = ExpressionScope(self._scope_inputs, item_index)
+        return resolve_value(value, scope, self._execution.limits.expressions)
+
+    def log(self, level: LogLevel, message: str, **data: Any) -> None:
+        self._execution._log(level, message, self._node.name, data or None)
+
+    def count_api_call(self) -> None:
+        self._execution.record.metrics.api_calls_made += 1
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+    async def execute_workflow(self, source: Any, items: Items) -> list[Items]:
+        return await self._execution.run_subworkflow(source, items)
