@@ -225,3 +225,13 @@ def test_the_garbage_collector_is_restored_even_after_an_error() -> None:
         assert not gc.isenabled()  # a collector someone else paused stays paused
     finally:
         gc.enable()
+
+
+def test_huge_output_index_is_refused_without_allocating() -> None:
+    document = {
+        "nodes": [{"id": "a", "name": "A", "type": "x"}, {"id": "b", "name": "B", "type": "x"}],
+        "connections": {"A": {"main": {"99999999999": [{"node": "B", "type": "main", "index": 0}]}}},
+    }
+    with pytest.raises(DefinitionError) as info:
+        parse_workflow(document)
+    assert [issue.code for issue in info.value.issues] == ["INVALID_OUTPUT_INDEX"]

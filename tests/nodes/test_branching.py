@@ -5,58 +5,22 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import jsonschema_rs
 import pytest
 
 from tenantflow.engine.definition import NodeDefinition
-from tenantflow.engine.errors import NodeError
-from tenantflow.engine.expressions import UNDEFINED
-from tenantflow.engine.sdk import Items, NodeContext, NodeRegistry, NodeType
+from tenantflow.engine.sdk import NodeRegistry, NodeType
 from tenantflow.nodes.branching import NODE_TYPES, Filter, If, Switch
+from tests.nodes.harness import run_node, run_with_items
 
 FIXTURES = Path("/work/shared/n8n-conformance")
-_MISSING = object()
-_JSON_FIELD = re.compile(r"=\{\{\s*\$json\.(\w+)\s*\}\}")
-_LITERAL = re.compile(r"=\{\{\s*(.+?)\s*\}\}")
 
 
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-class FakeContext:
-    """Just enough of the executor's context: ``={{ $json.key }}`` and ``={{ <JSON literal> }}``."""
-
-    def __init__(self, node: NodeDefinition, items: Items, timezone: str = "UTC") -> None:
-        self.node = node
-        self.items = items
-        self.timezone = timezone
-
-    def raw_param(self, path: str, default: Any = None) -> Any:
-        value: Any = self.node.parameters
-        for part in path.split("."):
-            if not isinstance(value, dict) or part not in value:
-                return default
-            value = value[part]
-        return value
-
-    def param(self, path: str, item_index: int = 0, default: Any = None) -> Any:
-        value = self.raw_param(path, _MISSING)
-        return default if value is _MISSING else self.evaluate(value, item_index)
-
-    def evaluate(self, value: Any, item_index: int = 0) -> Any:
-        if isinstance(value, dict):
-            return {k: self.evaluate(v, item_index) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self.evaluate(v, item_index) for v in value]
-        if isinstance(value, str) and (field := _JSON_FIELD.fullmatch(value)):
-            return self.items[item_index]["json"].get(field.group(1), UNDEFINED)
-        if isinstance(value, str) and (literal := _LITERAL.fullmatch(value)):
-            return json.loads(literal.group(1))
-        return value
 
 
 def make_node(type_: str, version: float, parameters: dict[str, Any]) -> NodeDefinition:
@@ -68,11 +32,17 @@ def make_node(type_: str, version: float, parameters: dict[str, Any]) -> NodeDef
 async def run(
     node_type: NodeType, version: float, parameters: dict[str, Any], rows: list[Any]
 ) -> list[list[Any]]:
-    """Run the node on ``rows`` (item json) and return each output's item json."""
-    items = [{"json": row} for row in rows]
-    ctx = FakeContext(make_node(node_type.type, version, parameters), items)
-    outputs = await node_type.run(cast(NodeContext, ctx), [items])
-    return [[item["json"] for item in output] for output in outputs]
+    """Run the node on ``rows`` (item json) through the executor and return each output's item json."""
+    return (await run_node(node_type.type, parameters, rows, version=version)).json()
+
+
+async def failure(
+    node_type: NodeType, version: float, parameters: dict[str, Any], rows: list[Any], match: str
+) -> dict[str, Any]:
+    """Run the node on ``rows``, expecting it to fail with a message matching ``match``; its error."""
+    error = (await run_node(node_type.type, parameters, rows, version=version)).error
+    assert re.search(match, error["message"]), error
+    return error
 
 
 def filter_value(*conditions: dict[str, Any], combinator: str = "and", **options: Any) -> dict[str, Any]:
@@ -133,10 +103,8 @@ async def test_if_v2_loose_boolean_depends_on_version() -> None:
 @pytest.mark.anyio
 async def test_if_v2_strict_type_error_and_loose_switches() -> None:
     params: dict[str, Any] = {"conditions": filter_value(field_cond("number", "gt", "n", 3))}
-    with pytest.raises(
-        NodeError, match=r"Wrong type: '5' is a string but was expecting a number \[condition 0, item 1\]"
-    ):
-        await run(If(), 2, params, [{"n": 4}, {"n": "5"}])
+    wrong_type = r"Wrong type: '5' is a string but was expecting a number \[condition 0, item 1\]"
+    await failure(If(), 2, params, [{"n": 4}, {"n": "5"}], wrong_type)
     loose_v21 = {**params, "looseTypeValidation": True}
     assert await run(If(), 2.1, loose_v21, [{"n": 4}, {"n": "2"}]) == [[{"n": 4}], [{"n": "2"}]]
     loose_v2 = {**params, "options": {"looseTypeValidation": True}}
@@ -156,12 +124,8 @@ async def test_if_v2_ignore_case_option() -> None:
 async def test_if_keeps_item_objects_and_sets_paired_item() -> None:
     row = {"a": 1}
     items = [{"json": row, "binary": {"data": {"mimeType": "text/plain"}}, "pairedItem": {"item": 9}}]
-    node = make_node(
-        If.type,
-        1,
-        {"conditions": {"number": [{"value1": "={{ $json.a }}", "operation": "equal", "value2": 1}]}},
-    )
-    true, false = await If().run(cast(NodeContext, FakeContext(node, items)), [items])
+    params = {"conditions": {"number": [{"value1": "={{ $json.a }}", "operation": "equal", "value2": 1}]}}
+    true, false = await run_with_items(If.type, params, [items])
     assert true[0]["json"] is row and true[0]["binary"] is items[0]["binary"]
     assert true[0]["pairedItem"] == {"item": 0} and items[0]["pairedItem"] == {"item": 9}
     assert false == []
@@ -175,8 +139,7 @@ async def test_metabuilder_guard_condition() -> None:
 
 @pytest.mark.anyio
 async def test_if_with_no_input_items() -> None:
-    node = make_node(If.type, 2, {})
-    assert await If().run(cast(NodeContext, FakeContext(node, [])), []) == [[], []]
+    assert await run_with_items(If.type, {}, [], version=2) == [[], []]
 
 
 # --- Filter -----------------------------------------------------------------------------------------
@@ -210,13 +173,11 @@ async def test_switch_v1_expression_and_range() -> None:
     rows = [{"o": 0}, {"o": 3}, {"o": "1"}]
     outputs = await run(Switch(), 1, {"mode": "expression", "output": "={{ $json.o }}"}, rows)
     assert outputs == [[rows[0]], [rows[2]], [], [rows[1]]]
-    with pytest.raises(NodeError, match="The output 4 is not allowed") as caught:
-        await run(Switch(), 1, {"mode": "expression", "output": 4}, [{}])
-    assert (
-        caught.value.description == "Output indexes are zero based, if you want to use the extra output use 3"
+    error = await failure(
+        Switch(), 1, {"mode": "expression", "output": 4}, [{}], "The output 4 is not allowed"
     )
-    with pytest.raises(NodeError, match="not a whole number"):
-        await run(Switch(), 1, {"mode": "expression", "output": 1.5}, [{}])
+    assert error["description"] == "Output indexes are zero based, if you want to use the extra output use 3"
+    await failure(Switch(), 1, {"mode": "expression", "output": 1.5}, [{}], "not a whole number")
 
 
 @pytest.mark.anyio
@@ -268,8 +229,7 @@ async def test_switch_v2_rules_are_their_outputs_with_extra_fallback() -> None:
 async def test_switch_v2_expression_uses_outputs_amount() -> None:
     params = {"mode": "expression", "output": "={{ $json.o }}", "outputsAmount": 2}
     assert await run(Switch(), 2, params, [{"o": 1}]) == [[], [{"o": 1}]]
-    with pytest.raises(NodeError, match="The output 2 is not allowed"):
-        await run(Switch(), 2, params, [{"o": 2}])
+    await failure(Switch(), 2, params, [{"o": 2}], "The output 2 is not allowed")
 
 
 def rule(*conditions: dict[str, Any], **extra: Any) -> dict[str, Any]:
@@ -302,8 +262,8 @@ async def test_switch_v3_fallbacks() -> None:
         [rows[0]],
         [],
     ]
-    with pytest.raises(NodeError, match="The output 2 is not allowed"):
-        await run(Switch(), 3, {"rules": rules, "options": {"fallbackOutput": 2}}, rows)
+    to_third = {"rules": rules, "options": {"fallbackOutput": 2}}
+    await failure(Switch(), 3, to_third, rows, "The output 2 is not allowed")
 
 
 @pytest.mark.anyio
@@ -313,8 +273,7 @@ async def test_switch_v3_node_switches_reach_the_conditions() -> None:
         [{"s": "ABC"}]
     ]
     numeric = {"values": [rule(field_cond("number", "equals", "n", 1))]}
-    with pytest.raises(NodeError, match="Wrong type"):
-        await run(Switch(), 3.1, {"rules": numeric}, [{"n": "1"}])
+    await failure(Switch(), 3.1, {"rules": numeric}, [{"n": "1"}], "Wrong type")
     assert await run(Switch(), 3.1, {"rules": numeric, "looseTypeValidation": True}, [{"n": "1"}]) == [
         [{"n": "1"}]
     ]
@@ -479,33 +438,14 @@ def test_validator_rejects_a_connection_to_a_missing_switch_output() -> None:
 
 @pytest.mark.anyio
 async def test_real_expressions_and_strict_errors_through_the_executor() -> None:
-    from tenantflow.engine.definition import parse_workflow
-    from tenantflow.engine.executor import execute
-    from tenantflow.nodes import default_registry
-
     condition = {
         "leftValue": "={{ $json.n * 2 }}",
         "rightValue": "={{ $json.limit }}",
         "operator": {"type": "number", "operation": "gt"},
     }
-    if_node = {
-        "id": "i",
-        "name": "If",
-        "type": If.type,
-        "typeVersion": 2.2,
-        "parameters": {"conditions": filter_value(condition)},
-    }
-    document = _workflow(if_node, connections={"T": _main(["If"])})
-    registry = default_registry(plugins=False)
+    params = {"conditions": filter_value(condition)}
     rows = [{"n": 3, "limit": 5}, {"n": 1, "limit": 5}]
-    ok = await execute(parse_workflow(document), registry=registry, input_items=[{"json": r} for r in rows])
-    assert ok.status == "success"
-    assert [[item["json"] for item in output] for output in ok.state["If"].output] == [rows[:1], rows[1:]]
-    bad = await execute(
-        parse_workflow(document), registry=registry, input_items=[{"json": {"n": 1, "limit": "5"}}]
-    )
-    assert bad.status == "error"
-    assert (
-        bad.error is not None
-        and "Wrong type: '5' is a string but was expecting a number" in bad.error["message"]
-    )
+    assert await run(If(), 2.2, params, rows) == [rows[:1], rows[1:]]
+    bad = await run_node(If.type, params, [{"n": 1, "limit": "5"}], version=2.2)
+    assert bad.record.status == "error"
+    assert "Wrong type: '5' is a string but was expecting a number" in bad.error["message"]

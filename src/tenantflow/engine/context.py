@@ -33,6 +33,8 @@ def _holds_template(value: Any, seen: dict[int, bool]) -> bool:
 class NodeRunContext:
     """The executor's implementation of :class:`~tenantflow.engine.sdk.NodeContext` for one node run."""
 
+    __slots__ = ("_execution", "_inputs", "_node", "_run_index", "_scope_inputs", "_static")
+
     def __init__(
         self, execution: Execution, node: NodeDefinition, inputs: list[Items], run_index: int
     ) -> None:
@@ -41,7 +43,7 @@ class NodeRunContext:
         self._run_index = run_index
         self._inputs = inputs
         self._scope_inputs: ScopeInputs | None = None
-        self._static: dict[int, bool] = {}
+        self._static: dict[int, bool] | None = None  # created when a container parameter is first asked for
 
     @property
     def node(self) -> NodeDefinition:
@@ -90,7 +92,16 @@ class NodeRunContext:
         return self.evaluate(value, item_index)
 
     def evaluate(self, value: Any, item_index: int = 0) -> Any:
-        if not _holds_template(value, self._static):
+        if isinstance(value, str):
+            if not (value.startswith("=") or "{{" in value):
+                return value
+        elif isinstance(value, dict | list):
+            if self._static is None:
+                self._static = {}
+            if not _holds_template(value, self._static):
+                return value
+        else:
+            return value
             return value
         if self._scope_inputs is None:  # built on first use: most parameters hold no expression
             self._scope_inputs = self._execution.scope_inputs(self._node, self._inputs, self._run_index)

@@ -27,6 +27,7 @@ ExecutionOrder = Literal["v0", "v1"]
 DEFAULT_MAX_CONCURRENCY = 16
 DEFAULT_MAX_NODE_EXECUTIONS = 10_000
 DEFAULT_MAX_NODES = 10_000
+MAX_OUTPUTS = 1024  # outputs one node may have (Switch rules included)
 
 # The retry defaults MetaBuilder's schema gives a retryPolicy that leaves these out.
 SEED_RETRYABLE_ERRORS = ("TIMEOUT", "TEMPORARY_FAILURE")
@@ -447,7 +448,7 @@ def _outputs_as_list(outputs: Any, where: tuple[Any, Any], issues: list[Definiti
                     DefinitionIssue(
                         path=f"{_edge_path(*where)}[{key!r}]",
                         code=ErrorCode.INVALID_OUTPUT_INDEX,
-                        message=f"output index {key!r} is not a non-negative integer",
+                        message=f"output index {key!r} is not an integer from 0 to {MAX_OUTPUTS - 1}",
                     )
                 )
                 continue
@@ -466,10 +467,13 @@ def output_index(key: Any) -> int | None:
     """An index-map output key as a number: ASCII digits (``"²"`` passes ``isdigit`` but is no index), or an
     int in documents built in Python."""
     if isinstance(key, str):
-        return int(key) if key.isascii() and key.isdigit() else None
-    if isinstance(key, int) and not isinstance(key, bool) and key >= 0:
-        return key
-    return None
+        index = int(key) if key.isascii() and key.isdigit() and len(key) <= 6 else None
+    elif isinstance(key, int) and not isinstance(key, bool) and key >= 0:
+        index = key
+    else:
+        return None
+    # Outputs become a list as long as the largest index: "99999999999" must not allocate billions.
+    return index if index is not None and index < MAX_OUTPUTS else None
 
 
 def _targets(

@@ -20,7 +20,7 @@ import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from tenantflow.engine.context import NodeRunContext
 from tenantflow.engine.definition import (
@@ -63,6 +63,22 @@ class RunLimits:
     allow_private_network: bool = False
 
 
+class ExecutionOptions(TypedDict, total=False):
+    """Everything a host may pass to one execution besides the definition and the node registry."""
+
+    input_items: Items | None  # items for the start nodes (default: one empty item)
+    variables: Mapping[str, Any] | None  # the execution's variable scope ($vars)
+    secrets: Mapping[str, str] | None  # $secrets; their values are masked in everything recorded
+    context: Mapping[str, Any] | None  # $context: tenant, user, request ...
+    env: Mapping[str, str] | None  # $env: only what the host allow-lists
+    limits: RunLimits | None
+    events: EventSink | None
+    resume: Mapping[str, Mapping[str, Any]] | None  # finished node states of an earlier run
+    workflow_loader: WorkflowLoader | None  # resolves sub-workflow references
+    execution_id: str | None
+    start_node: str | None  # the trigger that fired (default: the first enabled trigger)
+
+
 class _Stop(Exception):
     """Raised inside the scheduler to end the execution with a status other than success."""
 
@@ -84,41 +100,34 @@ class Execution:
         definition: WorkflowDefinition | Mapping[str, Any],
         *,
         registry: NodeRegistry,
-        input_items: Items | None = None,
-        variables: Mapping[str, Any] | None = None,
-        secrets: Mapping[str, str] | None = None,
-        context: Mapping[str, Any] | None = None,
-        env: Mapping[str, str] | None = None,
-        limits: RunLimits | None = None,
-        events: EventSink | None = None,
-        resume: Mapping[str, Mapping[str, Any]] | None = None,
-        workflow_loader: WorkflowLoader | None = None,
-        execution_id: str | None = None,
-        start_node: str | None = None,
         depth: int = 0,
+        **options: Unpack[ExecutionOptions],
     ) -> None:
+        input_items = options.get("input_items")
+        secrets = options.get("secrets") or {}
+        resume = options.get("resume") or {}
         self.definition = (
             definition if isinstance(definition, WorkflowDefinition) else parse_workflow(dict(definition))
         )
         self.registry = registry
-        self.id = execution_id or str(uuid.uuid4())
-        self.limits = limits or RunLimits()
+        self.id = options.get("execution_id") or str(uuid.uuid4())
+        self.limits = options.get("limits") or RunLimits()
         self.input_items = input_items if input_items is not None else [{"json": {}}]
-        self.secrets = dict(secrets or {})
-        self.context = dict(context or {})
-        self.env = dict(env or {})
-        self.events = events
-        self.workflow_loader = workflow_loader
+        self.secrets = dict(secrets)
+        self.context = dict(options.get("context") or {})
+        self.env = dict(options.get("env") or {})
+        self.events = options.get("events")
+        self.workflow_loader = options.get("workflow_loader")
         self.depth = depth
         self.redactor = Redactor(self.secrets.values())
         self.graph: Graph = cached_graph(self.definition, registry)
         self.nodes = {n.name: n for n in self.definition.nodes}
-        self.variables = self._initial_variables(variables or {})
+        self.variables = self._initial_variables(options.get("variables") or {})
         self.record = ExecutionRecord(
             id=self.id, workflow_id=self.definition.id, status="running", start_time=utc_now()
         )
-        self._start_node = start_node
-        self._resume = {k: NodeState.from_dict(dict(v)) for k, v in (resume or {}).items()}
+        self._start_node = options.get("start_node")
+        self._resume = {k: NodeState.from_dict(dict(v)) for k, v in resume.items()}
         self._edge_state: dict[Edge, int] = {}
         self._edge_items: dict[Edge, Items] = {}
         self._done: set[str] = set()
@@ -682,7 +691,7 @@ MAX_SUBWORKFLOW_DEPTH = 10
 _NO_OUTPUTS: frozenset[int] = frozenset()
 
 
-@dataclass
+@dataclass(slots=True)
 class _Outcome:
     name: str
     run_index: int
@@ -709,32 +718,7 @@ async def execute(
     definition: WorkflowDefinition | Mapping[str, Any],
     *,
     registry: NodeRegistry,
-    input_items: Items | None = None,
-    variables: Mapping[str, Any] | None = None,
-    secrets: Mapping[str, str] | None = None,
-    context: Mapping[str, Any] | None = None,
-    env: Mapping[str, str] | None = None,
-    limits: RunLimits | None = None,
-    events: EventSink | None = None,
-    resume: Mapping[str, Mapping[str, Any]] | None = None,
-    workflow_loader: WorkflowLoader | None = None,
-    execution_id: str | None = None,
-    start_node: str | None = None,
+    **options: Unpack[ExecutionOptions],
 ) -> ExecutionRecord:
     """Run ``definition`` to completion and return its record (see :class:`Execution` for aborting)."""
-    execution = Execution(
-        definition,
-        registry=registry,
-        input_items=input_items,
-        variables=variables,
-        secrets=secrets,
-        context=context,
-        env=env,
-        limits=limits,
-        events=events,
-        resume=resume,
-        workflow_loader=workflow_loader,
-        execution_id=execution_id,
-        start_node=start_node,
-    )
-    return await execution.run()
+    return await Execution(definition, registry=registry, **options).run()

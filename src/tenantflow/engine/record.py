@@ -30,7 +30,7 @@ def millis(start: datetime | None, end: datetime | None) -> float | None:
     return round((end - start).total_seconds() * 1000, 3)
 
 
-@dataclass
+@dataclass(slots=True)
 class NodeState:
     """The latest run of one node, plus how many runs it had (loops run nodes more than once)."""
 
@@ -66,7 +66,7 @@ class NodeState:
         )
 
 
-@dataclass
+@dataclass(slots=True)
 class Metrics:
     nodes_executed: int = 0
     success_nodes: int = 0

@@ -6,7 +6,25 @@ from importlib import import_module
 
 from tenantflow.engine.sdk import NodeRegistry, NodeType
 
-FAMILIES = ("core", "branching", "transform", "merge", "loops", "http", "subworkflow", "training", "lists")
+FAMILIES = (
+    "core",
+    "branching",
+    "transform",
+    "merge",
+    "loops",
+    "http",
+    "subworkflow",
+    "training",
+    "lists",
+    "metabuilder_ops",
+    "metabuilder_actions",
+    "dates",
+    "crypto",
+    "compare",
+    "trigger_defs",
+    "markup",
+    "code",
+)
 
 
 def builtin_node_types() -> list[type[NodeType]]:

@@ -1,0 +1,7 @@
+"""Node family `metabuilder_actions` (being built)."""
+
+from __future__ import annotations
+
+from tenantflow.engine.sdk import NodeType
+
+NODE_TYPES: list[type[NodeType]] = []
