@@ -1,8 +1,9 @@
 """The item-list family: Item Lists v1-v3.1, Split Out, Aggregate, Limit, Remove Duplicates, Summarize, Sort
-and Rename Keys, through ``run()`` on a small context and through the executor on n8n's fixtures."""
+and Rename Keys, through the executor: one node at a time (see ``harness.py``) and on n8n's fixtures."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -10,8 +11,6 @@ import jsonschema_rs
 import pytest
 
 from tenantflow.conformance import run_fixture
-from tenantflow.engine.definition import NodeDefinition
-from tenantflow.engine.errors import NodeError
 from tenantflow.engine.sdk import NodeType
 from tenantflow.nodes import default_registry
 from tenantflow.nodes.lists import (
@@ -25,6 +24,7 @@ from tenantflow.nodes.lists import (
     Summarize,
 )
 from tenantflow.nodes.lists_ops import flatten_keys, js_keys, lodash_lt, pick
+from tests.nodes.harness import run_node, run_with_items
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "n8n-conformance"
 
@@ -34,36 +34,19 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-class Ctx:
-    """Just enough of NodeContext: literal parameters (no expressions), a log sink."""
-
-    def __init__(self, node_type: NodeType, version: float, parameters: dict[str, Any]) -> None:
-        self.node = NodeDefinition(
-            id="n", name="N", type=node_type.type, typeVersion=version, parameters=parameters
-        )
-        self.logged: list[str] = []
-
-    def raw_param(self, path: str, default: Any = None) -> Any:
-        value: Any = self.node.parameters
-        for key in path.split("."):
-            if not isinstance(value, dict) or key not in value:
-                return default
-            value = value[key]
-        return value
-
-    def param(self, path: str, item_index: int = 0, default: Any = None) -> Any:
-        return self.raw_param(path, default)
-
-    def log(self, level: str, message: str, **data: Any) -> None:
-        self.logged.append(message)
-
-
 async def run(
     node_type: NodeType, version: float, parameters: dict[str, Any], data: list[Any]
 ) -> list[dict[str, Any]]:
-    ctx = Ctx(node_type, version, parameters)
-    outputs = await node_type.run(ctx, [[{"json": entry} for entry in data]])  # type: ignore[arg-type]
-    return [item["json"] for item in outputs[0]]
+    """Run the node on ``data`` (item json) through the executor and return its first output's json."""
+    return (await run_node(node_type.type, parameters, data, version=version)).json()[0]
+
+
+async def fails(
+    node_type: NodeType, version: float, parameters: dict[str, Any], data: list[Any], match: str
+) -> None:
+    """Run the node on ``data``, expecting it to fail with a message matching ``match``."""
+    error = (await run_node(node_type.type, parameters, data, version=version)).error
+    assert re.search(match, error["message"]), error
 
 
 # --- helpers --------------------------------------------------------------------------------------------
@@ -96,20 +79,16 @@ _NESTED = {"data": {"e1": {"id": 1}, "e2": {"id": 2}}, "list": ["a", "b"], "tag"
 
 @pytest.mark.anyio
 async def test_split_v1_needs_a_list() -> None:
-    with pytest.raises(NodeError, match="is not an array"):
-        await run(ItemLists(), 1, {"fieldToSplitOut": "data"}, [_NESTED])
-    with pytest.raises(NodeError, match="Couldn't find the field 'nope'"):
-        await run(ItemLists(), 1, {"fieldToSplitOut": "nope"}, [_NESTED])
+    await fails(ItemLists(), 1, {"fieldToSplitOut": "data"}, [_NESTED], "is not an array")
+    await fails(ItemLists(), 1, {"fieldToSplitOut": "nope"}, [_NESTED], "Couldn't find the field 'nope'")
 
 
 @pytest.mark.anyio
 async def test_split_v2_versions_differ_on_missing_and_scalar_fields() -> None:
     assert await run(ItemLists(), 2, {"fieldToSplitOut": "data"}, [_NESTED]) == [{"id": 1}, {"id": 2}]
-    with pytest.raises(NodeError, match="Couldn't find"):
-        await run(ItemLists(), 2, {"fieldToSplitOut": "nope"}, [_NESTED])
+    await fails(ItemLists(), 2, {"fieldToSplitOut": "nope"}, [_NESTED], "Couldn't find")
     assert await run(ItemLists(), 2.1, {"fieldToSplitOut": "nope"}, [_NESTED]) == []
-    with pytest.raises(NodeError, match="not an array or object"):
-        await run(ItemLists(), 2.1, {"fieldToSplitOut": "tag"}, [_NESTED])
+    await fails(ItemLists(), 2.1, {"fieldToSplitOut": "tag"}, [_NESTED], "not an array or object")
     assert await run(ItemLists(), 2.2, {"fieldToSplitOut": "tag"}, [_NESTED]) == [{"tag": "t"}]
 
 
@@ -117,8 +96,8 @@ async def test_split_v2_versions_differ_on_missing_and_scalar_fields() -> None:
 async def test_split_several_fields_side_by_side() -> None:
     params = {"fieldToSplitOut": "list, tag", "options": {"destinationFieldName": "x, y"}}
     assert await run(ItemLists(), 3, params, [_NESTED]) == [{"x": "a", "y": "t"}, {"x": "b"}]
-    with pytest.raises(NodeError, match="same number of destination fields"):
-        await run(ItemLists(), 3, {**params, "options": {"destinationFieldName": "x"}}, [_NESTED])
+    one_destination = {**params, "options": {"destinationFieldName": "x"}}
+    await fails(ItemLists(), 3, one_destination, [_NESTED], "same number of destination fields")
 
 
 @pytest.mark.anyio
@@ -131,15 +110,15 @@ async def test_split_out_keeps_other_fields_and_strips_json_prefix() -> None:
         {"list": "a", "tag": "t"},
         {"list": "b", "tag": "t"},
     ]
-    with pytest.raises(NodeError, match="No fields specified"):
-        await run(SplitOut(), 1, {**selected, "fieldsToInclude": ""}, [_NESTED])
+    await fails(SplitOut(), 1, {**selected, "fieldsToInclude": ""}, [_NESTED], "No fields specified")
 
 
 @pytest.mark.anyio
 async def test_split_out_binary_entries() -> None:
     binary = {"a": {"data": "x", "mimeType": "text/plain"}, "b": {"data": "y", "mimeType": "text/plain"}}
-    ctx = Ctx(SplitOut(), 1, {"fieldToSplitOut": "$binary"})
-    out = await SplitOut().run(ctx, [[{"json": {}, "binary": binary}]])  # type: ignore[arg-type]
+    out = await run_with_items(
+        SplitOut.type, {"fieldToSplitOut": "$binary"}, [[{"json": {}, "binary": binary}]]
+    )
     assert [item["binary"] for item in out[0]] == [{"a": binary["a"]}, {"b": binary["b"]}]
 
 
@@ -165,16 +144,13 @@ async def test_aggregate_field_checks_by_version() -> None:
         "operation": "aggregateItems",
         "fieldsToAggregate": {"fieldToAggregate": [{"fieldToAggregate": "x"}]},
     }
-    with pytest.raises(NodeError, match="Couldn't find the field 'x'"):
-        await run(ItemLists(), 2, params, _ROWS)
+    await fails(ItemLists(), 2, params, _ROWS, "Couldn't find the field 'x'")
     assert await run(ItemLists(), 2.1, params, _ROWS) == [{"x": []}]
     twice = {
         "fieldsToAggregate": {"fieldToAggregate": [{"fieldToAggregate": "id"}, {"fieldToAggregate": "id"}]}
     }
-    with pytest.raises(NodeError, match="used more than once"):
-        await run(Aggregate(), 1, twice, _ROWS)
-    with pytest.raises(NodeError, match="Group By Fields"):
-        await run(Aggregate(), 1, {**twice, "options": {"groupByFields": "id"}}, _ROWS)
+    await fails(Aggregate(), 1, twice, _ROWS, "used more than once")
+    await fails(Aggregate(), 1, {**twice, "options": {"groupByFields": "id"}}, _ROWS, "Group By Fields")
 
 
 @pytest.mark.anyio
@@ -199,19 +175,16 @@ async def test_remove_duplicates_keeps_first_of_each() -> None:
 @pytest.mark.anyio
 async def test_remove_duplicates_type_rules_by_version() -> None:
     data = [{"v": "1"}, {"v": 1}, {"v": None}, {"v": 1}]
-    with pytest.raises(NodeError, match="isn't always the same type"):
-        await run(RemoveDuplicates(), 1.1, {}, data)
-    with pytest.raises(NodeError, match="isn't always the same type"):
-        await run(ItemLists(), 3, {"operation": "removeDuplicates"}, data)
+    await fails(RemoveDuplicates(), 1.1, {}, data, "isn't always the same type")
+    await fails(ItemLists(), 3, {"operation": "removeDuplicates"}, data, "isn't always the same type")
     assert await run(ItemLists(), 3.1, {"operation": "removeDuplicates"}, data) == data[:3]
-    with pytest.raises(NodeError, match="'w' field is missing"):
-        await run(RemoveDuplicates(), 1, {}, [{"v": 1}, {"v": 1, "w": 2}])
+    await fails(RemoveDuplicates(), 1, {}, [{"v": 1}, {"v": 1, "w": 2}], "'w' field is missing")
 
 
 @pytest.mark.anyio
 async def test_remove_duplicates_history_operations_are_refused() -> None:
-    with pytest.raises(NodeError, match="removeItemsProcessedPreviously"):
-        await run(RemoveDuplicates(), 2, {"operation": "removeItemsProcessedPreviously"}, [{"a": 1}])
+    history = {"operation": "removeItemsProcessedPreviously"}
+    await fails(RemoveDuplicates(), 2, history, [{"a": 1}], "removeItemsProcessedPreviously")
 
 
 # --- sort and limit -------------------------------------------------------------------------------------
@@ -223,10 +196,9 @@ async def test_sort_by_fields_case_insensitively() -> None:
     fields = [{"fieldName": "k"}, {"fieldName": "n", "order": "descending"}]
     rows = await run(Sort(), 1, {"sortFieldsUi": {"sortField": fields}}, data)
     assert [row["n"] for row in rows] == [3, 2, 1, 0]
-    with pytest.raises(NodeError, match="Couldn't find the field 'x'"):
-        await run(Sort(), 1, {"sortFieldsUi": {"sortField": [{"fieldName": "x"}]}}, data)
-    with pytest.raises(NodeError, match="code sort needs the Code node"):
-        await run(ItemLists(), 1, {"operation": "sort", "type": "code"}, data)
+    missing = {"sortFieldsUi": {"sortField": [{"fieldName": "x"}]}}
+    await fails(Sort(), 1, missing, data, "Couldn't find the field 'x'")
+    await fails(ItemLists(), 1, {"operation": "sort", "type": "code"}, data, "code sort needs the Code node")
     shuffled = await run(Sort(), 1, {"type": "random"}, data)
     assert sorted(row["n"] for row in shuffled) == [0, 1, 2, 3]
 
@@ -295,11 +267,10 @@ async def test_summarize_groups_in_js_key_order_with_version_types() -> None:
 @pytest.mark.anyio
 async def test_summarize_missing_field_by_version() -> None:
     params = {"fieldsToSummarize": {"values": [{"field": "nope"}]}}
-    with pytest.raises(NodeError, match="does not exist in any items"):
-        await run(Summarize(), 1, params, _SALES)
+    await fails(Summarize(), 1, params, _SALES, "does not exist in any items")
     assert await run(Summarize(), 1.1, params, _SALES) == [{"count_nope": 0}]
-    with pytest.raises(NodeError, match="at least one aggregation"):
-        await run(Summarize(), 1.1, {"fieldsToSummarize": {"values": [{"field": ""}]}}, _SALES)
+    no_field = {"fieldsToSummarize": {"values": [{"field": ""}]}}
+    await fails(Summarize(), 1.1, no_field, _SALES, "at least one aggregation")
 
 
 # --- rename keys ----------------------------------------------------------------------------------------

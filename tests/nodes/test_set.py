@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import re
+import json
 from pathlib import Path
 from typing import Any
 
 import jsonschema_rs
 import pytest
 
-from tenantflow.engine.definition import NodeDefinition
-from tenantflow.engine.errors import NodeError
-from tenantflow.engine.expressions.values import UNDEFINED
+from tenantflow.engine.executor import execute
+from tenantflow.engine.expressions import UNDEFINED
 from tenantflow.nodes.transform import SetNode, get_path, parse_path, set_path, unset_path
+from tests.nodes.harness import REGISTRY, run_node, run_with_items
 
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "n8n-conformance"
-_JSON_PATH = re.compile(r"""=\{\{\s*\$json(?:\.([\w.]+)|\["(\w+)"\])\s*\}\}""")
-_LITERALS = {"={{ null }}": None, "={{ undefined }}": UNDEFINED}
 
 
 @pytest.fixture
@@ -24,44 +22,14 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-class Ctx:
-    """Just enough of NodeContext for Set: parameters, with ``={{ $json.a.b }}`` evaluated per item."""
-
-    def __init__(self, version: float, parameters: dict[str, Any], items: list[dict[str, Any]]) -> None:
-        self.node = NodeDefinition(
-            id="n", name="Set", type="n8n-nodes-base.set", typeVersion=version, parameters=parameters
-        )
-        self.items = items
-
-    def raw_param(self, path: str, default: Any = None) -> Any:
-        value: Any = self.node.parameters
-        for key in path.split("."):
-            if not isinstance(value, dict) or key not in value:
-                return default
-            value = value[key]
-        return value
-
-    def param(self, path: str, item_index: int = 0, default: Any = None) -> Any:
-        return self.evaluate(self.raw_param(path, default), item_index)
-
-    def evaluate(self, value: Any, item_index: int = 0) -> Any:
-        if isinstance(value, dict):
-            return {k: self.evaluate(v, item_index) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self.evaluate(v, item_index) for v in value]
-        if not isinstance(value, str) or not value.startswith("="):
-            return value
-        if value in _LITERALS:
-            return _LITERALS[value]
-        match = _JSON_PATH.fullmatch(value)
-        if not match:
-            return value[1:]
-        return get_path(self.items[item_index]["json"], match.group(1) or match.group(2))
+async def run_set(version: float, parameters: dict[str, Any], rows: list[dict[str, Any]]) -> list[Any]:
+    """Run Set on ``rows`` (item json) through the executor and return its output items' json."""
+    return (await run_node(SetNode.type, parameters, rows, version=version)).json()[0]
 
 
-async def run_set(version: float, parameters: dict[str, Any], items: list[dict[str, Any]]) -> list[Any]:
-    out = await SetNode().run(Ctx(version, parameters, items), [items])  # type: ignore[arg-type]
-    return [item["json"] for item in out[0]]
+async def set_error(version: float, parameters: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Run Set on ``rows``, expecting it to fail; its recorded error."""
+    return (await run_node(SetNode.type, parameters, rows, version=version)).error
 
 
 # --- lodash paths ----------------------------------------------------------------------------------------
@@ -118,7 +86,7 @@ LEGACY_VALUES = {
     "boolean": [{"name": "nested.boolean", "value": "false"}],
     "number": [{"name": "nested.number", "value": "12"}],
 }
-INPUT = [{"json": {"nested": {"foo": "bar"}, "list": ["foo"]}}]
+INPUT = [{"nested": {"foo": "bar"}, "list": ["foo"]}]
 
 
 @pytest.mark.anyio
@@ -141,14 +109,14 @@ async def test_legacy_dot_notation_off_and_default_field_name() -> None:
         "values": {"string": [{"name": "a.b", "value": "x"}, {"value": "y"}]},
         "options": {"dotNotation": False},
     }
-    assert await run_set(1, params, [{"json": {}}]) == [{"a.b": "x", "propertyName": "y"}]
+    assert await run_set(1, params, [{}]) == [{"a.b": "x", "propertyName": "y"}]
 
 
 @pytest.mark.anyio
 async def test_legacy_keeps_binary_unless_keep_only_set() -> None:
     item = {"json": {}, "binary": {"file": {"data": "x", "mimeType": "text/plain"}}}
-    kept = await SetNode().run(Ctx(1, {}, [item]), [[item]])  # type: ignore[arg-type]
-    dropped = await SetNode().run(Ctx(1, {"keepOnlySet": True}, [item]), [[item]])  # type: ignore[arg-type]
+    kept = await run_with_items(SetNode.type, {}, [[item]])
+    dropped = await run_with_items(SetNode.type, {"keepOnlySet": True}, [[item]])
     assert kept[0][0]["binary"] == item["binary"]
     assert "binary" not in dropped[0][0]
 
@@ -183,7 +151,7 @@ def assignments(*entries: tuple[str, str, Any]) -> dict[str, Any]:
     ],
 )
 async def test_v3_3_converts_like_n8n(field_type: str, value: Any, expected: Any) -> None:
-    assert await run_set(3.3, assignments(("f", field_type, value)), [{"json": {}}]) == [{"f": expected}]
+    assert await run_set(3.3, assignments(("f", field_type, value)), [{}]) == [{"f": expected}]
 
 
 @pytest.mark.anyio
@@ -197,10 +165,9 @@ async def test_v3_3_converts_like_n8n(field_type: str, value: Any, expected: Any
     ],
 )
 async def test_conversion_failures_raise_n8n_messages(field_type: str, value: Any, message: str) -> None:
-    with pytest.raises(NodeError) as caught:
-        await run_set(3.3, assignments(("f", field_type, value)), [{"json": {}}])
-    assert caught.value.message == message
-    assert "Ignore Type Conversion Errors" in (caught.value.description or "")
+    error = await set_error(3.3, assignments(("f", field_type, value)), [{}])
+    assert error["message"] == message
+    assert "Ignore Type Conversion Errors" in error.get("description", "")
 
 
 @pytest.mark.anyio
@@ -209,47 +176,47 @@ async def test_ignore_conversion_errors_keeps_the_original_value() -> None:
         **assignments(("n", "number", "hello"), ("b", "boolean", 52)),
         "options": {"ignoreConversionErrors": True},
     }
-    assert await run_set(3.3, params, [{"json": {}}]) == [{"n": "hello", "b": 52}]
+    assert await run_set(3.3, params, [{}]) == [{"n": "hello", "b": 52}]
 
 
 @pytest.mark.anyio
 @pytest.mark.parametrize(("version", "expected"), [(3, "null"), (3.1, None), (3.2, None)])
 async def test_null_to_string_depends_on_version(version: float, expected: Any) -> None:
     params = {**fields(("s", "stringValue", "={{ null }}")), "options": {"ignoreConversionErrors": True}}
-    assert await run_set(version, params, [{"json": {}}]) == [{"s": expected}]
+    assert await run_set(version, params, [{}]) == [{"s": expected}]
 
 
 @pytest.mark.anyio
 async def test_v3_1_null_string_without_ignore_is_an_error() -> None:
-    with pytest.raises(NodeError, match="'s' expects a string but we got 'null'"):
-        await run_set(3.1, fields(("s", "stringValue", "={{ null }}")), [{"json": {}}])
+    error = await set_error(3.1, fields(("s", "stringValue", "={{ null }}")), [{}])
+    assert "'s' expects a string but we got 'null'" in error["message"]
 
 
 @pytest.mark.anyio
 async def test_object_value_expressions_are_spliced_into_json_text() -> None:
     params = fields(("o", "objectValue", '={"inner": {{ $json.payload }}, "n": {{ $json.n }}}'))
-    ctx = Ctx(3.2, params, [{"json": {"payload": {"x": [1]}, "n": 2}}])
-    out = await SetNode().run(ctx, [ctx.items])  # type: ignore[arg-type]
-    assert out[0][0]["json"] == {"o": {"inner": {"x": [1]}, "n": 2}}
+    assert await run_set(3.2, params, [{"payload": {"x": [1]}, "n": 2}]) == [
+        {"o": {"inner": {"x": [1]}, "n": 2}}
+    ]
 
 
 @pytest.mark.anyio
 async def test_raw_mode_parses_json_output_and_repairs_loose_json() -> None:
     loose = {"mode": "raw", "jsonOutput": "{'a': 'b', c: [1,2,],}", "include": "none"}
     dotted = {"mode": "raw", "jsonOutput": '{"a.b": 1}'}
-    assert await run_set(3, loose, [{"json": {"x": 1}}]) == [{"a": "b", "c": [1, 2]}]
-    assert await run_set(3, dotted, [{"json": {"x": 1}}]) == [{"x": 1, "a": {"b": 1}}]
+    assert await run_set(3, loose, [{"x": 1}]) == [{"a": "b", "c": [1, 2]}]
+    assert await run_set(3, dotted, [{"x": 1}]) == [{"x": 1, "a": {"b": 1}}]
 
 
 @pytest.mark.anyio
 async def test_raw_mode_rejects_non_objects() -> None:
-    with pytest.raises(NodeError, match="The 'JSON Output' in item 0 does not contain a valid JSON object"):
-        await run_set(3, {"mode": "raw", "jsonOutput": "[1]"}, [{"json": {}}])
+    error = await set_error(3, {"mode": "raw", "jsonOutput": "[1]"}, [{}])
+    assert error["message"].startswith("The 'JSON Output' in item 0 does not contain a valid JSON object")
 
 
 # --- v3+: which input fields survive -------------------------------------------------------------------
 
-PEOPLE = [{"json": {"name": "Ann", "age": 3, "deep": {"a": 1, "b": 2}}}]
+PEOPLE = [{"name": "Ann", "age": 3, "deep": {"a": 1, "b": 2}}]
 
 
 @pytest.mark.anyio
@@ -281,14 +248,14 @@ async def test_v3_3_drops_other_fields_unless_include_other_fields() -> None:
 async def test_v3_4_keeps_binary_by_default_and_copies_binary_assignments() -> None:
     item = {"json": {}, "binary": {"file": {"data": "eA==", "mimeType": "text/plain"}}}
     params = {**assignments(("copy", "binary", "file")), "includeOtherFields": True}
-    out = await SetNode().run(Ctx(3.4, params, [item]), [[item]])  # type: ignore[arg-type]
+    out = await run_with_items(SetNode.type, params, [[item]], version=3.4)
     assert out[0][0]["binary"] == {"file": item["binary"]["file"], "copy": item["binary"]["file"]}
 
 
 @pytest.mark.anyio
 async def test_duplicate_item_repeats_each_output_item() -> None:
     params = {**assignments(("t", "string", "x")), "duplicateItem": True, "duplicateCount": 2}
-    assert await run_set(3.3, params, [{"json": {}}]) == [{"t": "x"}] * 3
+    assert await run_set(3.3, params, [{}]) == [{"t": "x"}] * 3
 
 
 def test_schemas_catch_wrong_types_and_accept_expressions() -> None:
@@ -302,41 +269,23 @@ def test_schemas_catch_wrong_types_and_accept_expressions() -> None:
     assert not v3.is_valid({"assignments": {"assignments": [{"name": "a", "type": "float"}]}})
 
 
-# --- n8n's own Set fixtures, fed the fixture's test data directly -------------------------------------
+# --- n8n's own Set fixtures: the whole workflow through the executor, each pinned node checked --------
 
 
 def _fixture_cases() -> list[tuple[str, str]]:
     cases = []
     for path in sorted((FIXTURES / "Set").glob("*.json")):
-        workflow = __import__("json").loads(path.read_text())
+        workflow = json.loads(path.read_text())
         cases += [(path.name, name) for name in workflow.get("pinData", {})]
     return cases
 
 
-def _upstream_items(workflow: dict[str, Any], name: str) -> list[dict[str, Any]]:
-    """The items a node receives, following testData / noOp / Set parents (enough for the Set fixtures)."""
-    for source, ports in workflow["connections"].items():
-        if any(t["node"] == name for port in ports.get("main", []) for t in port):
-            parent = next(n for n in workflow["nodes"] if n["name"] == source)
-            if parent["type"].endswith("testData"):
-                return [{"json": d} for d in parent["parameters"]["data"]]
-            return [{"json": {}}] if parent["type"].endswith("manualTrigger") else _run_sync(workflow, source)
-    return [{"json": {}}]
-
-
-def _run_sync(workflow: dict[str, Any], name: str) -> list[dict[str, Any]]:
-    import asyncio
-
-    node = next(n for n in workflow["nodes"] if n["name"] == name)
-    items = _upstream_items(workflow, name)
-    if not node["type"].endswith(".set"):
-        return items
-    ctx = Ctx(node["typeVersion"], node["parameters"], items)
-    return asyncio.run(SetNode().run(ctx, [items]))[0]  # type: ignore[arg-type]
-
-
+@pytest.mark.anyio
 @pytest.mark.parametrize(("fixture", "node_name"), _fixture_cases())
-def test_set_fixture_node_matches_pinned_output(fixture: str, node_name: str) -> None:
-    workflow = __import__("json").loads((FIXTURES / "Set" / fixture).read_text())
-    actual = [{"json": item["json"]} for item in _run_sync(workflow, node_name)]
-    assert actual == workflow["pinData"][node_name]
+async def test_set_fixture_node_matches_pinned_output(fixture: str, node_name: str) -> None:
+    workflow = json.loads((FIXTURES / "Set" / fixture).read_text())
+    pinned = workflow.pop("pinData")
+    record = await execute(workflow, registry=REGISTRY)
+    assert record.status == "success", record.error
+    actual = [{"json": item["json"]} for item in record.state[node_name].output[0]]
+    assert actual == pinned[node_name]

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from tenantflow.engine.definition import NodeDefinition, WorkflowDefinition
-from tenantflow.engine.expressions import resolve_value
-from tenantflow.engine.proxy import ExpressionScope, ScopeInputs
+from tenantflow.engine.expressions import compile_template, resolve_value
+from tenantflow.engine.proxy import ExpressionScope, LayeredScope, ScopeInputs
 from tenantflow.engine.sdk import Items, LogLevel
 
 if TYPE_CHECKING:
@@ -102,11 +103,16 @@ class NodeRunContext:
                 return value
         else:
             return value
-            return value
+        return resolve_value(value, self._scope(item_index), self._execution.limits.expressions)
+
+    def evaluate_with(self, source: str, names: Mapping[str, Any], item_index: int = 0) -> Any:
+        scope = LayeredScope(names, self._scope(item_index))
+        return compile_template(source).render(scope, self._execution.limits.expressions)
+
+    def _scope(self, item_index: int) -> ExpressionScope:
         if self._scope_inputs is None:  # built on first use: most parameters hold no expression
             self._scope_inputs = self._execution.scope_inputs(self._node, self._inputs, self._run_index)
-        scope = ExpressionScope(self._scope_inputs, item_index)
-        return resolve_value(value, scope, self._execution.limits.expressions)
+        return ExpressionScope(self._scope_inputs, item_index)
 
     def log(self, level: LogLevel, message: str, **data: Any) -> None:
         self._execution._log(level, message, self._node.name, data or None)

@@ -12,9 +12,10 @@ Units: ``settings.executionTimeout`` is in **seconds**; node ``timeout`` and eve
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Literal, TypeVar
+from dataclasses import dataclass, field
+from typing import Any, Literal, NamedTuple, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -169,6 +170,15 @@ def json_path(parts: tuple[int | str, ...] | list[int | str]) -> str:
     return out or "$"
 
 
+def extend(head: str, *parts: Any) -> str:
+    """``head`` followed by ``parts`` rendered the way :func:`json_path` renders them.
+
+    The ``"_"`` anchor makes json_path emit a leading separator for the first part; it is then dropped.
+    Keys that are neither int nor str (possible in dicts built in Python) are rendered via ``str``.
+    """
+    return head + json_path(("_", *(p if isinstance(p, int | str) else str(p) for p in parts)))[1:]
+
+
 @contextmanager
 def paused_gc() -> Iterator[None]:
     """Pause the cyclic garbage collector for one parse or validation, then restore it.
@@ -190,39 +200,78 @@ def paused_gc() -> Iterator[None]:
 def parse_workflow(raw: Any) -> WorkflowDefinition:
     """Normalise either dialect into a :class:`WorkflowDefinition`, or raise :class:`DefinitionError`."""
     with paused_gc():
-        return _parse(raw)
+        result = normalise(raw)
+    if result.definition is None:
+        raise DefinitionError(result.issues)
+    return result.definition
 
 
-def _parse(raw: Any) -> WorkflowDefinition:
+class Link(NamedTuple):
+    """One connection target as written: ``source``/``target`` a node name or id, ``output_key`` and
+    ``slot`` where it sits in the source, ``bare`` when the target was written as a plain string. Links
+    keep the source's own keys so every later issue can point at the exact spot in the document
+    (``connections['IF'].main[1][0].node``). A named tuple: a large workflow has tens of thousands."""
+
+    source: Any
+    port: str
+    output: int
+    output_key: int | str
+    slot: int
+    target: str | int
+    kind: str
+    input: int
+    bare: bool = False
+
+    def source_path(self) -> str:
+        return f"connections[{self.source!r}]"
+
+    def output_path(self) -> str:
+        return extend(self.source_path(), self.port, self.output_key)
+
+    def path(self, field: str | None = None) -> str:
+        """The target's path, or one of its fields' (a bare target has no fields to point into)."""
+        target = extend(self.output_path(), self.slot)
+        return target if field is None or self.bare else extend(target, field)
+
+
+PORTS = frozenset({"main", "error"})
+"""The connection types the validator accepts; the normaliser keeps any other as written."""
+
+
+@dataclass(slots=True)
+class Normalised:
+    """What one pass over a raw document found.
+
+    ``definition`` is None when the document cannot be normalised, and ``issues`` says why, on canonical
+    paths (what :class:`DefinitionError` carries). With ``scan``, the pass also does the validator's raw
+    work: ``links`` holds every well-formed connection target as written (even when normalisation
+    failed), ``source_issues`` every structural problem on the source's own paths and terms, and
+    ``type_fields`` the nodes whose executor id sits in ``nodeType`` (MetaBuilder v3).
+    """
+
+    definition: WorkflowDefinition | None = None
+    issues: list[DefinitionIssue] = field(default_factory=list)
+    source_issues: list[DefinitionIssue] = field(default_factory=list)
+    links: list[Link] = field(default_factory=list)
+    type_fields: dict[int, str] = field(default_factory=dict)
+
+
+def normalise(raw: Any, *, scan: bool = False) -> Normalised:
+    """The single pass behind :func:`parse_workflow` and the validator (which sets ``scan``)."""
+    result = Normalised()
+    issues = result.issues
     if not isinstance(raw, dict):
-        raise DefinitionError(
-            [
-                DefinitionIssue(
-                    path="$", code=ErrorCode.INVALID_WORKFLOW_FORMAT, message="workflow must be an object"
-                )
-            ]
-        )
-    issues: list[DefinitionIssue] = []
+        issues.append(_issue("$", ErrorCode.INVALID_WORKFLOW_FORMAT, "workflow must be an object"))
+        return result
+    source = result.source_issues if scan else None
     raw_nodes = raw.get("nodes")
-    if not isinstance(raw_nodes, list) or not raw_nodes:
-        issues.append(
-            DefinitionIssue(
-                path="nodes", code=ErrorCode.INVALID_NODES, message="nodes must be a non-empty array"
-            )
-        )
-        raise DefinitionError(issues)
     nodes: list[dict[str, Any]] = []
-    for index, raw_node in enumerate(raw_nodes):
-        if not isinstance(raw_node, dict):
-            issues.append(
-                DefinitionIssue(
-                    path=f"nodes[{index}]", code=ErrorCode.INVALID_NODES, message="node must be an object"
-                )
-            )
-            continue
-        nodes.append(_normalise_node(raw_node, index, issues))
-    if issues:
-        raise DefinitionError(issues)
+    if not isinstance(raw_nodes, list) or not raw_nodes:
+        issues.append(_issue("nodes", ErrorCode.INVALID_NODES, "nodes must be a non-empty array"))
+    else:
+        nodes = _normalise_nodes(raw_nodes, issues, source, result.type_fields)
+    if issues and not scan:
+        return result
     names_by_id: dict[str, Any] = {}
     names: set[str] = set()
     for node in nodes:
@@ -231,7 +280,11 @@ def _parse(raw: Any) -> WorkflowDefinition:
             names_by_id[str(node_id)] = name
         if isinstance(name, str):  # other names are rejected by the model; they cannot be looked up
             names.add(name)
-    connections = _normalise_connections(raw.get("connections", {}), names, names_by_id, issues)
+    build = not issues  # past a node problem, only the scan goes on
+    walk = _ConnectionWalk(names, names_by_id, build, issues, source, result.links if scan else None)
+    connections = walk.connections(raw.get("connections"))
+    if not build:
+        return result
     document = {
         "id": None if raw.get("id") is None else str(raw.get("id")),
         "name": raw.get("name") or "workflow",
@@ -248,14 +301,122 @@ def _parse(raw: Any) -> WorkflowDefinition:
         "dialect": "metabuilder" if _is_metabuilder(raw) else "n8n",
     }
     try:
-        # The connections are left out: _normalise_connections builds them canonical, and validating them
-        # again would cost a third of the whole parse on a large workflow.
+        # The connections are left out: the walk builds them canonical, and validating them again would
+        # cost a third of the whole parse on a large workflow.
         definition = WorkflowDefinition.model_validate(document)
     except ValidationError as exc:
         issues.extend(_pydantic_issues(exc, raw))
-    if issues:
-        raise DefinitionError(issues)
-    return _construct(WorkflowDefinition, definition.__dict__ | {"connections": connections})
+    if issues:  # the connections' own, or the model's
+        return result
+    result.definition = _construct(WorkflowDefinition, definition.__dict__ | {"connections": connections})
+    return result
+
+
+def _issue(path: str, code: ErrorCode, message: str) -> DefinitionIssue:
+    return DefinitionIssue(path=path, code=code, message=message)
+
+
+def _normalise_nodes(
+    raw_nodes: list[Any],
+    issues: list[DefinitionIssue],
+    source: list[DefinitionIssue] | None,
+    type_fields: dict[int, str],
+) -> list[dict[str, Any]]:
+    """Each node as the model expects it; with ``source``, also the raw structural check of each."""
+    nodes: list[dict[str, Any]] = []
+    for index, raw_node in enumerate(raw_nodes):
+        if not isinstance(raw_node, dict):
+            issue = _issue(f"nodes[{index}]", ErrorCode.INVALID_NODES, "node must be an object")
+            issues.append(issue)
+            if source is not None:
+                source.append(issue)
+            continue
+        metabuilder = "nodeType" in raw_node
+        if metabuilder:
+            type_fields[index] = "nodeType"
+        if source is not None:
+            # The usual node, ruled out at a glance; anything else gets the full check, which may still
+            # find nothing (a numeric id, a str subclass).
+            node_id, name = raw_node.get("id"), raw_node.get("name")
+            type_name = raw_node["nodeType"] if metabuilder else raw_node.get("type")
+            parameters = raw_node.get("parameters")
+            if not (
+                type(node_id) is str
+                and type(name) is str
+                and type(type_name) is str
+                and node_id.strip()
+                and name.strip()
+                and type_name.strip()
+                and (parameters is None or type(parameters) is dict)
+            ):
+                source.extend(raw_node_issues(index, raw_node))
+        if _is_plain(raw_node):
+            nodes.append(raw_node)  # the model reads it as it is: no copy to make, nor to free
+        else:
+            nodes.append(_normalise_node(raw_node, index, issues))
+    return nodes
+
+
+_REWRITTEN = frozenset({"nodeType", "retry", "retryPolicy", "retryOnFail", "errorRecoveryStrategy"})
+"""Keys :func:`_normalise_node` rewrites (or, for ``retry``, overrides) whenever they are present."""
+
+
+def _is_plain(raw: dict[str, Any]) -> bool:
+    """Whether :func:`_normalise_node` would change nothing the model sees (an n8n node as exported):
+    string id and name, parameters given, a usable position, and no key it rewrites."""
+    position = raw.get("position", _ABSENT)
+    return (
+        type(raw.get("id")) is str
+        and type(raw.get("name")) is str
+        and raw.get("parameters") is not None
+        and raw.get("onError") != "skipNode"
+        and _REWRITTEN.isdisjoint(raw)
+        and (position is _ABSENT or (isinstance(position, list | tuple) and len(position) == 2))
+    )
+
+
+_ABSENT: Any = object()
+
+
+def type_field_of(raw_node: dict[str, Any]) -> str:
+    """MetaBuilder v3 nodes keep the executor id in ``nodeType`` (``type`` is a coarse category)."""
+    return "nodeType" if "nodeType" in raw_node else "type"
+
+
+def raw_node_issues(index: int, raw_node: dict[str, Any]) -> list[DefinitionIssue]:
+    """The structural problems of one source node, on its own keys."""
+    type_field = type_field_of(raw_node)
+    issues = identity_issues(
+        index, raw_node.get("id"), raw_node.get("name"), raw_node.get(type_field), type_field
+    )
+    parameters = raw_node.get("parameters")
+    if parameters is not None and not isinstance(parameters, dict):
+        issues.append(
+            _issue(f"nodes[{index}].parameters", ErrorCode.INVALID_NODES, "parameters must be an object")
+        )
+    return issues
+
+
+def identity_issues(
+    index: int, node_id: Any, name: Any, type_name: Any, type_field: str
+) -> list[DefinitionIssue]:
+    """Every node needs a non-blank id, name and executor type; the model alone accepts blank strings."""
+    issues = []
+    for key, value in (("id", node_id), ("name", name), (type_field, type_name)):
+        problem = identity_problem(value, number_ok=key == "id")
+        if problem:
+            issues.append(_issue(f"nodes[{index}].{key}", ErrorCode.INVALID_NODES, f"node {key} {problem}"))
+    return issues
+
+
+def identity_problem(value: Any, *, number_ok: bool) -> str | None:
+    if isinstance(value, str):
+        return None if value.strip() else "is blank"
+    if value is None:
+        return "is missing"
+    if number_ok and isinstance(value, int) and not isinstance(value, bool):
+        return None  # n8n ids may be numbers; the normaliser turns them into strings
+    return "must be a string"
 
 
 _M = TypeVar("_M", bound=BaseModel)
@@ -280,6 +441,8 @@ def _construct(cls: type[_M], values: dict[str, Any]) -> _M:
 _set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
 _set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
 _set_private = BaseModel.__dict__["__pydantic_private__"].__set__
+_new_link = tuple.__new__
+"""Builds a :class:`Link` from a tuple of its fields without the generated ``__new__``'s Python frame."""
 
 
 def _is_metabuilder(raw: dict[str, Any]) -> bool:
@@ -368,65 +531,270 @@ def _retry_from_metabuilder(raw: Any) -> dict[str, Any] | None:
     }
 
 
-def _normalise_connections(
-    raw: Any,
-    names: set[str],
-    names_by_id: dict[str, Any],
-    issues: list[DefinitionIssue],
-) -> dict[str, dict[str, list[list[ConnectionTarget]]]]:
-    """Resolve keys and targets by node name first, then by id; accept array and index-map outputs."""
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict):
-        issues.append(
-            DefinitionIssue(path="connections", code=ErrorCode.INVALID_EDGES, message="must be an object")
-        )
-        return {}
+class _ConnectionWalk:
+    """One walk over the raw connections that both normalises them and, when ``links`` is given, scans
+    them for the validator.
 
-    def resolve(ref: str | int) -> Any:
-        if ref in names:
-            return ref
-        return names_by_id.get(str(ref), ref)
+    The two readings differ at the edges, and each keeps its own: the normaliser keeps connection types
+    other than main/error and, in an index map, the last of two keys naming one output ("0", "00"); the
+    scan rejects the former and links both of the latter. Each problem is reported on canonical paths
+    into ``issues`` and, when scanning, on the source's own paths and terms into ``source``.
+    """
 
-    result: dict[str, dict[str, list[list[ConnectionTarget]]]] = {}
-    for source, ports in raw.items():
-        if not isinstance(ports, dict):
-            issues.append(
-                DefinitionIssue(
-                    path=_edge_path(source), code=ErrorCode.INVALID_EDGES, message="must be an object"
-                )
+    def __init__(
+        self,
+        names: set[str],
+        names_by_id: dict[str, Any],
+        build: bool,
+        issues: list[DefinitionIssue],
+        source: list[DefinitionIssue] | None,
+        links: list[Link] | None,
+    ) -> None:
+        self.names, self.names_by_id, self.build = names, names_by_id, build
+        self.issues, self.source, self.links = issues, source, links
+
+    def resolve(self, ref: str | int) -> str:
+        """Keys and targets name a node by name first, then by id."""
+        if ref in self.names:
+            return str(ref)
+        return str(self.names_by_id.get(str(ref), ref))
+
+    def connections(self, raw: Any) -> dict[str, dict[str, PortConnections]]:
+        if raw is None:
+            return {}
+        if not isinstance(raw, dict):
+            self.issues.append(_issue("connections", ErrorCode.INVALID_EDGES, "must be an object"))
+            self._source("connections", ErrorCode.INVALID_EDGES, "connections must be an object")
+            return {}
+        result: dict[str, dict[str, PortConnections]] = {}
+        scan, build = self.links is not None, self.build
+        for source, ports in raw.items():
+            if not isinstance(ports, dict):
+                path = _edge_path(source)
+                self.issues.append(_issue(path, ErrorCode.INVALID_EDGES, "must be an object"))
+                self._source(path, ErrorCode.INVALID_EDGES, "must be an object mapping main/error to outputs")
+                continue
+            resolved: dict[str, PortConnections] = {}
+            for port, outputs in ports.items():
+                if type(outputs) is list and port in PORTS:  # the usual port, without _port's frame
+                    resolved[str(port)] = [
+                        self._output(source, port, i, i, targets, scan, build)
+                        for i, targets in enumerate(outputs)
+                    ]
+                else:
+                    resolved[str(port)] = self._port(source, port, outputs)
+            if not build:
+                continue
+            key = self.resolve(source)
+            if key in result:  # the same node listed by name and by id: merge output by output
+                for port, outputs in resolved.items():
+                    existing = result[key].setdefault(port, [])
+                    for i, targets in enumerate(outputs):
+                        while len(existing) <= i:
+                            existing.append([])
+                        existing[i].extend(targets)
+            else:
+                result[key] = resolved
+        return result
+
+    def _source(self, path: str, code: ErrorCode, message: str) -> None:
+        if self.source is not None:
+            self.source.append(_issue(path, code, message))
+
+    def _port(self, source: Any, port: Any, outputs: Any) -> PortConnections:
+        scan = self.links is not None
+        if scan and port not in PORTS:
+            self._source(
+                extend(f"connections[{source!r}]", port),
+                ErrorCode.INVALID_EDGES,
+                f"unknown connection type {port!r}: use main or error",
             )
-            continue
-        resolved_ports: dict[str, list[list[ConnectionTarget]]] = {}
-        for port, outputs in ports.items():
-            outputs_list = _outputs_as_list(outputs, (source, port), issues)
-            normal: list[list[ConnectionTarget]] = []
-            for out_index, targets in enumerate(outputs_list):
-                where = (source, port, out_index)
-                if targets is None:
-                    normal.append([])
-                    continue
-                if not isinstance(targets, list):
-                    issues.append(
-                        DefinitionIssue(
-                            path=_edge_path(*where), code=ErrorCode.INVALID_EDGES, message="must be an array"
-                        )
+            scan = False  # the scan reports nothing more under an unknown type
+        if isinstance(outputs, list):
+            return [
+                self._output(source, port, i, i, targets, scan, self.build)
+                for i, targets in enumerate(outputs)
+            ]
+        if isinstance(outputs, dict):  # MetaBuilder {"0": [...], "1": [...]}
+            return self._index_map(source, port, outputs, scan)
+        self.issues.append(
+            _issue(_edge_path(source, port), ErrorCode.INVALID_EDGES, "outputs must be an array")
+        )
+        if scan:
+            self._source(
+                extend(f"connections[{source!r}]", port),
+                ErrorCode.INVALID_EDGES,
+                "outputs must be an array (or a map of output index to targets)",
+            )
+        return []
+
+    def _index_map(self, source: Any, port: Any, outputs: dict[Any, Any], scan: bool) -> PortConnections:
+        """The scan reads the map as written; the normaliser as a list (the last key for an index wins)."""
+        if scan:
+            for key, targets in outputs.items():
+                index = output_index(key)
+                if index is None:
+                    self._source(
+                        f"{extend(f'connections[{source!r}]', port)}[{key!r}]",
+                        ErrorCode.INVALID_OUTPUT_INDEX,
+                        f"output index {key!r} is not a non-negative integer",
                     )
-                    normal.append([])
+                else:
+                    self._output(source, port, index, key, targets, True, False)
+        indexed: dict[int, Any] = {}
+        for key, value in outputs.items():
+            index = output_index(key)
+            if index is None:
+                self.issues.append(
+                    _issue(
+                        f"{_edge_path(source, port)}[{key!r}]",
+                        ErrorCode.INVALID_OUTPUT_INDEX,
+                        f"output index {key!r} is not an integer from 0 to {MAX_OUTPUTS - 1}",
+                    )
+                )
+                continue
+            indexed[index] = value
+        size = max(indexed) + 1 if indexed else 0
+        return [self._output(source, port, i, i, indexed.get(i), False, self.build) for i in range(size)]
+
+    def _output(
+        self, source: Any, port: Any, output: int, key: int | str, targets: Any, scan: bool, build: bool
+    ) -> list[ConnectionTarget]:
+        """One output's targets: normalised when ``build``, linked when ``scan``. With neither (an index
+        map's normalising pass once nodes failed), only the normaliser's issues are wanted."""
+        out: list[ConnectionTarget] = []
+        if type(targets) is not list:
+            if targets is not None and not isinstance(targets, list):
+                self.issues.append(
+                    _issue(_edge_path(source, port, output), ErrorCode.INVALID_EDGES, "must be an array")
+                )
+                if scan:
+                    self._source(
+                        extend(f"connections[{source!r}]", port, key),
+                        ErrorCode.INVALID_EDGES,
+                        "targets must be an array",
+                    )
+                return out
+            if targets is None:
+                return out
+        links = self.links if scan else None
+        names = self.names
+        for slot, target in enumerate(targets):
+            if type(target) is dict and type(node := target.get("node")) is str:  # the usual target
+                index, kind = target.get("index", 0), target.get("type", "main")
+                if type(index) is int and index >= 0 and type(kind) is str:
+                    if links is not None:
+                        links.append(
+                            _new_link(Link, (source, port, output, key, slot, node, kind, index, False))
+                        )
+                    if build:  # a ConnectionTarget, as _target builds it (inline: one per link)
+                        model = _new_model(ConnectionTarget)
+                        _set_dict(
+                            model,
+                            {
+                                "node": node if node in names else self.resolve(node),
+                                "type": kind,
+                                "index": index,
+                            },
+                        )
+                        _set_fields_set(model, {"node", "type", "index"})
+                        _set_extra(model, None)
+                        _set_private(model, None)
+                        out.append(model)
                     continue
-                normal.append(_targets(targets, where, resolve, issues))
-            resolved_ports[str(port)] = normal
-        key = str(resolve(source))
-        if key in result:  # the same node listed by name and by id: merge output by output
-            for port, outputs in resolved_ports.items():
-                existing = result[key].setdefault(port, [])
-                for i, targets in enumerate(outputs):
-                    while len(existing) <= i:
-                        existing.append([])
-                    existing[i].extend(targets)
+            self._odd_target(source, port, output, key, slot, target, out if build else None, scan)
+        return out
+
+    def _odd_target(
+        self,
+        source: Any,
+        port: Any,
+        output: int,
+        key: int | str,
+        slot: int,
+        target: Any,
+        out: list[ConnectionTarget] | None,
+        scan: bool,
+    ) -> None:
+        """Anything but an object with a string node, a non-negative int index and a string type."""
+        bare = isinstance(target, str)
+        if bare:
+            node, kind, index = target, "main", 0
+        elif isinstance(target, dict) and "node" in target:
+            node, kind, index = target["node"], target.get("type", "main"), target.get("index", 0)
         else:
-            result[key] = resolved_ports
-    return result
+            self._target_issue(
+                source,
+                port,
+                output,
+                key,
+                slot,
+                (),
+                ErrorCode.INVALID_EDGES,
+                "connection target must be an object with a node",
+                scan,
+            )
+            return
+        if not isinstance(node, str | int) or isinstance(node, bool):
+            self._target_issue(
+                source,
+                port,
+                output,
+                key,
+                slot,
+                ("node",),
+                ErrorCode.INVALID_EDGES,
+                "target node must be a node name or id",
+                scan,
+            )
+        elif not isinstance(index, int) or isinstance(index, bool) or index < 0:
+            self._target_issue(
+                source,
+                port,
+                output,
+                key,
+                slot,
+                ("index",),
+                ErrorCode.INVALID_INPUT_INDEX,
+                "target index must be a non-negative integer",
+                scan,
+            )
+        else:
+            if scan and self.links is not None:
+                self.links.append(Link(source, port, output, key, slot, node, str(kind), index, bare))
+            if out is not None:
+                out.append(_target(self.resolve(node), str(kind), int(index)))
+
+    def _target_issue(
+        self,
+        source: Any,
+        port: Any,
+        output: int,
+        key: int | str,
+        slot: int,
+        field: tuple[str, ...],
+        code: ErrorCode,
+        message: str,
+        scan: bool,
+    ) -> None:
+        suffix = "".join(f".{name}" for name in field)
+        self.issues.append(_issue(f"{_edge_path(source, port, output)}[{slot}]{suffix}", code, message))
+        if scan:
+            self._source(extend(f"connections[{source!r}]", port, key, slot, *field), code, message)
+
+
+def _target(node: str, kind: str, index: int) -> ConnectionTarget:
+    """A :class:`ConnectionTarget` of canonical values (see :func:`_construct`), without its generic frame."""
+    model = _new_model(ConnectionTarget)
+    _set_dict(model, {"node": node, "type": kind, "index": index})
+    _set_fields_set(model, {"node", "type", "index"})
+    _set_extra(model, None)
+    _set_private(model, None)
+    return model
+
+
+_new_model = object.__new__
+_set_dict = BaseModel.__dict__["__dict__"].__set__
 
 
 def _edge_path(source: Any, *parts: Any) -> str:
@@ -434,33 +802,6 @@ def _edge_path(source: Any, *parts: Any) -> str:
     workflow has one per link."""
     port, *output = parts or ("",)
     return f"connections[{source!r}]" + (f".{port}" if parts else "") + "".join(f"[{i}]" for i in output)
-
-
-def _outputs_as_list(outputs: Any, where: tuple[Any, Any], issues: list[DefinitionIssue]) -> list[Any]:
-    if isinstance(outputs, list):
-        return outputs
-    if isinstance(outputs, dict):  # MetaBuilder {"0": [...], "1": [...]}
-        indexed: dict[int, Any] = {}
-        for key, value in outputs.items():
-            index = output_index(key)
-            if index is None:
-                issues.append(
-                    DefinitionIssue(
-                        path=f"{_edge_path(*where)}[{key!r}]",
-                        code=ErrorCode.INVALID_OUTPUT_INDEX,
-                        message=f"output index {key!r} is not an integer from 0 to {MAX_OUTPUTS - 1}",
-                    )
-                )
-                continue
-            indexed[index] = value
-        size = max(indexed) + 1 if indexed else 0
-        return [indexed.get(i) for i in range(size)]
-    issues.append(
-        DefinitionIssue(
-            path=_edge_path(*where), code=ErrorCode.INVALID_EDGES, message="outputs must be an array"
-        )
-    )
-    return []
 
 
 def output_index(key: Any) -> int | None:
@@ -474,52 +815,6 @@ def output_index(key: Any) -> int | None:
         return None
     # Outputs become a list as long as the largest index: "99999999999" must not allocate billions.
     return index if index is not None and index < MAX_OUTPUTS else None
-
-
-def _targets(
-    targets: list[Any],
-    where: tuple[Any, Any, int],
-    resolve: Callable[[str | int], Any],
-    issues: list[DefinitionIssue],
-) -> list[ConnectionTarget]:
-    out: list[ConnectionTarget] = []
-    for t_index, target in enumerate(targets):
-        if isinstance(target, dict) and "node" in target:
-            node, kind, index = target["node"], target.get("type", "main"), target.get("index", 0)
-        elif isinstance(target, str):
-            node, kind, index = target, "main", 0
-        else:
-            issues.append(
-                DefinitionIssue(
-                    path=f"{_edge_path(*where)}[{t_index}]",
-                    code=ErrorCode.INVALID_EDGES,
-                    message="connection target must be an object with a node",
-                )
-            )
-            continue
-        if not isinstance(node, str | int) or isinstance(node, bool):
-            issues.append(
-                DefinitionIssue(
-                    path=f"{_edge_path(*where)}[{t_index}].node",
-                    code=ErrorCode.INVALID_EDGES,
-                    message="target node must be a node name or id",
-                )
-            )
-        elif not isinstance(index, int) or isinstance(index, bool) or index < 0:
-            issues.append(
-                DefinitionIssue(
-                    path=f"{_edge_path(*where)}[{t_index}].index",
-                    code=ErrorCode.INVALID_INPUT_INDEX,
-                    message="target index must be a non-negative integer",
-                )
-            )
-        else:
-            out.append(
-                _construct(
-                    ConnectionTarget, {"node": str(resolve(node)), "type": str(kind), "index": int(index)}
-                )
-            )
-    return out
 
 
 def _normalise_settings(raw: Any) -> dict[str, Any]:

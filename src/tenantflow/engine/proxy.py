@@ -298,6 +298,24 @@ class ExpressionScope(Mapping[str, Any]):
         }
 
 
+class LayeredScope(Mapping[str, Any]):
+    """Extra names (a callback's ``item``, ``$key`` ...) over an item's normal scope."""
+
+    def __init__(self, names: Mapping[str, Any], base: Mapping[str, Any]) -> None:
+        self._names = names
+        self._base = base
+
+    def __getitem__(self, key: str) -> Any:
+        return self._names[key] if key in self._names else self._base[key]
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._names
+        yield from (key for key in self._base if key not in self._names)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
 class _ScopeObject(HostObject):
     """``$item(i)``: the old-style accessor whose members are ``$json``, ``$node`` … for item i."""
 

@@ -63,6 +63,14 @@ class NodeContext(Protocol):
         """Resolve any value (templates included) against input item ``item_index``."""
         ...
 
+    def evaluate_with(self, source: str, names: Mapping[str, Any], item_index: int = 0) -> Any:
+        """Evaluate an expression with extra names (``item``, ``index``, ``acc`` ...) over item
+        ``item_index``'s scope: what callback parameters such as a filter condition need.
+
+        Returns the raw expression value (it may be ``UNDEFINED`` or a date); ``to_json`` makes it data.
+        """
+        ...
+
     def log(self, level: LogLevel, message: str, **data: Any) -> None: ...
 
     def count_api_call(self) -> None:

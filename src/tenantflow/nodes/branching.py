@@ -18,8 +18,7 @@ from typing import Any, ClassVar
 
 from tenantflow.engine.definition import NodeDefinition
 from tenantflow.engine.errors import ErrorCode, NodeError
-from tenantflow.engine.expressions import js_string, js_truthy
-from tenantflow.engine.expressions.values import is_number, to_number
+from tenantflow.engine.expressions import is_number, js_string, js_truthy, to_number
 from tenantflow.engine.sdk import Item, Items, NodeContext, NodeType
 from tenantflow.nodes.conditions import (
     ANY_VALUE,

@@ -26,19 +26,18 @@ from tenantflow.engine.errors import ErrorCode, NodeError
 from tenantflow.engine.expressions import (
     UNDEFINED,
     ExpressionError,
-    js_strict_equals,
-    js_string,
-    js_truthy,
-    to_json,
-)
-from tenantflow.engine.expressions.dates import parse_date, resolve_zone
-from tenantflow.engine.expressions.regex import compile_js_regex
-from tenantflow.engine.expressions.values import (
     JSValue,
+    compile_js_regex,
     format_json,
     is_number,
     js_less_than,
+    js_strict_equals,
+    js_string,
+    js_truthy,
     js_typeof,
+    parse_date,
+    resolve_zone,
+    to_json,
     to_number,
 )
 from tenantflow.nodes.core import BOOLEAN, NUMBER, STRING, object_schema, one_of

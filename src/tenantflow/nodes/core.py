@@ -168,7 +168,6 @@ class Wait(NodeType):
     versions = (1, 1.1)
     display_name = "Wait"
     description = "Waits for a time interval before passing the items on."
-    aliases = ("wait",)
     parameters_schema = object_schema(
         {
             "resume": one_of("timeInterval"),

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from tenantflow.engine.errors import ErrorCode, NodeError
-from tenantflow.engine.expressions.values import js_truthy
+from tenantflow.engine.expressions import js_truthy
 from tenantflow.engine.sdk import Items, NodeContext, NodeType
 from tenantflow.nodes.core import BOOLEAN, NUMBER, STRING, first_input, object_schema, one_of
 from tenantflow.nodes.lists_ops import (

@@ -22,10 +22,11 @@ from functools import cmp_to_key
 from typing import Any
 
 from tenantflow.engine.errors import ErrorCode, NodeError
-from tenantflow.engine.expressions.access import array_index
-from tenantflow.engine.expressions.values import (
+from tenantflow.engine.expressions import (
     UNDEFINED,
+    array_index,
     format_json,
+    js_deep_equal,
     js_string,
     js_truthy,
     js_typeof,
@@ -34,7 +35,6 @@ from tenantflow.engine.expressions.values import (
     to_number,
 )
 from tenantflow.engine.sdk import Item, Items, NodeContext
-from tenantflow.nodes.merge import _js_equal as lodash_is_equal
 from tenantflow.nodes.transform import FieldAccess, get_path, parse_path, set_path
 
 NESTED_FIELD_HINT = (
@@ -442,7 +442,7 @@ def _dedupe_order(values: list[list[Any]], rules: DedupeRules) -> list[int]:
         for left, right in zip(values[a], values[b], strict=True):
             if rules.group_by_type and _type_rank(left) != _type_rank(right):
                 return _type_rank(left) - _type_rank(right)
-            if not lodash_is_equal(left, right):
+            if not js_deep_equal(left, right):
                 return -1 if lodash_lt(left, right) else 1
         return 0
 
@@ -490,7 +490,7 @@ def remove_duplicates(ctx: NodeContext, items: Items, rules: DedupeRules) -> Ite
     removed: set[int] = set()
     kept = order[0]
     for index in order[1:]:
-        if all(lodash_is_equal(a, b) for a, b in zip(values[index], values[kept], strict=True)):
+        if all(js_deep_equal(a, b) for a, b in zip(values[index], values[kept], strict=True)):
             removed.add(index)
         else:
             kept = index
@@ -534,7 +534,7 @@ def sort_items(ctx: NodeContext, items: Items) -> Items:
 
     def compare(a: int, b: int) -> int:
         for left, right, direction in zip(keyed[a], keyed[b], directions, strict=True):
-            if not lodash_is_equal(left, right):
+            if not js_deep_equal(left, right):
                 return -direction if lodash_lt(left, right) else direction
         return 0
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tenantflow.engine.errors import ErrorCode, NodeError
-from tenantflow.engine.expressions.values import UNDEFINED, js_string, js_truthy, to_number
+from tenantflow.engine.expressions import UNDEFINED, js_string, js_truthy, to_number
 from tenantflow.engine.sdk import Item, Items, NodeContext
 from tenantflow.nodes.lists_ops import js_keys
 from tenantflow.nodes.transform import FieldAccess, get_path

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tenantflow.engine.errors import NodeError
-from tenantflow.engine.expressions.values import (
+from tenantflow.engine.expressions import (
     UNDEFINED,
     is_number,
     js_less_than,

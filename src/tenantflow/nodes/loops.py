@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 from tenantflow.engine.definition import NodeDefinition
 from tenantflow.engine.errors import ErrorCode, NodeError
-from tenantflow.engine.expressions.values import to_integer, to_number
+from tenantflow.engine.expressions import to_integer, to_number
 from tenantflow.engine.sdk import Items, NodeContext, NodeType
 from tenantflow.nodes.core import BOOLEAN, NUMBER, first_input, object_schema
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from tenantflow.engine.definition import NodeDefinition
 from tenantflow.engine.errors import ErrorCode, NodeError
-from tenantflow.engine.expressions.values import UNDEFINED, js_string, js_truthy, js_typeof
+from tenantflow.engine.expressions import UNDEFINED, js_deep_equal, js_string, js_truthy, js_typeof
 from tenantflow.engine.sdk import Item, Items, NodeContext, NodeType
 from tenantflow.nodes.core import BOOLEAN, NUMBER, STRING, object_schema, one_of
 from tenantflow.nodes.transform import get_path
@@ -171,26 +171,13 @@ def _orient(input1: Items, input2: Items, clash: Mapping[str, Any]) -> tuple[Ite
 # --- fuzzy comparison -------------------------------------------------------------------------------------
 
 
-def _js_equal(a: Any, b: Any) -> bool:
-    """lodash ``isEqual`` on JSON values (1 and 1.0 are the same number; bools are not numbers)."""
-    if isinstance(a, bool) or isinstance(b, bool):
-        return type(a) is type(b) and a == b
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_js_equal(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_js_equal(a[k], b[k]) for k in a)
-    if isinstance(a, int | float) and isinstance(b, int | float):
-        return a == b
-    return type(a) is type(b) and a == b
-
-
 def _empty(value: Any) -> bool:
     return value is None or value == "" or value == []
 
 
 def _json_equals_text(text: str, value: Any) -> bool:
     try:
-        return _js_equal(json.loads(text), value)
+        return js_deep_equal(json.loads(text), value)
     except ValueError:
         return False
 
@@ -215,7 +202,7 @@ def _fuzzy_mixed(a: Any, b: Any) -> bool | None:
 def fuzzy_equals(a: Any, b: Any) -> bool:
     """n8n's ``fuzzyCompare(true)``: equal types compare strictly; otherwise loose, documented coercions."""
     if a is not None and b is not None and js_typeof(a) == js_typeof(b):
-        return _js_equal(a, b)
+        return js_deep_equal(a, b)
     if _empty(a) and _empty(b):
         return True
     if (_empty(a) and b is UNDEFINED) or (a is UNDEFINED and _empty(b)):
@@ -224,7 +211,7 @@ def fuzzy_equals(a: Any, b: Any) -> bool:
         verdict = _fuzzy_mixed(left, right)
         if verdict is not None:
             return verdict
-    return _js_equal(a, b)
+    return js_deep_equal(a, b)
 
 
 # --- combine by matching fields ---------------------------------------------------------------------------
@@ -253,7 +240,7 @@ def _field(item: Item, name: str, dot_notation: bool) -> Any:
 
 
 def _is_match(candidate: Item, lookup: dict[str, Any], settings: _MatchSettings) -> bool:
-    equals = fuzzy_equals if settings.fuzzy else _js_equal
+    equals = fuzzy_equals if settings.fuzzy else js_deep_equal
     return all(equals(value, _field(candidate, key, settings.dot_notation)) for key, value in lookup.items())
 
 

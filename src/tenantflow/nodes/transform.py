@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from tenantflow.engine.errors import NodeError
-from tenantflow.engine.expressions.values import (
+from tenantflow.engine.expressions import (
     UNDEFINED,
     format_json,
     int_result,

@@ -5,19 +5,32 @@ JSON data, allow-listed methods/globals and host-provided ``NativeFunction``/``H
 the bounds of :class:`ExpressionLimits`.
 """
 
-from .dates import make_date
+from .access import array_index
+from .dates import make_date, parse_date, resolve_zone
 from .errors import ExpressionError, ExpressionLimitError, ExpressionSyntaxError
+from .regex import compile_js_regex
 from .runtime import ExpressionLimits
 from .template import Template, compile_template, is_template, resolve_value
 from .values import (
     UNDEFINED,
     HostObject,
+    JSValue,
     NativeFunction,
+    format_json,
+    int_result,
+    is_number,
+    js_deep_equal,
+    js_less_than,
     js_loose_equals,
+    js_num,
     js_strict_equals,
     js_string,
     js_truthy,
+    js_typeof,
+    string_to_number,
+    to_integer,
     to_json,
+    to_number,
 )
 
 __all__ = [
@@ -38,4 +51,22 @@ __all__ = [
     "make_date",
     "resolve_value",
     "to_json",
+]
+# helpers node implementations share
+__all__ += [
+    "JSValue",
+    "array_index",
+    "compile_js_regex",
+    "format_json",
+    "int_result",
+    "is_number",
+    "js_deep_equal",
+    "js_less_than",
+    "js_num",
+    "js_typeof",
+    "parse_date",
+    "resolve_zone",
+    "string_to_number",
+    "to_integer",
+    "to_number",
 ]

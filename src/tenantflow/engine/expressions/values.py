@@ -333,6 +333,19 @@ def js_loose_equals(a: Any, b: Any) -> bool:
     return to_number(a) == to_number(b)  # number vs string
 
 
+def js_deep_equal(a: Any, b: Any) -> bool:
+    """lodash ``isEqual`` on JSON values (1 and 1.0 are the same number; bools are not numbers)."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(js_deep_equal(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(js_deep_equal(a[k], b[k]) for k in a)
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return a == b
+    return type(a) is type(b) and a == b
+
+
 def js_less_than(a: Any, b: Any) -> bool | None:
     """Abstract relational comparison ``a < b``; ``None`` means undefined (a NaN was involved)."""
     pa = a.to_number() if isinstance(a, JSValue) else to_primitive(a)

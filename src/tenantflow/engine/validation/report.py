@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tenantflow.engine.definition import WorkflowDefinition, json_path
+from tenantflow.engine.definition import WorkflowDefinition, extend
 from tenantflow.engine.errors import SEED_NUMBERS, ErrorCode
 
 
@@ -42,15 +42,6 @@ class ValidationReport(BaseModel):
     def to_dict(self) -> dict[str, Any]:
         """The wire shape: camelCase keys, ``seedCode`` only where there is one, no definition."""
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
-
-
-def extend(head: str, *parts: Any) -> str:
-    """``head`` followed by ``parts`` rendered the way :func:`json_path` renders them.
-
-    The ``"_"`` anchor makes json_path emit a leading separator for the first part; it is then dropped.
-    Keys that are neither int nor str (possible in dicts built in Python) are rendered via ``str``.
-    """
-    return head + json_path(("_", *(p if isinstance(p, int | str) else str(p) for p in parts)))[1:]
 
 
 def node_path(index: int, *parts: Any) -> str:

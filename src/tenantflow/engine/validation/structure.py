@@ -1,16 +1,17 @@
-"""The raw-document pass over nodes and variables, and normalisation on top of it.
+"""Node sites, the raw pass's leftovers, and skeletons for documents that cannot be normalised.
 
-``parse_workflow`` stops after its node pass and reports in canonical terms, so this pass reads the source
-document itself and logs every structural problem with a source path first. Normalisation then runs, and
-its findings (field types, ranges) are merged in unless this pass already reported them. When the document
-cannot be normalised, each node that is still recognisable becomes a *skeleton* so the semantic checks can
-run anyway: a user fixing a workflow should see all of its problems at once.
+The raw structural pass itself runs inside the normaliser (:func:`~tenantflow.engine.definition.normalise`
+with ``scan``), so nodes and connections are walked once. ``parse_workflow`` reports in canonical terms;
+:func:`log_normaliser_issues` moves its findings (field types, ranges) onto source paths, unless the raw
+pass already reported them. When the document cannot be normalised, each node that is still recognisable
+becomes a *skeleton* so the semantic checks can run anyway: a user fixing a workflow should see all of its
+problems at once.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, get_args
@@ -18,15 +19,17 @@ from typing import Any, get_args
 from pydantic import ValidationError
 
 from tenantflow.engine.definition import (
-    DefinitionError,
+    DefinitionIssue,
     NodeDefinition,
     OnError,
     VariableDefinition,
-    WorkflowDefinition,
-    parse_workflow,
+    extend,
+    identity_issues,
+    identity_problem,
+    type_field_of,
 )
 from tenantflow.engine.errors import ErrorCode
-from tenantflow.engine.validation.report import IssueLog, extend, node_path
+from tenantflow.engine.validation.report import IssueLog
 
 
 @dataclass(slots=True)
@@ -42,54 +45,26 @@ class NodeSite:
     partial: bool = False
 
 
-def type_field_of(raw_node: dict[str, Any]) -> str:
-    """MetaBuilder v3 nodes keep the executor id in ``nodeType`` (``type`` is a coarse category)."""
-    return "nodeType" if "nodeType" in raw_node else "type"
-
-
-def check_raw_node(index: int, raw_node: Any, log: IssueLog) -> bool:
-    """Log the structural problems of one source node; False when it is not an object at all."""
-    if not isinstance(raw_node, dict):
-        log.error(node_path(index), ErrorCode.INVALID_NODES, "node must be an object")
-        return False
-    type_field = type_field_of(raw_node)
-    check_identity(index, raw_node.get("id"), raw_node.get("name"), raw_node.get(type_field), type_field, log)
-    parameters = raw_node.get("parameters")
-    if parameters is not None and not isinstance(parameters, dict):
-        log.error(node_path(index, "parameters"), ErrorCode.INVALID_NODES, "parameters must be an object")
-    return True
-
-
 def check_identity(
     index: int, node_id: Any, name: Any, type_name: Any, type_field: str, log: IssueLog
 ) -> None:
     """Every node needs a non-blank id, name and executor type; the model alone accepts blank strings."""
-    for key, value in (("id", node_id), ("name", name), (type_field, type_name)):
-        problem = _identity_problem(value, number_ok=key == "id")
-        if problem:
-            log.error(node_path(index, key), ErrorCode.INVALID_NODES, f"node {key} {problem}")
+    log_issues(identity_issues(index, node_id, name, type_name, type_field), log)
 
 
-def _identity_problem(value: Any, *, number_ok: bool) -> str | None:
-    if isinstance(value, str):
-        return None if value.strip() else "is blank"
-    if value is None:
-        return "is missing"
-    if number_ok and isinstance(value, int) and not isinstance(value, bool):
-        return None  # n8n ids may be numbers; the normaliser turns them into strings
-    return "must be a string"
+def log_issues(issues: Iterable[DefinitionIssue], log: IssueLog) -> None:
+    for issue in issues:
+        log.error(issue.path, ErrorCode(issue.code), issue.message)
 
 
-def normalise(raw: dict[str, Any], type_fields: dict[int, str], log: IssueLog) -> WorkflowDefinition | None:
-    """``parse_workflow``, with its issues moved onto source paths; None when it cannot normalise."""
-    try:
-        return parse_workflow(raw)
-    except DefinitionError as exc:
-        for issue in exc.issues:
-            if issue.path.startswith("connections"):
-                continue  # the link scan reports these on the source's own keys (e.g. main['0'])
-            log.error_once(_source_path(issue.path, type_fields), ErrorCode(issue.code), issue.message)
-    return None
+def log_normaliser_issues(
+    issues: Iterable[DefinitionIssue], type_fields: dict[int, str], log: IssueLog
+) -> None:
+    """The normaliser's issues, moved onto source paths; those the raw pass already reported are skipped."""
+    for issue in issues:
+        if issue.path.startswith("connections"):
+            continue  # the scan reports these on the source's own keys (e.g. main['0'])
+        log.error_once(_source_path(issue.path, type_fields), ErrorCode(issue.code), issue.message)
 
 
 _CANONICAL_NODE_FIELD = re.compile(r"nodes\[(\d+)\]\.(type|category)\b")
@@ -142,7 +117,7 @@ def skeleton(index: int, raw_node: dict[str, Any]) -> NodeSite | None:
 
 
 def _usable(value: Any, *, number_ok: bool) -> str | None:
-    return None if _identity_problem(value, number_ok=number_ok) else str(value)
+    return None if identity_problem(value, number_ok=number_ok) else str(value)
 
 
 def scan_variables(raw: Any, log: IssueLog) -> frozenset[str]:

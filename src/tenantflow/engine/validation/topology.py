@@ -10,7 +10,8 @@ cycle or an unconnected node; a plain DAG with everything connected has neither 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from itertools import chain
 from typing import Any
 
 from tenantflow.engine.definition import WorkflowDefinition
@@ -30,11 +31,12 @@ class Resolver:
         self._by_id: dict[str, NodeSite] = {}
         for site in reversed(sites):  # the first node with a name or id wins
             self._by_id[site.node.id] = site
-        self._by_ref = self._by_id | {site.node.name: site for site in reversed(sites)}
+        self.by_ref = self._by_id | {site.node.name: site for site in reversed(sites)}
+        """What a string resolves to, for callers that look up many."""
 
     def __call__(self, ref: Any) -> NodeSite | None:
         if isinstance(ref, str):
-            return self._by_ref.get(ref)
+            return self.by_ref.get(ref)
         return self._by_id.get(str(ref))  # a number can only be an id: names are strings
 
 
@@ -46,83 +48,92 @@ def check_links(
     links: Sequence[Link], resolve: Resolver, registry: NodeRegistry, log: IssueLog
 ) -> list[Pair]:
     """Check every link's endpoints and indexes; the links between existing nodes, in order."""
-    outputs, inputs = _counts(registry, "output_count"), _counts(registry, "input_count")
+    outputs, inputs = _Counts(registry, "output_count"), _Counts(registry, "input_count")
+    inputs_by_type, by_ref = inputs.by_type, resolve.by_ref
     bad_outputs: set[tuple[Any, str, int | str]] = set()
     pairs: list[Pair] = []
     source_key: Any = object()
     source, source_outputs = None, None
-    for link in links:
-        if link.source is not source_key:  # one source's links are contiguous: resolve it once
-            source_key, source = link.source, resolve(link.source)
+    for link in links:  # flat on purpose: this runs once per link of a 10,000-node workflow
+        source_ref, port, output, _, _, target_ref, kind, input_index, _ = link
+        if source_ref is not source_key:  # one source's links are contiguous: resolve it once
+            source_key, source = source_ref, resolve(source_ref)
             if source is None:
                 source_outputs = None
                 log.error(
                     link.source_path(),
                     ErrorCode.UNKNOWN_CONNECTION_SOURCE,
-                    f"connection source {link.source!r} is not a node name or id",
+                    f"connection source {source_ref!r} is not a node name or id",
                 )
             else:
                 source_outputs = outputs(source)
                 if source_outputs is not None and source.node.on_error == "continueErrorOutput":
                     source_outputs += 1  # n8n sends the node's failures to one extra main output
-        if source_outputs is not None and link.output >= source_outputs and link.port == "main":
-            spot = (link.source, link.port, link.output_key)
+        if source_outputs is not None and output >= source_outputs and port == "main":
+            spot = (source_ref, port, link.output_key)
             if spot not in bad_outputs:
                 bad_outputs.add(spot)
                 log.error(
                     link.output_path(),
                     ErrorCode.INVALID_OUTPUT_INDEX,
-                    f"node {link.source!r} has {source_outputs} main output(s), not output {link.output}",
+                    f"node {source_ref!r} has {source_outputs} main output(s), not output {output}",
                 )
-        target = resolve(link.target)
+        target = by_ref.get(target_ref) if type(target_ref) is str else resolve(target_ref)
         if target is None:
             log.error(
                 link.path("node"),
                 ErrorCode.UNKNOWN_CONNECTION_TARGET,
-                f"connection target {link.target!r} is not a node name or id",
+                f"connection target {target_ref!r} is not a node name or id",
             )
             continue
-        if link.kind == "main":
-            count = inputs(target)
-            if count is not None and link.input >= count:
+        if kind == "main":
+            node = target.node
+            if node.type in inputs_by_type:  # the count the type gave (see _Counts), inline
+                count = None if target.partial else inputs_by_type[node.type]
+            else:
+                count = inputs(target)
+            if count is not None and input_index >= count:
                 log.error(
                     link.path("index"),
                     ErrorCode.INVALID_INPUT_INDEX,
-                    f"node {target.node.name!r} has {count} input(s), not input {link.input}",
+                    f"node {node.name!r} has {count} input(s), not input {input_index}",
                 )
         if source is not None:
             pairs.append((source.node.name, target.node.name))
     return pairs
 
 
-def _counts(registry: NodeRegistry, method: str) -> Callable[[NodeSite], int | None]:
+class _Counts:
     """A node's ``input_count`` or ``output_count`` (``None`` = unknown, not checked). Asked once per node
-    type when the type keeps :class:`NodeType`'s own method (the count then depends on the type alone),
-    else once per node. Flat on purpose: it runs for every link of a 10,000-node workflow."""
-    by_type: dict[str, int | None] = {}
-    by_node: dict[int, int | None] = {}
-    inherited = getattr(NodeType, method)
+    type when the type keeps :class:`NodeType`'s own method (the count then depends on the type alone:
+    ``by_type``, which :func:`check_links` reads inline), else once per node."""
 
-    def of(site: NodeSite) -> int | None:
+    def __init__(self, registry: NodeRegistry, method: str) -> None:
+        self.registry, self.method = registry, method
+        self.by_type: dict[str, int | None] = {}
+        self.by_node: dict[int, int | None] = {}
+        self.inherited = getattr(NodeType, method)
+
+    def __call__(self, site: NodeSite) -> int | None:
         type_name = site.node.type
-        if type_name in by_type:
-            return None if site.partial else by_type[type_name]
-        if site.index in by_node:
-            return by_node[site.index]
-        node_type = registry.get(type_name)
+        if type_name in self.by_type:
+            return None if site.partial else self.by_type[type_name]
+        if site.index in self.by_node:
+            return self.by_node[site.index]
+        node_type = self.registry.get(type_name)
         count = None
         if node_type is not None and not site.partial:
             try:
-                count = getattr(node_type, method)(site.node)
+                count = getattr(node_type, self.method)(site.node)
             except Exception:  # a plugin may assume parameters its own schema check has already rejected
                 count = None
-        if node_type is None or (getattr(type(node_type), method) is inherited and not site.partial):
-            by_type[type_name] = count
+        if node_type is None or (
+            getattr(type(node_type), self.method) is self.inherited and not site.partial
+        ):
+            self.by_type[type_name] = count
         else:
-            by_node[site.index] = count
+            self.by_node[site.index] = count
         return count
-
-    return of
 
 
 def check_graph(
@@ -135,7 +146,7 @@ def check_graph(
     log: IssueLog,
 ) -> None:
     """Bad cycles (errors) and orphans (warnings: unconnected and unreachable from every start node)."""
-    connected = {name for pair in pairs for name in pair}
+    connected = set(chain.from_iterable(pairs))
     lonely = [site for site in sites if site.node.name not in connected and site.node.type != STICKY_NOTE]
     order = {site.node.name: position for position, site in enumerate(sites)}
     if not lonely and not _has_cycle(pairs, order):

@@ -1,7 +1,8 @@
 """``validate``: the whole document in, every problem out, never an exception.
 
-Order of work: load (JSON text, dict or an already normalised definition) → raw structural pass → the
-normaliser → semantic checks on the nodes (normalised, or skeletons when normalisation failed).
+Order of work: load (JSON text, dict or an already normalised definition) → the normaliser, whose one pass
+also does the raw structural checks and collects the links → semantic checks on the nodes (normalised, or
+skeletons when normalisation failed).
 """
 
 from __future__ import annotations
@@ -10,20 +11,19 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from tenantflow.engine.definition import DEFAULT_MAX_NODES, WorkflowDefinition, paused_gc
+from tenantflow.engine.definition import DEFAULT_MAX_NODES, WorkflowDefinition, normalise, paused_gc
 from tenantflow.engine.errors import ErrorCode
 from tenantflow.engine.sdk import NodeRegistry
-from tenantflow.engine.validation.connections import Link, links_of, scan_links
+from tenantflow.engine.validation.connections import Link, links_of
 from tenantflow.engine.validation.nodes import check_nodes
 from tenantflow.engine.validation.report import IssueLog, ValidationReport
 from tenantflow.engine.validation.structure import (
     NodeSite,
     check_identity,
-    check_raw_node,
-    normalise,
+    log_issues,
+    log_normaliser_issues,
     scan_variables,
     skeleton,
-    type_field_of,
     variables_of,
 )
 from tenantflow.engine.validation.templates import check_expressions
@@ -108,15 +108,20 @@ def _from_raw(raw: dict[str, Any], log: IssueLog, max_nodes: int) -> _Document |
         raw_nodes = []
     if _too_many(len(raw_nodes), max_nodes, log):
         return None
-    objects = {i: node for i, node in enumerate(raw_nodes) if check_raw_node(i, node, log)}
-    links = scan_links(raw.get("connections"), log)
+    result = normalise(raw, scan=True)
+    log_issues(result.source_issues, log)
     variables = scan_variables(raw.get("variables"), log)
-    definition = normalise(raw, {i: type_field_of(node) for i, node in objects.items()}, log)
+    log_normaliser_issues(result.issues, result.type_fields, log)
+    definition = result.definition
     if definition is not None:
-        sites = [NodeSite(i, node, type_field_of(raw_nodes[i])) for i, node in enumerate(definition.nodes)]
+        sites = [NodeSite(i, node) for i, node in enumerate(definition.nodes)]
+        for i, type_field in result.type_fields.items():
+            sites[i].type_field = type_field
     else:
-        sites = [site for i, node in objects.items() if (site := skeleton(i, node)) is not None]
-    return _Document(definition, sites, links, variables)
+        sites = [
+            site for i, node in enumerate(raw_nodes) if isinstance(node, dict) and (site := skeleton(i, node))
+        ]
+    return _Document(definition, sites, result.links, variables)
 
 
 def _from_definition(definition: WorkflowDefinition, log: IssueLog, max_nodes: int) -> _Document:
