@@ -10,15 +10,16 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from tenantflow.engine.errors import ErrorCode
 from tenantflow.engine.expressions import to_json
 from tenantflow.engine.sdk import Item, Items
 
 # MetaBuilder's error codes (spec §4.1) for failures of the outside system; bad parameters are
 # INVALID_PARAMETER like everywhere else.
-EMAIL_SEND_ERROR = "EMAIL_SEND_ERROR"
-DBAL_READ_ERROR = "DBAL_READ_ERROR"
-DBAL_WRITE_ERROR = "DBAL_WRITE_ERROR"
-DATA_STORE_UNAVAILABLE = "DATA_STORE_UNAVAILABLE"
+EMAIL_SEND_ERROR = ErrorCode.EMAIL_SEND_ERROR
+DBAL_READ_ERROR = ErrorCode.DBAL_READ_ERROR
+DBAL_WRITE_ERROR = ErrorCode.DBAL_WRITE_ERROR
+DATA_STORE_UNAVAILABLE = ErrorCode.DATA_STORE_UNAVAILABLE
 
 
 def iso_now() -> str:

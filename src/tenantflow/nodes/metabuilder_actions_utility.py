@@ -178,8 +178,8 @@ WAIT_UNITS: dict[str, float] = {
 
 
 class MetaWait(NodeType):
-    """MetaBuilder's ``wait``: sleep ``duration`` ``unit``s (seconds by default), then answer each item with
-    ``{waited, duration (ms actually waited), unit}``. The sleep ends at once when the execution is aborted."""
+    """MetaBuilder's ``wait``: sleep ``duration`` ``unit``s (seconds by default), then answer each item
+    with ``{waited, duration (ms actually waited), unit}``. An abort ends the sleep at once."""
 
     type = "wait"
     display_name = "Wait (MetaBuilder)"

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from functools import cmp_to_key
 from typing import Any
 
+from tenantflow.engine.errors import ErrorCode
 from tenantflow.engine.expressions import UNDEFINED, js_truthy
 from tenantflow.engine.expressions.operators import less
 
@@ -259,7 +260,7 @@ def guard(key: Any) -> str:
     """A key safe to write: the prototype-polluting ones are refused (MetaBuilder's guard)."""
     name = text(key)
     if name in FORBIDDEN_KEYS:
-        raise fail(f"Prototype-polluting key '{name}' is not allowed", "PROTOTYPE_POLLUTION")
+        raise fail(f"Prototype-polluting key '{name}' is not allowed", ErrorCode.PROTOTYPE_POLLUTION)
     return name
 
 

@@ -6,6 +6,7 @@ import math
 import random
 from typing import Any
 
+from tenantflow.engine.errors import ErrorCode
 from tenantflow.engine.expressions import UNDEFINED, js_loose_equals, js_strict_equals, js_truthy
 from tenantflow.engine.expressions.operators import (
     greater,
@@ -70,7 +71,7 @@ def math_multiply(a: Args) -> dict[str, Any]:
 def _dividend_divisor(a: Args, error: str) -> tuple[float, float]:
     x, y = num(a["a"]), num(a["b"])
     if y == 0:
-        raise fail(error, "DIVISION_BY_ZERO")
+        raise fail(error, ErrorCode.DIVISION_BY_ZERO)
     return x, y
 
 
@@ -99,7 +100,7 @@ def math_power(a: Args) -> dict[str, Any]:
 def math_sqrt(a: Args) -> dict[str, Any]:
     value = num(a["value"])
     if value < 0:
-        raise fail("Cannot calculate square root of negative number", "NEGATIVE_SQRT")
+        raise fail("Cannot calculate square root of negative number", ErrorCode.NEGATIVE_SQRT)
     return {"result": js_number(math.sqrt(value))}
 
 
