@@ -245,7 +245,9 @@ class Execution:
                     outcome = await self._run_node(name, inputs)
                 finally:
                     self._inline = None
-                await self._after(outcome)
+                if self.events is not None:
+                    await self._emit_finished(outcome)
+                self._after(outcome)
                 continue
             if self._ready and len(self._running) < max_concurrency:
                 name, inputs = self._take(limit)
@@ -257,7 +259,10 @@ class Execution:
             task = await self._completions.get()
             self._active.discard(self._running.pop(task))
             if not task.cancelled():
-                await self._after(task.result())
+                outcome = task.result()
+                if self.events is not None:
+                    await self._emit_finished(outcome)
+                self._after(outcome)
 
     def _runs_inline(self, name: str) -> bool:
         """Run in the scheduler's own task (no Task to create, schedule and wait for) when nothing could
@@ -304,13 +309,15 @@ class Execution:
         triggers = [n for n in self.graph.start_nodes if (t := self._type_of(n)) is not None and t.is_trigger]
         return {triggers[0]} if triggers else set(self.graph.start_nodes)
 
-    async def _after(self, outcome: _Outcome) -> None:
+    async def _emit_finished(self, outcome: _Outcome) -> None:
+        state = {**outcome.state.to_dict(), "output": self.redactor.redact(outcome.outputs)}
+        state["runs"] = len(self._runs.get(outcome.name, [])) + 1
+        await self._emit("node.finished", outcome.name, {"runIndex": outcome.run_index, **state})
+
+    def _after(self, outcome: _Outcome) -> None:
+        """Record a finished run and route its outputs (plain code: the hot path creates no coroutine)."""
         name = outcome.name
         self._record_run(outcome)
-        if self.events is not None:
-            await self._emit(
-                "node.finished", name, {"runIndex": outcome.run_index, **outcome.state.to_dict()}
-            )
         if outcome.stop is not None:
             raise outcome.stop
         self._done.add(name)
@@ -535,9 +542,15 @@ class Execution:
         policy = node.retry or self.definition.retry or NO_RETRY
         while True:
             try:
-                outputs = normalise_outputs(await self._attempt(node_type, node, ctx, inputs))
+                if node.timeout_ms is None:
+                    result = await node_type.run(ctx, inputs)
+                else:
+                    async with asyncio.timeout(node.timeout_ms / 1000):
+                        result = await node_type.run(ctx, inputs)
+                outputs = normalise_outputs(result)
                 break
-            except NodeError as error:
+            except Exception as exc:  # whatever a node raises fails that node, never the executor
+                error = _as_node_error(exc, node)
                 if state.attempts >= policy.max_attempts or not is_retryable(policy, error):
                     return self._failed(name, run_index, inputs, state, error)
                 self._log("warn", f"attempt {state.attempts} failed, retrying: {error.message}", name)
@@ -547,25 +560,6 @@ class Execution:
             outputs = [[{"json": {}}], *outputs[1:]]
         state.end_time = utc_now()
         return _Outcome(name, run_index, outputs, state)
-
-    async def _attempt(
-        self, node_type: NodeType, node: NodeDefinition, ctx: NodeRunContext, inputs: list[Items]
-    ) -> Any:
-        try:
-            if node.timeout_ms is None:
-                return await node_type.run(ctx, inputs)
-            async with asyncio.timeout(node.timeout_ms / 1000):
-                return await node_type.run(ctx, inputs)
-        except NodeError:
-            raise
-        except TimeoutError as exc:
-            raise NodeError(
-                f"node timed out after {node.timeout_ms} ms", code=ErrorCode.TIMEOUT, retryable=True
-            ) from exc
-        except ExpressionError as exc:
-            raise NodeError(exc.message, code=exc.code, description=exc.expression, retryable=False) from exc
-        except Exception as exc:  # a node bug must fail that node, not the executor
-            raise NodeError(f"{type(exc).__name__}: {exc}", code=ErrorCode.NODE_EXECUTION_FAILED) from exc
 
     def _failed(
         self, name: str, run_index: int, inputs: list[Items], state: NodeState, error: NodeError
@@ -685,6 +679,17 @@ class Execution:
     @property
     def last_finished(self) -> str | None:
         return self._last_finished
+
+
+def _as_node_error(exc: Exception, node: NodeDefinition) -> NodeError:
+    """Any failure inside a node as a NodeError with a code: a timeout is retryable, a bad expression not."""
+    if isinstance(exc, NodeError):
+        return exc
+    if isinstance(exc, TimeoutError):
+        return NodeError(f"node timed out after {node.timeout_ms} ms", code=ErrorCode.TIMEOUT, retryable=True)
+    if isinstance(exc, ExpressionError):
+        return NodeError(exc.message, code=exc.code, description=exc.expression, retryable=False)
+    return NodeError(f"{type(exc).__name__}: {exc}", code=ErrorCode.NODE_EXECUTION_FAILED)
 
 
 MAX_SUBWORKFLOW_DEPTH = 10
