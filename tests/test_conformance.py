@@ -14,6 +14,8 @@ from tenantflow.nodes import default_registry
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "n8n-conformance"
 EXPECTED = ROOT / "tests" / "conformance_expected.txt"
+# Fixtures kept out of the unit run, with the reason; `make conformance` still replays them.
+SLOW = {"Wait/Wait.workflow.json": "waits 42 s of real time (n8n's harness used fake timers)"}
 
 
 def _run_all() -> list[FixtureResult]:
@@ -21,7 +23,8 @@ def _run_all() -> list[FixtureResult]:
     registry = default_registry(plugins=False)
 
     async def run() -> list[FixtureResult]:
-        return [await run_fixture(path, registry, CORPUS) for path in fixture_files(CORPUS)]
+        paths = [p for p in fixture_files(CORPUS) if str(p.relative_to(CORPUS)) not in SLOW]
+        return [await run_fixture(path, registry, CORPUS) for path in paths]
 
     return asyncio.run(run())
 
@@ -30,6 +33,7 @@ def test_expected_fixtures_still_pass() -> None:
     results = _run_all()
     expected = {line.strip() for line in EXPECTED.read_text().splitlines() if line.strip()}
     by_path = {result.path: result for result in results}
+    expected -= SLOW.keys()
     assert expected <= by_path.keys(), f"listed but not found: {sorted(expected - by_path.keys())}"
     regressions = [f"{p}: {by_path[p].reason}" for p in sorted(expected) if by_path[p].status != "pass"]
     passed = sum(result.status == "pass" for result in results)

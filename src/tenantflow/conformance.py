@@ -20,6 +20,8 @@ from tenantflow.engine.sdk import NodeRegistry
 
 Outcome = Literal["pass", "fail", "unsupported"]
 NEVER_EXECUTED = {"n8n-nodes-base.stickyNote"}
+# n8n's instance default (GENERIC_TIMEZONE) applies to workflows that set none; the fixtures assume it.
+N8N_DEFAULT_TIMEZONE = "America/New_York"
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,8 @@ async def run_fixture(path: Path, registry: NodeRegistry, root: Path | None = No
     )
     if missing:
         return FixtureResult(name, "unsupported", "node types not implemented: " + ", ".join(missing))
+    settings = document.get("settings") if isinstance(document.get("settings"), dict) else {}
+    document["settings"] = {"timezone": N8N_DEFAULT_TIMEZONE, **settings}
     try:
         definition = parse_workflow(document)
     except DefinitionError as exc:

@@ -392,10 +392,13 @@ class Execution:
         return {
             e.source
             for e in incoming
-            if e.input not in fed
-            and e.source not in self._runs
-            and any(p.source in self._runs for p in self.graph.forward_incoming(e.source))
+            if e.input not in fed and e.source not in self._runs and self._reached_or_root(e.source)
         }
+
+    def _reached_or_root(self, name: str) -> bool:
+        """A parent n8n would force: one whose own parent ran, or a root the start node did not reach."""
+        parents = self.graph.forward_incoming(name)
+        return not parents or any(p.source in self._runs for p in parents)
 
     def _force_parents(self) -> None:
         while self._parents_to_force:
