@@ -536,7 +536,6 @@ async def test_dbal_without_store_is_unavailable() -> None:
     assert run.error["code"] == "DATA_STORE_UNAVAILABLE"
 
 
-
 @pytest.mark.anyio
 async def test_metabuilder_wait_sleeps_and_reports_how_long() -> None:
     [out] = (await run_node("wait", {"duration": 50, "unit": "ms"}, [{"a": 1}, {"a": 2}])).json()

@@ -192,7 +192,7 @@ class ItemLists(NodeType):
             rules = DedupeRules(group_by_type=version >= 3.1, check_types=version < 3.1)
             return [remove_duplicates(ctx, items, rules)]
         if operation == "sort":
-            return [sort_items(ctx, items)]
+            return [await sort_items(ctx, items)]
         if operation == "limit":
             return [limit_items(ctx, items)]
         if operation == "summarize":
@@ -303,7 +303,6 @@ class Summarize(NodeType):
 
 
 class Sort(NodeType):
-    cpu_only = True
     type = "n8n-nodes-base.sort"
     display_name = "Sort"
     description = "Change items order"
@@ -311,7 +310,7 @@ class Sort(NodeType):
     parameters_schema = _schema(_SORT)
 
     async def run(self, ctx: NodeContext, inputs: list[Items]) -> list[Items]:
-        return [sort_items(ctx, first_input(inputs))]
+        return [await sort_items(ctx, first_input(inputs))]
 
 
 _REPLACEMENT = object_schema(

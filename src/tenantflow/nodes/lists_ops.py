@@ -35,6 +35,7 @@ from tenantflow.engine.expressions import (
     to_number,
 )
 from tenantflow.engine.sdk import Item, Items, NodeContext
+from tenantflow.nodes.code import run_js_comparator_sort
 from tenantflow.nodes.transform import FieldAccess, get_path, parse_path, set_path
 
 NESTED_FIELD_HINT = (
@@ -510,15 +511,15 @@ def _sort_value(value: Any) -> Any:
     return value.lower() if isinstance(value, str) else value
 
 
-def sort_items(ctx: NodeContext, items: Items) -> Items:
-    """Sort simply (by fields, strings case-insensitively) or randomly; code sorting needs JavaScript."""
+async def sort_items(ctx: NodeContext, items: Items) -> Items:
+    """Sort simply (by fields, strings case-insensitively), randomly, or by a JavaScript comparator."""
     sort_type = ctx.param("type", 0, "simple")
     if sort_type == "random":
         shuffled = list(items)
         random.shuffle(shuffled)
         return shuffled
     if sort_type == "code":
-        raise NodeError("code sort needs the Code node, not available yet", code=ErrorCode.INVALID_PARAMETER)
+        return await run_js_comparator_sort(items, str(ctx.raw_param("code", "")))
     access = FieldAccess(dot_notation(ctx))
     sort_fields = (ctx.param("sortFieldsUi", 0, {}) or {}).get("sortField") or []
     if not sort_fields:

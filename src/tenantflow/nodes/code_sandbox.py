@@ -1,0 +1,170 @@
+"""The Code node's sandbox process: runs one job in a fresh V8 isolate and prints one JSON reply.
+
+It runs as its own short-lived process (``python -I code_sandbox.py``, job on stdin) rather than inside the
+service because V8 aborts the whole process when a script exhausts its heap; here that kills only this
+child, which the parent reports as a memory-limit error. A new process per job also means a new isolate:
+nothing a script leaves on ``globalThis`` can reach another run. Data crosses the boundary as JSON only,
+and the isolate has no Python callbacks, modules, timers, network or filesystem.
+
+Kept free of ``tenantflow`` imports on purpose: the child starts with only stdlib and ``py_mini_racer``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import resource
+import sys
+from typing import Any
+
+from py_mini_racer import JSEvalException, JSOOMException, JSTimeoutException, MiniRacer, init_mini_racer
+
+PRELUDE = r"""
+'use strict';
+delete globalThis.WebAssembly;
+
+const __tfShow = (value) => {
+  if (typeof value === 'string') return value;
+  try { return JSON.stringify(value); } catch (e) { return String(value); }
+};
+
+function __tfConsole(logs) {
+  const write = (level) => (...args) => {
+    if (logs.length < 100) logs.push([level, args.map(__tfShow).join(' ')]);
+  };
+  const info = write('info');
+  return { log: info, info, debug: write('debug'), warn: write('warn'), error: write('error') };
+}
+
+function __tfNodeAccessor(outputs, itemIndex) {
+  return (name) => {
+    const items = outputs[name];
+    if (items === undefined) throw new Error(`Referenced node is unexecuted or unknown: ${name}`);
+    return {
+      all: () => items,
+      first: () => items[0],
+      last: () => items[items.length - 1],
+      get item() { return items[itemIndex === null ? 0 : itemIndex]; },
+      itemMatching: (index) => items[index],
+    };
+  };
+}
+
+function __tfScope(job, items, itemIndex, logs) {
+  const whole = itemIndex === null ? undefined : items[itemIndex];
+  const item = whole !== undefined && job.mode === 'functionItem' ? whole.json : whole;
+  const $input = {
+    all: () => items,
+    first: () => items[0],
+    last: () => items[items.length - 1],
+    item,
+    params: job.params,
+  };
+  return {
+    $input, items, item, $item: (index) => items[index],
+    $json: whole === undefined ? (items[0] || {}).json : whole.json,
+    $binary: whole === undefined ? undefined : whole.binary,
+    $itemIndex: itemIndex === null ? 0 : itemIndex,
+    $runIndex: job.runIndex, $vars: job.vars, $workflow: job.workflow, $execution: job.execution,
+    $node: job.nodeOutputs, $: __tfNodeAccessor(job.nodeOutputs, itemIndex),
+    console: __tfConsole(logs),
+  };
+}
+
+function __tfFail(error, itemIndex) {
+  const isError = error instanceof Error;
+  return {
+    name: isError ? error.name : 'Error',
+    message: isError ? String(error.message) : __tfShow(error),
+    stack: isError && error.stack ? String(error.stack) : '',
+    itemIndex,
+  };
+}
+
+async function __tfRunItems(job, logs) {
+  const items = job.items;
+  const perItem = job.mode === 'runOnceForEachItem' || job.mode === 'functionItem';
+  if (!perItem) return await __tfUser(__tfScope(job, items, null, logs));
+  const results = [];
+  for (let index = 0; index < items.length; index++) {
+    try {
+      results.push(await __tfUser(__tfScope(job, items, index, logs)));
+    } catch (error) {
+      throw Object.assign(__tfFail(error, index), { tagged: true });
+    }
+  }
+  return results;
+}
+
+function __tfSort(job) {
+  const order = job.items.map((_, index) => index);
+  order.sort((left, right) => Number(__tfCompare(job.items[left], job.items[right])) || 0);
+  return order;
+}
+
+globalThis.__tfMain = async function () {
+  const job = globalThis.__tfJob;
+  delete globalThis.__tfJob;
+  const logs = [];
+  try {
+    const result = job.mode === 'sort' ? __tfSort(job) : await __tfRunItems(job, logs);
+    return JSON.stringify({ ok: result === undefined ? null : result, logs });
+  } catch (error) {
+    return JSON.stringify({ error: error && error.tagged ? error : __tfFail(error, null), logs });
+  }
+};
+"""
+
+
+def user_source(mode: str, code: str) -> str:
+    """Wrap the user's code the way n8n does: a sloppy-mode (async) function body, helpers in scope."""
+    if mode == "sort":
+        return f"globalThis.__tfCompare = function (a, b) {{\n{code}\n}};"
+    names = "$input, items, item, $item, $json, $binary, $itemIndex, $runIndex, $vars, $workflow, $execution"
+    return (
+        f"globalThis.__tfUser = function (__tfScope) {{\n"
+        f"const {{ {names}, $node, $, console }} = __tfScope;\n"
+        f"return (async function () {{\n{code}\n}}).call(undefined);\n}};"
+    )
+
+
+def run_job(job: dict[str, Any]) -> dict[str, Any]:
+    """Evaluate the job and return the reply: ``ok`` with the result, or ``error`` with its kind."""
+    timeout = float(job["timeout"])
+    max_memory = int(job["maxMemoryMb"]) * 2**20
+    racer = MiniRacer()
+    try:
+        racer.eval(PRELUDE)
+        racer.eval(user_source(job["mode"], job["code"]))
+        racer.eval("globalThis.__tfJob = " + json.dumps(job["data"]))
+        promise = racer.eval("__tfMain()", timeout_sec=timeout, max_memory=max_memory)
+        reply: Any = json.loads(str(promise.get(timeout=timeout)))  # type: ignore[union-attr]
+        return dict(reply)
+    except JSTimeoutException:
+        return {"error": {"kind": "timeout"}}
+    except TimeoutError:
+        return {"error": {"kind": "timeout"}}
+    except JSOOMException:
+        return {"error": {"kind": "memory"}}
+    except JSEvalException as exc:
+        return {"error": {"name": "SyntaxError", "message": str(exc).strip(), "itemIndex": None}}
+
+
+def _limit_cpu(timeout: float) -> None:
+    """A CPU-time ceiling as a last line of defence should V8's own watchdog fail to stop a script."""
+    seconds = math.ceil(timeout) + 2
+    resource.setrlimit(resource.RLIMIT_CPU, (seconds, seconds + 1))
+
+
+def main() -> None:
+    job = json.loads(sys.stdin.read())
+    _limit_cpu(float(job["timeout"]))
+    init_mini_racer(flags=("--single-threaded", f"--max-old-space-size={int(job['maxMemoryMb'])}"))
+    sys.stdout.write(json.dumps(run_job(job)))
+    sys.stdout.flush()
+    os._exit(0)  # V8's teardown can hang after a terminated script; the reply is already out
+
+
+if __name__ == "__main__":
+    main()
