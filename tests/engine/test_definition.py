@@ -13,6 +13,7 @@ from tenantflow.engine.definition import (
     ConnectionTarget,
     DefinitionError,
     WorkflowDefinition,
+    normalise,
     parse_workflow,
 )
 
@@ -235,3 +236,35 @@ def test_huge_output_index_is_refused_without_allocating() -> None:
     with pytest.raises(DefinitionError) as info:
         parse_workflow(document)
     assert [issue.code for issue in info.value.issues] == ["INVALID_OUTPUT_INDEX"]
+
+
+def test_the_validators_scan_shares_the_normalisers_walk() -> None:
+    """``normalise(scan=True)`` builds the same definition as ``parse_workflow`` and, in the same pass, one
+    link per target as written; an unknown connection type is kept by the one and reported by the other."""
+    connections = {
+        "A": {"main": [["B"], [{"node": "id-C", "type": "main", "index": 1}]], "custom": [[{"node": "C"}]]},
+        "id-B": {"main": {"0": [{"node": "C"}]}},
+    }
+    raw = doc(node("A", position=[1, 2]), node("B", retryOnFail=True), node("C"), connections=connections)
+    result = normalise(raw, scan=True)
+    assert result.definition == parse_workflow(raw) and not result.issues
+    assert result.definition.connections["A"]["custom"] == [[target("C")]]
+    assert [(link.source, link.output_key, link.slot, link.target, link.bare) for link in result.links] == [
+        ("A", 0, 0, "B", True),
+        ("A", 1, 0, "id-C", False),
+        ("id-B", "0", 0, "C", False),
+    ]
+    assert [(issue.path, issue.code) for issue in result.source_issues] == [
+        ("connections['A'].custom", "INVALID_EDGES")
+    ]
+
+
+def test_the_scan_goes_on_past_a_node_the_normaliser_rejects() -> None:
+    raw = doc(node("A"), 5, {"id": "c", "name": " ", "type": "x"}, connections={"A": {"main": [[7.5]]}})
+    result = normalise(raw, scan=True)
+    assert result.definition is None and [issue.path for issue in result.source_issues] == [
+        "nodes[1]",
+        "nodes[2].name",
+        "connections['A'].main[0][0]",
+    ]
+    assert paths(raw) == [("INVALID_NODES", "nodes[1]")]

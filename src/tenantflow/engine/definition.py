@@ -273,13 +273,12 @@ def normalise(raw: Any, *, scan: bool = False) -> Normalised:
     if issues and not scan:
         return result
     names_by_id: dict[str, Any] = {}
-    names: set[str] = set()
     for node in nodes:
-        node_id, name = node.get("id"), node.get("name")
+        node_id = node.get("id")
         if node_id is not None:
-            names_by_id[str(node_id)] = name
-        if isinstance(name, str):  # other names are rejected by the model; they cannot be looked up
-            names.add(name)
+            names_by_id[str(node_id)] = node.get("name")
+    # Other names are rejected by the model; they cannot be looked up.
+    names = {name for node in nodes if isinstance(name := node.get("name"), str)}
     build = not issues  # past a node problem, only the scan goes on
     walk = _ConnectionWalk(names, names_by_id, build, issues, source, result.links if scan else None)
     connections = walk.connections(raw.get("connections"))
@@ -298,7 +297,7 @@ def normalise(raw: Any, *, scan: bool = False) -> Normalised:
         "tags": _normalise_tags(raw.get("tags")),
         "category": raw.get("category"),
         "pinData": raw.get("pinData") or {},
-        "dialect": "metabuilder" if _is_metabuilder(raw) else "n8n",
+        "dialect": "metabuilder" if result.type_fields or "triggers" in raw else "n8n",
     }
     try:
         # The connections are left out: the walk builds them canonical, and validating them again would
@@ -334,15 +333,16 @@ def _normalise_nodes(
         metabuilder = "nodeType" in raw_node
         if metabuilder:
             type_fields[index] = "nodeType"
+        node_id: Any = raw_node.get("id")
+        name: Any = raw_node.get("name")
+        parameters = raw_node.get("parameters")
+        plain_identity = type(node_id) is str and type(name) is str
         if source is not None:
             # The usual node, ruled out at a glance; anything else gets the full check, which may still
             # find nothing (a numeric id, a str subclass).
-            node_id, name = raw_node.get("id"), raw_node.get("name")
             type_name = raw_node["nodeType"] if metabuilder else raw_node.get("type")
-            parameters = raw_node.get("parameters")
             if not (
-                type(node_id) is str
-                and type(name) is str
+                plain_identity
                 and type(type_name) is str
                 and node_id.strip()
                 and name.strip()
@@ -350,7 +350,7 @@ def _normalise_nodes(
                 and (parameters is None or type(parameters) is dict)
             ):
                 source.extend(raw_node_issues(index, raw_node))
-        if _is_plain(raw_node):
+        if plain_identity and parameters is not None and _is_plain(raw_node):
             nodes.append(raw_node)  # the model reads it as it is: no copy to make, nor to free
         else:
             nodes.append(_normalise_node(raw_node, index, issues))
@@ -362,14 +362,11 @@ _REWRITTEN = frozenset({"nodeType", "retry", "retryPolicy", "retryOnFail", "erro
 
 
 def _is_plain(raw: dict[str, Any]) -> bool:
-    """Whether :func:`_normalise_node` would change nothing the model sees (an n8n node as exported):
-    string id and name, parameters given, a usable position, and no key it rewrites."""
+    """For a node with string id and name and non-null parameters (the caller has checked those): whether
+    :func:`_normalise_node` would change nothing the model sees, as for an n8n node as exported."""
     position = raw.get("position", _ABSENT)
     return (
-        type(raw.get("id")) is str
-        and type(raw.get("name")) is str
-        and raw.get("parameters") is not None
-        and raw.get("onError") != "skipNode"
+        raw.get("onError") != "skipNode"
         and _REWRITTEN.isdisjoint(raw)
         and (position is _ABSENT or (isinstance(position, list | tuple) and len(position) == 2))
     )
@@ -443,11 +440,6 @@ _set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
 _set_private = BaseModel.__dict__["__pydantic_private__"].__set__
 _new_link = tuple.__new__
 """Builds a :class:`Link` from a tuple of its fields without the generated ``__new__``'s Python frame."""
-
-
-def _is_metabuilder(raw: dict[str, Any]) -> bool:
-    nodes = raw.get("nodes") or []
-    return any(isinstance(n, dict) and "nodeType" in n for n in nodes) or "triggers" in raw
 
 
 def _normalise_node(raw: dict[str, Any], index: int, issues: list[DefinitionIssue]) -> dict[str, Any]:
@@ -585,7 +577,7 @@ class _ConnectionWalk:
                     resolved[str(port)] = self._port(source, port, outputs)
             if not build:
                 continue
-            key = self.resolve(source)
+            key = source if type(source) is str and source in self.names else self.resolve(source)
             if key in result:  # the same node listed by name and by id: merge output by output
                 for port, outputs in resolved.items():
                     existing = result[key].setdefault(port, [])
