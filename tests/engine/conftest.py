@@ -13,11 +13,6 @@ from tenantflow.engine.errors import NodeError
 from tenantflow.engine.sdk import Items, NodeContext, NodeRegistry, NodeType
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class Trigger(NodeType):
     type = "test.trigger"
     is_trigger = True

@@ -16,11 +16,6 @@ pytestmark = pytest.mark.anyio
 VALUES = [105, 160, 121, 275, 950]
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class Probe(NodeType):
     """Evaluates each ``probes`` entry for item ``item`` and returns the results (or the error message)."""
 

@@ -18,11 +18,6 @@ from tests.nodes.harness import run_node, run_with_items
 FIXTURES = Path("/work/shared/n8n-conformance")
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def make_node(type_: str, version: float, parameters: dict[str, Any]) -> NodeDefinition:
     return NodeDefinition.model_validate(
         {"id": "n1", "name": "Node", "type": type_, "typeVersion": version, "parameters": parameters}

@@ -21,11 +21,6 @@ FIXTURES = Path("/work/shared/n8n-conformance")
 ROWS = [{"value": 1}, {"value": 2}]
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def _tight_registry() -> NodeRegistry:
     """The default registry with a Code node limited to one second and 64 MB, for the limit tests."""
     registry = default_registry(plugins=False)

@@ -26,11 +26,6 @@ FIXTURES = [
 BY_ID = {"mergeByFields": {"values": [{"field1": "id", "field2": "id"}]}}
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.mark.anyio
 @pytest.mark.parametrize("fixture", FIXTURES)
 async def test_n8n_fixture_passes(fixture: str) -> None:

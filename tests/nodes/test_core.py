@@ -22,11 +22,6 @@ from tenantflow.nodes.core import parse_json_param
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "n8n-conformance"
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def registry() -> NodeRegistry:
     reg = NodeRegistry()
     for node_type in core.NODE_TYPES:

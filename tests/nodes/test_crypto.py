@@ -31,11 +31,6 @@ def _fixture_node(name: str) -> tuple[dict[str, Any], list[Any]]:
 PEM = _fixture_node("Crypto Sign data with RSA-MD5")[0]["privateKey"]
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.mark.anyio
 @pytest.mark.parametrize(
     "name",

@@ -29,11 +29,6 @@ FIXTURES = [
 MAY_1_2023 = 1682918315906  # 2023-05-01T05:18:35.906Z
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.mark.anyio
 @pytest.mark.parametrize("fixture", FIXTURES)
 async def test_n8n_fixture_passes(fixture: str) -> None:

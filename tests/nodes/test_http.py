@@ -21,11 +21,6 @@ from tenantflow.nodes import core, http
 from tenantflow.nodes.http import AddressGuard, BlockedAddressError, HttpRequest, is_public_address
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class Server:
     """A loopback test server that records every request it receives."""
 

@@ -29,11 +29,6 @@ from tests.nodes.harness import run_node, run_with_items
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "n8n-conformance"
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 async def run(
     node_type: NodeType, version: float, parameters: dict[str, Any], data: list[Any]
 ) -> list[dict[str, Any]]:

@@ -12,11 +12,6 @@ from tenantflow.engine.errors import NodeError
 from tenantflow.nodes.loops import SplitInBatchesNode
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class Ctx:
     """A loop node's view: literal parameters plus node state that persists between runs."""
 

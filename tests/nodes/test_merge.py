@@ -17,11 +17,6 @@ FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "n8n-conformance" / 
 MIXED = ("workflow.mixed.forceInputNodeExecution.json", "workflow.mixed.not.forceInputNodeExecution.json")
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class Ctx:
     """Merge parameters hold no expressions, so a literal lookup by dotted path is all it needs."""
 

@@ -28,12 +28,6 @@ from tenantflow.nodes.metabuilder_actions import (
 from tenantflow.nodes.metabuilder_actions_format import flatten, group_by, to_csv, to_xml, to_yaml
 from tests.nodes.harness import REGISTRY, NodeRun, run_node, workflow
 
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 # --- transform -----------------------------------------------------------------------------------------
 
 

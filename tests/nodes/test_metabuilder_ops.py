@@ -12,12 +12,6 @@ from tenantflow.nodes.metabuilder_ops import NODE_TYPES, OPERATIONS
 
 from .harness import REGISTRY, run_node, workflow
 
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 ITEM = {"n": 5, "xs": [3, 1, 2], "user": {"name": "Ada", "age": 36}}
 """The single input item of the table cases; expressions read it as ``$json``."""
 

@@ -17,11 +17,6 @@ from tests.nodes.harness import REGISTRY, run_node, run_with_items
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "n8n-conformance"
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 async def run_set(version: float, parameters: dict[str, Any], rows: list[dict[str, Any]]) -> list[Any]:
     """Run Set on ``rows`` (item json) through the executor and return its output items' json."""
     return (await run_node(SetNode.type, parameters, rows, version=version)).json()[0]

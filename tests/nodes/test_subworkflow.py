@@ -19,11 +19,6 @@ from tenantflow.nodes import core, subworkflow
 from tenantflow.nodes.subworkflow import ExecuteWorkflow
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def registry() -> NodeRegistry:
     reg = NodeRegistry()
     for node_type in [*core.NODE_TYPES, *subworkflow.NODE_TYPES]:

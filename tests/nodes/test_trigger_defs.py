@@ -18,11 +18,6 @@ RESPOND = "n8n-nodes-base.respondToWebhook"
 ITEMS: Items = [{"json": {"a": 1}}, {"json": {"a": 2}}]
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def test_schedule_item_in_a_zone_with_dst() -> None:
     assert schedule_item(1688220000123, "Europe/Berlin") == {  # 2023-07-01T14:00:00.123Z
         "timestamp": "2023-07-01T16:00:00.123+02:00",
