@@ -559,6 +559,15 @@ _NAME_VALUE_LIST = {
 }
 
 
+def open_session(ctx: NodeContext, guard: AddressGuard) -> aiohttp.ClientSession:
+    """A client session for one node run: addresses checked by ``guard`` (unless the host allows private
+    networks), no proxies or credentials from the environment, no cookies kept between requests."""
+    connector = aiohttp.TCPConnector(
+        limit=MAX_CONNECTIONS, socket_factory=None if ctx.allow_private_network else guard
+    )
+    return aiohttp.ClientSession(connector=connector, trust_env=False, cookie_jar=aiohttp.DummyCookieJar())
+
+
 class HttpRequest(NodeType):
     """n8n's HTTP Request node, typeVersions 3 to 4.2 (authentication "none" only for now)."""
 
@@ -620,14 +629,9 @@ class HttpRequest(NodeType):
     async def run(self, ctx: NodeContext, inputs: list[Items]) -> list[Items]:
         items = first_input(inputs)
         guard = AddressGuard()
-        connector = aiohttp.TCPConnector(
-            limit=MAX_CONNECTIONS, socket_factory=None if ctx.allow_private_network else guard
-        )
         batches, pause = _batches(ctx, len(items))
         results: list[Items] = []
-        async with aiohttp.ClientSession(
-            connector=connector, trust_env=False, cookie_jar=aiohttp.DummyCookieJar()
-        ) as session:
+        async with open_session(ctx, guard) as session:
             for number, batch in enumerate(batches):
                 if number:
                     await ctx.sleep(pause)

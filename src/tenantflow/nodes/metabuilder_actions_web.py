@@ -15,19 +15,17 @@ from http import HTTPStatus
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-import aiohttp
-
 from tenantflow.engine.errors import ErrorCode, NodeError
 from tenantflow.engine.expressions import js_string
 from tenantflow.engine.expressions.values import format_json
 from tenantflow.engine.sdk import Items, NodeContext, NodeType
 from tenantflow.nodes.core import first_input, object_schema
 from tenantflow.nodes.http import (
-    MAX_CONNECTIONS,
     AddressGuard,
     RawResponse,
     RequestSpec,
     ResponseOptions,
+    open_session,
     send,
     status_error,
 )
@@ -138,12 +136,7 @@ class MetaHttpRequest(NodeType):
 
     async def run(self, ctx: NodeContext, inputs: list[Items]) -> list[Items]:
         guard = AddressGuard()
-        connector = aiohttp.TCPConnector(
-            limit=MAX_CONNECTIONS, socket_factory=None if ctx.allow_private_network else guard
-        )
-        async with aiohttp.ClientSession(
-            connector=connector, trust_env=False, cookie_jar=aiohttp.DummyCookieJar()
-        ) as session:
+        async with open_session(ctx, guard) as session:
 
             async def answer(index: int, item: Any) -> dict[str, Any]:
                 spec, opts = _request(ctx, index)
