@@ -12,26 +12,11 @@ import pytest
 from tenantflow.engine.definition import NodeDefinition
 from tenantflow.engine.errors import NodeError
 from tenantflow.nodes.merge import MergeNode, deep_merge, fuzzy_equals, select_merge_method, shallow_merge
+from tests.nodes.harness import run_with_items
 
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "n8n-conformance" / "Merge"
+MERGE = "n8n-nodes-base.merge"
 MIXED = ("workflow.mixed.forceInputNodeExecution.json", "workflow.mixed.not.forceInputNodeExecution.json")
-
-
-class Ctx:
-    """Merge parameters hold no expressions, so a literal lookup by dotted path is all it needs."""
-
-    def __init__(self, version: float, parameters: dict[str, Any]) -> None:
-        self.node = NodeDefinition(
-            id="m", name="Merge", type="n8n-nodes-base.merge", typeVersion=version, parameters=parameters
-        )
-
-    def param(self, path: str, item_index: int = 0, default: Any = None) -> Any:
-        value: Any = self.node.parameters
-        for key in path.split("."):
-            if not isinstance(value, dict) or key not in value:
-                return default
-            value = value[key]
-        return value
 
 
 def items(*rows: dict[str, Any]) -> list[dict[str, Any]]:
@@ -39,7 +24,7 @@ def items(*rows: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 async def merge(version: float, params: dict[str, Any], *inputs: list[dict[str, Any]]) -> list[Any]:
-    out = await MergeNode().run(Ctx(version, params), list(inputs))  # type: ignore[arg-type]
+    out = await run_with_items(MERGE, params, list(inputs), version=version)
     return [item["json"] for item in out[0]]
 
 
@@ -243,7 +228,9 @@ def _inputs(workflow: dict[str, Any], name: str) -> list[list[dict[str, Any]]]:
 async def test_merge_fixture_node_matches_pinned_output(fixture: str, node_name: str) -> None:
     workflow = json.loads((FIXTURES / fixture).read_text())
     node = next(n for n in workflow["nodes"] if n["name"] == node_name)
-    out = await MergeNode().run(Ctx(node["typeVersion"], node["parameters"]), _inputs(workflow, node_name))  # type: ignore[arg-type]
+    out = await run_with_items(
+        MERGE, node["parameters"], _inputs(workflow, node_name), version=node["typeVersion"]
+    )
     actual = [{"json": item["json"]} for item in out[0]]
     if node.get("alwaysOutputData") and not actual:
         actual = [{"json": {}}]
