@@ -20,6 +20,7 @@ import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, TypedDict, Unpack
 
 from tenantflow.engine.context import NodeRunContext
@@ -143,7 +144,7 @@ class Execution:
         self._active: set[str] = set()
         self._loop_restarts: dict[str, list[Items]] = {}
         self._parents_to_force: set[str] = set()
-        self._unresolved = {name: len(self.graph.forward_incoming(name)) for name in self.graph.names}
+        self._unresolved = dict(self.graph.in_degree)
         self._legacy_order = self.definition.settings.execution_order == "v0"
         self._main_task: asyncio.Task[Any] | None = None
         self._completions: asyncio.Queue[asyncio.Task[_Outcome]] = asyncio.Queue()
@@ -184,9 +185,9 @@ class Execution:
             self.record.status = self._stop.status
             self.record.error = self.redactor.redact(self._stop.error)
         self.record.end_time = utc_now()
-        self.record.state = {
-            n.name: self.record.state[n.name] for n in self.definition.nodes if n.name in self.record.state
-        }
+        state = self.record.state
+        ordered = sorted(state, key=self.graph.position.__getitem__)  # document order, not finishing order
+        self.record.state = dict(zip(ordered, map(state.__getitem__, ordered), strict=True))
         await self._emit(
             "execution.finished", None, {"status": self.record.status, "error": self.record.error}
         )
@@ -238,7 +239,9 @@ class Execution:
         max_concurrency = self.limits.max_concurrency or self.definition.settings.max_concurrency
         limit = self.limits.max_node_executions or self.definition.limits.max_node_executions
         while (self._ready or self._running) and self._stop is None:
-            if self._ready and self._runs_inline(self._ready[0][0]):
+            if self._ready and (
+                (not self._running and len(self._ready) == 1) or self._runs_inline(self._ready[0][0])
+            ):
                 name, inputs = self._take(limit)
                 self._inline = self._main_task
                 try:
@@ -266,9 +269,7 @@ class Execution:
 
     def _runs_inline(self, name: str) -> bool:
         """Run in the scheduler's own task (no Task to create, schedule and wait for) when nothing could
-        overlap anyway: the node is the only work left, or its type never awaits I/O."""
-        if not self._running and len(self._ready) == 1:
-            return True
+        overlap anyway: the node is the only work left (checked by the caller), or it never awaits I/O."""
         node_type = self.graph.types.get(name)
         return node_type is not None and node_type.cpu_only and self.nodes[name].timeout_ms is None
 
@@ -323,14 +324,15 @@ class Execution:
         self._done.add(name)
         self._last_finished = name
         self._fire_outputs(name, outcome.outputs, error_output=outcome.error_output)
-        self._settle()
+        if self._loop_restarts or self._parents_to_force:
+            self._settle()
 
     def _record_run(self, outcome: _Outcome) -> None:
         name, state, metrics = outcome.name, outcome.state, self.record.metrics
         runs = self._runs.setdefault(name, [])
         runs.append(outcome.outputs)
         state.runs = len(runs)
-        state.output = self.redactor.redact(outcome.outputs)
+        state.output = self.redactor.redact(outcome.outputs) if self.secrets else outcome.outputs
         self.record.state[name] = state
         if state.status == "disabled":
             return
@@ -346,7 +348,8 @@ class Execution:
         metrics.data_processed += size
         self._held_bytes += size - self._output_bytes.get(name, 0)
         self._output_bytes[name] = size
-        metrics.peak_memory = max(metrics.peak_memory, self._held_bytes)
+        if self._held_bytes > metrics.peak_memory:
+            metrics.peak_memory = self._held_bytes
 
     def _resolve_edge(self, edge: Edge, items: Items | None) -> None:
         back = edge in self.graph.back_edges
@@ -364,18 +367,21 @@ class Execution:
             self._check_ready(edge.target)
 
     def _check_ready(self, name: str) -> None:
-        if name in self._done or name in self._queued or name in self._active:
-            return
-        if self._unresolved[name]:  # a counter, so a 1,000-way fan-in is not re-scanned 1,000 times
+        # The counter first: a 1,000-way fan-in is checked 1,000 times but scanned once.
+        if self._unresolved[name] or name in self._done or name in self._queued or name in self._active:
             return
         incoming = self.graph.forward_incoming(name)
-        fired = any(self._edge_state[edge] == _FIRED for edge in incoming)
+        fired = _FIRED in map(self._edge_state.__getitem__, incoming)
         upstream_failed = self.nodes[name].skip_on_fail and any(
             self._status(e.source) == "error" for e in incoming
         )
         if (not fired and not self._forced(incoming)) or upstream_failed:
             self._skip(name)
-        elif starved := self._starved_parents(incoming):
+        elif (
+            self._legacy_order
+            and self.graph.multi_input[name]
+            and (starved := self._starved_parents(incoming))
+        ):
             self._parents_to_force.update(starved)  # run them first; their outputs re-check this node
         else:
             self._enqueue(name, self._gather(name, incoming))
@@ -383,11 +389,11 @@ class Execution:
     def _starved_parents(self, incoming: list[Edge]) -> set[str]:
         """n8n v0: a multi-input node forces parents that never ran, so every input gets data.
 
+        Only asked for v0 workflows' multi-input nodes.
+
         Such a parent was pruned because its own parent emitted nothing towards it; n8n runs it anyway
         with one empty item. v1 runs the node with the inputs it has instead.
         """
-        if not self._legacy_order or not self.graph.multi_input[incoming[0].target]:
-            return set()
         fed = {e.input for e in incoming if self._edge_state[e] == _FIRED or e.source in self._runs}
         return {
             e.source
@@ -418,7 +424,10 @@ class Execution:
 
     def _gather(self, name: str, edges: list[Edge]) -> list[Items]:
         """One item list per input; edges arrive in document order, so fan-in keeps connection order."""
-        inputs: list[Items] = [[] for _ in range(self.graph.input_counts[name])]
+        count = self.graph.input_counts[name]
+        if count == 1 and len(edges) == 1:  # the common case: one connection into one input
+            return [list(self._edge_items.get(edges[0], ()))]
+        inputs: list[Items] = [[] for _ in range(count)]
         for edge in edges:
             if self._edge_state.get(edge) == _FIRED:
                 inputs[edge.input].extend(self._edge_items[edge])
@@ -437,10 +446,8 @@ class Execution:
 
     def _settle(self) -> None:
         """Work deferred until a cascade of edge resolutions has finished."""
-        if self._loop_restarts:
-            self._restart_loops()
-        if self._parents_to_force:
-            self._force_parents()
+        self._restart_loops()
+        self._force_parents()
 
     def _restart_loops(self) -> None:
         """Re-arm loops whose back edges fired, once the cascade that fired them has settled."""
@@ -482,9 +489,14 @@ class Execution:
                 self._looping.add(name)
             else:
                 self._looping.discard(name)
+        edges = self.graph.outgoing.get(name, ())
+        if len(edges) == 1 and not self._looping and edges[0].port == MAIN:  # the common case
+            edge = edges[0]
+            self._resolve_edge(edge, outputs[edge.output] if edge.output < len(outputs) else None)
+            return
         fired: list[tuple[Edge, Items]] = []
         pruned: list[Edge] = []
-        for edge in self.graph.outgoing.get(name, []):
+        for edge in edges:
             index = edge.output if edge.port == MAIN else (error_output if edge.port == ERROR else None)
             items = outputs[index] if index is not None and 0 <= index < len(outputs) else []
             if items:
@@ -525,8 +537,8 @@ class Execution:
 
     async def _run_node(self, name: str, inputs: list[Items]) -> _Outcome:
         node = self.nodes[name]
-        run_index = len(self._runs.get(name, []))
-        state = NodeState(status="success", output=[], start_time=utc_now())
+        run_index = len(self._runs.get(name, ()))
+        state = NodeState(status="success", output=[], start_time=datetime.now(UTC))
         if self.events is not None:
             await self._emit(
                 "node.started", name, {"runIndex": run_index, "inputItems": [len(i) for i in inputs]}
@@ -535,14 +547,13 @@ class Execution:
             state.status = "disabled"
             state.end_time = utc_now()
             return _Outcome(name, run_index, [inputs[0] if inputs else []], state)
-        node_type = self._type_of(name)
+        node_type = self.graph.types[name]
         if node_type is None:
             error = NodeError(f"unknown node type '{node.type}'", code=ErrorCode.UNKNOWN_NODE_TYPE)
             return self._failed(name, run_index, inputs, state, error)
         if node.execute_once:
             inputs = [items[:1] for items in inputs]
         ctx = NodeRunContext(self, node, inputs, run_index)
-        policy = node.retry or self.definition.retry or NO_RETRY
         while True:
             try:
                 if node.timeout_ms is None:
@@ -554,6 +565,7 @@ class Execution:
                 break
             except Exception as exc:  # whatever a node raises fails that node, never the executor
                 error = _as_node_error(exc, node)
+                policy = node.retry or self.definition.retry or NO_RETRY
                 if state.attempts >= policy.max_attempts or not is_retryable(policy, error):
                     return self._failed(name, run_index, inputs, state, error)
                 self._log("warn", f"attempt {state.attempts} failed, retrying: {error.message}", name)
@@ -561,7 +573,7 @@ class Execution:
                 state.attempts += 1
         if node.always_output_data and not any(outputs):
             outputs = [[{"json": {}}], *outputs[1:]]
-        state.end_time = utc_now()
+        state.end_time = datetime.now(UTC)
         return _Outcome(name, run_index, outputs, state)
 
     def _failed(

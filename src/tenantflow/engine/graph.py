@@ -49,6 +49,7 @@ class Graph:
     position: dict[str, int] = field(default_factory=dict)
     types: dict[str, NodeType | None] = field(default_factory=dict)
     input_counts: dict[str, int] = field(default_factory=dict)
+    in_degree: dict[str, int] = field(default_factory=dict)
     multi_input: dict[str, bool] = field(default_factory=dict)
     loop_outputs: dict[str, frozenset[int]] = field(default_factory=dict)
     _forward_in: dict[str, list[Edge]] = field(default_factory=dict)
@@ -125,6 +126,7 @@ def _describe_nodes(graph: Graph, definition: WorkflowDefinition) -> None:
         declared = node_type.input_count(node) if node_type is not None else 1
         wired = [e.input + 1 for e in graph.forward_incoming(node.name)]
         graph.input_counts[node.name] = max([declared, 1, *wired])
+        graph.in_degree[node.name] = len(wired)
         graph.multi_input[node.name] = len({e.input for e in graph.forward_incoming(node.name)}) > 1
         if node_type is not None and node_type.is_loop:
             graph.loop_outputs[node.name] = node_type.loop_outputs(node)
