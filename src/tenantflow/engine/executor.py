@@ -20,7 +20,6 @@ import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, TypedDict, Unpack
 
 from tenantflow.engine.context import NodeRunContext
@@ -538,7 +537,7 @@ class Execution:
     async def _run_node(self, name: str, inputs: list[Items]) -> _Outcome:
         node = self.nodes[name]
         run_index = len(self._runs.get(name, ()))
-        state = NodeState(status="success", output=[], start_time=datetime.now(UTC))
+        state = NodeState(status="success", output=[], start_time=utc_now())
         if self.events is not None:
             await self._emit(
                 "node.started", name, {"runIndex": run_index, "inputItems": [len(i) for i in inputs]}
@@ -573,7 +572,7 @@ class Execution:
                 state.attempts += 1
         if node.always_output_data and not any(outputs):
             outputs = [[{"json": {}}], *outputs[1:]]
-        state.end_time = datetime.now(UTC)
+        state.end_time = utc_now()
         return _Outcome(name, run_index, outputs, state)
 
     def _failed(
