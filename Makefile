@@ -2,8 +2,13 @@
 PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 export UV_PYTHON_DOWNLOADS := never
+# The store's contract suite runs on SQLite and on this PostgreSQL server; the cache tests on this Redis.
+# The tests fail (never skip) without them; .ci/run starts both when they are down.
+TENANTFLOW_TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
+TENANTFLOW_TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+export TENANTFLOW_TEST_DATABASE_URL TENANTFLOW_TEST_REDIS_URL
 
-.PHONY: run test lint typecheck unit bench env conformance
+.PHONY: run test lint typecheck unit bench env conformance migrate
 
 env: .venv/.synced
 
@@ -27,9 +32,13 @@ typecheck: env
 unit: env
 	$(UV) run --frozen pytest
 
+migrate: env
+	$(UV) run --frozen tenantflow migrate
+
 conformance: env
 	$(UV) run --frozen tenantflow conformance ../shared/n8n-conformance
 
 bench: env
 	$(UV) run --frozen python bench/bench_executor.py
 	$(UV) run --frozen python bench/bench_validation.py
+	$(UV) run --frozen python bench/bench_store.py

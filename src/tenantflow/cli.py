@@ -15,12 +15,16 @@ import typer
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from tenantflow.conformance import FixtureResult, fixture_files, run_fixture
 from tenantflow.engine.definition import canonical_json_schema
 from tenantflow.engine.executor import ExecutionEvent, RunLimits, execute
 from tenantflow.engine.validation import ValidationReport, validate
 from tenantflow.nodes import default_registry
+from tenantflow.store.database import DEFAULT_URL, Database
+from tenantflow.store.migrate import current_revision, upgrade
 
 app = typer.Typer(
     help="tenantflow: run n8n-style workflows as DAGs.", no_args_is_help=True, add_completion=False
@@ -179,6 +183,40 @@ def nodes_command(
 def schema_command() -> None:
     """Print the canonical workflow JSON Schema."""
     typer.echo(json.dumps(canonical_json_schema(), indent=2))
+
+
+@app.command("migrate")
+def migrate_command(
+    database_url: Annotated[
+        str,
+        typer.Option(
+            "--database-url",
+            envvar="TENANTFLOW_DATABASE_URL",
+            help="SQLite or PostgreSQL URL; the embedded default is a tenantflow.db file here.",
+        ),
+    ] = DEFAULT_URL,
+) -> None:
+    """Create or upgrade the store's schema to the newest migration."""
+    try:
+        before, after = asyncio.run(_migrate(database_url))
+    except (OSError, SQLAlchemyError, ArgumentError) as exc:
+        err.print(f"[red]cannot migrate {make_url(database_url).render_as_string()}: {exc}[/red]")
+        raise typer.Exit(EXIT_FAILED) from exc
+    if before == after:
+        out.print(f"schema is current (revision {after})")
+    else:
+        out.print(f"schema upgraded from {before or 'empty'} to revision {after}")
+
+
+async def _migrate(database_url: str) -> tuple[str | None, str | None]:
+    database = Database(database_url)
+    try:
+        before = await current_revision(database)
+        with err.status("running migrations"):
+            await upgrade(database)
+        return before, await current_revision(database)
+    finally:
+        await database.dispose()
 
 
 @app.command("conformance")

@@ -8,6 +8,8 @@ node's ``onError`` policy, so nodes never implement either themselves.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -147,12 +149,22 @@ class NodeRegistry:
 
     _types: dict[str, NodeType] = field(default_factory=dict)
     _aliases: dict[str, str] = field(default_factory=dict)
+    _fingerprint: str | None = None
 
     def register(self, node_type: NodeType | type[NodeType]) -> None:
         instance = node_type() if isinstance(node_type, type) else node_type
         self._types[instance.type] = instance
         for alias in instance.aliases:
             self._aliases[alias] = instance.type
+        self._fingerprint = None
+
+    def fingerprint(self) -> str:
+        """A digest of every type, version and parameter schema: stored validation results name the
+        registry they were checked against, so a node-type change marks them stale."""
+        if self._fingerprint is None:
+            described = json.dumps([t.describe() for t in self], sort_keys=True, default=str)
+            self._fingerprint = hashlib.sha256(described.encode()).hexdigest()[:32]
+        return self._fingerprint
 
     def get(self, type_name: str) -> NodeType | None:
         found = self._types.get(type_name)

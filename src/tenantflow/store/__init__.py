@@ -1,0 +1,1 @@
+"""The tenant-scoped store: workflows, versions, executions, secrets and audit on SQLite or PostgreSQL."""

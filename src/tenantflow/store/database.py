@@ -1,0 +1,104 @@
+"""Engines and sessions for the two backends: SQLite (one file, the default) and PostgreSQL.
+
+SQLite needs care to behave like a server database under concurrency: WAL so readers never block the
+writer, a busy timeout instead of instant "database is locked", foreign keys on, incremental vacuum so a
+pruned file shrinks, and write transactions that take the write lock at BEGIN (``BEGIN IMMEDIATE``): a
+deferred transaction that reads and then writes can fail outright when another writer got in between.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from tenantflow.store.tenancy import Scope, TenantSession, bind
+
+DEFAULT_URL = "sqlite+aiosqlite:///tenantflow.db"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+_READ_ONLY = "tenantflow_read_only"
+
+
+def async_url(url: str) -> str:
+    """Accept the URLs people write (``postgresql://``, ``sqlite:///``) and pick the async driver."""
+    parsed = make_url(url)
+    driver = {
+        "postgresql": "postgresql+asyncpg",
+        "postgres": "postgresql+asyncpg",
+        "sqlite": "sqlite+aiosqlite",
+    }
+    if parsed.drivername in driver:
+        parsed = parsed.set(drivername=driver[parsed.drivername])
+    return parsed.render_as_string(hide_password=False)
+
+
+class Database:
+    """One engine and its session factory. Sessions come out bound to a tenant scope, never unbound."""
+
+    def __init__(self, url: str = DEFAULT_URL, *, echo: bool = False, pool_size: int = 10) -> None:
+        self.url = async_url(url)
+        self.dialect = make_url(self.url).get_backend_name()
+        options: dict[str, Any] = {"echo": echo}
+        if self.dialect == "postgresql":
+            options |= {"pool_size": pool_size, "max_overflow": pool_size * 2, "pool_pre_ping": True}
+        else:
+            options |= {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}}
+        self.engine: AsyncEngine = create_async_engine(self.url, **options)
+        if self.dialect == "sqlite":
+            _configure_sqlite(self.engine)
+        self._sessions = async_sessionmaker(
+            self.engine, sync_session_class=TenantSession, expire_on_commit=False
+        )
+        self._read_only_engine = self.engine.execution_options(**{_READ_ONLY: True})
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.dialect == "sqlite"
+
+    def session(self, scope: Scope, *, read_only: bool = False) -> AsyncSession:
+        """A new session bound to ``scope``; the caller owns its transaction."""
+        session = self._sessions(bind=self._read_only_engine) if read_only else self._sessions()
+        bind(session.sync_session, scope)
+        return session
+
+    @asynccontextmanager
+    async def transaction(self, scope: Scope, *, read_only: bool = False) -> AsyncIterator[AsyncSession]:
+        """A session whose work commits when the block ends and rolls back if it raises."""
+        async with self.session(scope, read_only=read_only) as session, session.begin():
+            yield session
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event below issue BEGIN, instead of the driver's implicit one.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        # Both settings persist in the file; setting them again would need a lock another writer may hold.
+        # auto_vacuum first: once WAL has written the header of a new file, SQLite ignores it.
+        empty = _pragma(cursor, "SELECT count(*) FROM sqlite_master") == 0
+        if empty and _pragma(cursor, "PRAGMA auto_vacuum") != 2:
+            cursor.execute("PRAGMA auto_vacuum = INCREMENTAL")
+        if _pragma(cursor, "PRAGMA journal_mode") != "wal":
+            cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        read_only = connection.get_execution_options().get(_READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+def _pragma(cursor: Any, statement: str) -> Any:
+    cursor.execute(statement)
+    return cursor.fetchone()[0]

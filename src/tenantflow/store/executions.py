@@ -1,0 +1,659 @@
+"""Executions: queued, then running, then finished runs of a workflow, with per-node checkpoints and logs.
+
+Node outputs live in one ``execution_nodes`` row per node run, so a worker can checkpoint each node as it
+finishes (a retried checkpoint overwrites its own row instead of adding one) and the ``executions`` row stays
+small enough to list. Lists page by keyset on ``(created_at, id)``, newest first, never by OFFSET: the
+millionth row costs what the first does.
+
+As in :mod:`tenantflow.store.workflows`, the session's tenant filter does the isolation; this module tells
+"absent" from "another tenant's" on the miss path only: a foreign id reads as not found and a write to it
+is CROSS_TENANT_ACCESS_DENIED, both audited in the actor's and the owner's logs.
+"""
+
+from __future__ import annotations
+
+import base64
+import builtins
+import json
+from collections.abc import Iterable, Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Final, NoReturn, cast
+
+from sqlalchemy import ColumnElement, and_, func, insert, literal, select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tenantflow.engine.errors import ErrorCode
+from tenantflow.engine.record import ExecutionRecord, LogEntry, Metrics, NodeState, NodeStatus, iso, millis
+from tenantflow.store.errors import (
+    ConflictError,
+    InvalidRequestError,
+)
+from tenantflow.store.models import (
+    Execution,
+    ExecutionLog,
+    ExecutionNode,
+    TenantScoped,
+    Workflow,
+    new_id,
+    utc_now,
+)
+
+if TYPE_CHECKING:
+    from tenantflow.store.unit import Unit
+
+ACTIVE_STATUSES: Final = ("queued", "running")
+FINISHED_STATUSES: Final = ("success", "error", "timeout", "aborted", "crashed")
+STATUSES: Final = frozenset(ACTIVE_STATUSES + FINISHED_STATUSES)
+DEFAULT_LIMIT: Final = 50
+MAX_LIMIT: Final = 500
+MAX_LEASE_SECONDS: Final = 86_400
+_CURSOR_MAX = 512
+_TARGET = "execution"
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionSummary:
+    """What a list shows: the execution row without its input, node outputs or logs."""
+
+    id: str
+    workflow_id: str | None
+    workflow_version: int | None
+    status: str
+    trigger_kind: str
+    attempt: int
+    abort_requested: bool
+    created_by: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    duration_ms: float | None
+    error: dict[str, Any] | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "workflowId": self.workflow_id,
+            "workflowVersion": self.workflow_version,
+            "status": self.status,
+            "triggerKind": self.trigger_kind,
+            "attempt": self.attempt,
+            "abortRequested": self.abort_requested,
+            "createdBy": self.created_by,
+            "createdAt": iso(self.created_at),
+            "startTime": iso(self.started_at),
+            "endTime": iso(self.finished_at),
+            "duration": self.duration_ms,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionView(ExecutionSummary):
+    """One execution in the CLI's ExecutionRecord shape (plus the summary's bookkeeping fields).
+
+    ``state`` holds each node's latest run, with ``runs`` one past its highest run index.
+    """
+
+    idempotency_key: str | None = None
+    input: Any = None
+    metrics: dict[str, int] = field(default_factory=dict)
+    state: dict[str, NodeState] = field(default_factory=dict)
+    logs: list[LogEntry] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **ExecutionSummary.to_dict(self),  # zero-argument super() does not work in slotted dataclasses
+            "idempotencyKey": self.idempotency_key,
+            "input": self.input,
+            "state": {name: node.to_dict() for name, node in self.state.items()},
+            "metrics": self.metrics,
+            "logs": [entry.to_dict() for entry in self.logs],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionPage:
+    items: list[ExecutionSummary]
+    next_cursor: str | None
+    has_more: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "items": [item.to_dict() for item in self.items],
+            "nextCursor": self.next_cursor,
+            "hasMore": self.has_more,
+        }
+
+
+_SUMMARY_FIELDS: Final = tuple(item.name for item in fields(ExecutionSummary))
+_SUMMARY_COLUMNS: Final = tuple(getattr(Execution, name) for name in _SUMMARY_FIELDS)
+_NODE_UPDATED: Final = (
+    "status",
+    "attempts",
+    "output",
+    "item_count",
+    "error",
+    "started_at",
+    "finished_at",
+    "duration_ms",
+)
+
+
+def keyset_cursor(created_at: datetime, execution_id: str) -> str:
+    """The opaque cursor of the page that follows the row ``(created_at, execution_id)``."""
+    payload = json.dumps(
+        {"c": created_at.astimezone(UTC).isoformat(), "i": execution_id}, separators=(",", ":")
+    )
+    return base64.urlsafe_b64encode(payload.encode()).decode("ascii").rstrip("=")
+
+
+def older_than(created_at: datetime, execution_id: str) -> ColumnElement[bool]:
+    """Rows after ``(created_at, execution_id)`` newest first: a row comparison, which both backends answer
+    with an index seek (the equivalent OR of two comparisons scans from the newest row on PostgreSQL)."""
+    bound = tuple_(literal(created_at, Execution.created_at.type), literal(execution_id, Execution.id.type))
+    return tuple_(Execution.created_at, Execution.id) < bound
+
+
+class ExecutionRepository:
+    """Execution rows of the unit's tenant. Never commits: the unit does."""
+
+    def __init__(self, unit: Unit) -> None:
+        self.unit = unit
+
+    @property
+    def session(self) -> AsyncSession:
+        return self.unit.session
+
+    # ----- reads --------------------------------------------------------------------------------------
+    async def get(
+        self, execution_id: str, *, include_nodes: bool = True, include_logs: bool = True
+    ) -> ExecutionView:
+        """One execution with each node's latest run and the logs in the order they were written."""
+        row = await self.session.scalar(select(Execution).where(Execution.id == execution_id))
+        if row is None:
+            await self._missing(Execution, execution_id, "execution.get", write=False)
+        return ExecutionView(
+            **_summary_values(row),
+            idempotency_key=row.idempotency_key,
+            input=row.input,
+            metrics={**Metrics().to_dict(), **row.metrics},
+            state=await self._latest_nodes(execution_id) if include_nodes else {},
+            logs=await self._logs(execution_id) if include_logs else [],
+        )
+
+    async def list(
+        self,
+        *,
+        workflow_id: str | None = None,
+        status: str | Iterable[str] | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        limit: int = DEFAULT_LIMIT,
+        cursor: str | None = None,
+    ) -> ExecutionPage:
+        """Newest first, one query per page; ``next_cursor`` continues exactly after the last item."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+            raise InvalidRequestError(
+                ErrorCode.INVALID_PAGINATION, f"limit must be between 1 and {MAX_LIMIT}", path="$.limit"
+            )
+        conditions: builtins.list[ColumnElement[bool]] = []
+        if workflow_id is not None:
+            conditions.append(Execution.workflow_id == workflow_id)
+        if status is not None:
+            statuses = _statuses(status)
+            conditions.append(
+                Execution.status == statuses[0] if len(statuses) == 1 else Execution.status.in_(statuses)
+            )
+        if created_after is not None:
+            conditions.append(
+                Execution.created_at > _moment(created_after, "$.createdAfter", ErrorCode.INVALID_FILTER)
+            )
+        if created_before is not None:
+            conditions.append(
+                Execution.created_at < _moment(created_before, "$.createdBefore", ErrorCode.INVALID_FILTER)
+            )
+        if cursor is not None:
+            conditions.append(older_than(*_read_cursor(cursor)))
+        rows = (
+            await self.session.execute(
+                select(*_SUMMARY_COLUMNS)
+                .where(*conditions)
+                .order_by(Execution.created_at.desc(), Execution.id.desc())
+                .limit(limit + 1)
+            )
+        ).all()
+        items = [ExecutionSummary(**row._asdict()) for row in rows[:limit]]
+        has_more = len(rows) > limit
+        last = items[-1] if has_more else None
+        return ExecutionPage(
+            items, None if last is None else keyset_cursor(last.created_at, last.id), has_more
+        )
+
+    async def is_abort_requested(self, execution_id: str) -> bool:
+        """What a running worker polls between nodes."""
+        flag = await self.session.scalar(
+            select(Execution.abort_requested).where(Execution.id == execution_id)
+        )
+        if flag is None:
+            await self._missing(Execution, execution_id, "execution.abort_status", write=False)
+        return flag
+
+    # ----- writes -------------------------------------------------------------------------------------
+    async def create(
+        self,
+        workflow_id: str | None = None,
+        *,
+        workflow_version: int | None = None,
+        trigger_kind: str = "manual",
+        input: Any = None,
+        idempotency_key: str | None = None,
+        execution_id: str | None = None,
+    ) -> ExecutionSummary:
+        """Queue an execution. A repeated ``idempotency_key`` returns the first execution instead.
+
+        ``workflow_version`` defaults to the workflow's current version; ``execution_id`` lets a caller
+        keep the id the executor already gave the run.
+        """
+        with self._audited("execution.create", execution_id):
+            _bounded(trigger_kind, 32, "$.triggerKind")
+            if idempotency_key is not None:
+                _bounded(idempotency_key, 255, "$.idempotencyKey")
+            if execution_id is not None:
+                _bounded(execution_id, 36, "$.id")
+            if workflow_id is not None:
+                current = await self.session.scalar(
+                    select(Workflow.version).where(Workflow.id == workflow_id)
+                )
+                if current is None:
+                    await self._missing(Workflow, workflow_id, "execution.create", write=True)
+                workflow_version = current if workflow_version is None else workflow_version
+            if idempotency_key is not None and (known := await self._by_key(idempotency_key)) is not None:
+                return _replayed(known, workflow_id)
+            now = utc_now()
+            row = Execution(
+                id=execution_id or new_id(),
+                workflow_id=workflow_id,
+                workflow_version=workflow_version,
+                status="queued",
+                trigger_kind=trigger_kind,
+                idempotency_key=idempotency_key,
+                attempt=1,
+                abort_requested=False,
+                input=input,
+                metrics={},
+                created_by=self.unit.actor.user_id,
+                created_at=now,
+            )
+            try:
+                async with self.session.begin_nested():  # a lost race rolls back to here, not the unit
+                    self.session.add(row)
+            except IntegrityError:
+                known = await self._by_key(idempotency_key) if idempotency_key is not None else None
+                if known is not None:
+                    return _replayed(known, workflow_id)
+                if execution_id is None:
+                    raise
+                raise ConflictError(
+                    ErrorCode.INVALID_VALUE, f"execution {execution_id!r} already exists", path="$.id"
+                ) from None
+            self.unit.audit.ok(
+                "execution.create", _TARGET, row.id, {"workflowId": workflow_id, "triggerKind": trigger_kind}
+            )
+            return _summary(row)
+
+    async def start(
+        self,
+        execution_id: str,
+        *,
+        lease_owner: str | None = None,
+        lease_seconds: float | None = None,
+        started_at: datetime | None = None,
+    ) -> ExecutionSummary:
+        """queued → running. ``started_at`` defaults to now; a lease lets a reaper find a dead worker."""
+        with self._audited("execution.start", execution_id):
+            if lease_owner is not None:
+                _bounded(lease_owner, 255, "$.leaseOwner")
+            if lease_seconds is not None and not 0 < lease_seconds <= MAX_LEASE_SECONDS:
+                raise InvalidRequestError(
+                    ErrorCode.INVALID_VALUE,
+                    f"leaseSeconds must be between 0 and {MAX_LEASE_SECONDS}",
+                    path="$.leaseSeconds",
+                )
+            moment = utc_now() if started_at is None else _moment(started_at, "$.startedAt")
+            row = await self._open_row(execution_id, "execution.start")
+            if row.status != "queued":
+                raise ConflictError(
+                    ErrorCode.INVALID_VALUE, f"execution {execution_id!r} is already running", path="$.status"
+                )
+            row.status = "running"
+            row.started_at = moment
+            row.lease_owner = lease_owner
+            row.lease_expires_at = (
+                None if lease_seconds is None else utc_now() + timedelta(seconds=lease_seconds)
+            )
+            self.unit.audit.ok("execution.start", _TARGET, execution_id, {"leaseOwner": lease_owner})
+            return _summary(row)
+
+    async def append_node(
+        self, execution_id: str, node_name: str, state: NodeState | Mapping[str, Any], *, run_index: int
+    ) -> None:
+        """Checkpoint one node run; the same ``(node, run_index)`` again replaces it (workers retry)."""
+        with self._audited("execution.append_node", execution_id):
+            _bounded(node_name, 255, "$.node")
+            if isinstance(run_index, bool) or not isinstance(run_index, int) or run_index < 0:
+                raise InvalidRequestError(
+                    ErrorCode.INVALID_VALUE, "runIndex must be a whole number >= 0", path="$.runIndex"
+                )
+            node = _node_state(state)
+            _bounded(node.status, 16, "$.status")
+            await self._open_row(execution_id, "execution.append_node", share=True)
+            dialect = postgresql if self.unit.store.database.dialect == "postgresql" else sqlite
+            statement = dialect.insert(ExecutionNode)
+            statement = statement.on_conflict_do_update(
+                index_elements=[ExecutionNode.execution_id, ExecutionNode.node_name, ExecutionNode.run_index],
+                set_={name: statement.excluded[name] for name in _NODE_UPDATED},
+            )
+            values = {
+                "tenant_id": self.unit.tenant_id,
+                "execution_id": execution_id,
+                "node_name": node_name,
+                "run_index": run_index,
+                "status": node.status,
+                "attempts": node.attempts,
+                "output": node.output,
+                "item_count": sum(len(items) for items in node.output),
+                "error": node.error,
+                "started_at": node.start_time,
+                "finished_at": node.end_time,
+                "duration_ms": millis(node.start_time, node.end_time),
+            }
+            await self.session.execute(statement, [values])
+
+    async def append_logs(self, execution_id: str, entries: Iterable[LogEntry | Mapping[str, Any]]) -> int:
+        """Add log lines in order, in one bulk INSERT; returns how many."""
+        with self._audited("execution.append_logs", execution_id):
+            rows = [
+                self._log_values(execution_id, _log_entry(entry, f"$.logs[{index}]"))
+                for index, entry in enumerate(entries)
+            ]
+            await self._open_row(execution_id, "execution.append_logs", share=True)
+            if rows:
+                await self.session.execute(insert(ExecutionLog), rows)
+            return len(rows)
+
+    async def finish(
+        self,
+        execution_id: str,
+        *,
+        status: str,
+        error: dict[str, Any] | None = None,
+        metrics: Metrics | Mapping[str, int] | None = None,
+        finished_at: datetime | None = None,
+    ) -> ExecutionSummary:
+        """End the run and count it on its workflow (count, last status, mean duration), atomically."""
+        with self._audited("execution.finish", execution_id):
+            if status not in FINISHED_STATUSES:
+                raise InvalidRequestError(
+                    ErrorCode.INVALID_VALUE,
+                    f"a finished status is one of {', '.join(FINISHED_STATUSES)}",
+                    path="$.status",
+                )
+            end = utc_now() if finished_at is None else _moment(finished_at, "$.finishedAt")
+            row = await self._open_row(execution_id, "execution.finish")
+            row.status = status
+            row.finished_at = end
+            row.duration_ms = millis(row.started_at or row.created_at, end)
+            row.error = error
+            if metrics is not None:
+                row.metrics = metrics.to_dict() if isinstance(metrics, Metrics) else dict(metrics)
+            row.lease_owner = None
+            row.lease_expires_at = None
+            if row.workflow_id is not None:
+                await self.unit.workflows.record_execution(
+                    row.workflow_id, status=status, duration_ms=row.duration_ms, finished_at=end
+                )
+            self.unit.audit.ok(
+                "execution.finish", _TARGET, execution_id, {"status": status, "durationMs": row.duration_ms}
+            )
+            return _summary(row)
+
+    async def request_abort(self, execution_id: str) -> ExecutionSummary:
+        """Ask the worker running it to stop; it reads the flag through :meth:`is_abort_requested`."""
+        with self._audited("execution.abort", execution_id):
+            row = await self._open_row(execution_id, "execution.abort")
+            row.abort_requested = True
+            self.unit.audit.ok("execution.abort", _TARGET, execution_id)
+            return _summary(row)
+
+    async def save_record(
+        self,
+        record: ExecutionRecord,
+        *,
+        workflow_id: str | None = None,
+        workflow_version: int | None = None,
+        trigger_kind: str = "manual",
+        input: Any = None,
+        idempotency_key: str | None = None,
+    ) -> ExecutionView:
+        """Store a run that happened in process (the CLI's), under the record's own id, in one transaction.
+
+        ``workflow_id`` names a stored workflow; the record's ``workflow_id`` is the document's own id and
+        is not trusted as one. A record still ``running`` is stored as running. A repeated
+        ``idempotency_key`` returns what the first save stored.
+        """
+        created = await self.create(
+            workflow_id,
+            workflow_version=workflow_version,
+            trigger_kind=trigger_kind,
+            input=input,
+            idempotency_key=idempotency_key,
+            execution_id=record.id,
+        )
+        if created.id != record.id or created.status != "queued":
+            return await self.get(created.id)
+        await self.start(record.id, started_at=record.start_time)
+        for name, node in record.state.items():
+            await self.append_node(record.id, name, node, run_index=node.runs - 1)
+        await self.append_logs(record.id, record.logs)
+        if record.status != "running":
+            await self.finish(
+                record.id,
+                status=record.status,
+                error=record.error,
+                metrics=record.metrics,
+                finished_at=record.end_time,
+            )
+        return await self.get(record.id)
+
+    # ----- internals ----------------------------------------------------------------------------------
+    async def _open_row(self, execution_id: str, operation: str, *, share: bool = False) -> Execution:
+        """The row, locked against a concurrent finish (shared for appends, which may run side by side)."""
+        row = await self.session.scalar(
+            select(Execution)
+            .where(Execution.id == execution_id)
+            .with_for_update(read=share)
+            .execution_options(populate_existing=True)
+        )
+        if row is None:
+            await self._missing(Execution, execution_id, operation, write=True)
+        if row.status in FINISHED_STATUSES:
+            raise ConflictError(
+                ErrorCode.EXECUTION_FINISHED,
+                f"execution {execution_id!r} has finished ({row.status})",
+                details={"id": execution_id, "status": row.status},
+            )
+        return row
+
+    async def _missing(
+        self, model: type[TenantScoped], ident: str, operation: str, *, write: bool
+    ) -> NoReturn:
+        kind, code = (
+            ("execution", ErrorCode.EXECUTION_NOT_FOUND)
+            if model is Execution
+            else ("workflow", ErrorCode.WORKFLOW_NOT_FOUND)
+        )
+        await self.unit.refuse_missing(model, ident, kind=kind, code=code, operation=operation, write=write)
+
+    def _audited(self, operation: str, target_id: str | None) -> AbstractContextManager[None]:
+        return self.unit.audited(operation, _TARGET, target_id)
+
+    async def _by_key(self, idempotency_key: str) -> Execution | None:
+        return await self.session.scalar(
+            select(Execution).where(Execution.idempotency_key == idempotency_key)
+        )
+
+    async def _latest_nodes(self, execution_id: str) -> dict[str, NodeState]:
+        """Each node's highest run, in the order the nodes first finished; one query whatever the loops."""
+        runs = (
+            select(
+                ExecutionNode.node_name,
+                func.max(ExecutionNode.run_index).label("last"),
+                func.min(ExecutionNode.id).label("first"),
+            )
+            .where(ExecutionNode.execution_id == execution_id)
+            .group_by(ExecutionNode.node_name)
+            .subquery()
+        )
+        rows = await self.session.scalars(
+            select(ExecutionNode)
+            .join(
+                runs,
+                and_(ExecutionNode.node_name == runs.c.node_name, ExecutionNode.run_index == runs.c.last),
+            )
+            .where(ExecutionNode.execution_id == execution_id)
+            .order_by(runs.c.first)
+        )
+        return {
+            row.node_name: NodeState(
+                status=cast(NodeStatus, row.status),
+                output=row.output,
+                runs=row.run_index + 1,
+                attempts=row.attempts,
+                error=row.error,
+                start_time=row.started_at,
+                end_time=row.finished_at,
+            )
+            for row in rows
+        }
+
+    async def _logs(self, execution_id: str) -> builtins.list[LogEntry]:
+        rows = await self.session.scalars(
+            select(ExecutionLog).where(ExecutionLog.execution_id == execution_id).order_by(ExecutionLog.id)
+        )
+        return [LogEntry(row.logged_at, row.level, row.message, row.node_name, row.data) for row in rows]
+
+    def _log_values(self, execution_id: str, entry: LogEntry) -> dict[str, Any]:
+        return {
+            "tenant_id": self.unit.tenant_id,
+            "execution_id": execution_id,
+            "level": entry.level,
+            "node_name": entry.node,
+            "message": entry.message,
+            "data": entry.data or None,
+            "logged_at": entry.timestamp,
+        }
+
+
+def _summary_values(row: Execution) -> dict[str, Any]:
+    return {name: getattr(row, name) for name in _SUMMARY_FIELDS}
+
+
+def _summary(row: Execution) -> ExecutionSummary:
+    return ExecutionSummary(**_summary_values(row))
+
+
+def _replayed(known: Execution, workflow_id: str | None) -> ExecutionSummary:
+    """The execution an idempotency key already made, if the repeat asks for the same workflow."""
+    if known.workflow_id != workflow_id:
+        raise ConflictError(
+            ErrorCode.IDEMPOTENCY_CONFLICT,
+            "this idempotency key was used for another workflow",
+            path="$.idempotencyKey",
+            details={"id": known.id},
+        )
+    return _summary(known)
+
+
+def _bounded(value: Any, limit: int, path: str) -> None:
+    """Refuse text a column cannot hold here rather than as a driver error (SQLite would not refuse it)."""
+    if not isinstance(value, str) or not 0 < len(value) <= limit:
+        raise InvalidRequestError(ErrorCode.INVALID_VALUE, f"expected 1-{limit} characters", path=path)
+
+
+def _moment(value: Any, path: str, code: ErrorCode = ErrorCode.INVALID_VALUE) -> datetime:
+    """An aware time; checkpoints carry them as the record's ISO strings."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise InvalidRequestError(code, "expected an ISO 8601 time", path=path) from None
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise InvalidRequestError(code, "expected a time with a zone", path=path)
+    return value
+
+
+def _optional_moment(value: Any, path: str) -> datetime | None:
+    return None if value is None else _moment(value, path)
+
+
+def _node_state(state: NodeState | Mapping[str, Any]) -> NodeState:
+    """A node state from the executor, or the ``node.finished`` event's dict of it."""
+    if isinstance(state, NodeState):
+        return state
+    node = NodeState.from_dict(dict(state))
+    node.start_time = _optional_moment(state.get("startTime"), "$.startTime")
+    node.end_time = _optional_moment(state.get("endTime"), "$.endTime")
+    return node
+
+
+def _log_entry(entry: LogEntry | Mapping[str, Any], path: str) -> LogEntry:
+    if not isinstance(entry, LogEntry):
+        message = entry.get("message")
+        if not isinstance(message, str):
+            raise InvalidRequestError(ErrorCode.INVALID_VALUE, "a log entry needs a message", path=path)
+        entry = LogEntry(
+            timestamp=_optional_moment(entry.get("timestamp"), f"{path}.timestamp") or utc_now(),
+            level=entry.get("level", "info"),
+            message=message,
+            node=entry.get("node"),
+            data=entry.get("data"),
+        )
+    _bounded(entry.level, 8, f"{path}.level")
+    if entry.node is not None:
+        _bounded(entry.node, 255, f"{path}.node")
+    return entry
+
+
+def _statuses(status: str | Iterable[str]) -> builtins.list[str]:
+    statuses = [status] if isinstance(status, str) else list(status)
+    for index, value in enumerate(statuses):
+        if value not in STATUSES:
+            path = "$.status" if isinstance(status, str) else f"$.status[{index}]"
+            raise InvalidRequestError(
+                ErrorCode.INVALID_FILTER, f"status is one of {', '.join(sorted(STATUSES))}", path=path
+            )
+    if not statuses:
+        raise InvalidRequestError(
+            ErrorCode.INVALID_FILTER, "status needs at least one value", path="$.status"
+        )
+    return statuses
+
+
+def _read_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        if not isinstance(cursor, str) or len(cursor) > _CURSOR_MAX:
+            raise ValueError(cursor)
+        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        moment, ident = datetime.fromisoformat(data["c"]), data["i"]
+        if moment.tzinfo is None or not isinstance(ident, str):
+            raise ValueError(cursor)
+        moment = moment.astimezone(UTC)
+    except (ValueError, TypeError, KeyError):  # binascii, JSON and Unicode errors are ValueErrors
+        raise InvalidRequestError(
+            ErrorCode.INVALID_CURSOR, "the cursor is not one this list returned", path="$.cursor"
+        ) from None
+    return moment, ident

@@ -1,0 +1,1 @@
+"""Alembic migrations for the store; ``tenantflow migrate`` runs them (see ``tenantflow.store.migrate``)."""

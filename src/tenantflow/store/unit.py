@@ -1,0 +1,184 @@
+"""The store's entry point: a :class:`Store` opens units of work, each bound to one actor's tenant.
+
+A unit owns its transaction. Repositories receive the unit, run their statements in its session and never
+commit; the unit commits when the ``async with`` block ends (or rolls back if it raised), then writes the
+queued denial/failure audit rows in a transaction of their own and runs the after-commit hooks (cache
+invalidation), so no other process can re-cache a row between the invalidation and the commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tenantflow.engine.errors import ErrorCode
+from tenantflow.engine.sdk import NodeRegistry
+from tenantflow.store.audit import Actor, AuditTrail
+from tenantflow.store.cache import WorkflowCache
+from tenantflow.store.database import Database
+from tenantflow.store.errors import AccessDeniedError, StoreError, not_found
+from tenantflow.store.models import AuditEntry, TenantScoped
+from tenantflow.store.tenancy import SYSTEM
+
+if TYPE_CHECKING:  # the repositories import Unit, so they are loaded on first use
+    from tenantflow.store.executions import ExecutionRepository
+    from tenantflow.store.identity import ApiKeyRepository, UserRepository
+    from tenantflow.store.secrets import Keyring, SecretRepository
+    from tenantflow.store.workflows import WorkflowRepository
+
+AfterCommit = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class Store:
+    """Everything a unit of work needs: the database, the caches, the secret keyring, the node registry."""
+
+    database: Database
+    cache: WorkflowCache
+    keyring: Keyring
+    registry: NodeRegistry
+
+    @classmethod
+    async def open(
+        cls, database_url: str, *, keyring: Keyring, registry: NodeRegistry, redis_url: str | None = None
+    ) -> Store:
+        """Connect to the database and, when given, Redis (the warm tier and cross-process invalidation)."""
+        return cls(Database(database_url), await WorkflowCache.connect(redis_url), keyring, registry)
+
+    @asynccontextmanager
+    async def unit(self, actor: Actor, *, read_only: bool = False) -> AsyncIterator[Unit]:
+        session = self.database.session(actor.tenant_id, read_only=read_only)
+        unit = Unit(self, actor, session)
+        committed = False
+        try:
+            async with session.begin():
+                yield unit
+            committed = True
+        finally:
+            await session.close()
+            await unit.finish(committed=committed)
+
+    async def owner_of(self, model: type[TenantScoped], ident: str) -> str | None:
+        """Which tenant owns ``ident``, looked up across tenants: only to tell "absent" from "foreign"."""
+        async with self.database.transaction(SYSTEM, read_only=True) as session:
+            column = model.__table__.c  # type: ignore[attr-defined]
+            owner: str | None = await session.scalar(select(column.tenant_id).where(column.id == ident))
+            return owner
+
+    async def close(self) -> None:
+        await self.cache.close()
+        await self.database.dispose()
+
+
+@dataclass
+class Unit:
+    """One transaction for one actor. Repositories hang off it; see the module docstring."""
+
+    store: Store
+    actor: Actor
+    session: AsyncSession
+    _after_commit: list[AfterCommit] = field(default_factory=list)
+
+    @property
+    def tenant_id(self) -> str:
+        return self.actor.tenant_id
+
+    @property
+    def cache(self) -> WorkflowCache:
+        return self.store.cache
+
+    @cached_property
+    def audit(self) -> AuditTrail:
+        return AuditTrail(self.session, self.actor)
+
+    @cached_property
+    def workflows(self) -> WorkflowRepository:
+        from tenantflow.store.workflows import WorkflowRepository
+
+        return WorkflowRepository(self)
+
+    @cached_property
+    def executions(self) -> ExecutionRepository:
+        from tenantflow.store.executions import ExecutionRepository
+
+        return ExecutionRepository(self)
+
+    @cached_property
+    def secrets(self) -> SecretRepository:
+        from tenantflow.store.secrets import SecretRepository
+
+        return SecretRepository(self)
+
+    @cached_property
+    def users(self) -> UserRepository:
+        from tenantflow.store.identity import UserRepository
+
+        return UserRepository(self)
+
+    @cached_property
+    def api_keys(self) -> ApiKeyRepository:
+        from tenantflow.store.identity import ApiKeyRepository
+
+        return ApiKeyRepository(self)
+
+    async def refuse_missing(
+        self,
+        model: type[TenantScoped],
+        ident: str,
+        *,
+        kind: str,
+        code: ErrorCode,
+        operation: str,
+        write: bool,
+    ) -> NoReturn:
+        """Raise for an id this tenant does not have, after finding out whether another tenant does.
+
+        Another tenant's id reads as not found (so ids cannot be probed) and a write to it is refused as
+        CROSS_TENANT_ACCESS_DENIED; either way both tenants' audit logs record the attempt.
+        """
+        owner = await self.store.owner_of(model, ident)
+        error: StoreError = not_found(code, kind, ident)
+        if owner is not None and owner != self.tenant_id:
+            if write:
+                error = AccessDeniedError(
+                    ErrorCode.CROSS_TENANT_ACCESS_DENIED,
+                    f"the {kind} belongs to another tenant",
+                    details={"id": ident},
+                )
+            self.audit.failed(operation, kind, ident, error, owner_tenant=owner)
+            error.audited = True
+        raise error
+
+    @contextmanager
+    def audited(self, operation: str, target_type: str, target_id: str | None) -> Iterator[None]:
+        """Audit a failed write once, at the innermost operation that saw it fail."""
+        try:
+            yield
+        except StoreError as error:
+            if not error.audited:
+                self.audit.failed(operation, target_type, target_id, error)
+                error.audited = True
+            raise
+
+    def after_commit(self, hook: AfterCommit) -> None:
+        """Run ``hook`` once the transaction has committed; dropped if it rolls back."""
+        self._after_commit.append(hook)
+
+    async def finish(self, *, committed: bool) -> None:
+        """Write queued denial/failure audits whatever happened, then the hooks if the work committed."""
+        pending = self.audit.pending if "audit" in self.__dict__ else []
+        by_tenant: dict[str, list[dict[str, Any]]] = {}
+        for item in pending:
+            by_tenant.setdefault(item.tenant_id, []).append(item.entry)
+        for tenant_id, entries in by_tenant.items():
+            async with self.store.database.transaction(tenant_id) as session:
+                session.add_all(AuditEntry(**entry) for entry in entries)
+        if committed:
+            for hook in self._after_commit:
+                await hook()

@@ -1,0 +1,1 @@
+"""Store tests: one contract suite, run against every backend."""

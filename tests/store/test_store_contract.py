@@ -1,0 +1,39 @@
+"""The store contract, run against each backend: the same tests, one fixture per backend (Dagster style)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.store.contract_concurrency import ConcurrencyContract
+from tests.store.contract_executions import ExecutionStoreContract
+from tests.store.contract_identity import IdentityStoreContract
+from tests.store.contract_retention import RetentionStoreContract
+from tests.store.contract_secrets import SecretStoreContract
+from tests.store.contract_tenancy import TenantIsolationContract
+from tests.store.contract_workflows import WorkflowStoreContract
+
+pytestmark = pytest.mark.anyio
+
+
+class StoreContract(
+    WorkflowStoreContract,
+    TenantIsolationContract,
+    ConcurrencyContract,
+    SecretStoreContract,
+    IdentityStoreContract,
+    ExecutionStoreContract,
+    RetentionStoreContract,
+):
+    """Every contract mixin; a backend passes when all of them pass."""
+
+
+class TestSqliteStore(StoreContract):
+    @pytest.fixture
+    def database_url(self, sqlite_url: str) -> str:
+        return sqlite_url
+
+
+class TestPostgresStore(StoreContract):
+    @pytest.fixture
+    def database_url(self, postgres_url: str) -> str:
+        return postgres_url

@@ -1,0 +1,109 @@
+"""Migrations: from empty to head on both backends, idempotent, reversible, and equal to the models."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect
+from sqlalchemy.engine import Connection, make_url
+from typer.testing import CliRunner
+
+from tenantflow.cli import app
+from tenantflow.store.database import Database, async_url
+from tenantflow.store.migrate import alembic_config, current_revision, head_revision, upgrade
+from tenantflow.store.models import Base
+from tests.store.conftest import DATABASE_VAR, _admin, required_env
+
+pytestmark = pytest.mark.anyio
+
+TABLES = {
+    "tenants",
+    "users",
+    "api_keys",
+    "workflows",
+    "workflow_versions",
+    "executions",
+    "execution_nodes",
+    "execution_logs",
+    "secrets",
+    "audit_log",
+}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    if request.param == "sqlite":
+        database = Database(f"sqlite:///{tmp_path / 'empty.db'}")
+        yield database
+        await database.dispose()
+        return
+    server = async_url(required_env(DATABASE_VAR))
+    name = f"tenantflow_migrate_{uuid.uuid4().hex[:10]}"
+    await _admin(server, f'CREATE DATABASE "{name}"')
+    database = Database(make_url(server).set(database=name).render_as_string(hide_password=False))
+    try:
+        yield database
+    finally:
+        await database.dispose()
+        await _admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _tables(connection: Connection) -> set[str]:
+    return set(inspect(connection).get_table_names())
+
+
+def _differences(connection: Connection) -> list[Any]:
+    def include(obj: Any, name: str | None, kind: str, reflected: bool, _other: Any) -> bool:
+        # Search structures live outside the models on purpose (per-backend): FTS5 tables, the tsvector.
+        return not (name or "").startswith(("workflows_fts", "alembic_version")) and name not in (
+            "search_vector",
+            "ix_workflows_search_vector",
+        )
+
+    context = MigrationContext.configure(connection, opts={"include_object": include, "compare_type": False})
+    return list(compare_metadata(context, Base.metadata))
+
+
+async def test_store_migrations_upgrade_from_empty_and_match_the_models(empty_database: Database) -> None:
+    assert await current_revision(empty_database) is None
+    await upgrade(empty_database)
+    assert await current_revision(empty_database) == head_revision()
+    await upgrade(empty_database)  # a second run changes nothing
+    async with empty_database.engine.connect() as connection:
+        assert await connection.run_sync(_tables) >= TABLES
+        assert await connection.run_sync(_differences) == []
+
+
+async def test_store_migrations_downgrade_to_empty_and_back(empty_database: Database) -> None:
+    await upgrade(empty_database)
+
+    def downgrade(connection: Connection) -> None:
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        command.downgrade(config, "base")
+
+    async with empty_database.engine.begin() as connection:
+        await connection.run_sync(downgrade)
+    async with empty_database.engine.connect() as connection:
+        assert not (TABLES & await connection.run_sync(_tables))
+    await upgrade(empty_database)
+    assert await current_revision(empty_database) == head_revision()
+
+
+def test_store_migrate_command(tmp_path: Path) -> None:
+    runner = CliRunner()
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    first = runner.invoke(app, ["migrate", "--database-url", url])
+    assert first.exit_code == 0, first.output
+    assert "upgraded from empty" in first.output
+    second = runner.invoke(app, ["migrate"], env={"TENANTFLOW_DATABASE_URL": url})
+    assert second.exit_code == 0 and "schema is current" in second.output
+    refused = runner.invoke(app, ["migrate", "--database-url", "postgresql://nobody@127.0.0.1:1/none"])
+    assert refused.exit_code == 1 and "cannot migrate" in refused.output
