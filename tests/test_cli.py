@@ -160,3 +160,26 @@ def test_conformance_command_reports_each_fixture(tmp_path: Path, as_json: bool)
         assert json.loads(result.stdout)["totals"] == {"pass": 1, "fail": 0, "unsupported": 0}
     else:
         assert "1 passed, 0 failed, 0 unsupported" in result.stdout
+
+
+def test_store_migrate_command(tmp_path: Path) -> None:
+    runner = CliRunner()
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    first = runner.invoke(app, ["migrate", "--database-url", url])
+    assert first.exit_code == 0, first.output
+    assert "upgraded from empty" in first.output
+    second = runner.invoke(app, ["migrate"], env={"TENANTFLOW_DATABASE_URL": url})
+    assert second.exit_code == 0 and "schema is current" in second.output
+    refused = runner.invoke(app, ["migrate", "--database-url", "postgresql://nobody@127.0.0.1:1/none"])
+    assert refused.exit_code == 1 and "cannot migrate" in refused.output
+
+
+def test_store_prune_command(tmp_path: Path) -> None:
+    runner = CliRunner()
+    url = f"sqlite:///{tmp_path / 'prune.db'}"
+    assert runner.invoke(app, ["migrate", "--database-url", url]).exit_code == 0
+    result = runner.invoke(app, ["prune", "--database-url", url, "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["deleted"] == 0 and report["vacuum"]["sizeAfter"] > 0
+    assert runner.invoke(app, ["prune", "--database-url", url, "--batch-size", "0"]).exit_code == 2

@@ -25,6 +25,7 @@ from tenantflow.engine.validation import ValidationReport, validate
 from tenantflow.nodes import default_registry
 from tenantflow.store.database import DEFAULT_URL, Database
 from tenantflow.store.migrate import current_revision, upgrade
+from tenantflow.store.retention import PruneReport, prune
 
 app = typer.Typer(
     help="tenantflow: run n8n-style workflows as DAGs.", no_args_is_help=True, add_completion=False
@@ -185,16 +186,19 @@ def schema_command() -> None:
     typer.echo(json.dumps(canonical_json_schema(), indent=2))
 
 
+DatabaseUrl = Annotated[
+    str,
+    typer.Option(
+        "--database-url",
+        envvar="TENANTFLOW_DATABASE_URL",
+        help="SQLite or PostgreSQL URL; the embedded default is a tenantflow.db file here.",
+    ),
+]
+
+
 @app.command("migrate")
 def migrate_command(
-    database_url: Annotated[
-        str,
-        typer.Option(
-            "--database-url",
-            envvar="TENANTFLOW_DATABASE_URL",
-            help="SQLite or PostgreSQL URL; the embedded default is a tenantflow.db file here.",
-        ),
-    ] = DEFAULT_URL,
+    database_url: DatabaseUrl = DEFAULT_URL,
 ) -> None:
     """Create or upgrade the store's schema to the newest migration."""
     try:
@@ -215,6 +219,43 @@ async def _migrate(database_url: str) -> tuple[str | None, str | None]:
         with err.status("running migrations"):
             await upgrade(database)
         return before, await current_revision(database)
+    finally:
+        await database.dispose()
+
+
+@app.command("prune")
+def prune_command(
+    database_url: DatabaseUrl = DEFAULT_URL,
+    batch_size: Annotated[
+        int, typer.Option(min=1, max=100_000, help="Executions deleted per transaction.")
+    ] = 1000,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Apply every tenant's execution retention policy, then give SQLite's freed space back."""
+    try:
+        report = asyncio.run(_prune(database_url, batch_size))
+    except (OSError, SQLAlchemyError, ArgumentError) as exc:
+        err.print(f"[red]cannot prune {make_url(database_url).render_as_string()}: {exc}[/red]")
+        raise typer.Exit(EXIT_FAILED) from exc
+    data = report.to_dict()
+    if as_json:
+        _emit_json(data)
+        return
+    table = Table("tenant", "expired", "over cap")
+    for tenant_id, counts in data["tenants"].items():
+        table.add_row(tenant_id, str(counts["expired"]), str(counts["overCap"]))
+    out.print(table)
+    out.print(f"{data['deleted']} executions deleted in {data['batches']} batches")
+    if data["vacuum"] is not None:
+        vacuum = data["vacuum"]
+        out.print(f"SQLite file {vacuum['sizeBefore']:,} → {vacuum['sizeAfter']:,} bytes")
+
+
+async def _prune(database_url: str, batch_size: int) -> PruneReport:
+    database = Database(database_url)
+    try:
+        with err.status("pruning executions"):
+            return await prune(database, batch_size=batch_size)
     finally:
         await database.dispose()
 

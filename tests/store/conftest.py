@@ -90,8 +90,14 @@ async def open_store(url: str, keyring: Keyring, *, redis_url: str | None = None
 
 
 @pytest.fixture
-async def store(database_url: str, keyring: Keyring) -> AsyncIterator[Store]:
-    opened = await open_store(database_url, keyring)
+def redis_url() -> str | None:
+    """No Redis by default (in-process warm tier); the Redis-backed contract class overrides this."""
+    return None
+
+
+@pytest.fixture
+async def store(database_url: str, keyring: Keyring, redis_url: str | None) -> AsyncIterator[Store]:
+    opened = await open_store(database_url, keyring, redis_url=redis_url)
     try:
         yield opened
     finally:

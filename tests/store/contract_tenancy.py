@@ -192,7 +192,10 @@ class TenantIsolationContract:
         async with store.database.transaction(SYSTEM, read_only=True) as session:
             owners = set(
                 await session.scalars(
-                    select(Workflow.tenant_id).where(Workflow.name.in_(["smuggled", "stays"]))
+                    select(Workflow.tenant_id).where(
+                        Workflow.name.in_(["smuggled", "stays"]),
+                        Workflow.tenant_id.in_([actor_a.tenant_id, actor_b.tenant_id]),
+                    )
                 )
             )
         assert owners == {actor_a.tenant_id}

@@ -365,6 +365,12 @@ class WorkflowStoreContract:
             with pytest.raises(InvalidRequestError):
                 await unit.workflows.get_execution_stats("forever")
         assert stats["total"] == 4 and stats["byStatus"] == {"success": 2, "error": 1, "queued": 1}
+        async with store.unit(actor_a) as unit:  # the cached stats go when an execution is added
+            await unit.executions.create(workflow.id)
+        async with store.unit(actor_a) as unit:
+            again = await unit.workflows.get_execution_stats("24h", workflow_id=workflow.id)
+            assert again["byStatus"]["queued"] == 2
+            assert (await unit.workflows.get_execution_stats("1h"))["total"] == 5
         assert stats["successRate"] == pytest.approx(2 / 3, abs=1e-4)
         assert tenant_wide["total"] == 4
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.store.conftest import REDIS_VAR, required_env
 from tests.store.contract_concurrency import ConcurrencyContract
 from tests.store.contract_executions import ExecutionStoreContract
 from tests.store.contract_identity import IdentityStoreContract
@@ -37,3 +38,15 @@ class TestPostgresStore(StoreContract):
     @pytest.fixture
     def database_url(self, postgres_url: str) -> str:
         return postgres_url
+
+
+class TestPostgresRedisStore(WorkflowStoreContract, TenantIsolationContract):
+    """The workflow operations again with the Redis warm tier and cross-process invalidation in play."""
+
+    @pytest.fixture
+    def database_url(self, postgres_url: str) -> str:
+        return postgres_url
+
+    @pytest.fixture
+    def redis_url(self) -> str:
+        return required_env(REDIS_VAR)

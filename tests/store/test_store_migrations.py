@@ -13,9 +13,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 from sqlalchemy.engine import Connection, make_url
-from typer.testing import CliRunner
 
-from tenantflow.cli import app
 from tenantflow.store.database import Database, async_url
 from tenantflow.store.migrate import alembic_config, current_revision, head_revision, upgrade
 from tenantflow.store.models import Base
@@ -95,15 +93,3 @@ async def test_store_migrations_downgrade_to_empty_and_back(empty_database: Data
         assert not (TABLES & await connection.run_sync(_tables))
     await upgrade(empty_database)
     assert await current_revision(empty_database) == head_revision()
-
-
-def test_store_migrate_command(tmp_path: Path) -> None:
-    runner = CliRunner()
-    url = f"sqlite:///{tmp_path / 'cli.db'}"
-    first = runner.invoke(app, ["migrate", "--database-url", url])
-    assert first.exit_code == 0, first.output
-    assert "upgraded from empty" in first.output
-    second = runner.invoke(app, ["migrate"], env={"TENANTFLOW_DATABASE_URL": url})
-    assert second.exit_code == 0 and "schema is current" in second.output
-    refused = runner.invoke(app, ["migrate", "--database-url", "postgresql://nobody@127.0.0.1:1/none"])
-    assert refused.exit_code == 1 and "cannot migrate" in refused.output

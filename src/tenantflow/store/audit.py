@@ -38,7 +38,8 @@ class PendingAudit:
 
 @dataclass(slots=True)
 class AuditTrail:
-    """Audit rows for one unit of work: ``ok`` rows join its transaction, failures wait until it ends."""
+    """Audit rows for one unit of work: ``ok`` rows join its transaction; failures and sensitive reads wait
+    until it ends and are written whatever its outcome."""
 
     session: AsyncSession
     actor: Actor
@@ -48,6 +49,12 @@ class AuditTrail:
         self, operation: str, target_type: str, target_id: str | None, details: dict[str, Any] | None = None
     ) -> None:
         self.session.add(AuditEntry(**self._entry(operation, target_type, target_id, "ok", None, details)))
+
+    def read(self, operation: str, target_type: str, target_id: str | None) -> None:
+        """Queue a sensitive read (a secret's value): it happened even if the unit later rolls back, and a
+        read-only unit should not have to write."""
+        entry = self._entry(operation, target_type, target_id, "ok", None, None)
+        self.pending.append(PendingAudit(self.actor.tenant_id, entry))
 
     def failed(
         self,

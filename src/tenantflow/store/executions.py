@@ -163,6 +163,7 @@ class ExecutionRepository:
 
     def __init__(self, unit: Unit) -> None:
         self.unit = unit
+        self._stats_touched: set[str] = set()
 
     @property
     def session(self) -> AsyncSession:
@@ -303,6 +304,7 @@ class ExecutionRepository:
             self.unit.audit.ok(
                 "execution.create", _TARGET, row.id, {"workflowId": workflow_id, "triggerKind": trigger_kind}
             )
+            self._stats_changed(workflow_id)
             return _summary(row)
 
     async def start(
@@ -336,6 +338,7 @@ class ExecutionRepository:
                 None if lease_seconds is None else utc_now() + timedelta(seconds=lease_seconds)
             )
             self.unit.audit.ok("execution.start", _TARGET, execution_id, {"leaseOwner": lease_owner})
+            self._stats_changed(row.workflow_id)
             return _summary(row)
 
     async def append_node(
@@ -419,6 +422,7 @@ class ExecutionRepository:
             self.unit.audit.ok(
                 "execution.finish", _TARGET, execution_id, {"status": status, "durationMs": row.duration_ms}
             )
+            self._stats_changed(row.workflow_id)
             return _summary(row)
 
     async def request_abort(self, execution_id: str) -> ExecutionSummary:
@@ -487,6 +491,18 @@ class ExecutionRepository:
                 details={"id": execution_id, "status": row.status},
             )
         return row
+
+    def _stats_changed(self, workflow_id: str | None) -> None:
+        """Execution counts feed the cached stats (the workflow's and the tenant's): clear them on commit."""
+        scope = workflow_id or "*"
+        if scope in self._stats_touched:
+            return
+        self._stats_touched.add(scope)
+
+        async def clear() -> None:
+            await self.unit.cache.executions_changed(self.unit.tenant_id, scope)
+
+        self.unit.after_commit(clear)
 
     async def _missing(
         self, model: type[TenantScoped], ident: str, operation: str, *, write: bool

@@ -292,7 +292,7 @@ class SecretRepository:
                 self.unit.audit.failed("secret.read", "secret", name, absent)
             raise absent
         for name in wanted:
-            self.unit.audit.ok("secret.read", "secret", name)
+            self.unit.audit.read("secret.read", "secret", name)
         return values
 
     async def list(self, *, limit: int = 100, after: str | None = None) -> list[SecretInfo]:
