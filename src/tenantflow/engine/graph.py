@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from graphlib import CycleError, TopologicalSorter
 
-from tenantflow.engine.definition import WorkflowDefinition
+from tenantflow.engine.definition import NodeDefinition, WorkflowDefinition
 from tenantflow.engine.sdk import NodeRegistry, NodeType
 
 MAIN = "main"
@@ -52,19 +52,31 @@ class Graph:
     in_degree: dict[str, int] = field(default_factory=dict)
     multi_input: dict[str, bool] = field(default_factory=dict)
     loop_outputs: dict[str, frozenset[int]] = field(default_factory=dict)
-    _forward_in: dict[str, list[Edge]] = field(default_factory=dict)
+    nodes: dict[str, NodeDefinition] = field(default_factory=dict)
+    forward_in: dict[str, list[Edge]] = field(default_factory=dict)
+    """Every node's incoming connections that are not loop back edges (a list for each node)."""
+    unfed: list[str] = field(default_factory=list)
+    """Nodes without forward incoming connections, in document order."""
+    single_feed: frozenset[str] = frozenset()
+    """Nodes fed by exactly one connection, into their only input, and not skipOnFail: that connection alone
+    decides whether they run."""
+    single_out: dict[str, Edge] = field(default_factory=dict)
+    """The one connection of each node (not a loop node) whose only outgoing connection is on main."""
+    plain: frozenset[str] = frozenset()
+    """Nodes of a known type without per-run options (disabled, executeOnce, timeout, alwaysOutputData)."""
+    inline: frozenset[str] = frozenset()
+    """Nodes whose type never awaits I/O (``cpu_only``) and that have no timeout."""
+    skip_on_fail: frozenset[str] = frozenset()
     _forward_out: dict[str, list[Edge]] = field(default_factory=dict)
-
-    def forward_incoming(self, name: str) -> list[Edge]:
-        return self._forward_in.get(name, [])
 
     def forward_outgoing(self, name: str) -> list[Edge]:
         return self._forward_out.get(name, [])
 
     def index_forward_edges(self) -> None:
         for name in self.names:
-            self._forward_in[name] = [e for e in self.incoming.get(name, []) if e not in self.back_edges]
+            self.forward_in[name] = [e for e in self.incoming.get(name, []) if e not in self.back_edges]
             self._forward_out[name] = [e for e in self.outgoing.get(name, []) if e not in self.back_edges]
+        self.unfed = [name for name in self.names if not self.forward_in[name]]
 
 
 def edges_of(definition: WorkflowDefinition) -> list[Edge]:
@@ -103,12 +115,13 @@ def build_graph(definition: WorkflowDefinition, registry: NodeRegistry) -> Graph
         start_nodes=starts,
         position={name: i for i, name in enumerate(names)},
         types={n.name: registry.get(n.type) for n in definition.nodes},
+        nodes={n.name: n for n in definition.nodes},
     )
     graph.index_forward_edges()
     _describe_nodes(graph, definition)
     sorter: TopologicalSorter[str] = TopologicalSorter()
     for name in names:
-        sorter.add(name, *[e.source for e in graph.forward_incoming(name)])
+        sorter.add(name, *[e.source for e in graph.forward_in[name]])
     try:
         graph.order = list(sorter.static_order())
     except CycleError as exc:  # cannot happen after back-edge removal, kept as a guard for odd inputs
@@ -121,15 +134,39 @@ def build_graph(definition: WorkflowDefinition, registry: NodeRegistry) -> Graph
 
 def _describe_nodes(graph: Graph, definition: WorkflowDefinition) -> None:
     """What the scheduler asks of each node on every step, computed once per workflow."""
+    single_feed = set()
     for node in definition.nodes:
         node_type = graph.types[node.name]
         declared = node_type.input_count(node) if node_type is not None else 1
-        wired = [e.input + 1 for e in graph.forward_incoming(node.name)]
+        incoming = graph.forward_in[node.name]
+        wired = [e.input + 1 for e in incoming]
         graph.input_counts[node.name] = max([declared, 1, *wired])
         graph.in_degree[node.name] = len(wired)
-        graph.multi_input[node.name] = len({e.input for e in graph.forward_incoming(node.name)}) > 1
+        graph.multi_input[node.name] = len({e.input for e in incoming}) > 1
+        if wired == [1] and graph.input_counts[node.name] == 1 and not node.skip_on_fail:
+            single_feed.add(node.name)
         if node_type is not None and node_type.is_loop:
             graph.loop_outputs[node.name] = node_type.loop_outputs(node)
+    graph.single_feed = frozenset(single_feed)
+    # Read here once: every attribute read on a node model goes through pydantic's __getattr__ hook.
+    graph.plain = frozenset(
+        name
+        for name, node in graph.nodes.items()
+        if graph.types[name] is not None
+        and not (node.disabled or node.execute_once or node.always_output_data)
+        and node.timeout_ms is None
+    )
+    graph.inline = frozenset(
+        name
+        for name, node in graph.nodes.items()
+        if (node_type := graph.types[name]) is not None and node_type.cpu_only and node.timeout_ms is None
+    )
+    graph.skip_on_fail = frozenset(name for name, node in graph.nodes.items() if node.skip_on_fail)
+    graph.single_out = {
+        name: edges[0]
+        for name, edges in graph.outgoing.items()
+        if len(edges) == 1 and edges[0].port == MAIN and name not in graph.loop_outputs
+    }
 
 
 _CACHE: OrderedDict[tuple[int, int], tuple[WorkflowDefinition, NodeRegistry, Graph]] = OrderedDict()

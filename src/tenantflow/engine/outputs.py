@@ -19,19 +19,15 @@ def normalise_outputs(result: Any) -> list[Items]:
     if not isinstance(result, list):
         raise NodeError("node returned outputs that are not a list", code=ErrorCode.NODE_EXECUTION_FAILED)
     for index, output in enumerate(result):
-        if output is None:
-            result[index] = []
-        elif not isinstance(output, list) or not _well_formed(output):
-            result[index] = [as_item(item) for item in output or []]
+        if isinstance(output, list):
+            # A plain loop rather than a helper or all(): this runs for every output of every node.
+            for item in output:
+                if type(item) is not dict or type(item.get("json")) is not dict:
+                    break
+            else:
+                continue  # well-formed
+        result[index] = [as_item(item) for item in output or []]
     return result
-
-
-def _well_formed(items: list[Any]) -> bool:
-    """A plain loop rather than ``all()`` over a generator: this runs for every output of every node."""
-    for item in items:  # noqa: SIM110
-        if type(item) is not dict or type(item.get("json")) is not dict:
-            return False
-    return True
 
 
 def as_item(item: Any) -> Item:
@@ -46,5 +42,6 @@ _ENCODE = c_make_encoder(None, str, encode_basestring_ascii, None, ":", ",", Fal
 
 
 def item_bytes(outputs: list[Items]) -> int:
-    """Serialised size of a node's output: what peakMemory and dataProcessed count."""
-    return sum(map(len, _ENCODE(outputs, 0)))
+    """Serialised size of a node's output: what peakMemory and dataProcessed count. The encoder returns its
+    text in chunks, usually one, which ``join`` then hands back as it is."""
+    return len("".join(_ENCODE(outputs, 0)))

@@ -67,9 +67,10 @@ def check_nodes(sites: Sequence[NodeSite], registry: NodeRegistry, log: IssueLog
     kinds: dict[tuple[str, float], _Kind] = {}
     for site in sites:
         node = site.node
-        kind = kinds.get((node.type, node.type_version))
+        version = node.type_version
+        kind = kinds.get((site.type, version))
         if kind is None:
-            kind = kinds[node.type, node.type_version] = _kind(registry, node.type, node.type_version)
+            kind = kinds[site.type, version] = _kind(registry, site.type, version)
         if kind.error is not None:
             code, message = kind.error
             if code is ErrorCode.UNKNOWN_NODE_TYPE:
@@ -100,7 +101,7 @@ def _check_unique(sites: Sequence[NodeSite], log: IssueLog) -> None:
     unique. Blank ones are skipped: the structural pass has already reported them.
     """
     for field, code in (("name", ErrorCode.DUPLICATE_NODE_NAME), ("id", ErrorCode.DUPLICATE_NODE_ID)):
-        values = [getattr(site.node, field) for site in sites]
+        values = [getattr(site, field) for site in sites]
         if len(set(values)) == len(values):  # the usual case, found at C speed
             continue
         first: dict[str, int] = {}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, get_args
 
@@ -43,6 +43,15 @@ class NodeSite:
     node: NodeDefinition
     type_field: str = "type"
     partial: bool = False
+    name: str = field(init=False)
+    id: str = field(init=False)
+    type: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        # Read once: each read on the model goes through pydantic's __getattr__ hook, and the checks read
+        # these for every node and every link.
+        node = self.node
+        self.name, self.id, self.type = node.name, node.id, node.type
 
 
 def check_identity(

@@ -24,11 +24,12 @@ _VARIABLE_REFERENCE = re.compile(
 
 
 def check_expressions(sites: Sequence[NodeSite], declared: frozenset[str], log: IssueLog) -> None:
-    names = {site.node.name for site in sites}
+    names = {site.name for site in sites}
     for site in sites:
-        if not site.node.parameters or site.node.type == STICKY_NOTE:
+        parameters = site.node.parameters
+        if not parameters or site.type == STICKY_NOTE:
             continue
-        for parts, text in _templates(site.node.parameters):
+        for parts, text in _templates(parameters):
             for code, message in _problems(text, names, declared):
                 log.error(node_path(site.index, "parameters", *parts), code, message)
 

@@ -30,8 +30,8 @@ class Resolver:
     def __init__(self, sites: Sequence[NodeSite]) -> None:
         self._by_id: dict[str, NodeSite] = {}
         for site in reversed(sites):  # the first node with a name or id wins
-            self._by_id[site.node.id] = site
-        self.by_ref = self._by_id | {site.node.name: site for site in reversed(sites)}
+            self._by_id[site.id] = site
+        self.by_ref = self._by_id | {site.name: site for site in reversed(sites)}
         """What a string resolves to, for callers that look up many."""
 
     def __call__(self, ref: Any) -> NodeSite | None:
@@ -87,19 +87,18 @@ def check_links(
             )
             continue
         if kind == "main":
-            node = target.node
-            if node.type in inputs_by_type:  # the count the type gave (see _Counts), inline
-                count = None if target.partial else inputs_by_type[node.type]
+            if target.type in inputs_by_type:  # the count the type gave (see _Counts), inline
+                count = None if target.partial else inputs_by_type[target.type]
             else:
                 count = inputs(target)
             if count is not None and input_index >= count:
                 log.error(
                     link.path("index"),
                     ErrorCode.INVALID_INPUT_INDEX,
-                    f"node {node.name!r} has {count} input(s), not input {input_index}",
+                    f"node {target.name!r} has {count} input(s), not input {input_index}",
                 )
         if source is not None:
-            pairs.append((source.node.name, target.node.name))
+            pairs.append((source.name, target.name))
     return pairs
 
 
@@ -115,7 +114,7 @@ class _Counts:
         self.inherited = getattr(NodeType, method)
 
     def __call__(self, site: NodeSite) -> int | None:
-        type_name = site.node.type
+        type_name = site.type
         if type_name in self.by_type:
             return None if site.partial else self.by_type[type_name]
         if site.index in self.by_node:
@@ -147,8 +146,8 @@ def check_graph(
 ) -> None:
     """Bad cycles (errors) and orphans (warnings: unconnected and unreachable from every start node)."""
     connected = set(chain.from_iterable(pairs))
-    lonely = [site for site in sites if site.node.name not in connected and site.node.type != STICKY_NOTE]
-    order = {site.node.name: position for position, site in enumerate(sites)}
+    lonely = [site for site in sites if site.name not in connected and site.type != STICKY_NOTE]
+    order = {site.name: position for position, site in enumerate(sites)}
     if not lonely and not _has_cycle(pairs, order):
         return
     graph = build_graph(definition, registry)
@@ -160,11 +159,11 @@ def check_graph(
         )
     reachable = reachable_from(graph, graph.start_nodes) if lonely else set()
     for site in lonely:
-        if site.node.name not in reachable:
+        if site.name not in reachable:
             log.warning(
                 node_path(site.index),
                 ErrorCode.ORPHANED_NODE,
-                f"node {site.node.name!r} has no connections and no start node reaches it",
+                f"node {site.name!r} has no connections and no start node reaches it",
             )
 
 
@@ -200,4 +199,4 @@ def _link_path(source: str, target: str, links: Sequence[Link], resolve: Resolve
 
 def _ends(link: Link, resolve: Resolver) -> Pair | None:
     source, target = resolve(link.source), resolve(link.target)
-    return None if source is None or target is None else (source.node.name, target.node.name)
+    return None if source is None or target is None else (source.name, target.name)
