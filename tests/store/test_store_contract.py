@@ -11,6 +11,7 @@ from tests.store.contract_identity import IdentityStoreContract
 from tests.store.contract_retention import RetentionStoreContract
 from tests.store.contract_secrets import SecretStoreContract
 from tests.store.contract_tenancy import TenantIsolationContract
+from tests.store.contract_text import TextContract
 from tests.store.contract_workflows import WorkflowStoreContract
 
 pytestmark = pytest.mark.anyio
@@ -24,6 +25,7 @@ class StoreContract(
     IdentityStoreContract,
     ExecutionStoreContract,
     RetentionStoreContract,
+    TextContract,
 ):
     """Every contract mixin; a backend passes when all of them pass."""
 

@@ -16,6 +16,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from tenantflow.store import text
 from tenantflow.store.tenancy import Scope, TenantSession, bind
 
 DEFAULT_URL = "sqlite+aiosqlite:///tenantflow.db"
@@ -42,7 +43,7 @@ class Database:
     def __init__(self, url: str = DEFAULT_URL, *, echo: bool = False, pool_size: int = 10) -> None:
         self.url = async_url(url)
         self.dialect = make_url(self.url).get_backend_name()
-        options: dict[str, Any] = {"echo": echo}
+        options: dict[str, Any] = {"echo": echo, "json_serializer": text.dumps}
         if self.dialect == "postgresql":
             options |= {"pool_size": pool_size, "max_overflow": pool_size * 2, "pool_pre_ping": True}
         else:

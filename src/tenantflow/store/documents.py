@@ -15,6 +15,7 @@ from tenantflow.engine.errors import ErrorCode
 from tenantflow.engine.record import iso
 from tenantflow.store.errors import InvalidRequestError
 from tenantflow.store.models import Workflow
+from tenantflow.store.text import nul_path
 
 EXPORT_FORMAT = "tenantflow.workflow-export/1"
 NAME_MAX = 255
@@ -91,6 +92,11 @@ class WorkflowInput:
                 ErrorCode.INVALID_VALUE,
                 "category must be a string of at most 64 characters",
                 path="$.category",
+            )
+        where = nul_path(self.document())
+        if where is not None:
+            raise InvalidRequestError(
+                ErrorCode.INVALID_VALUE, "text may not contain NUL characters", path=where
             )
         if not isinstance(self.settings, dict):
             raise InvalidRequestError(

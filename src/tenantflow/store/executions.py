@@ -41,6 +41,7 @@ from tenantflow.store.models import (
     new_id,
     utc_now,
 )
+from tenantflow.store.text import NUL, scrubbed
 
 if TYPE_CHECKING:
     from tenantflow.store.unit import Unit
@@ -568,7 +569,7 @@ class ExecutionRepository:
             "execution_id": execution_id,
             "level": entry.level,
             "node_name": entry.node,
-            "message": entry.message,
+            "message": scrubbed(entry.message),  # node-written text; a NUL would not fit a text column
             "data": entry.data or None,
             "logged_at": entry.timestamp,
         }
@@ -596,8 +597,10 @@ def _replayed(known: Execution, workflow_id: str | None) -> ExecutionSummary:
 
 def _bounded(value: Any, limit: int, path: str) -> None:
     """Refuse text a column cannot hold here rather than as a driver error (SQLite would not refuse it)."""
-    if not isinstance(value, str) or not 0 < len(value) <= limit:
-        raise InvalidRequestError(ErrorCode.INVALID_VALUE, f"expected 1-{limit} characters", path=path)
+    if not isinstance(value, str) or not 0 < len(value) <= limit or NUL in value:
+        raise InvalidRequestError(
+            ErrorCode.INVALID_VALUE, f"expected 1-{limit} characters, no NUL", path=path
+        )
 
 
 def _moment(value: Any, path: str, code: ErrorCode = ErrorCode.INVALID_VALUE) -> datetime:

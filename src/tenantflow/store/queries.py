@@ -34,6 +34,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 from tenantflow.engine.errors import ErrorCode
 from tenantflow.store.errors import InvalidRequestError
 from tenantflow.store.models import Workflow
+from tenantflow.store.text import NUL
 
 T = TypeVar("T")
 
@@ -119,8 +120,8 @@ def _boolean(value: Any, path: str) -> bool:
 
 
 def _text(value: Any, path: str) -> str:
-    if not isinstance(value, str) or len(value) > 255:
-        raise _invalid(ErrorCode.INVALID_FILTER, "expected a string of at most 255 characters", path)
+    if not isinstance(value, str) or len(value) > 255 or NUL in value:
+        raise _invalid(ErrorCode.INVALID_FILTER, "expected a string of at most 255 characters, no NUL", path)
     return value
 
 
@@ -139,7 +140,7 @@ def _moment(value: Any, path: str) -> datetime:
 
 def _name_clause(value: Any, path: str) -> ColumnElement[bool]:
     if isinstance(value, str):
-        return Workflow.name == value
+        return Workflow.name == _text(value, path)
     if isinstance(value, Mapping) and set(value) <= {"eq", "contains", "startsWith"} and len(value) == 1:
         operator, operand = next(iter(value.items()))
         text = _text(operand, f"{path}.{operator}")
