@@ -10,6 +10,7 @@ import pytest
 from tenantflow.engine.errors import ErrorCode
 from tenantflow.store.audit import Actor
 from tenantflow.store.errors import InvalidRequestError
+from tenantflow.store.tenants import Tenants
 from tenantflow.store.unit import Store
 from tests.store.factories import chain_document
 
@@ -59,3 +60,20 @@ class TextContract:
         assert saved["state"]["Fetch"]["output"] == [[{"json": {"body": "a\ufffdb", "k\ufffd": 1}}]]
         assert saved["logs"][0]["message"] == "got \ufffd" and saved["logs"][0]["data"] == {"x": "\ufffd"}
         assert saved["error"] == {"message": "bad \ufffd byte"}
+
+    async def test_store_text_columns_refuse_what_postgres_could_not_hold(
+        self, store: Store, actor_a: Actor
+    ) -> None:
+        async with store.unit(actor_a) as unit:
+            for attempt, path in (
+                (
+                    lambda: unit.users.create("a@example.com", level=1, display_name="x" * 256),
+                    "$.displayName",
+                ),
+                (lambda: unit.users.create("a\x00@example.com", level=1), "$.email"),
+                (lambda: Tenants(store.database).create("nul-tenant", "bad\x00name"), "$.name"),
+                (lambda: unit.workflows.acquire_lock("any", owner="o\x00"), "$.owner"),
+            ):
+                with pytest.raises(InvalidRequestError) as caught:
+                    await attempt()
+                assert (caught.value.code, caught.value.path) == (ErrorCode.INVALID_VALUE, path)

@@ -159,6 +159,13 @@ class WorkflowStoreContract:
             assert caught.value.code is ErrorCode.VERSION_NOT_FOUND
             older = await unit.workflows.versions(created.id, limit=1, before=3)
             assert [v.version for v in older] == [2]
+            for bad in (0, 2**40):
+                with pytest.raises(InvalidRequestError):
+                    await unit.workflows.get_version(created.id, bad)
+                with pytest.raises(InvalidRequestError):
+                    await unit.workflows.versions(created.id, before=bad)
+            with pytest.raises(InvalidRequestError):
+                await unit.workflows.acquire_lock(created.id, owner="x" * 256)
 
     async def test_store_update_with_stale_expected_version_conflicts(
         self, store: Store, actor_a: Actor

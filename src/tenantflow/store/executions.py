@@ -41,7 +41,7 @@ from tenantflow.store.models import (
     new_id,
     utc_now,
 )
-from tenantflow.store.text import NUL, scrubbed
+from tenantflow.store.text import checked_text, scrubbed
 
 if TYPE_CHECKING:
     from tenantflow.store.unit import Unit
@@ -261,11 +261,11 @@ class ExecutionRepository:
         keep the id the executor already gave the run.
         """
         with self._audited("execution.create", execution_id):
-            _bounded(trigger_kind, 32, "$.triggerKind")
+            checked_text(trigger_kind, 32, "$.triggerKind")
             if idempotency_key is not None:
-                _bounded(idempotency_key, 255, "$.idempotencyKey")
+                checked_text(idempotency_key, 255, "$.idempotencyKey")
             if execution_id is not None:
-                _bounded(execution_id, 36, "$.id")
+                checked_text(execution_id, 36, "$.id")
             if workflow_id is not None:
                 current = await self.session.scalar(
                     select(Workflow.version).where(Workflow.id == workflow_id)
@@ -319,7 +319,7 @@ class ExecutionRepository:
         """queued → running. ``started_at`` defaults to now; a lease lets a reaper find a dead worker."""
         with self._audited("execution.start", execution_id):
             if lease_owner is not None:
-                _bounded(lease_owner, 255, "$.leaseOwner")
+                checked_text(lease_owner, 255, "$.leaseOwner")
             if lease_seconds is not None and not 0 < lease_seconds <= MAX_LEASE_SECONDS:
                 raise InvalidRequestError(
                     ErrorCode.INVALID_VALUE,
@@ -347,13 +347,13 @@ class ExecutionRepository:
     ) -> None:
         """Checkpoint one node run; the same ``(node, run_index)`` again replaces it (workers retry)."""
         with self._audited("execution.append_node", execution_id):
-            _bounded(node_name, 255, "$.node")
+            checked_text(node_name, 255, "$.node")
             if isinstance(run_index, bool) or not isinstance(run_index, int) or run_index < 0:
                 raise InvalidRequestError(
                     ErrorCode.INVALID_VALUE, "runIndex must be a whole number >= 0", path="$.runIndex"
                 )
             node = _node_state(state)
-            _bounded(node.status, 16, "$.status")
+            checked_text(node.status, 16, "$.status")
             await self._open_row(execution_id, "execution.append_node", share=True)
             dialect = postgresql if self.unit.store.database.dialect == "postgresql" else sqlite
             statement = dialect.insert(ExecutionNode)
@@ -595,14 +595,6 @@ def _replayed(known: Execution, workflow_id: str | None) -> ExecutionSummary:
     return _summary(known)
 
 
-def _bounded(value: Any, limit: int, path: str) -> None:
-    """Refuse text a column cannot hold here rather than as a driver error (SQLite would not refuse it)."""
-    if not isinstance(value, str) or not 0 < len(value) <= limit or NUL in value:
-        raise InvalidRequestError(
-            ErrorCode.INVALID_VALUE, f"expected 1-{limit} characters, no NUL", path=path
-        )
-
-
 def _moment(value: Any, path: str, code: ErrorCode = ErrorCode.INVALID_VALUE) -> datetime:
     """An aware time; checkpoints carry them as the record's ISO strings."""
     if isinstance(value, str):
@@ -641,9 +633,9 @@ def _log_entry(entry: LogEntry | Mapping[str, Any], path: str) -> LogEntry:
             node=entry.get("node"),
             data=entry.get("data"),
         )
-    _bounded(entry.level, 8, f"{path}.level")
+    checked_text(entry.level, 8, f"{path}.level")
     if entry.node is not None:
-        _bounded(entry.node, 255, f"{path}.node")
+        checked_text(entry.node, 255, f"{path}.node")
     return entry
 
 

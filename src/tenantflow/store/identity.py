@@ -41,6 +41,7 @@ from tenantflow.store.errors import (
 from tenantflow.store.models import ApiKey, User, utc_now
 from tenantflow.store.secrets import Keyring
 from tenantflow.store.tenancy import SYSTEM
+from tenantflow.store.text import checked_text
 
 if TYPE_CHECKING:
     from tenantflow.store.unit import Unit
@@ -51,7 +52,7 @@ API_KEY_SECRET_BYTES = 32
 API_KEY_MAX_LENGTH = 128
 API_KEY_PEPPER_INFO = b"tenantflow/api-key-pepper/v1"
 LAST_USED_RESOLUTION = timedelta(minutes=1)
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
+EMAIL = re.compile(r"^[^@\s\x00]+@[^@\s\x00]+$")
 MAX_EMAIL = 320
 MAX_NAME = 255
 DEFAULT_HASHER = PasswordHasher()
@@ -214,6 +215,8 @@ class UserRepository:
         self, email: str, *, level: int, password: str | None = None, display_name: str | None = None
     ) -> UserView:
         email = normalise_email(email)
+        if display_name is not None:
+            checked_text(display_name, MAX_NAME, "$.displayName")
         granted = _level(level, "$.level")
         _require_level(self.unit, "user.create", "user", None, granted)
         row = User(email=email, level=granted, display_name=display_name, disabled=False)
@@ -302,10 +305,7 @@ class ApiKeyRepository:
 
     async def create(self, user_id: str, name: str, *, level_cap: int) -> tuple[ApiKeyView, str]:
         """A new key for ``user_id``; the plaintext key is in the result and nowhere else, ever."""
-        if not name.strip() or len(name) > MAX_NAME:
-            raise InvalidRequestError(
-                ErrorCode.INVALID_VALUE, "key names are 1-255 characters", path="$.name"
-            )
+        checked_text(name, MAX_NAME, "$.name")
         cap = _level(level_cap, "$.levelCap")
         user = await _locate(self.unit, User, user_id, operation="api_key.create", write=True)
         if user.id != self.unit.actor.user_id:

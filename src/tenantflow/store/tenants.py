@@ -17,6 +17,7 @@ from tenantflow.store.database import Database
 from tenantflow.store.errors import ConflictError, InvalidRequestError, not_found
 from tenantflow.store.models import AuditEntry, Tenant
 from tenantflow.store.tenancy import SYSTEM
+from tenantflow.store.text import checked_text
 
 TENANT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 DEFAULT_RETENTION_DAYS = 14
@@ -89,7 +90,7 @@ class Tenants:
             )
         row = Tenant(
             id=tenant_id,
-            name=name or tenant_id,
+            name=tenant_id if name is None else checked_text(name, 255, "$.name"),
             retention_days=DEFAULT_RETENTION_DAYS,
             retention_max_per_workflow=DEFAULT_RETENTION_MAX_PER_WORKFLOW,
             settings={},

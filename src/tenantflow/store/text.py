@@ -11,9 +11,22 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from tenantflow.engine.errors import ErrorCode
+from tenantflow.store.errors import InvalidRequestError
+
 NUL = "\x00"
 REPLACEMENT = "\ufffd"
 _ESCAPED_NUL = "\\u0000"  # how json.dumps writes a NUL (JSON escapes every control character)
+
+
+def checked_text(value: Any, limit: int, path: str) -> str:
+    """A non-blank string that fits a ``limit``-character column, refused here rather than by the driver
+    (SQLite would store anything, PostgreSQL fails on length and NUL)."""
+    if not isinstance(value, str) or not value.strip() or len(value) > limit or NUL in value:
+        raise InvalidRequestError(
+            ErrorCode.INVALID_VALUE, f"expected 1-{limit} characters, not blank, no NUL", path=path
+        )
+    return value
 
 
 def nul_path(value: Any, path: str = "$") -> str | None:

@@ -57,9 +57,11 @@ from tenantflow.store.queries import (
     search_statement,
     search_terms,
 )
+from tenantflow.store.text import NUL
 from tenantflow.store.unit import Unit
 
 MAX_BULK = 100
+MAX_VERSION = 2**31 - 1
 MAX_BULK_FILTERED = 1_000
 DEFAULT_LOCK_SECONDS = 300.0
 MAX_LOCK_SECONDS = 86_400.0
@@ -488,11 +490,12 @@ class WorkflowRepository:
         await self._row(workflow_id, "workflow.versions", write=False)
         query = select(WorkflowVersion).where(WorkflowVersion.workflow_id == workflow_id)
         if before is not None:
-            query = query.where(WorkflowVersion.version < before)
+            query = query.where(WorkflowVersion.version < _version_number(before, "$.before"))
         rows = await self.session.scalars(query.order_by(WorkflowVersion.version.desc()).limit(limit))
         return [_version_view(row) for row in rows]
 
     async def get_version(self, workflow_id: str, version: int) -> VersionView:
+        version = _version_number(version, "$.version")
         await self._row(workflow_id, "workflow.versions", write=False)
         row = await self.session.scalar(
             select(WorkflowVersion).where(
@@ -695,8 +698,10 @@ class WorkflowRepository:
 
     def _owner(self, owner: str | None) -> str:
         holder = owner or self.unit.actor.user_id
-        if not holder:
-            raise InvalidRequestError(ErrorCode.INVALID_VALUE, "a lock needs an owner", path="$.owner")
+        if not holder or len(holder) > 255 or NUL in holder:
+            raise InvalidRequestError(
+                ErrorCode.INVALID_VALUE, "a lock owner is 1-255 characters, no NUL", path="$.owner"
+            )
         return holder
 
     async def _matching(self, filter: Mapping[str, Any] | None) -> builtins.list[Workflow]:
@@ -783,6 +788,15 @@ def _dollar(path: str) -> str:
     if path.startswith("$"):
         return path
     return "$" + ("" if path.startswith("[") else ".") + path
+
+
+def _version_number(value: Any, path: str) -> int:
+    """A version as the column holds it (a 32-bit integer on PostgreSQL), refused here rather than there."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_VERSION:
+        raise InvalidRequestError(
+            ErrorCode.INVALID_VALUE, f"a version is between 1 and {MAX_VERSION}", path=path
+        )
+    return value
 
 
 def _duplicate(name: str) -> ConflictError:
