@@ -259,6 +259,33 @@ def test_the_validators_scan_shares_the_normalisers_walk() -> None:
     ]
 
 
+def test_an_index_map_is_linked_as_written_and_normalised_last_key_wins() -> None:
+    """Two keys naming one output ("0", "00"): the scan links both, at their own keys; the normaliser keeps
+    the last. Outputs missing from the map become empty ones."""
+    connections = {
+        "A": {"main": {"0": [{"node": "B"}], "00": [{"node": "C"}], "2": [{"node": "B", "index": 1}]}}
+    }
+    result = normalise(doc(node("A"), node("B"), node("C"), connections=connections), scan=True)
+    assert result.definition is not None
+    assert result.definition.connections["A"]["main"] == [[target("C")], [], [target("B", 1)]]
+    assert [(link.output, link.output_key, link.target, link.input) for link in result.links] == [
+        (0, "0", "B", 0),
+        (0, "00", "C", 0),
+        (2, "2", "B", 1),
+    ]
+
+
+def test_built_targets_copy_with_updates_independently() -> None:
+    """Built targets share one fields set; copying one with an update must leave the others alone."""
+    connections = {"A": {"main": [["B", "C"]]}}
+    definition = parse_workflow(doc(node("A"), node("B"), node("C"), connections=connections))
+    first, second = definition.connections["A"]["main"][0]
+    copied = first.model_copy(update={"index": 2})
+    assert copied == target("B", 2) and copied.model_fields_set == {"node", "type", "index"}
+    assert first == target("B") and second == target("C")
+    assert first.model_fields_set == second.model_fields_set == {"node", "type", "index"}
+
+
 def test_the_scan_goes_on_past_a_node_the_normaliser_rejects() -> None:
     raw = doc(node("A"), 5, {"id": "c", "name": " ", "type": "x"}, connections={"A": {"main": [[7.5]]}})
     result = normalise(raw, scan=True)

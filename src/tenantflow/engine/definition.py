@@ -266,19 +266,14 @@ def normalise(raw: Any, *, scan: bool = False) -> Normalised:
     source = result.source_issues if scan else None
     raw_nodes = raw.get("nodes")
     nodes: list[dict[str, Any]] = []
+    names: set[str] = set()
+    names_by_id: dict[str, Any] = {}
     if not isinstance(raw_nodes, list) or not raw_nodes:
         issues.append(_issue("nodes", ErrorCode.INVALID_NODES, "nodes must be a non-empty array"))
     else:
-        nodes = _normalise_nodes(raw_nodes, issues, source, result.type_fields)
+        nodes = _normalise_nodes(raw_nodes, issues, source, result.type_fields, names, names_by_id)
     if issues and not scan:
         return result
-    names_by_id: dict[str, Any] = {}
-    for node in nodes:
-        node_id = node.get("id")
-        if node_id is not None:
-            names_by_id[str(node_id)] = node.get("name")
-    # Other names are rejected by the model; they cannot be looked up.
-    names = {name for node in nodes if isinstance(name := node.get("name"), str)}
     build = not issues  # past a node problem, only the scan goes on
     walk = _ConnectionWalk(names, names_by_id, build, issues, source, result.links if scan else None)
     connections = walk.connections(raw.get("connections"))
@@ -320,8 +315,14 @@ def _normalise_nodes(
     issues: list[DefinitionIssue],
     source: list[DefinitionIssue] | None,
     type_fields: dict[int, str],
+    names: set[str],
+    names_by_id: dict[str, Any],
 ) -> list[dict[str, Any]]:
-    """Each node as the model expects it; with ``source``, also the raw structural check of each."""
+    """Each node as the model expects it; with ``source``, also the raw structural check of each.
+
+    Fills in ``names`` (string names: the model rejects others) and ``names_by_id`` (the last node with an id
+    wins), which connections resolve against, while each node is at hand.
+    """
     nodes: list[dict[str, Any]] = []
     for index, raw_node in enumerate(raw_nodes):
         if not isinstance(raw_node, dict):
@@ -350,10 +351,27 @@ def _normalise_nodes(
                 and (parameters is None or type(parameters) is dict)
             ):
                 source.extend(raw_node_issues(index, raw_node))
-        if plain_identity and parameters is not None and _is_plain(raw_node):
+        if (  # nothing for _normalise_node to change, as in an n8n node as exported (inline: one per node)
+            plain_identity
+            and parameters is not None
+            and raw_node.get("onError") != "skipNode"
+            and _REWRITTEN.isdisjoint(raw_node)
+            and (
+                (position := raw_node.get("position", _ABSENT)) is _ABSENT
+                or (isinstance(position, _LIST_OR_TUPLE) and len(position) == 2)
+            )
+        ):
             nodes.append(raw_node)  # the model reads it as it is: no copy to make, nor to free
-        else:
-            nodes.append(_normalise_node(raw_node, index, issues))
+            names_by_id[node_id] = name
+            names.add(name)
+            continue
+        node = _normalise_node(raw_node, index, issues)
+        nodes.append(node)
+        node_id, name = node.get("id"), node.get("name")
+        if node_id is not None:
+            names_by_id[str(node_id)] = name
+        if isinstance(name, str):
+            names.add(name)
     return nodes
 
 
@@ -361,15 +379,8 @@ _REWRITTEN = frozenset({"nodeType", "retry", "retryPolicy", "retryOnFail", "erro
 """Keys :func:`_normalise_node` rewrites (or, for ``retry``, overrides) whenever they are present."""
 
 
-def _is_plain(raw: dict[str, Any]) -> bool:
-    """For a node with string id and name and non-null parameters (the caller has checked those): whether
-    :func:`_normalise_node` would change nothing the model sees, as for an n8n node as exported."""
-    position = raw.get("position", _ABSENT)
-    return (
-        raw.get("onError") != "skipNode"
-        and _REWRITTEN.isdisjoint(raw)
-        and (position is _ABSENT or (isinstance(position, list | tuple) and len(position) == 2))
-    )
+_LIST_OR_TUPLE = (list, tuple)
+"""Spelled out once: ``list | tuple`` in a hot loop builds a new union object on every pass."""
 
 
 _ABSENT: Any = object()
@@ -559,7 +570,7 @@ class _ConnectionWalk:
             self._source("connections", ErrorCode.INVALID_EDGES, "connections must be an object")
             return {}
         result: dict[str, dict[str, PortConnections]] = {}
-        scan, build = self.links is not None, self.build
+        scan, build, names = self.links is not None, self.build, self.names
         for source, ports in raw.items():
             if not isinstance(ports, dict):
                 path = _edge_path(source)
@@ -569,24 +580,20 @@ class _ConnectionWalk:
             resolved: dict[str, PortConnections] = {}
             for port, outputs in ports.items():
                 if type(outputs) is list and port in PORTS:  # the usual port, without _port's frame
-                    resolved[str(port)] = [
-                        self._output(source, port, i, i, targets, scan, build)
-                        for i, targets in enumerate(outputs)
-                    ]
+                    resolved[str(port)] = self._outputs(source, port, outputs, scan, build)
                 else:
                     resolved[str(port)] = self._port(source, port, outputs)
             if not build:
                 continue
-            key = source if type(source) is str and source in self.names else self.resolve(source)
-            if key in result:  # the same node listed by name and by id: merge output by output
+            key = source if type(source) is str and source in names else self.resolve(source)
+            merged = result.setdefault(key, resolved)
+            if merged is not resolved:  # the same node listed by name and by id: merge output by output
                 for port, outputs in resolved.items():
-                    existing = result[key].setdefault(port, [])
+                    existing = merged.setdefault(port, [])
                     for i, targets in enumerate(outputs):
                         while len(existing) <= i:
                             existing.append([])
                         existing[i].extend(targets)
-            else:
-                result[key] = resolved
         return result
 
     def _source(self, path: str, code: ErrorCode, message: str) -> None:
@@ -603,10 +610,7 @@ class _ConnectionWalk:
             )
             scan = False  # the scan reports nothing more under an unknown type
         if isinstance(outputs, list):
-            return [
-                self._output(source, port, i, i, targets, scan, self.build)
-                for i, targets in enumerate(outputs)
-            ]
+            return self._outputs(source, port, outputs, scan, self.build)
         if isinstance(outputs, dict):  # MetaBuilder {"0": [...], "1": [...]}
             return self._index_map(source, port, outputs, scan)
         self.issues.append(
@@ -632,7 +636,7 @@ class _ConnectionWalk:
                         f"output index {key!r} is not a non-negative integer",
                     )
                 else:
-                    self._output(source, port, index, key, targets, True, False)
+                    self._outputs(source, port, [targets], True, False, [(index, key)])
         indexed: dict[int, Any] = {}
         for key, value in outputs.items():
             index = output_index(key)
@@ -647,55 +651,73 @@ class _ConnectionWalk:
                 continue
             indexed[index] = value
         size = max(indexed) + 1 if indexed else 0
-        return [self._output(source, port, i, i, indexed.get(i), False, self.build) for i in range(size)]
+        return self._outputs(source, port, [indexed.get(i) for i in range(size)], False, self.build)
 
-    def _output(
-        self, source: Any, port: Any, output: int, key: int | str, targets: Any, scan: bool, build: bool
-    ) -> list[ConnectionTarget]:
-        """One output's targets: normalised when ``build``, linked when ``scan``. With neither (an index
-        map's normalising pass once nodes failed), only the normaliser's issues are wanted."""
-        out: list[ConnectionTarget] = []
-        if type(targets) is not list:
-            if targets is not None and not isinstance(targets, list):
-                self.issues.append(
-                    _issue(_edge_path(source, port, output), ErrorCode.INVALID_EDGES, "must be an array")
-                )
-                if scan:
-                    self._source(
-                        extend(f"connections[{source!r}]", port, key),
-                        ErrorCode.INVALID_EDGES,
-                        "targets must be an array",
-                    )
-                return out
-            if targets is None:
-                return out
+    def _outputs(
+        self,
+        source: Any,
+        port: Any,
+        outputs: list[Any],
+        scan: bool,
+        build: bool,
+        keys: list[tuple[int, int | str]] | None = None,
+    ) -> PortConnections:
+        """The targets of each output: normalised when ``build``, linked when ``scan``. With neither (an
+        index map's normalising pass once nodes failed), only the normaliser's issues are wanted.
+
+        ``keys`` gives each output's (index, key as written) when they are not its position (index maps).
+        One frame for a port's outputs and their targets: a large workflow has one port per node.
+        """
+        result: PortConnections = []
         links = self.links if scan else None
         names = self.names
-        for slot, target in enumerate(targets):
-            if type(target) is dict and type(node := target.get("node")) is str:  # the usual target
-                index, kind = target.get("index", 0), target.get("type", "main")
-                if type(index) is int and index >= 0 and type(kind) is str:
-                    if links is not None:
-                        links.append(
-                            _new_link(Link, (source, port, output, key, slot, node, kind, index, False))
+        key: int | str
+        for position, targets in enumerate(outputs):
+            if keys is None:
+                output = key = position
+            else:
+                output, key = keys[position]
+            out: list[ConnectionTarget] = []
+            result.append(out)
+            if type(targets) is not list:
+                if targets is not None and not isinstance(targets, list):
+                    self.issues.append(
+                        _issue(_edge_path(source, port, output), ErrorCode.INVALID_EDGES, "must be an array")
+                    )
+                    if scan:
+                        self._source(
+                            extend(f"connections[{source!r}]", port, key),
+                            ErrorCode.INVALID_EDGES,
+                            "targets must be an array",
                         )
-                    if build:  # a ConnectionTarget, as _target builds it (inline: one per link)
-                        model = _new_model(ConnectionTarget)
-                        _set_dict(
-                            model,
-                            {
-                                "node": node if node in names else self.resolve(node),
-                                "type": kind,
-                                "index": index,
-                            },
-                        )
-                        _set_fields_set(model, {"node", "type", "index"})
-                        _set_extra(model, None)
-                        _set_private(model, None)
-                        out.append(model)
                     continue
-            self._odd_target(source, port, output, key, slot, target, out if build else None, scan)
-        return out
+                if targets is None:
+                    continue
+            for slot, target in enumerate(targets):
+                if type(target) is dict and type(node := target.get("node")) is str:  # the usual target
+                    index, kind = target.get("index", 0), target.get("type", "main")
+                    if type(index) is int and index >= 0 and type(kind) is str:
+                        if links is not None:
+                            links.append(
+                                _new_link(Link, (source, port, output, key, slot, node, kind, index, False))
+                            )
+                        if build:  # a ConnectionTarget, as _target builds it (inline: one per link)
+                            model = _new_model(ConnectionTarget)
+                            _set_dict(
+                                model,
+                                {
+                                    "node": node if node in names else self.resolve(node),
+                                    "type": kind,
+                                    "index": index,
+                                },
+                            )
+                            _set_fields_set(model, _TARGET_FIELDS)
+                            _set_extra(model, None)
+                            _set_private(model, None)
+                            out.append(model)
+                        continue
+                self._odd_target(source, port, output, key, slot, target, out if build else None, scan)
+        return result
 
     def _odd_target(
         self,
@@ -779,12 +801,17 @@ def _target(node: str, kind: str, index: int) -> ConnectionTarget:
     """A :class:`ConnectionTarget` of canonical values (see :func:`_construct`), without its generic frame."""
     model = _new_model(ConnectionTarget)
     _set_dict(model, {"node": node, "type": kind, "index": index})
-    _set_fields_set(model, {"node", "type", "index"})
+    _set_fields_set(model, _TARGET_FIELDS)
     _set_extra(model, None)
     _set_private(model, None)
     return model
 
 
+_TARGET_FIELDS = {"node", "type", "index"}
+"""The fields set of every built :class:`ConnectionTarget`, one set for all: nothing mutates it (the model is
+frozen, and ``model_copy`` copies it before adding to it), and a large workflow has tens of thousands of
+targets, each set another container for the garbage collector to walk. Not a frozenset: ``model_copy``
+calls ``update`` on its copy."""
 _new_model = object.__new__
 _set_dict = BaseModel.__dict__["__dict__"].__set__
 

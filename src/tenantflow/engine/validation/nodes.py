@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any, NamedTuple
 from weakref import WeakKeyDictionary
 
@@ -101,7 +102,7 @@ def _check_unique(sites: Sequence[NodeSite], log: IssueLog) -> None:
     unique. Blank ones are skipped: the structural pass has already reported them.
     """
     for field, code in (("name", ErrorCode.DUPLICATE_NODE_NAME), ("id", ErrorCode.DUPLICATE_NODE_ID)):
-        values = [getattr(site, field) for site in sites]
+        values = list(map(attrgetter(field), sites))
         if len(set(values)) == len(values):  # the usual case, found at C speed
             continue
         first: dict[str, int] = {}
@@ -122,6 +123,8 @@ def _schema_errors(compiled: _Compiled, parameters: dict[str, Any]) -> Iterator[
         yield [], compiled.problem
         return
     try:
+        if compiled.validator.is_valid(parameters):  # the usual case: no error objects to build
+            return
         errors = list(compiled.validator.iter_errors(parameters))
     except ValueError as exc:  # non-JSON values (sets, cyclic dicts) in parameters built in Python
         yield [], f"parameters are not JSON: {exc}"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, get_args
 
@@ -32,7 +32,7 @@ from tenantflow.engine.errors import ErrorCode
 from tenantflow.engine.validation.report import IssueLog
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class NodeSite:
     """A node to check and where it sits: ``index`` into the source ``nodes`` array, ``type_field`` the key
     holding its executor id (``nodeType`` in MetaBuilder v3). ``partial`` marks a skeleton whose
@@ -41,16 +41,19 @@ class NodeSite:
 
     index: int
     node: NodeDefinition
-    type_field: str = "type"
-    partial: bool = False
-    name: str = field(init=False)
-    id: str = field(init=False)
-    type: str = field(init=False)
+    type_field: str
+    partial: bool
+    name: str
+    id: str
+    type: str
 
-    def __post_init__(self) -> None:
+    def __init__(
+        self, index: int, node: NodeDefinition, type_field: str = "type", partial: bool = False
+    ) -> None:
+        # Written out rather than generated with a __post_init__: one frame per node instead of two.
+        self.index, self.node, self.type_field, self.partial = index, node, type_field, partial
         # Read once: each read on the model goes through pydantic's __getattr__ hook, and the checks read
         # these for every node and every link.
-        node = self.node
         self.name, self.id, self.type = node.name, node.id, node.type
 
 

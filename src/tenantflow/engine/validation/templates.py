@@ -7,7 +7,8 @@ through the expression engine's cache, so identical expressions across thousands
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from functools import cache
 from typing import Any
 
 from tenantflow.engine.errors import ErrorCode
@@ -24,7 +25,8 @@ _VARIABLE_REFERENCE = re.compile(
 
 
 def check_expressions(sites: Sequence[NodeSite], declared: frozenset[str], log: IssueLog) -> None:
-    names = {site.name for site in sites}
+    # Built on first need: expressions that reference no other node (most, in many workflows) never ask.
+    names = cache(lambda: {site.name for site in sites})
     for site in sites:
         parameters = site.node.parameters
         if not parameters or site.type == STICKY_NOTE:
@@ -34,16 +36,20 @@ def check_expressions(sites: Sequence[NodeSite], declared: frozenset[str], log: 
                 log.error(node_path(site.index, "parameters", *parts), code, message)
 
 
-def _problems(text: str, names: set[str], declared: frozenset[str]) -> Iterator[tuple[ErrorCode, str]]:
-    """Variable references are checked only when the workflow declares variables: a workflow that declares
-    none takes whatever the caller supplies."""
+def _problems(
+    text: str, names: Callable[[], set[str]], declared: frozenset[str]
+) -> Iterator[tuple[ErrorCode, str]]:
+    """``names()`` gives the workflow's node names. Variable references are checked only when the workflow
+    declares variables: a workflow that declares none takes whatever the caller supplies."""
     try:
         template = compile_template(text)
     except ExpressionSyntaxError as exc:
         yield ErrorCode.EXPRESSION_SYNTAX, f"expression syntax error at column {exc.column}: {exc.message}"
         return
-    for name in sorted(template.node_references - names):
-        yield ErrorCode.UNKNOWN_NODE_REFERENCE, f"expression references node {name!r}, which does not exist"
+    if template.node_references:
+        for name in sorted(template.node_references - names()):
+            message = f"expression references node {name!r}, which does not exist"
+            yield ErrorCode.UNKNOWN_NODE_REFERENCE, message
     if declared:
         for name in sorted(_variables(text) - declared):
             yield ErrorCode.MISSING_VARIABLE, f"expression uses variable {name!r}, which is not declared"

@@ -29,9 +29,10 @@ class Resolver:
 
     def __init__(self, sites: Sequence[NodeSite]) -> None:
         self._by_id: dict[str, NodeSite] = {}
+        by_name: dict[str, NodeSite] = {}
         for site in reversed(sites):  # the first node with a name or id wins
-            self._by_id[site.id] = site
-        self.by_ref = self._by_id | {site.name: site for site in reversed(sites)}
+            self._by_id[site.id] = by_name[site.name] = site
+        self.by_ref = self._by_id | by_name
         """What a string resolves to, for callers that look up many."""
 
     def __call__(self, ref: Any) -> NodeSite | None:
@@ -49,7 +50,7 @@ def check_links(
 ) -> list[Pair]:
     """Check every link's endpoints and indexes; the links between existing nodes, in order."""
     outputs, inputs = _Counts(registry, "output_count"), _Counts(registry, "input_count")
-    inputs_by_type, by_ref = inputs.by_type, resolve.by_ref
+    outputs_by_type, inputs_by_type, by_ref = outputs.by_type, inputs.by_type, resolve.by_ref
     bad_outputs: set[tuple[Any, str, int | str]] = set()
     pairs: list[Pair] = []
     source_key: Any = object()
@@ -57,7 +58,8 @@ def check_links(
     for link in links:  # flat on purpose: this runs once per link of a 10,000-node workflow
         source_ref, port, output, _, _, target_ref, kind, input_index, _ = link
         if source_ref is not source_key:  # one source's links are contiguous: resolve it once
-            source_key, source = source_ref, resolve(source_ref)
+            source_key = source_ref
+            source = by_ref.get(source_ref) if type(source_ref) is str else resolve(source_ref)
             if source is None:
                 source_outputs = None
                 log.error(
@@ -66,7 +68,10 @@ def check_links(
                     f"connection source {source_ref!r} is not a node name or id",
                 )
             else:
-                source_outputs = outputs(source)
+                if source.type in outputs_by_type:  # as for the target's inputs below
+                    source_outputs = None if source.partial else outputs_by_type[source.type]
+                else:
+                    source_outputs = outputs(source)
                 if source_outputs is not None and source.node.on_error == "continueErrorOutput":
                     source_outputs += 1  # n8n sends the node's failures to one extra main output
         if source_outputs is not None and output >= source_outputs and port == "main":
@@ -171,7 +176,10 @@ def _has_cycle(pairs: Sequence[Pair], order: dict[str, int]) -> bool:
     """Whether the links contain a cycle. Exported workflows mostly list nodes in flow order, and links
     that all point forward in ``order`` cannot form one; otherwise Kahn's algorithm decides: every link is
     consumed exactly when the graph is acyclic."""
-    if all(order[source] < order[target] for source, target in pairs):
+    for source, target in pairs:  # a loop, not all() over a generator: one resumed frame less per link
+        if order[source] >= order[target]:
+            break
+    else:
         return False
     successors: dict[str, list[str]] = defaultdict(list)
     indegree: Counter[str] = Counter()
