@@ -120,6 +120,9 @@ class WorkflowStoreContract:
                 view = await unit.workflows.find_first({"name": "stale"})
                 assert view is not None and view.data["validationStatus"] == "stale"
                 report = await unit.workflows.validate(created.id)
+                same_unit = await unit.workflows.find_first({"name": "stale"})
+                assert same_unit is not None and same_unit.data["validationStatus"] == "invalid"
+                assert same_unit.version == 1
             assert not report.valid and report.errors[0].code == "UNKNOWN_NODE_TYPE"
             async with store.unit(actor_a) as unit:
                 after = await unit.workflows.find_first({"name": "stale"})

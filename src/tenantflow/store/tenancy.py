@@ -71,10 +71,7 @@ def bind(session: Session, scope: Scope) -> None:
 
 
 def _touches_tenant_data(state: ORMExecuteState) -> bool:
-    return any(
-        isinstance(mapper.class_, type) and issubclass(mapper.class_, TenantScoped)
-        for mapper in state.all_mappers
-    )
+    return any(issubclass(mapper.class_, TenantScoped) for mapper in state.all_mappers)
 
 
 def _rows(parameters: Any) -> Iterable[Mapping[str, Any]]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from tenantflow.engine.definition import extend
 from tenantflow.engine.errors import ErrorCode
 from tenantflow.store.errors import InvalidRequestError
 
@@ -37,14 +38,12 @@ def nul_path(value: Any, path: str = "$") -> str | None:
         for key, item in value.items():
             if isinstance(key, str) and NUL in key:
                 return path
-            found = nul_path(
-                item, f"{path}.{key}" if isinstance(key, str) and key.isidentifier() else f"{path}[{key!r}]"
-            )
+            found = nul_path(item, extend(path, key))
             if found is not None:
                 return found
     elif isinstance(value, list | tuple):
         for index, item in enumerate(value):
-            found = nul_path(item, f"{path}[{index}]")
+            found = nul_path(item, extend(path, index))
             if found is not None:
                 return found
     return None

@@ -386,13 +386,8 @@ class WorkflowRepository:
         row = await self._row(workflow_id, "workflow.validate", write=False)
         fingerprint = self.unit.store.registry.fingerprint()
         report = validate(input_of(row).document(), self.unit.store.registry)
-        stored: dict[str, Any] = {}
-        _stamp_validation_values(stored, report, fingerprint)
-        await self.session.execute(
-            update(Workflow)
-            .where(Workflow.id == row.id)
-            .values(**stored)
-            .execution_options(synchronize_session=False)
+        await self.session.execute(  # also updates ``row`` in this session, without a version bump
+            update(Workflow).where(Workflow.id == row.id).values(**_validation_columns(report, fingerprint))
         )
         self._written(row, "workflow.validate", audit=False)
         await self.unit.cache.put_validation(
@@ -755,18 +750,18 @@ def _patched(current: WorkflowInput, patch: Mapping[str, Any]) -> WorkflowInput:
 
 
 def _stamp_validation(row: Workflow, report: ValidationReport, fingerprint: str) -> None:
-    values: dict[str, Any] = {}
-    _stamp_validation_values(values, report, fingerprint)
-    for name, value in values.items():
+    for name, value in _validation_columns(report, fingerprint).items():
         setattr(row, name, value)
 
 
-def _stamp_validation_values(values: dict[str, Any], report: ValidationReport, fingerprint: str) -> None:
-    values["validation_status"] = "valid" if report.valid else "invalid"
-    values["validation_errors"] = [
-        issue.model_dump(mode="json", by_alias=True, exclude_none=True) for issue in report.errors
-    ]
-    values["validated_registry"] = fingerprint
+def _validation_columns(report: ValidationReport, fingerprint: str) -> dict[str, Any]:
+    return {
+        "validation_status": "valid" if report.valid else "invalid",
+        "validation_errors": [
+            issue.model_dump(mode="json", by_alias=True, exclude_none=True) for issue in report.errors
+        ],
+        "validated_registry": fingerprint,
+    }
 
 
 def _cached_report(report: ValidationReport, fingerprint: str) -> dict[str, Any]:
