@@ -13,6 +13,7 @@ from tenantflow.engine.definition import (
     ConnectionTarget,
     DefinitionError,
     WorkflowDefinition,
+    canonical_json_schema,
     normalise,
     parse_workflow,
 )
@@ -150,14 +151,15 @@ def test_node_timeout_is_milliseconds_and_type_version_a_float() -> None:
 
 
 def test_the_parsed_definition_is_what_pydantic_builds_from_it() -> None:
-    """Connection targets and the definition itself are built without pydantic: they must compare, hash,
-    dump and copy exactly like validated instances."""
+    """The walk builds the connections without pydantic: the definition must compare, dump and copy exactly
+    like one pydantic validated whole."""
     connections = {"A": {"main": [["B"], [{"node": "id-C", "type": "main", "index": 1}]]}}
     definition = parse_workflow(doc(node("A"), node("B"), node("C"), connections=connections))
     again = WorkflowDefinition.model_validate(definition.model_dump(by_alias=True))
     assert again == definition and again.model_dump() == definition.model_dump()
     built = definition.connections["A"]["main"][1][0]
-    assert built == target("C", 1) and hash(built) == hash(target("C", 1))
+    assert built == target("C", 1) == {"node": "C", "type": "main", "index": 1}
+    assert "connections" in definition.model_fields_set
     copied = definition.model_copy(update={"name": "copy"})
     assert copied.name == "copy" and copied.connections == definition.connections
 
@@ -275,15 +277,11 @@ def test_an_index_map_is_linked_as_written_and_normalised_last_key_wins() -> Non
     ]
 
 
-def test_built_targets_copy_with_updates_independently() -> None:
-    """Built targets share one fields set; copying one with an update must leave the others alone."""
-    connections = {"A": {"main": [["B", "C"]]}}
-    definition = parse_workflow(doc(node("A"), node("B"), node("C"), connections=connections))
-    first, second = definition.connections["A"]["main"][0]
-    copied = first.model_copy(update={"index": 2})
-    assert copied == target("B", 2) and copied.model_fields_set == {"node", "type", "index"}
-    assert first == target("B") and second == target("C")
-    assert first.model_fields_set == second.model_fields_set == {"node", "type", "index"}
+def test_canonical_targets_are_described_in_the_schema() -> None:
+    """Targets are plain dicts in n8n's own shape; the published schema says what each field holds."""
+    target_schema = canonical_json_schema()["$defs"]["ConnectionTarget"]
+    assert target_schema["required"] == ["node", "type", "index"]
+    assert target_schema["properties"]["index"]["minimum"] == 0
 
 
 def test_the_scan_goes_on_past_a_node_the_normaliser_rejects() -> None:

@@ -15,9 +15,10 @@ import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal, NamedTuple, TypeVar
+from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
 
 from tenantflow.engine.errors import ErrorCode
 
@@ -57,10 +58,13 @@ class RetryPolicy(_Model):
     retryable_status_codes: tuple[int, ...] | None = Field(None, alias="retryableStatusCodes")
 
 
-class ConnectionTarget(_Model):
-    node: str = Field(description="Target node name.")
-    type: str = "main"
-    index: int = Field(0, ge=0, description="Target input index.")
+class ConnectionTarget(TypedDict):
+    """One canonical connection target, as n8n writes it. A plain dict rather than a model: a large workflow
+    has tens of thousands, and the normaliser builds them from values it has already checked."""
+
+    node: Annotated[str, Field(description="Target node name.")]
+    type: Annotated[str, Field(description="Connection type: main or error.")]
+    index: Annotated[int, Field(ge=0, description="Target input index.")]
 
 
 PortConnections = list[list[ConnectionTarget]]
@@ -302,7 +306,7 @@ def normalise(raw: Any, *, scan: bool = False) -> Normalised:
         issues.extend(_pydantic_issues(exc, raw))
     if issues:  # the connections' own, or the model's
         return result
-    result.definition = _construct(WorkflowDefinition, definition.__dict__ | {"connections": connections})
+    result.definition = definition.model_copy(update={"connections": connections})
     return result
 
 
@@ -427,28 +431,6 @@ def identity_problem(value: Any, *, number_ok: bool) -> str | None:
     return "must be a string"
 
 
-_M = TypeVar("_M", bound=BaseModel)
-
-
-def _construct(cls: type[_M], values: dict[str, Any]) -> _M:
-    """A model from values already known to be valid, complete and canonical, skipping pydantic.
-
-    ``model_construct`` skips validation too, but walks every field and alias per call, which costs more
-    than validating; this fills the four slots a validated instance has. Worth it only for small models
-    built in bulk (connection targets): pydantic-core validates a list of nodes faster than Python can
-    check and build them one by one.
-    """
-    model = object.__new__(cls)
-    object.__setattr__(model, "__dict__", values)
-    _set_fields_set(model, set(values))
-    _set_extra(model, None)
-    _set_private(model, None)
-    return model
-
-
-_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
-_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
-_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
 _new_link = tuple.__new__
 """Builds a :class:`Link` from a tuple of its fields without the generated ``__new__``'s Python frame."""
 
@@ -701,20 +683,9 @@ class _ConnectionWalk:
                             links.append(
                                 _new_link(Link, (source, port, output, key, slot, node, kind, index, False))
                             )
-                        if build:  # a ConnectionTarget, as _target builds it (inline: one per link)
-                            model = _new_model(ConnectionTarget)
-                            _set_dict(
-                                model,
-                                {
-                                    "node": node if node in names else self.resolve(node),
-                                    "type": kind,
-                                    "index": index,
-                                },
-                            )
-                            _set_fields_set(model, _TARGET_FIELDS)
-                            _set_extra(model, None)
-                            _set_private(model, None)
-                            out.append(model)
+                        if build:
+                            resolved = node if node in names else self.resolve(node)
+                            out.append({"node": resolved, "type": kind, "index": index})
                         continue
                 self._odd_target(source, port, output, key, slot, target, out if build else None, scan)
         return result
@@ -777,7 +748,7 @@ class _ConnectionWalk:
             if scan and self.links is not None:
                 self.links.append(Link(source, port, output, key, slot, node, str(kind), index, bare))
             if out is not None:
-                out.append(_target(self.resolve(node), str(kind), int(index)))
+                out.append({"node": self.resolve(node), "type": str(kind), "index": int(index)})
 
     def _target_issue(
         self,
@@ -795,25 +766,6 @@ class _ConnectionWalk:
         self.issues.append(_issue(f"{_edge_path(source, port, output)}[{slot}]{suffix}", code, message))
         if scan:
             self._source(extend(f"connections[{source!r}]", port, key, slot, *field), code, message)
-
-
-def _target(node: str, kind: str, index: int) -> ConnectionTarget:
-    """A :class:`ConnectionTarget` of canonical values (see :func:`_construct`), without its generic frame."""
-    model = _new_model(ConnectionTarget)
-    _set_dict(model, {"node": node, "type": kind, "index": index})
-    _set_fields_set(model, _TARGET_FIELDS)
-    _set_extra(model, None)
-    _set_private(model, None)
-    return model
-
-
-_TARGET_FIELDS = {"node", "type", "index"}
-"""The fields set of every built :class:`ConnectionTarget`, one set for all: nothing mutates it (the model is
-frozen, and ``model_copy`` copies it before adding to it), and a large workflow has tens of thousands of
-targets, each set another container for the garbage collector to walk. Not a frozenset: ``model_copy``
-calls ``update`` on its copy."""
-_new_model = object.__new__
-_set_dict = BaseModel.__dict__["__dict__"].__set__
 
 
 def _edge_path(source: Any, *parts: Any) -> str:

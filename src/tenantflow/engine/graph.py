@@ -89,8 +89,8 @@ def edges_of(definition: WorkflowDefinition) -> list[Edge]:
         for port, outputs in ports.items():
             for output, targets in enumerate(outputs):
                 for target in targets:
-                    if target.node in names:
-                        edges.append(Edge(source, port, output, target.node, target.index, len(edges)))
+                    if (node := target["node"]) in names:
+                        edges.append(Edge(source, port, output, node, target["index"], len(edges)))
     return edges
 
 

@@ -115,7 +115,7 @@ class NodeAccessor(HostObject):
         for edge_targets_index, targets in enumerate(
             self._base.run_data.workflow.connections.get(self._name, {}).get("main", [])
         ):
-            if any(t.node == self._base.node.name for t in targets):
+            if any(t["node"] == self._base.node.name for t in targets):
                 return edge_targets_index
         for index, items in enumerate(outputs):
             if items:

@@ -20,7 +20,9 @@ _new_link = tuple.__new__
 def links_of(definition: WorkflowDefinition) -> list[Link]:
     """The links of an already normalised workflow (keys are names, outputs arrays)."""
     return [
-        _new_link(Link, (source, port, output, output, slot, target.node, target.type, target.index, False))
+        _new_link(
+            Link, (source, port, output, output, slot, target["node"], target["type"], target["index"], False)
+        )
         for source, ports in definition.connections.items()
         for port, outputs in ports.items()
         for output, targets in enumerate(outputs)
