@@ -41,8 +41,8 @@ class Resolver:
         return self._by_id.get(str(ref))  # a number can only be an id: names are strings
 
 
-Pair = tuple[str, str]
-"""A link between two existing nodes: (source name, target name)."""
+Pair = tuple[int, int]
+"""A link between two existing nodes: (source, target) as their ``nodes`` indexes, i.e. document order."""
 
 
 def check_links(
@@ -103,7 +103,7 @@ def check_links(
                     f"node {target.name!r} has {count} input(s), not input {input_index}",
                 )
         if source is not None:
-            pairs.append((source.name, target.name))
+            pairs.append((source.index, target.index))
     return pairs
 
 
@@ -151,9 +151,8 @@ def check_graph(
 ) -> None:
     """Bad cycles (errors) and orphans (warnings: unconnected and unreachable from every start node)."""
     connected = set(chain.from_iterable(pairs))
-    lonely = [site for site in sites if site.name not in connected and site.type != STICKY_NOTE]
-    order = {site.name: position for position, site in enumerate(sites)}
-    if not lonely and not _has_cycle(pairs, order):
+    lonely = [site for site in sites if site.index not in connected and site.type != STICKY_NOTE]
+    if not lonely and not _has_cycle(pairs):
         return
     graph = build_graph(definition, registry)
     for cycle in graph.bad_cycles:
@@ -172,17 +171,17 @@ def check_graph(
             )
 
 
-def _has_cycle(pairs: Sequence[Pair], order: dict[str, int]) -> bool:
+def _has_cycle(pairs: Sequence[Pair]) -> bool:
     """Whether the links contain a cycle. Exported workflows mostly list nodes in flow order, and links
-    that all point forward in ``order`` cannot form one; otherwise Kahn's algorithm decides: every link is
+    that all point forward in it cannot form one; otherwise Kahn's algorithm decides: every link is
     consumed exactly when the graph is acyclic."""
     for source, target in pairs:  # a loop, not all() over a generator: one resumed frame less per link
-        if order[source] >= order[target]:
+        if source >= target:
             break
     else:
         return False
-    successors: dict[str, list[str]] = defaultdict(list)
-    indegree: Counter[str] = Counter()
+    successors: dict[int, list[int]] = defaultdict(list)
+    indegree: Counter[int] = Counter()
     for source, target in pairs:
         successors[source].append(target)
         indegree[target] += 1
@@ -205,6 +204,6 @@ def _link_path(source: str, target: str, links: Sequence[Link], resolve: Resolve
     return "connections"
 
 
-def _ends(link: Link, resolve: Resolver) -> Pair | None:
+def _ends(link: Link, resolve: Resolver) -> tuple[str, str] | None:
     source, target = resolve(link.source), resolve(link.target)
     return None if source is None or target is None else (source.name, target.name)
