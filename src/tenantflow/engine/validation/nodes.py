@@ -6,7 +6,7 @@ object are not run at all, since validating 10,000 nodes against ``{"type": "obj
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Container, Iterator, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any, NamedTuple
@@ -63,8 +63,12 @@ class _Kind(NamedTuple):
     schema: _Compiled | None = None  # None: the parameters need no check
 
 
-def check_nodes(sites: Sequence[NodeSite], registry: NodeRegistry, log: IssueLog) -> None:
-    _check_unique(sites, log)
+def check_nodes(
+    sites: Sequence[NodeSite], registry: NodeRegistry, log: IssueLog, unique: Container[str] = ()
+) -> None:
+    """Identity, type, version and parameters of each node; ``unique`` names the identity fields (name, id)
+    already known to be distinct."""
+    _check_unique(sites, unique, log)
     kinds: dict[tuple[str, float], _Kind] = {}
     for site in sites:
         node = site.node
@@ -97,11 +101,13 @@ def _kind(registry: NodeRegistry, type_name: str, version: float) -> _Kind:
     return _Kind(schema=compiled if compiled.validator is not None or compiled.problem is not None else None)
 
 
-def _check_unique(sites: Sequence[NodeSite], log: IssueLog) -> None:
+def _check_unique(sites: Sequence[NodeSite], unique: Container[str], log: IssueLog) -> None:
     """Names address nodes in connections and expressions, ids in MetaBuilder connections: both must be
     unique. Blank ones are skipped: the structural pass has already reported them.
     """
     for field, code in (("name", ErrorCode.DUPLICATE_NODE_NAME), ("id", ErrorCode.DUPLICATE_NODE_ID)):
+        if field in unique:
+            continue
         values = list(map(attrgetter(field), sites))
         if len(set(values)) == len(values):  # the usual case, found at C speed
             continue

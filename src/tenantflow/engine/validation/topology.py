@@ -34,6 +34,10 @@ class Resolver:
             self._by_id[site.id] = by_name[site.name] = site
         self.by_ref = self._by_id | by_name
         """What a string resolves to, for callers that look up many."""
+        self.unique = frozenset(
+            field for field, seen in (("name", by_name), ("id", self._by_id)) if len(seen) == len(sites)
+        )
+        """The identity fields no two nodes share: the uniqueness check can skip them."""
 
     def __call__(self, ref: Any) -> NodeSite | None:
         if isinstance(ref, str):

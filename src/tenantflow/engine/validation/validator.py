@@ -55,8 +55,8 @@ def _validate(source: Any, registry: NodeRegistry, max_nodes: int) -> Validation
     if document is None:
         return log.report(None)
     if document.sites:
-        check_nodes(document.sites, registry, log)
         resolve = Resolver(document.sites)
+        check_nodes(document.sites, registry, log, resolve.unique)
         pairs = check_links(document.links, resolve, registry, log)
         if document.definition is not None:  # cycles and reachability need the normalised graph
             check_graph(document.definition, document.sites, pairs, document.links, resolve, registry, log)
