@@ -58,9 +58,10 @@ class RetryPolicy(_Model):
     retryable_status_codes: tuple[int, ...] | None = Field(None, alias="retryableStatusCodes")
 
 
+# A plain dict rather than a model: a large workflow has tens of thousands of targets, and the normaliser
+# builds them from values it has already checked.
 class ConnectionTarget(TypedDict):
-    """One canonical connection target, as n8n writes it. A plain dict rather than a model: a large workflow
-    has tens of thousands, and the normaliser builds them from values it has already checked."""
+    """Where one connection leads, as n8n writes it: the node, the connection type and the input index."""
 
     node: Annotated[str, Field(description="Target node name.")]
     type: Annotated[str, Field(description="Connection type: main or error.")]
