@@ -254,8 +254,12 @@ def prune_command(
 async def _prune(database_url: str, batch_size: int) -> PruneReport:
     database = Database(database_url)
     try:
-        with err.status("pruning executions"):
-            return await prune(database, batch_size=batch_size)
+        with err.status("pruning executions") as status:
+
+            def show(tenant_id: str, deleted: int) -> None:
+                status.update(f"pruning executions: {deleted:,} deleted so far (tenant {tenant_id})")
+
+            return await prune(database, batch_size=batch_size, progress=show)
     finally:
         await database.dispose()
 

@@ -170,10 +170,18 @@ class RetentionStoreContract:
         ids = await insert_executions(
             store, actor_a, [{"created_at": days_ago(2 + i / 100)} for i in range(50)]
         )
+        seen: list[tuple[str, int]] = []
         with engine_events(store, "commit") as committed:
-            report = await prune(store.database, now=NOW, batch_size=7, tenants=[actor_a.tenant_id])
+            report = await prune(
+                store.database,
+                now=NOW,
+                batch_size=7,
+                tenants=[actor_a.tenant_id],
+                progress=lambda tenant_id, deleted: seen.append((tenant_id, deleted)),
+            )
         assert report.deleted == 50 and report.batches == 8  # 7 x 7 + 1
         assert len(committed) >= 8
+        assert seen == [(actor_a.tenant_id, n) for n in (7, 14, 21, 28, 35, 42, 49, 50)]
         assert await surviving(store, ids) == []
 
     async def test_retention_refuses_bad_arguments(self, store: Store) -> None:

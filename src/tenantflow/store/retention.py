@@ -12,7 +12,7 @@ created with ``auto_vacuum = INCREMENTAL``); PostgreSQL's autovacuum reuses them
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -85,15 +85,20 @@ async def prune(
     now: datetime | None = None,
     batch_size: int = 1000,
     tenants: Iterable[str] | None = None,
+    progress: Callable[[str, int], None] | None = None,
 ) -> PruneReport:
-    """Apply every tenant's retention policy (or only ``tenants``'), then reclaim space on SQLite."""
+    """Apply every tenant's retention policy (or only ``tenants``'), then reclaim space on SQLite.
+
+    ``progress`` is called after each batch with the tenant being pruned and the executions deleted so far
+    in all: a sweep over millions of rows takes minutes, and an operator wants to see it move.
+    """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 1 <= batch_size <= 100_000:
         raise InvalidRequestError(
             ErrorCode.INVALID_VALUE, "batchSize must be between 1 and 100000", path="$.batchSize"
         )
     if now is not None and now.tzinfo is None:
         raise InvalidRequestError(ErrorCode.INVALID_VALUE, "now must be a time with a zone", path="$.now")
-    sweep = _Sweep(database, batch_size)
+    sweep = _Sweep(database, batch_size, progress)
     moment = utc_now() if now is None else now
     results = []
     for tenant_id, days, cap in await _policies(database, tenants):
@@ -111,10 +116,14 @@ async def prune(
 class _Sweep:
     """Deletes finished executions of one tenant matching some conditions, ``batch_size`` ids at a time."""
 
-    def __init__(self, database: Database, batch_size: int) -> None:
+    def __init__(
+        self, database: Database, batch_size: int, progress: Callable[[str, int], None] | None
+    ) -> None:
         self.database = database
         self.batch_size = batch_size
+        self.progress = progress
         self.batches = 0
+        self.deleted = 0
 
     async def delete(self, tenant_id: str, conditions: list[ColumnElement[bool]]) -> int:
         finished = [*_finished(tenant_id), *conditions]
@@ -137,6 +146,9 @@ class _Sweep:
                     )
                     self.batches += 1
             deleted += len(ids)
+            self.deleted += len(ids)
+            if ids and self.progress is not None:
+                self.progress(tenant_id, self.deleted)
             if len(ids) < self.batch_size:
                 return deleted
 
