@@ -62,8 +62,9 @@ TRIGGER = node("Trigger", "manualTrigger")
 async def test_manual_trigger_emits_one_empty_item_by_default() -> None:
     record = await execute(chain(TRIGGER, node("Pass", "noOp")), registry=registry())
     assert record.status == "success"
-    assert first_output(record, "Trigger") == [{"json": {}}]
-    assert first_output(record, "Pass") == [{"json": {}}]
+    # As n8n records them: every item a node receives knows its place (pairedItem), and passes it on.
+    assert first_output(record, "Trigger") == [{"json": {}, "pairedItem": {"item": 0}}]
+    assert first_output(record, "Pass") == [{"json": {}, "pairedItem": {"item": 0}}]
 
 
 @pytest.mark.anyio
@@ -72,7 +73,9 @@ async def test_triggers_emit_the_execution_input_items(trigger_type: str) -> Non
     items = [{"json": {"a": 1}}, {"json": {"a": 2}}]
     workflow = chain(node("Trigger", trigger_type), node("Pass", "noOp"))
     record = await execute(workflow, registry=registry(), input_items=items)
-    assert first_output(record, "Pass") == items
+    assert first_output(record, "Pass") == [
+        {**item, "pairedItem": {"item": i}} for i, item in enumerate(items)
+    ]
 
 
 @pytest.mark.anyio
@@ -144,7 +147,7 @@ async def test_wait_sleeps_then_passes_the_items_on() -> None:
     record = await execute(chain(TRIGGER, wait), registry=registry(), input_items=items)
     assert time.monotonic() - started >= 0.2
     assert record.status == "success"
-    assert first_output(record, "Wait") == items
+    assert first_output(record, "Wait") == [{**items[0], "pairedItem": {"item": 0}}]
 
 
 @pytest.mark.anyio
@@ -190,7 +193,7 @@ async def test_sticky_note_is_accepted_and_produces_nothing() -> None:
     workflow["nodes"].append(node("Note", "stickyNote", {"content": "## hi", "height": 200, "width": 300}))
     record = await execute(workflow, registry=registry())
     assert record.status == "success"
-    assert first_output(record, "Pass") == [{"json": {}}]
+    assert first_output(record, "Pass") == [{"json": {}, "pairedItem": {"item": 0}}]
     sticky = core.StickyNote()
     assert await sticky.run(None, []) == []  # type: ignore[arg-type]
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from tenantflow.engine.definition import NodeDefinition, WorkflowDefinition
 from tenantflow.engine.expressions import compile_template, resolve_value
+from tenantflow.engine.pairing import input_source
 from tenantflow.engine.proxy import ExpressionScope, LayeredScope, ScopeInputs
 from tenantflow.engine.sdk import Items, LogLevel
 
@@ -116,6 +117,9 @@ class NodeRunContext:
 
     def log(self, level: LogLevel, message: str, **data: Any) -> None:
         self._execution._log(level, message, self._node.name, data or None)
+
+    def input_source(self, input_index: int = 0) -> dict[str, Any] | None:
+        return input_source(self._execution, self._node.name, self._run_index, input_index)
 
     def count_api_call(self) -> None:
         self._execution.record.metrics.api_calls_made += 1

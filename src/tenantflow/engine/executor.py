@@ -33,6 +33,7 @@ from tenantflow.engine.errors import ErrorCode, NodeError
 from tenantflow.engine.expressions import ExpressionError, ExpressionLimits
 from tenantflow.engine.graph import ERROR, MAIN, Edge, Graph, cached_graph
 from tenantflow.engine.outputs import item_bytes, normalise_outputs
+from tenantflow.engine.pairing import Source, stamp_inputs
 from tenantflow.engine.proxy import ScopeInputs
 from tenantflow.engine.record import ExecutionRecord, ExecutionStatus, LogEntry, NodeState, utc_now
 from tenantflow.engine.redaction import Redactor
@@ -119,6 +120,7 @@ class Execution:
         "_resume",
         "_running",
         "_runs",
+        "_sources",
         "_start_node",
         "_stop",
         "_unresolved",
@@ -183,10 +185,11 @@ class Execution:
         self._output_bytes: dict[str, int] = {}
         self._held_bytes = 0
         self._stop: _Stop | None = None
-        self._ready: deque[tuple[str, list[Items]]] = deque()
+        self._ready: deque[tuple[str, list[Items], tuple[Source, ...]]] = deque()
+        self._sources: dict[tuple[str, int], tuple[Source, ...]] = {}
         self._queued: set[str] = set()
         self._active: set[str] = set()
-        self._loop_restarts: dict[str, list[Items]] = {}
+        self._loop_restarts: dict[str, tuple[list[Items], tuple[Source, ...]]] = {}
         self._parents_to_force: set[str] = set()
         self._unresolved = dict(self.graph.in_degree)
         self._legacy_order = self.definition.settings.execution_order == "v0"
@@ -287,10 +290,10 @@ class Execution:
             if self._ready and (
                 (not self._running and len(self._ready) == 1) or self._runs_inline(self._ready[0][0])
             ):
-                name, inputs = self._take(limit)
+                name, inputs, sources = self._take(limit)
                 self._inline = self._main_task
                 try:
-                    outcome = await self._run_node(name, inputs)
+                    outcome = await self._run_node(name, inputs, sources)
                 finally:
                     self._inline = None
                 if self.events is not None:
@@ -298,8 +301,8 @@ class Execution:
                 self._after(outcome)
                 continue
             if self._ready and len(self._running) < max_concurrency:
-                name, inputs = self._take(limit)
-                task = asyncio.create_task(self._run_node(name, inputs))
+                name, inputs, sources = self._take(limit)
+                task = asyncio.create_task(self._run_node(name, inputs, sources))
                 task.add_done_callback(self._completions.put_nowait)
                 self._running[task] = name
                 self._active.add(name)
@@ -317,18 +320,19 @@ class Execution:
         overlap anyway: the node is the only work left (checked by the caller), or it never awaits I/O."""
         return name in self.graph.inline
 
-    def _take(self, limit: int) -> tuple[str, list[Items]]:
-        name, inputs = self._ready.popleft()
+    def _take(self, limit: int) -> tuple[str, list[Items], tuple[Source, ...]]:
+        name, inputs, sources = self._ready.popleft()
         self._queued.discard(name)
         if self._dispatched >= limit:
             message = f"more than {limit} node executions; stopping a runaway loop"
             raise _Stop("error", {"message": message, "code": ErrorCode.EXECUTION_LIMIT, "node": name})
         self._dispatched += 1
-        return name, inputs
+        return name, inputs, sources
 
-    def _enqueue(self, name: str, inputs: list[Items]) -> None:
+    def _enqueue(self, name: str, inputs: list[Items], sources: tuple[Source, ...] = ()) -> None:
+        """Queue a run of ``name``; ``sources`` says where its input items came from (none: the host's)."""
         self._queued.add(name)
-        self._ready.append((name, inputs))
+        self._ready.append((name, inputs, sources))
 
     def _initial_ready(self) -> None:
         starts = self._starts()
@@ -411,16 +415,18 @@ class Execution:
         if back:
             self._check_loop(edge.target)
         else:
-            self._check_ready(edge.target, items)
+            self._check_ready(edge, items)
 
-    def _check_ready(self, name: str, items: Items | None) -> None:
-        """Run or skip ``name`` once every connection into it has resolved, ``items`` those of the last."""
+    def _check_ready(self, edge: Edge, items: Items | None) -> None:
+        """Run or skip the target of ``edge`` once every connection into it has resolved, ``items`` those of
+        ``edge``, the last to resolve."""
+        name = edge.target
         # The counter first: a 1,000-way fan-in is checked 1,000 times but scanned once.
         if self._unresolved[name] or name in self._done or name in self._queued or name in self._active:
             return
         if name in self.graph.single_feed:  # one connection into the only input: the last alone decides
             if items:
-                self._enqueue(name, [list(items)])
+                self._enqueue(name, [list(items)], ((edge, len(self._runs[edge.source]) - 1),))
             else:
                 self._skip(name)
             return
@@ -438,7 +444,7 @@ class Execution:
         ):
             self._parents_to_force.update(starved)  # run them first; their outputs re-check this node
         else:
-            self._enqueue(name, self._gather(name, incoming))
+            self._enqueue(name, *self._gather(name, incoming))
 
     def _starved_parents(self, incoming: list[Edge]) -> set[str]:
         """n8n v0: a multi-input node forces parents that never ran, so every input gets data.
@@ -476,16 +482,15 @@ class Execution:
         """n8n v0 follows a connection into input index > 0 even when the parent output was empty."""
         return self._legacy_order and any(e.input > 0 and e.source in self._runs for e in incoming)
 
-    def _gather(self, name: str, edges: list[Edge]) -> list[Items]:
-        """One item list per input; edges arrive in document order, so fan-in keeps connection order."""
-        count = self.graph.input_counts[name]
-        if count == 1 and len(edges) == 1:  # the common case: one connection into one input
-            return [list(self._edge_items.get(edges[0], ()))]
-        inputs: list[Items] = [[] for _ in range(count)]
-        for edge in edges:
-            if self._edge_state.get(edge) == _FIRED:
-                inputs[edge.input].extend(self._edge_items[edge])
-        return inputs
+    def _gather(self, name: str, edges: list[Edge]) -> tuple[list[Items], tuple[Source, ...]]:
+        """One item list per input, and the connections that filled them with the runs that sent the items;
+        edges arrive in document order, so fan-in keeps connection order."""
+        fired = [edge for edge in edges if self._edge_state.get(edge) == _FIRED]
+        sources = tuple((edge, len(self._runs[edge.source]) - 1) for edge in fired)
+        inputs: list[Items] = [[] for _ in range(self.graph.input_counts[name])]
+        for edge in fired:
+            inputs[edge.input].extend(self._edge_items[edge])
+        return inputs, sources
 
     def _check_loop(self, loop: str) -> None:
         """All back edges into ``loop`` resolved: re-run it if any carried items, else the loop is over."""
@@ -506,9 +511,9 @@ class Execution:
     def _restart_loops(self) -> None:
         """Re-arm loops whose back edges fired, once the cascade that fired them has settled."""
         while self._loop_restarts:
-            loop, inputs = self._loop_restarts.popitem()
+            loop, (inputs, sources) = self._loop_restarts.popitem()
             self._rearm(loop)
-            self._enqueue(loop, inputs)
+            self._enqueue(loop, inputs, sources)
 
     def _rearm(self, loop: str) -> None:
         """Forget the loop region's previous pass so its nodes can run again on the next batch."""
@@ -589,9 +594,11 @@ class Execution:
 
     # ------------------------------------------------------------------ running one node
 
-    async def _run_node(self, name: str, inputs: list[Items]) -> _Outcome:
+    async def _run_node(self, name: str, inputs: list[Items], sources: tuple[Source, ...]) -> _Outcome:
         node = self.nodes[name]
         run_index = len(self._runs.get(name, ()))
+        self._sources[name, run_index] = sources
+        inputs = stamp_inputs(inputs)
         state = NodeState("success", [], start_time=utc_now())
         if self.events is not None:
             await self._emit(
@@ -666,7 +673,7 @@ class Execution:
     # ------------------------------------------------------------------ helpers for the node context
 
     def scope_inputs(self, node: NodeDefinition, inputs: list[Items], run_index: int) -> ScopeInputs:
-        parents = [e.source for e in self.graph.incoming.get(node.name, [])]
+        parents = self.graph.incoming.get(node.name)
         return ScopeInputs(
             run_data=self,
             node=node,
@@ -678,12 +685,19 @@ class Execution:
             secrets=self.secrets,
             env=self.env,
             timezone=self.definition.settings.timezone,
-            previous_node=parents[0] if parents else None,
-            parents=parents,
+            previous_node=parents[0].source if parents else None,
         )
 
     def runs_of(self, name: str) -> list[list[Items]]:
         return self._runs.get(name, [])
+
+    def sources_of(self, name: str, run: int) -> tuple[Source, ...]:
+        found = self._sources.get((name, run))
+        if found is None and run == 0 and name in self._resume:  # a resumed run: fed as the graph says
+            found = tuple(
+                (edge, 0) for edge in self.graph.forward_in.get(name, []) if edge.source in self._resume
+            )
+        return found or ()
 
     def status_of(self, name: str) -> str | None:
         return self._status(name)

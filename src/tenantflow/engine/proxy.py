@@ -8,7 +8,7 @@ no Python object is reachable from an expression.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from tenantflow.engine.definition import NodeDefinition, WorkflowDefinition
 from tenantflow.engine.expressions import UNDEFINED, ExpressionError, HostObject, NativeFunction, make_date
+from tenantflow.engine.pairing import PairedItems, Source
 from tenantflow.engine.sdk import Item, Items
 
 
@@ -27,6 +28,10 @@ class RunData(Protocol):
 
     def runs_of(self, name: str) -> list[list[Items]]:
         """Outputs of every run of ``name`` so far, oldest first (empty if it never ran)."""
+        ...
+
+    def sources_of(self, name: str, run: int) -> Sequence[Source]:
+        """Where run ``run`` of ``name`` got its input items (see :mod:`tenantflow.engine.pairing`)."""
         ...
 
     def status_of(self, name: str) -> str | None: ...
@@ -49,7 +54,14 @@ class ScopeInputs:
     env: Mapping[str, str]
     timezone: str
     previous_node: str | None
-    parents: list[str] = field(default_factory=list)
+    _paired: PairedItems | None = field(default=None, repr=False)
+
+    @property
+    def paired(self) -> PairedItems:
+        """The paired-item resolver for this node run, made on first use (it caches as it goes)."""
+        if self._paired is None:
+            self._paired = PairedItems(self.run_data)
+        return self._paired
 
 
 def _as_json(item: Item | None) -> Any:
@@ -122,24 +134,23 @@ class NodeAccessor(HostObject):
                 return index
         return 0
 
-    def _paired(self) -> Any:
-        items = self._output()
-        index = self._scope.item_index
-        paired = self._scope.current_item.get("pairedItem") if self._scope.current_item else None
-        if isinstance(paired, dict) and isinstance(paired.get("item"), int) and self._is_parent():
-            index = paired["item"]
-        if not items:
+    def _paired(self, item_index: Any = None) -> ItemView:
+        """The item of this node that the evaluating node's input item derives from (n8n's ``.item``)."""
+        self._output()  # the node must have run: the same error as .all() otherwise
+        index = self._scope.item_index if item_index is None or item_index is UNDEFINED else item_index
+        if not isinstance(index, int | float) or not 0 <= int(index) < len(self._scope.input_items):
             raise ExpressionError(
-                f"Node '{self._name}' has no output items", expression=f"$('{self._name}').item"
+                f"Item {index!r} is not an input item of node '{self._base.node.name}'",
+                expression=f"$('{self._name}').item",
             )
-        return ItemView(items[index] if index < len(items) else items[-1])
-
-    def _is_parent(self) -> bool:
-        return self._name in self._base.parents
+        base = self._base
+        return ItemView(base.paired.resolve(self._name, base.node.name, base.run_index, int(index)))
 
     def get_member(self, key: str) -> Any:
         if key == "item":
             return self._paired()
+        if key in ("itemMatching", "pairedItem"):
+            return NativeFunction(key, lambda args: self._paired(args[0] if args else None))
         if key == "isExecuted":
             return bool(self._base.run_data.runs_of(self._name))
         if key == "params":
@@ -152,10 +163,6 @@ class NodeAccessor(HostObject):
             return NativeFunction("first", lambda args: _at(_views(self._output(*args[:2])), 0))
         if key == "last":
             return NativeFunction("last", lambda args: _at(_views(self._output(*args[:2])), -1))
-        if key == "itemMatching":
-            return NativeFunction(
-                "itemMatching", lambda args: _at(_views(self._output()), args[0] if args else 0)
-            )
         return UNDEFINED
 
 

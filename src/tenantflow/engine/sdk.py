@@ -75,6 +75,13 @@ class NodeContext(Protocol):
 
     def log(self, level: LogLevel, message: str, **data: Any) -> None: ...
 
+    def input_source(self, input_index: int = 0) -> dict[str, Any] | None:
+        """Where this run's input ``input_index`` came from, as n8n's ``getInputSourceData`` gives it
+        (``previousNode``, ``previousNodeOutput``, ``previousNodeRun``); None for the execution's own input.
+        A node that hands out those items again on a later run (a loop) puts it in their
+        ``pairedItem.sourceOverwrite``, so ``$('Name').item`` still finds where they came from."""
+        ...
+
     def count_api_call(self) -> None:
         """Count one outbound call in the execution's ``apiCallsMade`` metric."""
         ...

@@ -49,10 +49,12 @@ class SplitInBatchesNode(NodeType):
         batch_size = self._batch_size(ctx, default=1 if version >= 3 else 10)
         state = ctx.node_state
         options = ctx.param("options", 0, {}) or {}
+        source = ctx.input_source()
         if "items" not in state or options.get("reset") is True:
             batch = self._start(state, items, batch_size, collect=version >= 2)
+            state["sourceData"] = source
         else:
-            batch = self._next_batch(state, items, batch_size, collect=version >= 2)
+            batch = self._next_batch(state, items, batch_size, collect=version >= 2, source=source)
         state["noItemsLeft"] = not state["items"]
         if version < 2:
             return [batch]
@@ -82,15 +84,37 @@ class SplitInBatchesNode(NodeType):
         return items[:batch_size]
 
     @staticmethod
-    def _next_batch(state: dict[str, Any], returned: Items, batch_size: int, *, collect: bool) -> Items:
-        """A later run: the input is the processed batch coming back; hand out the next batch."""
+    def _next_batch(
+        state: dict[str, Any],
+        returned: Items,
+        batch_size: int,
+        *,
+        collect: bool,
+        source: dict[str, Any] | None,
+    ) -> Items:
+        """A later run: the input is the processed batch coming back; hand out the next batch.
+
+        Both the batch (items of the first run's input) and the processed items (of this run's) are emitted
+        on some later run, so their ``pairedItem`` names the output they came from, as n8n's does."""
         state["currentRunIndex"] = int(to_number(state.get("currentRunIndex", 0))) + 1
         remaining = list(state["items"])
         state["items"] = remaining[batch_size:]
         if collect:
-            processed = [{**item, "pairedItem": {"item": index}} for index, item in enumerate(returned)]
+            processed = [{**item, "pairedItem": _from(source, index)} for index, item in enumerate(returned)]
             state["processedItems"] = [*state.get("processedItems", []), *processed]
-        return remaining[:batch_size]
+        return [_handed_out(item, state.get("sourceData")) for item in remaining[:batch_size]]
+
+
+def _from(source: dict[str, Any] | None, index: int) -> dict[str, Any]:
+    return {"item": index} if source is None else {"item": index, "sourceOverwrite": source}
+
+
+def _handed_out(item: dict[str, Any], source: dict[str, Any] | None) -> dict[str, Any]:
+    """An item of the first run's input, pointing at where that input came from."""
+    paired = item.get("pairedItem")
+    if not isinstance(paired, dict) or not isinstance(paired.get("item"), int):
+        return item
+    return {**item, "pairedItem": _from(source, paired["item"])}
 
 
 NODE_TYPES: list[type[NodeType]] = [SplitInBatchesNode]
