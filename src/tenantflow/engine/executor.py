@@ -486,7 +486,8 @@ class Execution:
         """One item list per input, and the connections that filled them with the runs that sent the items;
         edges arrive in document order, so fan-in keeps connection order."""
         fired = [edge for edge in edges if self._edge_state.get(edge) == _FIRED]
-        sources = tuple((edge, len(self._runs[edge.source]) - 1) for edge in fired)
+        runs = self._runs
+        sources = tuple([(edge, len(runs[edge.source]) - 1) for edge in fired])
         inputs: list[Items] = [[] for _ in range(self.graph.input_counts[name])]
         for edge in fired:
             inputs[edge.input].extend(self._edge_items[edge])
