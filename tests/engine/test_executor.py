@@ -533,7 +533,8 @@ async def test_subworkflow_runs_inline_definitions(registry: NodeRegistry) -> No
     )
     execution = Execution(wf([{"name": "T", "type": "test.trigger"}], {}), registry=registry)
     outputs = await execution.run_subworkflow(child, [{"json": {"x": 1}}])
-    assert outputs == [[{"json": {"x": 1, "path": ["child"]}}]]
+    # paired with the item passed in, which came out of the sub-run's start node as its item 0
+    assert outputs == [[{"json": {"x": 1, "path": ["child"]}, "pairedItem": {"item": 0}}]]
 
 
 async def test_run_limits_override_workflow_concurrency(registry: NodeRegistry) -> None:

@@ -225,3 +225,20 @@ async def test_item_after_resuming_from_finished_nodes() -> None:
     again = await execute(document, registry=_registry(), input_items=NUMBERS, resume=finished)
     assert again.status == "success", again.error
     assert _values(again, "Probe") == _values(first, "Probe") == [1, 3]
+
+
+async def test_item_across_a_sub_workflow_pairs_with_the_item_passed_in() -> None:
+    """The sub-run drops and reorders items: each returned item still pairs with the one passed in that it
+    came from, not with whatever its pointer means inside the sub-workflow."""
+    sort = {"sortFieldsUi": {"sortField": [{"fieldName": "n", "order": "descending"}]}}
+    child = _chain(
+        _node("Start", "n8n-nodes-base.executeWorkflowTrigger"),
+        _node("Odd", "test.keepOdd"),
+        _node("Sort", "n8n-nodes-base.sort", **sort),
+    )
+    call = _node("Call", "n8n-nodes-base.executeWorkflow", source="parameter", workflowJson=child)
+    probe = _node("Probe", "test.probe", expression="={{ [$json.n, $('Trigger').item.json.n] }}")
+    document = _chain(_node("Trigger", "n8n-nodes-base.manualTrigger"), call, probe)
+    record = await execute(document, registry=_registry(), input_items=NUMBERS[:4])
+    assert record.status == "success", record.error
+    assert _values(record, "Probe") == [[3, 3], [1, 1]]

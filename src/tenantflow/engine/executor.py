@@ -33,12 +33,12 @@ from tenantflow.engine.errors import ErrorCode, NodeError
 from tenantflow.engine.expressions import ExpressionError, ExpressionLimits
 from tenantflow.engine.graph import ERROR, MAIN, Edge, Graph, cached_graph
 from tenantflow.engine.outputs import item_bytes, normalise_outputs
-from tenantflow.engine.pairing import Source, stamp_inputs
+from tenantflow.engine.pairing import PairedItems, Source, stamp_inputs
 from tenantflow.engine.proxy import ScopeInputs
 from tenantflow.engine.record import ExecutionRecord, ExecutionStatus, LogEntry, NodeState, utc_now
 from tenantflow.engine.redaction import Redactor
 from tenantflow.engine.retry import NO_RETRY, is_retryable, retry_delay
-from tenantflow.engine.sdk import Items, LogLevel, NodeRegistry, NodeType, WorkflowLoader
+from tenantflow.engine.sdk import Item, Items, LogLevel, NodeRegistry, NodeType, WorkflowLoader
 
 EventSink = Callable[["ExecutionEvent"], Awaitable[None]]
 
@@ -738,8 +738,39 @@ class Execution:
             raise NodeError(
                 f"sub-workflow failed: {message}", code=ErrorCode.SUBWORKFLOW_FAILED, details=record.error
             )
-        last = child.last_finished
-        return child.runs_of(last)[-1] if last is not None else []
+        return child.returned_items()
+
+    def returned_items(self) -> list[Items]:
+        """The last node's outputs, as a sub-run hands them back: each item paired with the item of this
+        run's own input it derives from, which is the calling node's input; unpaired when that cannot be
+        told, for the caller to pair as n8n does. The sub-run's own pointers mean nothing to the caller."""
+        last = self._last_finished
+        if last is None:
+            return []
+        run = len(self._runs[last]) - 1
+        paired, starts = PairedItems(self), self._starts()
+        return [
+            [
+                self._caller_paired(paired, starts, last, run, output, index, item)
+                for index, item in enumerate(items)
+            ]
+            for output, items in enumerate(self._runs[last][run])
+        ]
+
+    @staticmethod
+    def _caller_paired(
+        paired: PairedItems, starts: set[str], last: str, run: int, output: int, index: int, item: Item
+    ) -> Item:
+        returned = {key: value for key, value in item.items() if key != "pairedItem"}
+        for start in sorted(starts):
+            try:
+                origin = paired.origin(start, last, run, output, index).get("pairedItem")
+            except ExpressionError:
+                continue
+            if isinstance(origin, dict) and isinstance(origin.get("item"), int) and not origin.get("input"):
+                returned["pairedItem"] = {"item": origin["item"]}
+                break
+        return returned
 
     async def _load(self, source: Any) -> WorkflowDefinition:
         if isinstance(source, str):

@@ -116,6 +116,11 @@ class PairedItems:
         ``run`` derives from."""
         return self._follow(destination, _Link(node, run, 0, item_index))
 
+    def origin(self, destination: str, node: str, run: int, output: int, index: int) -> Item:
+        """The item of ``destination`` that item ``index`` of ``node``'s run ``run``, output ``output``,
+        derives from (``destination`` may be ``node`` itself)."""
+        return self._follow(destination, _Link(node, run, output, index, direct=True))
+
     def _follow(self, destination: str, link: _Link) -> Item:
         for _ in range(MAX_HOPS):
             spot = self._spot(link)

@@ -66,7 +66,8 @@ def _last_output(outputs: list[Items]) -> Items:
 
 
 def _paired_to(results: Items, input_count: int) -> Items:
-    """n8n's pairing for a whole-batch sub-run: same length pairs by position, else with every input item."""
+    """n8n's pairing for a whole-batch sub-run, for items the sub-run could not pair with the input item
+    they came from: same length pairs by position, else with every input item."""
     fallback = [{"item": i} for i in range(input_count)]
     return [
         result
