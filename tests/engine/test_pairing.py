@@ -242,3 +242,29 @@ async def test_item_across_a_sub_workflow_pairs_with_the_item_passed_in() -> Non
     record = await execute(document, registry=_registry(), input_items=NUMBERS[:4])
     assert record.status == "success", record.error
     assert _values(record, "Probe") == [[3, 3], [1, 1]]
+
+
+async def test_code_node_item_and_item_matching_follow_paired_items() -> None:
+    """The Code node's sandbox sees the engine's resolution: per item in each-item mode, by index with
+    ``itemMatching`` in all-items mode."""
+    each = _node(
+        "Each",
+        "n8n-nodes-base.code",
+        2,
+        mode="runOnceForEachItem",
+        jsCode="return {json: {n: $json.n, trigger: $('Trigger').item.json.n}};",
+    )
+    whole = _node(
+        "Whole",
+        "n8n-nodes-base.code",
+        2,
+        jsCode="return $input.all().map((_, i) => ({json: {trigger: $('Trigger').itemMatching(i).json.n}}));",
+    )
+    trigger, odd = _node("Trigger", "n8n-nodes-base.manualTrigger"), _node("Odd", "test.keepOdd")
+    record = await execute(_chain(trigger, odd, each, whole), registry=_registry(), input_items=NUMBERS)
+    assert record.status == "success", record.error
+    assert [item["json"] for item in record.state["Each"].output[0]] == [
+        {"n": 1, "trigger": 1},
+        {"n": 3, "trigger": 3},
+    ]
+    assert [item["json"] for item in record.state["Whole"].output[0]] == [{"trigger": 1}, {"trigger": 3}]

@@ -33,6 +33,9 @@ FUNCTION_ITEM_MODE = "functionItem"
 """Per-item mode in which ``item`` is the item's json (the legacy Function Item node)."""
 N8N_ITEM_KEYS = frozenset({"json", "binary", "pairedItem", "error"})
 _NODE_REFERENCE = re.compile(r"""\$\(\s*(['"`])((?:(?!\1).)+)\1\s*\)""")
+_PAIRED_REFERENCE = re.compile(
+    r"""\$\(\s*(['"`])((?:(?!\1).)+)\1\s*\)\s*\.\s*(?:item|itemMatching|pairedItem)\b"""
+)
 _RETURN_ARRAY = "Please return an array of objects, one for each item you would like to output."
 _STARTUP_GRACE_SECONDS = 5.0
 """Time allowed on top of the script timeout for starting the child process and loading V8."""
@@ -344,6 +347,7 @@ def _job_data(ctx: NodeContext, mode: str, code: str, items: Items) -> dict[str,
         "workflow": {"id": workflow.id, "name": workflow.name, "active": workflow.active},
         "execution": {"id": ctx.execution_id, "mode": "manual"},
         "nodeOutputs": _referenced_outputs(ctx, code),
+        "pairedItems": _paired_items(ctx, code, len(items)),
     }
 
 
@@ -368,6 +372,23 @@ def _referenced_outputs(ctx: NodeContext, code: str) -> dict[str, Any]:
         except (NodeError, ExpressionError):
             continue
     return outputs
+
+
+def _paired_items(ctx: NodeContext, code: str, count: int) -> dict[str, list[dict[str, Any]]]:
+    """For nodes the code reads item by item (``$('Name').item``, ``.itemMatching(i)``): the item each input
+    item pairs with, resolved by the engine as for expressions, or ``{"error": message}`` where it cannot be.
+    The script's ``.item`` and ``.itemMatching(i)`` read these."""
+    paired: dict[str, list[dict[str, Any]]] = {}
+    for name in dict.fromkeys(match.group(2) for match in _PAIRED_REFERENCE.finditer(code)):
+        expression = "={{ $(" + json.dumps(name) + ").item }}"
+        entries: list[dict[str, Any]] = []
+        for index in range(count):
+            try:
+                entries.append({"item": _json_safe_item(ctx.evaluate(expression, index))})
+            except (NodeError, ExpressionError) as exc:
+                entries.append({"error": str(exc)})
+        paired[name] = entries
+    return paired
 
 
 async def run_js_comparator_sort(items: Items, code: str, limits: SandboxLimits | None = None) -> Items:

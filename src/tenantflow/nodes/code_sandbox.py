@@ -37,16 +37,24 @@ function __tfConsole(logs) {
   return { log: info, info, debug: write('debug'), warn: write('warn'), error: write('error') };
 }
 
-function __tfNodeAccessor(outputs, itemIndex) {
+function __tfNodeAccessor(outputs, paired, itemIndex) {
   return (name) => {
     const items = outputs[name];
     if (items === undefined) throw new Error(`Referenced node is unexecuted or unknown: ${name}`);
+    // The item an input item derives from, as the engine resolved it; the same index when not resolved.
+    const pairedWith = (index) => {
+      const entry = (paired[name] || [])[index];
+      if (entry === undefined) return items[index];
+      if (entry.error !== undefined) throw new Error(entry.error);
+      return entry.item;
+    };
     return {
       all: () => items,
       first: () => items[0],
       last: () => items[items.length - 1],
-      get item() { return items[itemIndex === null ? 0 : itemIndex]; },
-      itemMatching: (index) => items[index],
+      get item() { return pairedWith(itemIndex === null ? 0 : itemIndex); },
+      itemMatching: (index) => pairedWith(index),
+      pairedItem: (index) => pairedWith(index === undefined ? (itemIndex === null ? 0 : itemIndex) : index),
     };
   };
 }
@@ -67,7 +75,7 @@ function __tfScope(job, items, itemIndex, logs) {
     $binary: whole === undefined ? undefined : whole.binary,
     $itemIndex: itemIndex === null ? 0 : itemIndex,
     $runIndex: job.runIndex, $vars: job.vars, $workflow: job.workflow, $execution: job.execution,
-    $node: job.nodeOutputs, $: __tfNodeAccessor(job.nodeOutputs, itemIndex),
+    $node: job.nodeOutputs, $: __tfNodeAccessor(job.nodeOutputs, job.pairedItems || {}, itemIndex),
     console: __tfConsole(logs),
   };
 }
