@@ -198,11 +198,13 @@ class PairedItems:
                 continue
             if not any(item is seen for seen in found):
                 found.append(item)
+                if len(found) > 1:  # already ambiguous: no need to follow the rest
+                    break
         if len(found) == 1:
             return found[0]
         if not found:
             raise _no_path(destination, _Link(spot.node, spot.run, 0, spot.index))
-        message = f"Item {spot.index} of node '{spot.node}' derives from {len(found)} different items"
+        message = f"Item {spot.index} of node '{spot.node}' derives from several different items"
         raise _error(destination, f"{message} of node '{destination}'; use .all() or .first() to choose")
 
 
