@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tenantflow.engine.executor import execute
+from tenantflow.engine.pairing import stamp_inputs
 from tenantflow.engine.record import ExecutionRecord
 from tenantflow.engine.sdk import Items, NodeContext, NodeRegistry, NodeType
 from tenantflow.nodes import default_registry
@@ -270,3 +271,17 @@ async def test_code_node_item_and_item_matching_follow_paired_items() -> None:
         {"n": 3, "trigger": 3},
     ]
     assert [item["json"] for item in record.state["Whole"].output[0]] == [{"trigger": 1}, {"trigger": 3}]
+
+
+def test_stamping_copies_only_items_out_of_place_and_never_writes_to_them() -> None:
+    in_place = [[{"json": {"a": 1}, "pairedItem": {"item": 0}}]]
+    assert stamp_inputs(in_place) is in_place  # a chain of pass-through nodes costs no copies
+    moved = {"json": {"a": 1}, "pairedItem": {"item": 3}}
+    second = {"json": {"b": 2}}
+    stamped = stamp_inputs([[moved], [second]])
+    assert stamped == [
+        [{"json": {"a": 1}, "pairedItem": {"item": 0}}],
+        [{"json": {"b": 2}, "pairedItem": {"item": 0, "input": 1}}],
+    ]
+    assert moved["pairedItem"] == {"item": 3} and "pairedItem" not in second
+    assert stamped[0][0]["json"] is moved["json"]  # shallow: the data itself is shared, not copied
