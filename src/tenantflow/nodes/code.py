@@ -1,7 +1,8 @@
 """The JavaScript Code node, run in a sandboxed V8 isolate in a child process.
 
-Every run starts :mod:`tenantflow.nodes.code_sandbox` as a fresh process with a fresh isolate: a script that
-loops forever, exhausts its heap or crashes V8 takes down only that child, and nothing it sets on
+Every run gets a fresh process with a fresh isolate, forked by the sandbox server
+(:mod:`tenantflow.nodes.code_sandbox`, driven through :mod:`tenantflow.nodes.code_server`): a script that
+loops forever, exhausts its heap or crashes V8 takes down only that process, and nothing it sets on
 ``globalThis`` survives into another run or execution. Items and context go in as JSON and the result
 comes back as JSON; the isolate has no ``require``, ``process``, ``fetch``, modules or Python callbacks
 (``setTimeout`` exists, and counts against the run's time limit).
@@ -13,21 +14,18 @@ Results are validated and normalised with n8n's rules and messages (``Code doesn
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import signal
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from tenantflow.engine.errors import ErrorCode, NodeError
 from tenantflow.engine.expressions import ExpressionError
 from tenantflow.engine.sdk import Item, Items, NodeContext, NodeType
+from tenantflow.nodes.code_server import SERVER
 from tenantflow.nodes.core import first_input, object_schema, one_of
 
-SANDBOX_SCRIPT = Path(__file__).with_name("code_sandbox.py")
 CODE_ERROR = ErrorCode.CODE_ERROR
 FUNCTION_ITEM_MODE = "functionItem"
 """Per-item mode in which ``item`` is the item's json (the legacy Function Item node)."""
@@ -38,7 +36,8 @@ _PAIRED_REFERENCE = re.compile(
 )
 _RETURN_ARRAY = "Please return an array of objects, one for each item you would like to output."
 _STARTUP_GRACE_SECONDS = 5.0
-"""Time allowed on top of the script timeout for starting the child process and loading V8."""
+"""Time allowed on top of the script timeout for starting the job's process and V8 (and, the first time,
+the fork server)."""
 
 
 @dataclass(frozen=True)
@@ -66,32 +65,15 @@ async def run_sandbox(job: SandboxJob, limits: SandboxLimits) -> dict[str, Any]:
         "maxMemoryMb": limits.max_memory_mb,
     }
     try:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-I",
-            str(SANDBOX_SCRIPT),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.DEVNULL,
-            env={},
-        )
-    except OSError as exc:
-        raise NodeError("The code sandbox could not be started", description=str(exc)) from exc
-    try:
-        stdout, _ = await asyncio.wait_for(
-            process.communicate(json.dumps(payload, default=str).encode()),
-            limits.timeout + _STARTUP_GRACE_SECONDS,
-        )
+        reply, status = await SERVER.run(payload, limits.timeout + _STARTUP_GRACE_SECONDS)
     except TimeoutError:
         raise _timeout_error(limits) from None
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    return _parse_reply(stdout, process.returncode, limits)
+    except OSError as exc:
+        raise NodeError("The code sandbox could not be started", description=str(exc)) from exc
+    return _parse_reply(reply, status, limits)
 
 
-def _parse_reply(stdout: bytes, returncode: int | None, limits: SandboxLimits) -> dict[str, Any]:
+def _parse_reply(stdout: str | None, returncode: int | None, limits: SandboxLimits) -> dict[str, Any]:
     """The child's JSON reply; a child that died without one hit a hard limit (V8 aborts on heap OOM,
     the kernel stops it with SIGXCPU past its CPU-time ceiling)."""
     try:
