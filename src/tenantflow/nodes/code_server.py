@@ -47,8 +47,8 @@ class SandboxServer:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Outcome] = loop.create_future()
         request = next(self._ids)
-        process = self._wait_for(request, loop, future)
         frame = _frame({"id": request, "job": job})
+        process = self._wait_for(request, loop, future)
         try:
             with contextlib.suppress(OSError):  # the server is gone: its reader settles every job it had
                 await loop.run_in_executor(None, self._send, process, frame)
@@ -104,9 +104,11 @@ class SandboxServer:
         stream: IO[bytes] | None = process.stdout
         while stream is not None:
             header = stream.read(4)
-            if len(header) < 4:
+            size = int.from_bytes(header, "big")
+            body = stream.read(size) if len(header) == 4 else b""
+            if len(body) < size or not body:  # the server ended, maybe halfway through a frame
                 break
-            message = json.loads(stream.read(int.from_bytes(header, "big")))
+            message = json.loads(body)
             with self._lock:
                 waiter = self._waiting.pop(message["id"], None)
             if waiter is not None:
