@@ -70,6 +70,8 @@ async def run_sandbox(job: SandboxJob, limits: SandboxLimits) -> dict[str, Any]:
         raise _timeout_error(limits) from None
     except OSError as exc:
         raise NodeError("The code sandbox could not be started", description=str(exc)) from exc
+    if status is None:  # the sandbox server itself went away; the next run starts a new one
+        raise NodeError("The code sandbox stopped before the script finished", retryable=True)
     return _parse_reply(reply, status, limits)
 
 

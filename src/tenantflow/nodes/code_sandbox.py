@@ -18,6 +18,8 @@ Kept free of ``tenantflow`` imports: what runs next to user code is stdlib and `
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import json
 import math
 import os
@@ -236,8 +238,10 @@ def serve() -> None:
 
 def _start(message: dict[str, Any], selector: selectors.BaseSelector) -> _Job:
     read_fd, write_fd = os.pipe()
+    server = os.getpid()
     pid = os.fork()
     if pid == 0:  # the child keeps only its reply pipe (and stderr)
+        _die_with(server)
         os.dup2(write_fd, 3)
         os.closerange(0, 2)
         os.closerange(4, os.sysconf("SC_OPEN_MAX"))
@@ -246,6 +250,18 @@ def _start(message: dict[str, Any], selector: selectors.BaseSelector) -> _Job:
     os.set_blocking(read_fd, False)
     selector.register(read_fd, selectors.EVENT_READ)
     return _Job(int(message["id"]), pid, read_fd)
+
+
+def _die_with(server: int) -> None:
+    """End this job's process when the server ends, even when the server is killed outright (Linux's
+    parent-death signal): a runaway script must not outlive the server that was to stop it."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != server:  # the server was gone before the signal was armed
+        os._exit(1)
+
+
+_PR_SET_PDEATHSIG = 1
 
 
 def _frame(message: dict[str, Any]) -> bytes:
