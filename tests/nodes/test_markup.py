@@ -169,9 +169,43 @@ async def test_html_reads_binary_sources() -> None:
 
 
 @pytest.mark.anyio
-async def test_html_other_operations_fail_clearly() -> None:
-    run = await run_node(HTML, {"operation": "convertToHtmlTable"}, [{"data": PAGE}], version=1.2)
-    assert "not supported" in run.error["message"]
+async def test_html_template_puts_each_expression_in_place_as_javascript_writes_it() -> None:
+    template = "<p>{{ $json.name }}</p><ul>{{ $json.tags }}</ul><i>{{ $json.meta }}</i>{{ $json.none }}"
+    rows = [{"name": "Ann", "tags": ["a", "b"], "meta": {"x": 1}}, {"name": "Bo"}]
+    run = await run_node(HTML, {"operation": "generateHtmlTemplate", "html": template}, rows, version=1.2)
+    assert [item["html"] for item in run.json()[0]] == [
+        "<p>Ann</p><ul>a,b</ul><i>[object Object]</i>undefined",
+        "<p>Bo</p><ul>undefined</ul><i>undefined</i>undefined",
+    ]
+    default = await run_node(HTML, {"operation": "generateHtmlTemplate"}, [{}], version=1)
+    assert default.json()[0][0]["html"].startswith("<!DOCTYPE html>\n\n<html>")
+
+
+@pytest.mark.anyio
+async def test_html_table_has_a_column_per_key_of_any_item() -> None:
+    rows = [{"first_name": "a", "active": True, "n": 1}, {"first_name": "b", "extra": None}]
+    options = {"customStyling": True, "capitalize": True, "caption": "People", "cellAttributes": "class='c'"}
+    run = await run_node(HTML, {"operation": "convertToHtmlTable", "options": options}, rows, version=1.2)
+    assert run.outputs == [
+        [
+            {
+                "json": {
+                    "table": "<table  ><caption>People</caption><thead  ><tr>"
+                    "<th>First Name</th><th>Active</th><th>N</th><th>Extra</th></tr></thead><tbody>"
+                    "<tr  ><td  class='c'>a</td>"
+                    '<td  class=\'c\'><input type="checkbox" checked="checked"/></td>'
+                    "<td  class='c'>1</td><td  class='c'>undefined</td></tr>"
+                    "<tr  ><td  class='c'>b</td><td  class='c'>undefined</td><td  class='c'>undefined</td>"
+                    "<td  class='c'>null</td></tr></tbody></table>"
+                },
+                "pairedItem": [{"item": 0}, {"item": 1}],
+            }
+        ]
+    ]
+    styled = await run_node(HTML, {"operation": "convertToHtmlTable"}, rows[:1], version=1.2)
+    assert styled.json()[0][0]["table"].startswith(
+        "<table style='border-spacing:0; font-family:helvetica,arial,sans-serif' ><thead style='margin:0;"
+    )
 
 
 # --- Markdown ----------------------------------------------------------------------------------------------

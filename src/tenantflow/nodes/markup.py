@@ -18,6 +18,7 @@ from bs4 import Tag
 from soupsieve import SelectorSyntaxError
 
 from tenantflow.engine.errors import ErrorCode, NodeError
+from tenantflow.engine.expressions import UNDEFINED, js_string
 from tenantflow.engine.sdk import Item, Items, NodeContext, NodeType
 from tenantflow.nodes.core import BOOLEAN, STRING, first_input, object_schema, one_of
 from tenantflow.nodes.markup_html import element_value, html_to_text, inner_html, parse_html
@@ -107,6 +108,102 @@ def _attribute(elements: list[Tag], value: dict[str, Any]) -> Any:
     return dict(elements[0].attrs) if not name else elements[0].get(str(name))
 
 
+def _render(ctx: NodeContext, index: int) -> str:
+    """``generateHtmlTemplate``: each ``{{ }}`` in the template is evaluated for the item and put in its place
+    as JavaScript's ``String()`` writes it, as n8n does; the rest is left as written."""
+    template = ctx.raw_param("html", HTML_PLACEHOLDER)
+    if not isinstance(template, str) or template.startswith("="):  # a whole-template expression
+        return js_string(ctx.param("html", index, HTML_PLACEHOLDER))
+    return _RESOLVABLE.sub(
+        lambda match: js_string(ctx.evaluate_with("=" + match.group(0), {}, index)), template
+    )
+
+
+_RESOLVABLE = re.compile(r"\{\{[\s\S]*?\}\}")
+
+
+def _table(ctx: NodeContext, items: Items) -> Item:
+    """``convertToHtmlTable``: one table of every item, a column per key any item has (n8n's markup)."""
+    options = ctx.param("options", 0, {}) or {}
+    plain = not options.get("customStyling")
+    table_style = "style='border-spacing:0; font-family:helvetica,arial,sans-serif'" if plain else ""
+    header_style = _HEADER_STYLE if plain else ""
+    cell_style = _CELL_STYLE if plain else ""
+    rows = [item.get("json", {}) for item in items]
+    headers = list(dict.fromkeys(key for row in rows for key in row))
+    capitalize = bool(options.get("capitalize"))
+    parts = [f"<table {table_style} {options.get('tableAttributes') or ''}>"]
+    if options.get("caption"):
+        parts.append(f"<caption>{js_string(options['caption'])}</caption>")
+    parts.append(f"<thead {header_style} {options.get('headerAttributes') or ''}><tr>")
+    parts.extend(f"<th>{_header(header, capitalize)}</th>" for header in headers)
+    parts.append("</tr></thead><tbody>")
+    for index, row in enumerate(rows):
+        parts.append(f"<tr  {js_string(ctx.param('options.rowAttributes', index, ''))}>")
+        cell_attributes = js_string(ctx.param("options.cellAttributes", index, ""))
+        for header in headers:
+            value = row.get(header, UNDEFINED)
+            if isinstance(value, bool):
+                shown = '<input type="checkbox" checked="checked"/>' if value else '<input type="checkbox" />'
+            else:
+                shown = js_string(value)
+            parts.append(f"<td {cell_style} {cell_attributes}>{shown}</td>")
+        parts.append("</tr>")
+    parts.append("</tbody></table>")
+    return {"json": {"table": "".join(parts)}, "pairedItem": [{"item": i} for i in range(len(items))]}
+
+
+def _header(header: str, capitalize: bool) -> str:
+    """n8n's ``capitalizeHeader``: ``first_name`` becomes ``First Name``."""
+    if not capitalize:
+        return header
+    return " ".join(word[0].upper() + word[1:] for word in header.split("_") if word)
+
+
+_HEADER_STYLE = (
+    "style='margin:0; padding:7px 20px 7px 0px; border-bottom:1px solid #eee; text-align:left; color:#888;"
+    " font-weight:normal'"
+)
+_CELL_STYLE = "style='margin:0; padding:7px 20px 7px 0px; border-bottom:1px solid #eee'"
+
+HTML_PLACEHOLDER = """<!DOCTYPE html>
+
+<html>
+<head>
+  <meta charset="UTF-8" />
+  <title>Document</title>
+</head>
+<body>
+  <div class="container">
+    <h1>This is a Heading</h1>
+    <p>This is a paragraph.</p>
+    <div>Some more content!</div>
+  </div>
+</body>
+</html>
+
+<style>
+.container {
+  background-color: lightblue;
+  text-align: center;
+  padding: 16px;
+  border-radius: 10px;
+}
+
+h1 {
+  color: purple;
+  font-size: 24px;
+  font-weight: bold;
+  padding: 8px;
+}
+</style>
+
+<script>
+console.log("Hello World!");
+</script>"""
+"""n8n's default template, which an export leaves out when the user kept it."""
+
+
 _EXTRACTORS: dict[str, Callable[[list[Tag], dict[str, Any]], Any]] = {
     "attribute": _attribute,
     "html": lambda elements, _value: (inner_html(elements[0]) or None) if elements else None,
@@ -115,17 +212,15 @@ _EXTRACTORS: dict[str, Callable[[list[Tag], dict[str, Any]], Any]] = {
 
 
 class Html(NodeType):
-    """The HTML node's ``extractHtmlContent`` operation: CSS selectors pick values out of HTML.
-
-    Only extraction is implemented; ``generateHtmlTemplate`` and ``convertToHtmlTable`` fail clearly.
-    From v1.2 text is rendered by an html-to-text reproduction; earlier versions use plain text content.
-    """
+    """The HTML node: render a template per item, turn all items into one table, or extract values with CSS
+    selectors. From v1.2 extracted text is rendered by an html-to-text reproduction; earlier versions use
+    plain text content."""
 
     cpu_only = True
     type = "n8n-nodes-base.html"
     versions: ClassVar[tuple[float, ...]] = (1, 1.1, 1.2)
     display_name = "HTML"
-    description = "Extracts values from HTML with CSS selectors."
+    description = "Renders HTML templates, converts items to an HTML table, or extracts values from HTML."
     aliases = ("html",)
     parameters_schema = object_schema(
         {
@@ -149,15 +244,38 @@ class Html(NodeType):
                     }
                 }
             ),
-            "options": object_schema({"trimValues": BOOLEAN, "cleanUpText": BOOLEAN}),
+            "html": STRING,
+            "options": object_schema(
+                {
+                    "trimValues": BOOLEAN,
+                    "cleanUpText": BOOLEAN,
+                    "capitalize": BOOLEAN,
+                    "customStyling": BOOLEAN,
+                    "caption": STRING,
+                    "tableAttributes": STRING,
+                    "headerAttributes": STRING,
+                    "rowAttributes": STRING,
+                    "cellAttributes": STRING,
+                }
+            ),
         }
     )
 
     async def run(self, ctx: NodeContext, inputs: list[Items]) -> list[Items]:
         operation = ctx.param("operation", 0, "generateHtmlTemplate")
-        if operation != "extractHtmlContent":
-            raise NodeError(f"Operation {operation!r} is not supported yet", code=ErrorCode.INVALID_PARAMETER)
-        return self.extract_all(ctx, inputs)
+        if operation == "extractHtmlContent":
+            return self.extract_all(ctx, inputs)
+        items = first_input(inputs)
+        if operation == "convertToHtmlTable":
+            return [[_table(ctx, items)]] if items else [[]]
+        if operation == "generateHtmlTemplate":
+            return [
+                [
+                    {"json": {"html": _render(ctx, index)}, "pairedItem": {"item": index}}
+                    for index in range(len(items))
+                ]
+            ]
+        raise NodeError(f"The operation {operation!r} is not known", code=ErrorCode.INVALID_PARAMETER)
 
     def extract_all(self, ctx: NodeContext, inputs: list[Items]) -> list[Items]:
         """One output item per HTML document found in each input item."""
