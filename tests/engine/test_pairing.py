@@ -285,3 +285,13 @@ def test_stamping_copies_only_items_out_of_place_and_never_writes_to_them() -> N
     ]
     assert moved["pairedItem"] == {"item": 3} and "pairedItem" not in second
     assert stamped[0][0]["json"] is moved["json"]  # shallow: the data itself is shared, not copied
+
+
+@pytest.mark.parametrize("argument", ["0/0", "1/0", "true", "1.5", "9"])
+async def test_item_matching_refuses_what_is_not_an_input_item_index(argument: str) -> None:
+    probe = _node(
+        "Probe", "test.probe", expression=f"={{{{ $('Trigger').itemMatching({argument}).json.n }}}}"
+    )
+    document = _chain(_node("Trigger", "n8n-nodes-base.manualTrigger"), probe)
+    record = await execute(document, registry=_registry(), input_items=NUMBERS[:2])
+    assert "is not an input item of node 'Probe'" in _values(record, "Probe")[0]

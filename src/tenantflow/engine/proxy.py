@@ -9,13 +9,20 @@ no Python object is reachable from an expression.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from tenantflow.engine.definition import NodeDefinition, WorkflowDefinition
-from tenantflow.engine.expressions import UNDEFINED, ExpressionError, HostObject, NativeFunction, make_date
+from tenantflow.engine.expressions import (
+    UNDEFINED,
+    ExpressionError,
+    HostObject,
+    NativeFunction,
+    js_string,
+    make_date,
+)
 from tenantflow.engine.pairing import PairedItems, Source
 from tenantflow.engine.sdk import Item, Items
 
@@ -54,14 +61,6 @@ class ScopeInputs:
     env: Mapping[str, str]
     timezone: str
     previous_node: str | None
-    _paired: PairedItems | None = field(default=None, repr=False)
-
-    @property
-    def paired(self) -> PairedItems:
-        """The paired-item resolver for this node run, made on first use (it caches as it goes)."""
-        if self._paired is None:
-            self._paired = PairedItems(self.run_data)
-        return self._paired
 
 
 def _as_json(item: Item | None) -> Any:
@@ -138,13 +137,15 @@ class NodeAccessor(HostObject):
         """The item of this node that the evaluating node's input item derives from (n8n's ``.item``)."""
         self._output()  # the node must have run: the same error as .all() otherwise
         index = self._scope.item_index if item_index is None or item_index is UNDEFINED else item_index
-        if not isinstance(index, int | float) or not 0 <= int(index) < len(self._scope.input_items):
+        whole = isinstance(index, int) or (isinstance(index, float) and index.is_integer())
+        if isinstance(index, bool) or not whole or not 0 <= index < len(self._scope.input_items):
             raise ExpressionError(
-                f"Item {index!r} is not an input item of node '{self._base.node.name}'",
+                f"Item {js_string(index)} is not an input item of node '{self._base.node.name}'",
                 expression=f"$('{self._name}').item",
             )
         base = self._base
-        return ItemView(base.paired.resolve(self._name, base.node.name, base.run_index, int(index)))
+        item = PairedItems(base.run_data).resolve(self._name, base.node.name, base.run_index, int(index))
+        return ItemView(item)
 
     def get_member(self, key: str) -> Any:
         if key == "item":

@@ -31,9 +31,7 @@ FUNCTION_ITEM_MODE = "functionItem"
 """Per-item mode in which ``item`` is the item's json (the legacy Function Item node)."""
 N8N_ITEM_KEYS = frozenset({"json", "binary", "pairedItem", "error"})
 _NODE_REFERENCE = re.compile(r"""\$\(\s*(['"`])((?:(?!\1).)+)\1\s*\)""")
-_PAIRED_REFERENCE = re.compile(
-    r"""\$\(\s*(['"`])((?:(?!\1).)+)\1\s*\)\s*\.\s*(?:item|itemMatching|pairedItem)\b"""
-)
+_PAIRED_REFERENCE = re.compile(_NODE_REFERENCE.pattern + r"\s*\.\s*(?:item|itemMatching|pairedItem)\b")
 _RETURN_ARRAY = "Please return an array of objects, one for each item you would like to output."
 _STARTUP_GRACE_SECONDS = 5.0
 """Time allowed on top of the script timeout for starting the job's process and V8 (and, the first time,
