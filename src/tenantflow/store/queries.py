@@ -96,6 +96,15 @@ def page_bounds(page: int, limit: int) -> tuple[int, int]:
     return (page - 1) * limit, limit
 
 
+def offset_bound(offset: int) -> int:
+    """A row offset within the same depth a page number may reach."""
+    if not isinstance(offset, int) or isinstance(offset, bool) or not 0 <= offset < MAX_PAGE * MAX_LIMIT:
+        raise _invalid(
+            ErrorCode.INVALID_PAGINATION, f"offset must be between 0 and {MAX_PAGE * MAX_LIMIT - 1}", "$.offset"
+        )
+    return offset
+
+
 def order_by(sort: str | None) -> list[ColumnElement[Any]]:
     """``"-updatedAt"`` style sorts; ties break on id so pages never overlap or skip."""
     key = sort or "-updatedAt"

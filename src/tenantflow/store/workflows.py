@@ -50,6 +50,7 @@ from tenantflow.store.queries import (
     Page,
     filter_clause,
     find_clause,
+    offset_bound,
     order_by,
     page_bounds,
     parse_window,
@@ -135,12 +136,21 @@ class WorkflowRepository:
         sort: str | None = None,
         page: int = 1,
         limit: int = DEFAULT_LIMIT,
+        offset: int | None = None,
     ) -> Page[WorkflowView]:
-        """A bounded page of the tenant's workflows with the total count; cached in the warm tier."""
-        offset, limit = page_bounds(page, limit)
+        """A bounded page of the tenant's workflows with the total count; cached in the warm tier.
+
+        ``offset`` (the seed's REST query) replaces ``page`` when given: any row to start from.
+        """
+        if offset is None:
+            offset, limit = page_bounds(page, limit)
+        else:
+            _, limit = page_bounds(1, limit)
+            offset = offset_bound(offset)
+            page = offset // limit + 1
         where = filter_clause(filter, self._dialect)
         ordering = order_by(sort)
-        key = query_key(op="list", filter=filter, sort=sort, page=page, limit=limit)
+        key = query_key(op="list", filter=filter, sort=sort, offset=offset, limit=limit)
         if not self._changed:
             cached = await self.unit.cache.get_list(self.unit.tenant_id, key)
             if cached is not None:
