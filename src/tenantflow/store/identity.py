@@ -237,6 +237,14 @@ class UserRepository:
     async def get(self, user_id: str) -> UserView:
         return UserView.of(await self._user(user_id, "user.get", write=False))
 
+    async def get_by_email(self, email: str) -> UserView:
+        """The user with this email: operators name users by email, which is unique within a tenant."""
+        email = normalise_email(email)
+        row = await self.unit.session.scalar(select(User).where(User.email == email))
+        if row is None:
+            raise not_found(ErrorCode.USER_NOT_FOUND, "user", email)
+        return UserView.of(row)
+
     async def verify_password(self, email: str, password: str) -> UserView | None:
         """The enabled user with this email and password, else None, in about the same time either way.
 
