@@ -1,0 +1,77 @@
+"""``create_app(settings)``: the FastAPI application. Its lifespan opens one Store and closes it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from redis.asyncio import Redis
+
+from tenantflow import __version__
+from tenantflow.api import errors
+from tenantflow.api.deps import Runtime
+from tenantflow.api.middleware import ServiceMiddleware
+from tenantflow.api.ratelimit import RateLimiter
+from tenantflow.api.routes import system, workflows
+from tenantflow.services.access import Authenticator
+from tenantflow.services.runtime import open_store
+from tenantflow.settings import Settings
+
+DESCRIPTION = """Per-tenant workflow automation: store n8n-style workflows, validate and run them, read every
+execution. Every route under `/api/v1/{tenant}` needs `Authorization: Bearer <API key or login token>`
+whose tenant is `{tenant}`; errors are `{"error": {code, number, message, path?, details?, requestId}}`."""
+
+
+async def open_runtime(settings: Settings) -> Runtime:
+    store = await open_store(settings)
+    keyring = store.keyring
+    authenticator = Authenticator(
+        store, jwt_key=settings.jwt_key(keyring), jwt_ttl_seconds=settings.jwt_ttl_seconds
+    )
+    redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+    return Runtime(settings, store, authenticator, RateLimiter.from_settings(settings), redis, {})
+
+
+async def close_runtime(runtime: Runtime) -> None:
+    await runtime.limiter.close()
+    if runtime.redis is not None:
+        await runtime.redis.aclose()
+    await runtime.store.close()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = await open_runtime(settings)
+        app.state.runtime = runtime
+        try:
+            yield
+        finally:
+            await close_runtime(runtime)
+
+    app = FastAPI(
+        title="tenantflow",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+        redoc_url=None,
+    )
+    errors.install(app)
+    for router in (system.router, workflows.router):
+        app.include_router(router)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["*"],
+            allow_headers=["Authorization", "Content-Type", "If-Match", "Idempotency-Key", "Last-Event-ID"],
+            expose_headers=["ETag", "Location", "X-Request-Id", "Retry-After"],
+        )
+    app.add_middleware(ServiceMiddleware, max_body_bytes=settings.max_body_bytes)
+    return app

@@ -1,0 +1,1 @@
+"""Request and response bodies: separate create, update, filter and response schemas per resource."""
