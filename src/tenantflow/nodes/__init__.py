@@ -1,4 +1,9 @@
-"""Built-in node types, one module per family. Each module exports ``NODE_TYPES``."""
+"""Built-in node types, grouped as ``tenantflow nodes`` lists them: ``n8n`` (core, flow, data, code, HTTP,
+triggers) and ``metabuilder`` (operations, executors).
+
+Each family in :data:`FAMILIES` is a module (or a package, whose ``__init__`` holds the nodes and whose other
+modules are that family's helpers) exporting ``NODE_TYPES``. They register in this order.
+"""
 
 from __future__ import annotations
 
@@ -7,23 +12,23 @@ from importlib import import_module
 from tenantflow.engine.sdk import NodeRegistry, NodeType
 
 FAMILIES = (
-    "core",
-    "branching",
-    "transform",
-    "merge",
-    "loops",
-    "http",
-    "subworkflow",
-    "training",
-    "lists",
-    "metabuilder_ops",
-    "metabuilder_actions",
-    "dates",
-    "crypto",
-    "compare",
-    "trigger_defs",
-    "markup",
-    "code",
+    "n8n.core",
+    "n8n.flow.branching",
+    "n8n.data.set",
+    "n8n.flow.merge",
+    "n8n.flow.loops",
+    "n8n.http",
+    "n8n.flow.subworkflow",
+    "n8n.training",
+    "n8n.data.lists",
+    "metabuilder.operations",
+    "metabuilder.executors",
+    "n8n.data.dates",
+    "n8n.data.crypto",
+    "n8n.data.compare",
+    "n8n.triggers",
+    "n8n.data.markup",
+    "n8n.code",
 )
 
 

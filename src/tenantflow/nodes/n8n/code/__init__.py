@@ -1,0 +1,389 @@
+"""The JavaScript Code node, run in a sandboxed V8 isolate in a child process.
+
+Every run gets a fresh process with a fresh isolate, forked by the sandbox server
+(:mod:`tenantflow.nodes.n8n.code.sandbox`, driven through :mod:`tenantflow.nodes.n8n.code.server`): a script
+that loops forever, exhausts its heap or crashes V8 takes down only that process, and nothing it sets on
+``globalThis`` survives into another run or execution. Items and context go in as JSON and the result
+comes back as JSON; the isolate has no ``require``, ``process``, ``fetch``, modules or Python callbacks
+(``setTimeout`` exists, and counts against the run's time limit).
+Results are validated and normalised with n8n's rules and messages (``Code doesn't return items properly``,
+``A 'json' property isn't an object [item 0]``), so workflows that rely on them behave as in n8n.
+
+:func:`run_js_comparator_sort` exposes the same sandbox to the Sort node's ``type: code`` comparator.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+from dataclasses import dataclass
+from typing import Any
+
+from tenantflow.engine.errors import ErrorCode, NodeError
+from tenantflow.engine.expressions import ExpressionError
+from tenantflow.engine.sdk import Item, Items, NodeContext, NodeType
+from tenantflow.nodes.n8n.code.server import SERVER
+from tenantflow.nodes.n8n.core import first_input, object_schema, one_of
+
+CODE_ERROR = ErrorCode.CODE_ERROR
+FUNCTION_ITEM_MODE = "functionItem"
+"""Per-item mode in which ``item`` is the item's json (the legacy Function Item node)."""
+N8N_ITEM_KEYS = frozenset({"json", "binary", "pairedItem", "error"})
+_NODE_REFERENCE = re.compile(r"""\$\(\s*(['"`])((?:(?!\1).)+)\1\s*\)""")
+_PAIRED_REFERENCE = re.compile(_NODE_REFERENCE.pattern + r"\s*\.\s*(?:item|itemMatching|pairedItem)\b")
+_RETURN_ARRAY = "Please return an array of objects, one for each item you would like to output."
+_STARTUP_GRACE_SECONDS = 5.0
+"""Time allowed on top of the script timeout for starting the job's process and V8 (and, the first time,
+the fork server)."""
+
+
+@dataclass(frozen=True)
+class SandboxLimits:
+    """Per-run bounds: wall time of the script in seconds and V8 heap size in MiB."""
+
+    timeout: float = 5.0
+    max_memory_mb: int = 128
+
+
+@dataclass(frozen=True)
+class SandboxJob:
+    mode: str
+    code: str
+    data: dict[str, Any]
+
+
+async def run_sandbox(job: SandboxJob, limits: SandboxLimits) -> dict[str, Any]:
+    """Run ``job`` in a new sandbox process; returns the reply, raising NodeError for limits and crashes."""
+    payload = {
+        "mode": job.mode,
+        "code": job.code,
+        "data": job.data,
+        "timeout": limits.timeout,
+        "maxMemoryMb": limits.max_memory_mb,
+    }
+    try:
+        reply, status = await SERVER.run(payload, limits.timeout + _STARTUP_GRACE_SECONDS)
+    except TimeoutError:
+        raise _timeout_error(limits) from None
+    except OSError as exc:
+        raise NodeError("The code sandbox could not be started", description=str(exc)) from exc
+    if status is None:  # the sandbox server itself went away; the next run starts a new one
+        raise NodeError("The code sandbox stopped before the script finished", retryable=True)
+    return _parse_reply(reply, status, limits)
+
+
+def _parse_reply(stdout: str | None, returncode: int | None, limits: SandboxLimits) -> dict[str, Any]:
+    """The child's JSON reply; a child that died without one hit a hard limit (V8 aborts on heap OOM,
+    the kernel stops it with SIGXCPU past its CPU-time ceiling)."""
+    try:
+        reply = json.loads(stdout) if stdout else None
+    except json.JSONDecodeError:
+        reply = None
+    if not isinstance(reply, dict) and returncode == -signal.SIGXCPU:
+        raise _timeout_error(limits)
+    if not isinstance(reply, dict):
+        raise _memory_error(limits, f"The sandbox process ended without a result (exit status {returncode})")
+    error = reply.get("error")
+    if isinstance(error, dict) and error.get("kind") == "timeout":
+        raise _timeout_error(limits)
+    if isinstance(error, dict) and error.get("kind") == "memory":
+        raise _memory_error(limits, "The script allocated more memory than allowed")
+    return reply
+
+
+def _timeout_error(limits: SandboxLimits) -> NodeError:
+    return NodeError(
+        f"Code execution timed out after {limits.timeout:g} seconds",
+        code=ErrorCode.TIMEOUT,
+        description="Check the code for infinite loops or very long computations.",
+        retryable=False,
+    )
+
+
+def _memory_error(limits: SandboxLimits, detail: str) -> NodeError:
+    return NodeError(
+        f"Code execution exceeded the memory limit of {limits.max_memory_mb} MB",
+        code=ErrorCode.LIMIT_EXCEEDED,
+        description=detail,
+        retryable=False,
+    )
+
+
+def _script_error(error: dict[str, Any]) -> NodeError:
+    """A JavaScript exception as n8n words it (``ReferenceError: x is not defined [item 0]``)."""
+    name = str(error.get("name") or "Error")
+    message = str(error.get("message") or "")
+    text = message if message.startswith(name) or name == "Error" else f"{name}: {message}"
+    return _validation_error(text, error.get("itemIndex"), description=error.get("stack") or None)
+
+
+def _validation_error(message: str, item_index: Any = None, description: str | None = None) -> NodeError:
+    suffix = f" [item {item_index}]" if isinstance(item_index, int) else ""
+    return NodeError(f"{message}{suffix}", code=CODE_ERROR, description=description, retryable=False)
+
+
+def _log_console(ctx: NodeContext, reply: dict[str, Any]) -> None:
+    for level, line in reply.get("logs") or []:
+        ctx.log(level if level in ("debug", "info", "warn", "error") else "info", line, source="console")
+
+
+# --- result validation: n8n's JavaScriptSandbox rules ------------------------------------------------------
+
+
+def normalize_all_items(result: Any) -> Items:
+    """``runOnceForAllItems``: an array of items or of plain objects (a single object is wrapped)."""
+    if not isinstance(result, dict | list):
+        raise _validation_error(
+            "Code doesn't return items properly",
+            description=_RETURN_ARRAY,
+        )
+    if isinstance(result, list):
+        strict_keys = any(isinstance(entry, dict) and N8N_ITEM_KEYS & entry.keys() for entry in result)
+        for index, entry in enumerate(result):
+            if not isinstance(entry, dict):
+                raise _validation_error(
+                    "Code doesn't return items properly",
+                    description=_RETURN_ARRAY,
+                )
+            if strict_keys:
+                _check_top_level_keys(entry, index)
+    items = _normalize_items(result)
+    for index, item in enumerate(items):
+        _check_json(item, index)
+    return items
+
+
+def normalize_each_item(result: Any, index: int) -> Item | None:
+    """``runOnceForEachItem``: one object per input item; ``null``/``undefined`` drops the item."""
+    if result is None:
+        return None
+    if isinstance(result, list):
+        first = (
+            "An empty array was returned."
+            if not result
+            else f"An array of {_js_type(result[0])}s was returned."
+        )
+        raise _validation_error(
+            "Code doesn't return a single object",
+            index,
+            description=f"{first} To output multiple items, use the 'Run Once for All Items' mode.",
+        )
+    if not isinstance(result, dict):
+        raise _validation_error(
+            "Code doesn't return an object",
+            index,
+            description=f"Please return an object representing the output item. ('{result}' was returned)",
+        )
+    [item] = _normalize_items([result])
+    _check_json(item, index)
+    _check_top_level_keys(item, index)
+    output: Item = {"json": item["json"], "pairedItem": {"item": index}}
+    if "binary" in item:
+        output["binary"] = item["binary"]
+    return output
+
+
+def _normalize_items(result: dict[str, Any] | list[Any]) -> Items:
+    """n8n's ``normalizeItems``: wrap plain objects in ``{json}``, leave items alone, refuse a mix."""
+    if isinstance(result, dict):
+        result = [result] if result.get("json") else [{"json": result}]
+    with_json = [isinstance(entry, dict) and "json" in entry for entry in result]
+    if all(with_json):
+        return list(result)
+    if any(with_json):
+        raise _validation_error("Inconsistent item format")
+    if all(isinstance(entry, dict) and "binary" in entry for entry in result):
+        return [{"json": {}, "binary": entry["binary"]} for entry in result]
+    return [{"json": entry} for entry in result]
+
+
+def _check_json(item: Item, index: int) -> None:
+    if not isinstance(item.get("json"), dict):
+        raise _validation_error("A 'json' property isn't an object", index)
+
+
+def _check_top_level_keys(item: dict[str, Any], index: int) -> None:
+    for key in item:
+        if key not in N8N_ITEM_KEYS:
+            raise _validation_error(
+                f"Unknown top-level item key: {key}",
+                index,
+                description="Access the properties of an item under `.json`, e.g. `item.json`",
+            )
+
+
+def _js_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "undefined" if value is None else "object"
+
+
+# --- the node ----------------------------------------------------------------------------------------------
+
+
+class _ScriptNode(NodeType):
+    """Shared by the Code node and the legacy Function nodes: one sandbox run per node run."""
+
+    def __init__(self, limits: SandboxLimits | None = None) -> None:
+        self.limits = limits or SandboxLimits()
+
+    async def run_script(self, ctx: NodeContext, mode: str, code: str, items: Items) -> Any:
+        """Run ``code`` over ``items``; the script's result (``None`` for ``undefined``) or a NodeError."""
+        reply = await run_sandbox(SandboxJob(mode, code, _job_data(ctx, mode, code, items)), self.limits)
+        _log_console(ctx, reply)
+        if isinstance(reply.get("error"), dict):
+            raise _script_error(reply["error"])
+        return reply["ok"]
+
+
+class CodeNode(_ScriptNode):
+    """n8n's Code node for JavaScript, both modes, with the legacy ``items``/``item`` names kept."""
+
+    type = "n8n-nodes-base.code"
+    versions = (1, 2)
+    display_name = "Code"
+    description = "Runs custom JavaScript in a sandbox, once for all items or once for each item."
+    aliases = ("code",)
+    parameters_schema = object_schema(
+        {
+            "mode": one_of("runOnceForAllItems", "runOnceForEachItem"),
+            "language": one_of("javaScript"),
+            "jsCode": {"type": "string"},
+        }
+    )
+
+    async def run(self, ctx: NodeContext, inputs: list[Items]) -> list[Items]:
+        language = ctx.raw_param("language", "javaScript")
+        if language != "javaScript":
+            raise NodeError(f"Language {language!r} is not supported", code=ErrorCode.INVALID_PARAMETER)
+        mode = str(ctx.raw_param("mode", "runOnceForAllItems"))
+        result = await self.run_script(ctx, mode, str(ctx.raw_param("jsCode", "")), first_input(inputs))
+        if mode == "runOnceForEachItem":
+            outputs = [normalize_each_item(entry, index) for index, entry in enumerate(result or [])]
+            return [[item for item in outputs if item is not None]]
+        return [normalize_all_items(result)]
+
+
+class FunctionNode(_ScriptNode):
+    """The legacy Function node (before Code): ``functionCode`` over ``items``, returning items."""
+
+    type = "n8n-nodes-base.function"
+    display_name = "Function"
+    description = "Legacy: runs JavaScript once over all items. Superseded by the Code node."
+    aliases = ("function",)
+    parameters_schema = object_schema({"functionCode": {"type": "string"}})
+
+    async def run(self, ctx: NodeContext, inputs: list[Items]) -> list[Items]:
+        code = str(ctx.raw_param("functionCode", ""))
+        result = await self.run_script(ctx, "runOnceForAllItems", code, first_input(inputs))
+        if not isinstance(result, dict | list):
+            raise _validation_error("Always an Array of items has to be returned!")
+        items = _normalize_items(result)
+        for item in items:
+            if not isinstance(item.get("json"), dict):
+                raise _validation_error("The json-property has to be an object!")
+            if "binary" in item and not isinstance(item["binary"], dict):
+                raise _validation_error("The binary-property has to be an object!")
+        return [items]
+
+
+class FunctionItemNode(_ScriptNode):
+    """The legacy Function Item node: ``functionCode`` per item, ``item`` is the item's json."""
+
+    type = "n8n-nodes-base.functionItem"
+    display_name = "Function Item"
+    description = "Legacy: runs JavaScript once per item. Superseded by the Code node."
+    aliases = ("functionItem",)
+    parameters_schema = object_schema({"functionCode": {"type": "string"}})
+
+    async def run(self, ctx: NodeContext, inputs: list[Items]) -> list[Items]:
+        items = first_input(inputs)
+        results = await self.run_script(
+            ctx, FUNCTION_ITEM_MODE, str(ctx.raw_param("functionCode", "")), items
+        )
+        output: Items = []
+        for index, (item, result) in enumerate(zip(items, results or [], strict=False)):
+            if not isinstance(result, dict):
+                raise _validation_error("No data got returned. Always an object has to be returned!", index)
+            new_item: Item = {"json": result, "pairedItem": {"item": index}}
+            if "binary" in item:
+                new_item["binary"] = item["binary"]
+            output.append(new_item)
+        return [output]
+
+
+def _job_data(ctx: NodeContext, mode: str, code: str, items: Items) -> dict[str, Any]:
+    """What the script may see, as plain JSON: items, run index, variables and referenced node outputs."""
+    workflow = ctx.workflow
+    return {
+        "mode": mode,
+        "items": [_json_safe_item(item) for item in items],
+        "runIndex": ctx.run_index,
+        "vars": ctx.variables,
+        "params": ctx.node.parameters,
+        "workflow": {"id": workflow.id, "name": workflow.name, "active": workflow.active},
+        "execution": {"id": ctx.execution_id, "mode": "manual"},
+        "nodeOutputs": _referenced_outputs(ctx, code),
+        "pairedItems": _paired_items(ctx, code, len(items)),
+    }
+
+
+def _json_safe_item(item: Item) -> Item:
+    """An item as the script sees it: ``json`` and ``binary`` (metadata) only."""
+    safe: Item = {"json": item.get("json", {})}
+    if "binary" in item:
+        safe["binary"] = item["binary"]
+    return safe
+
+
+def _referenced_outputs(ctx: NodeContext, code: str) -> dict[str, Any]:
+    """Outputs of nodes the code names as ``$('Name')``, read through the expression engine's own ``$()``.
+
+    Names the engine cannot resolve (unknown or not yet run) are left out; the script's ``$()`` then throws.
+    """
+    outputs: dict[str, Any] = {}
+    for match in _NODE_REFERENCE.finditer(code):
+        name = match.group(2)
+        try:
+            outputs[name] = ctx.evaluate("={{ $(" + json.dumps(name) + ").all() }}")
+        except (NodeError, ExpressionError):
+            continue
+    return outputs
+
+
+def _paired_items(ctx: NodeContext, code: str, count: int) -> dict[str, list[dict[str, Any]]]:
+    """For nodes the code reads item by item (``$('Name').item``, ``.itemMatching(i)``): the item each input
+    item pairs with, resolved by the engine as for expressions, or ``{"error": message}`` where it cannot be.
+    The script's ``.item`` and ``.itemMatching(i)`` read these."""
+    paired: dict[str, list[dict[str, Any]]] = {}
+    for name in dict.fromkeys(match.group(2) for match in _PAIRED_REFERENCE.finditer(code)):
+        expression = "={{ $(" + json.dumps(name) + ").item }}"
+        entries: list[dict[str, Any]] = []
+        for index in range(count):
+            try:
+                entries.append({"item": _json_safe_item(ctx.evaluate(expression, index))})
+            except (NodeError, ExpressionError) as exc:
+                entries.append({"error": str(exc)})
+        paired[name] = entries
+    return paired
+
+
+async def run_js_comparator_sort(items: Items, code: str, limits: SandboxLimits | None = None) -> Items:
+    """Sort ``items`` with a JavaScript comparator body over ``a`` and ``b`` (n8n Sort ``type: code``).
+
+    The comparator only sees each item's ``json``/``binary``; the original items are reordered, so
+    ``pairedItem`` and anything else on them is kept.
+    """
+    data = {"mode": "sort", "items": [_json_safe_item(item) for item in items]}
+    reply = await run_sandbox(SandboxJob("sort", code, data), limits or SandboxLimits())
+    if isinstance(reply.get("error"), dict):
+        raise _script_error(reply["error"])
+    return [items[index] for index in reply["ok"]]
+
+
+NODE_TYPES: list[type[NodeType]] = [CodeNode, FunctionNode, FunctionItemNode]

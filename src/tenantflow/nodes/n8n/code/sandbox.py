@@ -1,0 +1,290 @@
+"""The Code node's sandbox: a fork server that runs each job in a new process with a fresh V8 isolate.
+
+A job runs in its own short-lived process rather than inside the service because V8 aborts the whole process
+when a script exhausts its heap; that kills only the job's process, which the service reports as a
+memory-limit error. A new process per job also means a new isolate: nothing a script leaves on
+``globalThis`` can reach another run. Starting Python and importing ``py_mini_racer`` costs ~70 ms, so one
+server process (``python -I sandbox.py``, empty environment) pays it once and forks a child per job; V8
+itself starts only in the child. Data crosses the boundary as JSON only, and the isolate has no Python
+callbacks, modules, timers, network or filesystem.
+
+Protocol on the server's stdin and stdout: frames of a 4-byte big-endian length and a JSON object. In:
+``{"id", "job"}`` runs a job, ``{"id", "kill": true}`` kills its process. Out, once per job:
+``{"id", "reply", "status"}``, the child's JSON reply text (null if it died first) and its exit status
+(negative: the signal that ended it).
+
+Kept free of ``tenantflow`` imports: what runs next to user code is stdlib and ``py_mini_racer``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import math
+import os
+import resource
+import selectors
+import signal
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
+
+from py_mini_racer import JSEvalException, JSOOMException, JSTimeoutException, MiniRacer, init_mini_racer
+
+PRELUDE = r"""
+'use strict';
+delete globalThis.WebAssembly;
+
+const __tfShow = (value) => {
+  if (typeof value === 'string') return value;
+  try { return JSON.stringify(value); } catch (e) { return String(value); }
+};
+
+function __tfConsole(logs) {
+  const write = (level) => (...args) => {
+    if (logs.length < 100) logs.push([level, args.map(__tfShow).join(' ')]);
+  };
+  const info = write('info');
+  return { log: info, info, debug: write('debug'), warn: write('warn'), error: write('error') };
+}
+
+function __tfNodeAccessor(outputs, paired, itemIndex) {
+  return (name) => {
+    const items = outputs[name];
+    if (items === undefined) throw new Error(`Referenced node is unexecuted or unknown: ${name}`);
+    // The item an input item derives from, as the engine resolved it; the same index when not resolved.
+    const pairedWith = (index) => {
+      const entry = (paired[name] || [])[index];
+      if (entry === undefined) return items[index];
+      if (entry.error !== undefined) throw new Error(entry.error);
+      return entry.item;
+    };
+    return {
+      all: () => items,
+      first: () => items[0],
+      last: () => items[items.length - 1],
+      get item() { return pairedWith(itemIndex === null ? 0 : itemIndex); },
+      itemMatching: (index) => pairedWith(index),
+      pairedItem: (index) => pairedWith(index === undefined ? (itemIndex === null ? 0 : itemIndex) : index),
+    };
+  };
+}
+
+function __tfScope(job, items, itemIndex, logs) {
+  const whole = itemIndex === null ? undefined : items[itemIndex];
+  const item = whole !== undefined && job.mode === 'functionItem' ? whole.json : whole;
+  const $input = {
+    all: () => items,
+    first: () => items[0],
+    last: () => items[items.length - 1],
+    item,
+    params: job.params,
+  };
+  return {
+    $input, items, item, $item: (index) => items[index],
+    $json: whole === undefined ? (items[0] || {}).json : whole.json,
+    $binary: whole === undefined ? undefined : whole.binary,
+    $itemIndex: itemIndex === null ? 0 : itemIndex,
+    $runIndex: job.runIndex, $vars: job.vars, $workflow: job.workflow, $execution: job.execution,
+    $node: job.nodeOutputs, $: __tfNodeAccessor(job.nodeOutputs, job.pairedItems || {}, itemIndex),
+    console: __tfConsole(logs),
+  };
+}
+
+function __tfFail(error, itemIndex) {
+  const isError = error instanceof Error;
+  return {
+    name: isError ? error.name : 'Error',
+    message: isError ? String(error.message) : __tfShow(error),
+    stack: isError && error.stack ? String(error.stack) : '',
+    itemIndex,
+  };
+}
+
+async function __tfRunItems(job, logs) {
+  const items = job.items;
+  const perItem = job.mode === 'runOnceForEachItem' || job.mode === 'functionItem';
+  if (!perItem) return await __tfUser(__tfScope(job, items, null, logs));
+  const results = [];
+  for (let index = 0; index < items.length; index++) {
+    try {
+      results.push(await __tfUser(__tfScope(job, items, index, logs)));
+    } catch (error) {
+      throw Object.assign(__tfFail(error, index), { tagged: true });
+    }
+  }
+  return results;
+}
+
+function __tfSort(job) {
+  const order = job.items.map((_, index) => index);
+  order.sort((left, right) => Number(__tfCompare(job.items[left], job.items[right])) || 0);
+  return order;
+}
+
+globalThis.__tfMain = async function () {
+  const job = globalThis.__tfJob;
+  delete globalThis.__tfJob;
+  const logs = [];
+  try {
+    const result = job.mode === 'sort' ? __tfSort(job) : await __tfRunItems(job, logs);
+    return JSON.stringify({ ok: result === undefined ? null : result, logs });
+  } catch (error) {
+    return JSON.stringify({ error: error && error.tagged ? error : __tfFail(error, null), logs });
+  }
+};
+"""
+
+
+def user_source(mode: str, code: str) -> str:
+    """Wrap the user's code the way n8n does: a sloppy-mode (async) function body, helpers in scope."""
+    if mode == "sort":
+        return f"globalThis.__tfCompare = function (a, b) {{\n{code}\n}};"
+    names = "$input, items, item, $item, $json, $binary, $itemIndex, $runIndex, $vars, $workflow, $execution"
+    return (
+        f"globalThis.__tfUser = function (__tfScope) {{\n"
+        f"const {{ {names}, $node, $, console }} = __tfScope;\n"
+        f"return (async function () {{\n{code}\n}}).call(undefined);\n}};"
+    )
+
+
+def run_job(job: dict[str, Any]) -> dict[str, Any]:
+    """Evaluate the job and return the reply: ``ok`` with the result, or ``error`` with its kind."""
+    timeout = float(job["timeout"])
+    max_memory = int(job["maxMemoryMb"]) * 2**20
+    racer = MiniRacer()
+    try:
+        racer.eval(PRELUDE)
+        racer.eval(user_source(job["mode"], job["code"]))
+        racer.eval("globalThis.__tfJob = " + json.dumps(job["data"]))
+        promise = racer.eval("__tfMain()", timeout_sec=timeout, max_memory=max_memory)
+        reply: Any = json.loads(str(promise.get(timeout=timeout)))  # type: ignore[union-attr]
+        return dict(reply)
+    except JSTimeoutException:
+        return {"error": {"kind": "timeout"}}
+    except TimeoutError:
+        return {"error": {"kind": "timeout"}}
+    except JSOOMException:
+        return {"error": {"kind": "memory"}}
+    except JSEvalException as exc:
+        return {"error": {"name": "SyntaxError", "message": str(exc).strip(), "itemIndex": None}}
+
+
+def _limit_cpu(timeout: float) -> None:
+    """A CPU-time ceiling as a last line of defence should V8's own watchdog fail to stop a script."""
+    seconds = math.ceil(timeout) + 2
+    resource.setrlimit(resource.RLIMIT_CPU, (seconds, seconds + 1))
+
+
+def _child(job: dict[str, Any], reply_fd: int) -> NoReturn:
+    """A forked job process: V8 starts here, runs the one job, writes the one reply and exits."""
+    try:
+        _limit_cpu(float(job["timeout"]))
+        init_mini_racer(flags=("--single-threaded", f"--max-old-space-size={int(job['maxMemoryMb'])}"))
+        _write_all(reply_fd, json.dumps(run_job(job)).encode())
+    finally:
+        os._exit(0)  # V8's teardown can hang after a terminated script; the reply is already out
+
+
+@dataclass
+class _Job:
+    """A running job: its request id, process and reply pipe, and the reply read so far."""
+
+    id: int
+    pid: int
+    fd: int
+    reply: bytearray = field(default_factory=bytearray)
+
+
+def serve() -> None:
+    """The fork server's loop: start jobs, collect replies, reap children; exit when the service is gone."""
+    selector = selectors.DefaultSelector()
+    os.set_blocking(0, False)
+    selector.register(0, selectors.EVENT_READ)
+    inbox = bytearray()
+    by_fd: dict[int, _Job] = {}
+    by_id: dict[int, _Job] = {}
+    while True:
+        for key, _ in selector.select():
+            if key.fd == 0:
+                chunk = os.read(0, 1 << 16)
+                if not chunk:
+                    for job in by_id.values():
+                        os.kill(job.pid, signal.SIGKILL)
+                    os._exit(0)
+                inbox += chunk
+                for message in _frames(inbox):
+                    if message.get("kill"):
+                        running = by_id.get(message["id"])
+                        if running is not None:  # not reaped yet, so the pid is still this job's
+                            os.kill(running.pid, signal.SIGKILL)
+                        continue
+                    job = _start(message, selector)
+                    by_fd[job.fd] = by_id[job.id] = job
+                continue
+            job = by_fd[key.fd]
+            chunk = os.read(key.fd, 1 << 16)
+            if chunk:
+                job.reply += chunk
+                continue
+            selector.unregister(key.fd)
+            os.close(key.fd)
+            del by_fd[key.fd], by_id[job.id]
+            _, status = os.waitpid(job.pid, 0)
+            reply = job.reply.decode() if job.reply else None
+            _write_all(1, _frame({"id": job.id, "reply": reply, "status": os.waitstatus_to_exitcode(status)}))
+
+
+def _start(message: dict[str, Any], selector: selectors.BaseSelector) -> _Job:
+    read_fd, write_fd = os.pipe()
+    server = os.getpid()
+    pid = os.fork()
+    if pid == 0:  # the child keeps only its reply pipe (and stderr)
+        _die_with(server)
+        os.dup2(write_fd, 3)
+        os.closerange(0, 2)
+        os.closerange(4, os.sysconf("SC_OPEN_MAX"))
+        _child(message["job"], 3)
+    os.close(write_fd)
+    os.set_blocking(read_fd, False)
+    selector.register(read_fd, selectors.EVENT_READ)
+    return _Job(int(message["id"]), pid, read_fd)
+
+
+def _die_with(server: int) -> None:
+    """End this job's process when the server ends, even when the server is killed outright (Linux's
+    parent-death signal): a runaway script must not outlive the server that was to stop it."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != server:  # the server was gone before the signal was armed
+        os._exit(1)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _frame(message: dict[str, Any]) -> bytes:
+    body = json.dumps(message).encode()
+    return len(body).to_bytes(4, "big") + body
+
+
+def _frames(inbox: bytearray) -> Iterator[dict[str, Any]]:
+    """Complete frames off the front of ``inbox``, leaving a partial one for the next read."""
+    while len(inbox) >= 4:
+        size = int.from_bytes(inbox[:4], "big")
+        if len(inbox) < 4 + size:
+            return
+        body = bytes(inbox[4 : 4 + size])
+        del inbox[: 4 + size]
+        yield json.loads(body)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+if __name__ == "__main__":
+    serve()

@@ -1,0 +1,216 @@
+"""Schedule Trigger, Webhook and Respond to Webhook: their parameters, ports and the items they produce.
+
+Firing them (a scheduler, an HTTP listener) is the host's business and not done here. What is here is
+what a run needs: the schedule item n8n emits when the trigger fires, the webhook passing on the request
+item the host hands it (``{headers, params, query, body}``), and the response Respond to Webhook would
+send, recorded in ``ctx.node_state["response"]`` for the HTTP layer to pick up.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from tenantflow.engine.errors import ErrorCode, NodeError
+from tenantflow.engine.expressions.dates import JSDate, now_ms
+from tenantflow.engine.sdk import Items, NodeContext, NodeType
+from tenantflow.nodes.n8n.core import (
+    BOOLEAN,
+    JSON_TEXT_OR_VALUE,
+    STRING,
+    TriggerNode,
+    first_input,
+    object_schema,
+    one_of,
+    or_expression,
+    parse_json_param,
+)
+from tenantflow.nodes.n8n.data.dates.formats import moment_format, zone
+from tenantflow.nodes.n8n.data.set import set_path
+
+# --- Schedule Trigger ----------------------------------------------------------------------------------
+
+
+def _bounded(low: int, high: int) -> dict[str, Any]:
+    return or_expression({"type": "integer", "minimum": low, "maximum": high})
+
+
+_INTERVAL = object_schema(
+    {
+        "field": one_of("seconds", "minutes", "hours", "days", "weeks", "months", "cronExpression"),
+        "secondsInterval": _bounded(1, 86_400),
+        "minutesInterval": _bounded(1, 1440),
+        "hoursInterval": _bounded(1, 744),
+        "daysInterval": _bounded(1, 366),
+        "weeksInterval": _bounded(1, 53),
+        "monthsInterval": _bounded(1, 120),
+        "triggerAtHour": _bounded(0, 23),
+        "triggerAtMinute": _bounded(0, 59),
+        "triggerAtDayOfMonth": _bounded(1, 31),
+        "triggerAtDay": {"type": "array", "items": _bounded(0, 6)},
+        "expression": {"type": "string", "pattern": r"^=|^\s*\S+(\s+\S+){4,5}\s*$"},
+    }
+)
+
+
+class ScheduleTrigger(TriggerNode):
+    """Starts a workflow on a schedule; each firing emits one item describing the moment it fired."""
+
+    type = "n8n-nodes-base.scheduleTrigger"
+    versions = (1, 1.1, 1.2)
+    display_name = "Schedule Trigger"
+    description = "Triggers the workflow on a schedule (intervals or a cron expression)."
+    aliases = ("scheduleTrigger",)
+    parameters_schema: ClassVar[dict[str, Any]] = object_schema(
+        {"rule": object_schema({"interval": {"type": "array", "items": _INTERVAL}})}
+    )
+
+    async def run(self, ctx: NodeContext, inputs: list[Items]) -> list[Items]:
+        return [[{"json": schedule_item(now_ms(), ctx.timezone or "UTC")}]]
+
+
+def schedule_item(epoch_ms: float, timezone: str) -> dict[str, str]:
+    """n8n's schedule item for the instant ``epoch_ms`` shown in ``timezone`` (moment formats)."""
+    moment = JSDate(epoch_ms, zone(timezone))
+    fields = {
+        "timestamp": "YYYY-MM-DD[T]HH:mm:ss.SSSZ",
+        "Readable date": "MMMM Do YYYY, h:mm:ss a",
+        "Readable time": "h:mm:ss a",
+        "Day of week": "dddd",
+        "Year": "YYYY",
+        "Month": "MMMM",
+        "Day of month": "DD",
+        "Hour": "HH",
+        "Minute": "mm",
+        "Second": "ss",
+    }
+    item = {name: moment_format(moment, fmt) for name, fmt in fields.items()}
+    item["Timezone"] = f"{timezone} (UTC{moment_format(moment, 'Z')})"
+    return item
+
+
+# --- Webhook -------------------------------------------------------------------------------------------
+
+_METHODS = ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
+
+
+class Webhook(TriggerNode):
+    """Starts a workflow on an HTTP request; emits the request item the host passes in."""
+
+    type = "n8n-nodes-base.webhook"
+    versions = (1, 1.1, 2)
+    display_name = "Webhook"
+    description = "Starts the workflow when a webhook is called."
+    aliases = ("webhook",)
+    parameters_schema: ClassVar[dict[str, Any]] = object_schema(
+        {
+            "httpMethod": {"anyOf": [one_of(*_METHODS), {"type": "array", "items": one_of(*_METHODS)}]},
+            "multipleMethods": BOOLEAN,
+            "path": STRING,
+            "authentication": one_of("none", "basicAuth", "headerAuth", "jwtAuth"),
+            "responseMode": one_of("onReceived", "lastNode", "responseNode", "streaming"),
+            "responseCode": or_expression({"type": "integer", "minimum": 100, "maximum": 599}),
+            "responseData": one_of("allEntries", "firstEntryJson", "firstEntryBinary", "noData"),
+            "responseBinaryPropertyName": STRING,
+            "options": object_schema(
+                {
+                    "binaryPropertyName": STRING,
+                    "ignoreBots": BOOLEAN,
+                    "ipWhitelist": STRING,
+                    "noResponseBody": BOOLEAN,
+                    "rawBody": BOOLEAN,
+                    "responseContentType": STRING,
+                    "responsePropertyName": STRING,
+                    "allowedOrigins": STRING,
+                }
+            ),
+        }
+    )
+
+
+# --- Respond to Webhook --------------------------------------------------------------------------------
+
+_HEADER = object_schema({"name": STRING, "value": {"type": ["string", "number", "boolean"]}})
+
+
+class RespondToWebhook(NodeType):
+    """Passes its items on and records the HTTP response a ``responseNode`` webhook would send.
+
+    Only the JSON-expressible responses are supported; ``binary`` and ``jwt`` (which needs credentials)
+    are rejected by the schema rather than half-done.
+    """
+
+    cpu_only = True
+    type = "n8n-nodes-base.respondToWebhook"
+    versions = (1, 1.1)
+    display_name = "Respond to Webhook"
+    description = "Returns data for a webhook that is set to respond using this node."
+    aliases = ("respondToWebhook",)
+    parameters_schema: ClassVar[dict[str, Any]] = object_schema(
+        {
+            "respondWith": one_of(
+                "allIncomingItems", "firstIncomingItem", "json", "text", "noData", "redirect"
+            ),
+            "redirectURL": STRING,
+            "responseBody": JSON_TEXT_OR_VALUE,
+            "options": object_schema(
+                {
+                    "responseCode": or_expression({"type": "integer", "minimum": 100, "maximum": 599}),
+                    "responseKey": STRING,
+                    "responseHeaders": object_schema({"entries": {"type": "array", "items": _HEADER}}),
+                }
+            ),
+        }
+    )
+
+    async def run(self, ctx: NodeContext, inputs: list[Items]) -> list[Items]:
+        items = first_input(inputs)
+        options = ctx.param("options", 0, {}) or {}
+        headers = {
+            str(entry.get("name", "")).lower(): _header_text(entry.get("value", ""))
+            for entry in (options.get("responseHeaders") or {}).get("entries") or []
+        }
+        respond_with = ctx.param("respondWith", 0, "firstIncomingItem")
+        status = options.get("responseCode") or (307 if respond_with == "redirect" else 200)
+        body = _response_body(ctx, str(respond_with), items, options, headers)
+        ctx.node_state["response"] = {"statusCode": status, "headers": headers, "body": body}
+        return [items]
+
+
+def _header_text(value: Any) -> str:
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+
+def _keyed(value: Any, key: Any) -> Any:
+    """``options.responseKey`` wraps the body: ``set({}, key, value)``."""
+    if not key:
+        return value
+    wrapper: dict[str, Any] = {}
+    set_path(wrapper, str(key), value)
+    return wrapper
+
+
+def _response_body(
+    ctx: NodeContext, respond_with: str, items: Items, options: dict[str, Any], headers: dict[str, str]
+) -> Any:
+    if respond_with == "allIncomingItems":
+        return _keyed([item.get("json", {}) for item in items], options.get("responseKey"))
+    if respond_with == "firstIncomingItem":
+        if not items:
+            raise NodeError("No item to respond with", code=ErrorCode.INVALID_PARAMETER)
+        return _keyed(items[0].get("json", {}), options.get("responseKey"))
+    if respond_with == "json":
+        body = ctx.param("responseBody", 0, "")
+        return parse_json_param(body, "responseBody") if body else None
+    if respond_with == "text":
+        return ctx.param("responseBody", 0, "")
+    if respond_with == "redirect":
+        headers["location"] = str(ctx.param("redirectURL", 0, ""))
+        return None
+    if respond_with == "noData":
+        return None
+    raise NodeError(
+        f'The Response Data option "{respond_with}" is not supported!', code=ErrorCode.INVALID_PARAMETER
+    )
+
+
+NODE_TYPES: list[type[NodeType]] = [ScheduleTrigger, Webhook, RespondToWebhook]

@@ -1,0 +1,533 @@
+"""HTTP Request against a local aiohttp server, through the real executor: guard, caps, timeouts."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import jsonschema_rs
+import pytest
+from aiohttp import web
+
+from tenantflow.engine.errors import ErrorCode
+from tenantflow.engine.executor import RunLimits, execute
+from tenantflow.engine.record import ExecutionRecord
+from tenantflow.engine.sdk import NodeRegistry
+from tenantflow.nodes.n8n import core, http
+from tenantflow.nodes.n8n.http import AddressGuard, BlockedAddressError, HttpRequest, is_public_address
+
+
+class Server:
+    """A loopback test server that records every request it receives."""
+
+    def __init__(self) -> None:
+        self.hits: list[str] = []
+        self.app = web.Application()
+        self.app.router.add_route("*", "/{tail:.*}", self.handle)
+        self.routes: dict[str, Any] = {}
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        self.hits.append(request.path)
+        route = self.routes.get(request.path)
+        if route is None:
+            return await self.echo(request)
+        response: web.StreamResponse = await route(request)
+        return response
+
+    async def echo(self, request: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "method": request.method,
+                "path": request.path,
+                "query": list(request.query.items()),
+                "headers": {k.lower(): v for k, v in request.headers.items()},
+                "body": await request.text(),
+            }
+        )
+
+
+@asynccontextmanager
+async def serve(*hosts: str) -> AsyncIterator[tuple[Server, int]]:
+    """Start a :class:`Server` on ``hosts`` (default 127.0.0.1), all on one free port."""
+    server = Server()
+    runner = web.AppRunner(server.app)
+    await runner.setup()
+    port = _free_port()
+    for host in hosts or ("127.0.0.1",):
+        await web.TCPSite(runner, host, port).start()
+    try:
+        yield server, port
+    finally:
+        await runner.cleanup()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+def registry() -> NodeRegistry:
+    reg = NodeRegistry()
+    for node_type in [*core.NODE_TYPES, HttpRequest]:
+        reg.register(node_type)
+    return reg
+
+
+async def run_request(
+    parameters: dict[str, Any],
+    *,
+    items: list[dict[str, Any]] | None = None,
+    private: bool = True,
+    version: float = 4.2,
+    **node_settings: Any,
+) -> ExecutionRecord:
+    """Trigger → HTTP Request, the trigger fed ``items``; ``private`` lets the node reach 127.0.0.1."""
+    workflow = {
+        "nodes": [
+            {"name": "Trigger", "type": "n8n-nodes-base.manualTrigger", "typeVersion": 1, "parameters": {}},
+            {
+                "name": "HTTP",
+                "type": "n8n-nodes-base.httpRequest",
+                "typeVersion": version,
+                "parameters": parameters,
+                **node_settings,
+            },
+        ],
+        "connections": {"Trigger": {"main": [[{"node": "HTTP", "type": "main", "index": 0}]]}},
+    }
+    return await execute(
+        workflow, registry=registry(), input_items=items, limits=RunLimits(allow_private_network=private)
+    )
+
+
+def output(record: ExecutionRecord) -> list[Any]:
+    assert record.status == "success", record.error
+    return [item["json"] for item in record.state["HTTP"].output[0]]
+
+
+def error(record: ExecutionRecord) -> dict[str, Any]:
+    assert record.status == "error"
+    failure = record.state["HTTP"].error
+    assert failure is not None
+    return failure
+
+
+# --- responses -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("version", HttpRequest.versions)
+async def test_json_array_becomes_one_item_per_element(version: float) -> None:
+    async with serve() as (server, port):
+        server.routes["/list"] = lambda _: _json([{"id": 1}, {"id": 2}])
+        record = await run_request({"url": f"http://127.0.0.1:{port}/list"}, version=version)
+    assert output(record) == [{"id": 1}, {"id": 2}]
+    assert record.metrics.api_calls_made == 1
+
+
+@pytest.mark.anyio
+async def test_text_and_full_responses_have_n8n_shapes() -> None:
+    async with serve() as (server, port):
+        server.routes["/text"] = lambda _: _text("hello")
+        text = await run_request({"url": f"http://127.0.0.1:{port}/text"})
+        full = await run_request(
+            {
+                "url": f"http://127.0.0.1:{port}/x",
+                "options": {"response": {"response": {"fullResponse": True}}},
+            }
+        )
+        full_text = await run_request(
+            {
+                "url": f"http://127.0.0.1:{port}/text",
+                "options": {"response": {"response": {"fullResponse": True, "outputPropertyName": "page"}}},
+            }
+        )
+    assert output(text) == [{"data": "hello"}]
+    [envelope] = output(full)
+    assert envelope["statusCode"] == 200 and envelope["statusMessage"] == "OK"
+    assert envelope["body"]["path"] == "/x"
+    assert envelope["headers"]["content-type"].startswith("application/json")
+    [text_envelope] = output(full_text)
+    assert text_envelope["page"] == "hello" and text_envelope["statusCode"] == 200
+
+
+@pytest.mark.anyio
+async def test_response_format_json_forces_parsing_and_file_gives_binary() -> None:
+    async with serve() as (server, port):
+        server.routes["/text"] = lambda _: _text('{"a": 1}')
+        forced = await run_request(
+            {
+                "url": f"http://127.0.0.1:{port}/text",
+                "options": {"response": {"response": {"responseFormat": "json"}}},
+            }
+        )
+        server.routes["/img.png"] = lambda _: _file(b"\x89PNG", "image/png")
+        file = await run_request(
+            {"url": f"http://127.0.0.1:{port}/img.png"}, items=[{"json": {"keep": True}}]
+        )
+    assert output(forced) == [{"a": 1}]
+    [item] = file.state["HTTP"].output[0]
+    assert item["json"] == {"keep": True}
+    assert item["binary"]["data"]["mimeType"] == "image/png"
+    assert item["binary"]["data"]["data"] == "iVBORw=="
+    assert item["binary"]["data"]["fileName"] == "img.png"
+
+
+# --- requests ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_one_request_per_item_with_expressions_evaluated_per_item() -> None:
+    async with serve() as (_server, port):
+        record = await run_request(
+            {
+                "method": "POST",
+                "url": f"=http://127.0.0.1:{port}/items/{{{{ $json.id }}}}",
+                "sendQuery": True,
+                "queryParameters": {"parameters": [{"name": "n", "value": "={{ $json.id * 10 }}"}]},
+                "sendHeaders": True,
+                "headerParameters": {"parameters": [{"name": "X-Item", "value": "={{ $json.id }}"}]},
+                "sendBody": True,
+                "contentType": "json",
+                "specifyBody": "json",
+                "jsonBody": '={ "id": {{ $json.id }}, "ok": true }',
+            },
+            items=[{"json": {"id": 1}}, {"json": {"id": 2}}],
+        )
+    echoes = output(record)
+    assert [e["path"] for e in echoes] == ["/items/1", "/items/2"]
+    assert [e["query"] for e in echoes] == [[["n", "10"]], [["n", "20"]]]
+    assert [e["headers"]["x-item"] for e in echoes] == ["1", "2"]
+    assert [json.loads(e["body"]) for e in echoes] == [{"id": 1, "ok": True}, {"id": 2, "ok": True}]
+    assert echoes[0]["headers"]["content-type"] == "application/json"
+    assert record.metrics.api_calls_made == 2
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("body_parameters", "content_type", "body"),
+    [
+        (
+            {
+                "contentType": "form-urlencoded",
+                "bodyParameters": {"parameters": [{"name": "a b", "value": "c&d"}]},
+            },
+            "application/x-www-form-urlencoded",
+            "a+b=c%26d",
+        ),
+        (
+            {"contentType": "raw", "rawContentType": "text/csv", "body": "a,b\n1,2"},
+            "text/csv",
+            "a,b\n1,2",
+        ),
+        (
+            {"contentType": "json", "bodyParameters": {"parameters": [{"name": "n", "value": 1}]}},
+            "application/json",
+            '{"n": 1}',
+        ),
+    ],
+    ids=["form", "raw", "json-keypair"],
+)
+async def test_request_bodies(body_parameters: dict[str, Any], content_type: str, body: str) -> None:
+    async with serve() as (_server, port):
+        record = await run_request(
+            {"method": "PUT", "url": f"http://127.0.0.1:{port}/b", "sendBody": True, **body_parameters}
+        )
+    [echo] = output(record)
+    assert echo["method"] == "PUT"
+    assert echo["headers"]["content-type"].startswith(content_type)
+    assert echo["body"] == body
+
+
+@pytest.mark.anyio
+async def test_multipart_sends_fields() -> None:
+    async with serve() as (_server, port):
+        record = await run_request(
+            {
+                "method": "POST",
+                "url": f"http://127.0.0.1:{port}/m",
+                "sendBody": True,
+                "contentType": "multipart-form-data",
+                "bodyParameters": {
+                    "parameters": [{"parameterType": "formData", "name": "field", "value": "v"}]
+                },
+            }
+        )
+    [echo] = output(record)
+    assert echo["headers"]["content-type"].startswith("multipart/form-data")
+    assert 'name="field"' in echo["body"] and "\r\nv\r\n" in echo["body"]
+
+
+@pytest.mark.anyio
+async def test_credentials_and_bad_urls_are_refused_clearly() -> None:
+    auth = await run_request({"url": "https://example.com", "authentication": "genericCredentialType"})
+    assert "not supported yet" in error(auth)["message"]
+    ftp = await run_request({"url": "ftp://example.com/file"})
+    assert error(ftp)["code"] == ErrorCode.INVALID_PARAMETER
+
+
+# --- status handling and retries -----------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_non_2xx_fails_with_the_status_unless_never_error() -> None:
+    async with serve() as (server, port):
+        server.routes["/missing"] = lambda _: _json({"error": "nope"}, status=404)
+        failed = await run_request({"url": f"http://127.0.0.1:{port}/missing"})
+        tolerated = await run_request(
+            {
+                "url": f"http://127.0.0.1:{port}/missing",
+                "options": {"response": {"response": {"neverError": True}}},
+            }
+        )
+    failure = error(failed)
+    assert failure["code"] == ErrorCode.HTTP_ERROR
+    assert failure["statusCode"] == 404
+    assert failure["message"].startswith("The resource you are requesting could not be found")
+    assert output(tolerated) == [{"error": "nope"}]
+
+
+@pytest.mark.anyio
+async def test_retryable_status_codes_see_the_http_status() -> None:
+    async with serve() as (server, port):
+        answers = iter([503, 200])
+        server.routes["/flaky"] = lambda _: _json({"ok": True}, status=next(answers))
+        record = await run_request(
+            {"url": f"http://127.0.0.1:{port}/flaky"},
+            retryPolicy={
+                "maxAttempts": 3,
+                "initialDelay": 0,
+                "retryableErrors": [],
+                "retryableStatusCodes": [503],
+            },
+        )
+    assert output(record) == [{"ok": True}]
+    assert record.state["HTTP"].attempts == 2
+
+
+@pytest.mark.anyio
+async def test_timeout_is_a_retryable_timeout_error() -> None:
+    async def slow(_: web.Request) -> web.Response:
+        await asyncio.sleep(1)
+        return await _text("late")
+
+    async with serve() as (server, port):
+        server.routes["/slow"] = slow
+        record = await run_request(
+            {"url": f"http://127.0.0.1:{port}/slow", "options": {"timeout": 200}},
+            # nothing is retryable by policy: a second attempt proves the error itself says "retryable"
+            retryPolicy={
+                "maxAttempts": 2,
+                "initialDelay": 0,
+                "retryableErrors": [],
+                "retryableStatusCodes": [],
+            },
+        )
+    assert error(record)["code"] == ErrorCode.TIMEOUT
+    assert record.state["HTTP"].attempts == 2
+
+
+# --- redirects and size cap ----------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_redirects_are_followed_with_a_hop_limit() -> None:
+    async with serve() as (server, port):
+        server.routes["/r1"] = lambda _: _redirect("/r2")
+        server.routes["/r2"] = lambda _: _redirect(f"http://127.0.0.1:{port}/end")
+        server.routes["/loop"] = lambda _: _redirect("/loop")
+        followed = await run_request({"url": f"http://127.0.0.1:{port}/r1"})
+        looping = await run_request(
+            {
+                "url": f"http://127.0.0.1:{port}/loop",
+                "options": {"redirect": {"redirect": {"maxRedirects": 3}}},
+            }
+        )
+        kept = await run_request(
+            {
+                "url": f"http://127.0.0.1:{port}/r1",
+                "options": {
+                    "redirect": {"redirect": {"followRedirects": False}},
+                    "response": {"response": {"fullResponse": True}},
+                },
+            }
+        )
+    assert [e["path"] for e in output(followed)] == ["/end"]
+    assert followed.metrics.api_calls_made == 3
+    assert "More than 3 redirects" in error(looping)["message"]
+    assert server.hits.count("/loop") == 4
+    [envelope] = output(kept)
+    assert envelope["statusCode"] == 302 and envelope["headers"]["location"] == "/r2"
+
+
+@pytest.mark.anyio
+async def test_see_other_turns_a_post_into_a_get_without_body() -> None:
+    async with serve() as (server, port):
+        server.routes["/form"] = lambda _: _redirect("/result", status=303)
+        record = await run_request(
+            {
+                "method": "POST",
+                "url": f"http://127.0.0.1:{port}/form",
+                "sendBody": True,
+                "contentType": "raw",
+                "body": "x",
+            }
+        )
+    [echo] = output(record)
+    assert echo["method"] == "GET" and echo["path"] == "/result" and echo["body"] == ""
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("declared", [True, False], ids=["content-length", "chunked"])
+async def test_responses_over_the_size_cap_fail(monkeypatch: pytest.MonkeyPatch, declared: bool) -> None:
+    monkeypatch.setattr(http, "MAX_RESPONSE_BYTES", 1024)
+
+    async def big(request: web.Request) -> web.StreamResponse:
+        if declared:
+            return await _text("x" * 4096)
+        response = web.StreamResponse()
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        for _ in range(8):
+            await response.write(b"x" * 512)
+        await response.write_eof()
+        return response
+
+    async with serve() as (server, port):
+        server.routes["/big"] = big
+        record = await run_request({"url": f"http://127.0.0.1:{port}/big"})
+    assert error(record)["code"] == ErrorCode.LIMIT_EXCEEDED
+
+
+# --- the address guard ---------------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("host", "code"),
+    [
+        ("127.0.0.1", ErrorCode.BLOCKED_ADDRESS),
+        ("localhost", ErrorCode.BLOCKED_ADDRESS),
+        ("[::1]", ErrorCode.BLOCKED_ADDRESS),
+        ("0x7f000001", ErrorCode.BLOCKED_ADDRESS),
+        ("2130706433", ErrorCode.NODE_EXECUTION_FAILED),  # the URL parser already refuses this spelling
+    ],
+)
+async def test_guard_refuses_loopback_before_any_request(host: str, code: str) -> None:
+    hosts = ("127.0.0.1", "::1") if _ipv6_loopback() else ("127.0.0.1",)
+    if host == "[::1]" and len(hosts) == 1:
+        pytest.skip("no IPv6 loopback here")
+    async with serve(*hosts) as (server, port):
+        record = await run_request({"url": f"http://{host}:{port}/secret"}, private=False)
+    assert error(record)["code"] == code
+    assert server.hits == []
+    assert record.state["HTTP"].attempts == 1  # blocked is final, never retried
+
+
+@pytest.mark.anyio
+async def test_guard_refuses_the_metadata_address_before_creating_a_socket() -> None:
+    guard = AddressGuard()
+    with pytest.raises(BlockedAddressError):
+        guard((socket.AF_INET, socket.SOCK_STREAM, 6, "", ("169.254.169.254", 80)))
+    assert guard.blocked == ["169.254.169.254"]
+    record = await run_request({"url": "http://169.254.169.254/latest/meta-data/"}, private=False)
+    assert error(record)["code"] == ErrorCode.BLOCKED_ADDRESS
+
+
+@pytest.mark.anyio
+async def test_redirect_to_a_private_address_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first hop is allowed (127.0.0.1 plays a public host here); the hop to 127.0.0.2 is checked too."""
+    monkeypatch.setattr(http, "is_public_address", lambda host: host == "127.0.0.1")
+    async with serve("127.0.0.1", "127.0.0.2") as (server, port):
+        server.routes["/out"] = lambda _: _redirect(f"http://127.0.0.2:{port}/internal")
+        record = await run_request({"url": f"http://127.0.0.1:{port}/out"}, private=False)
+    assert error(record)["code"] == ErrorCode.BLOCKED_ADDRESS
+    assert server.hits == ["/out"]
+
+
+@pytest.mark.parametrize(
+    ("address", "public"),
+    [
+        ("8.8.8.8", True),
+        ("2001:4860:4860::8888", True),
+        ("127.0.0.1", False),
+        ("10.1.2.3", False),
+        ("172.16.0.1", False),
+        ("192.168.1.1", False),
+        ("169.254.169.254", False),
+        ("100.64.0.1", False),
+        ("0.0.0.0", False),
+        ("::1", False),
+        ("::", False),
+        ("fe80::1%eth0", False),
+        ("fd00::1", False),
+        ("::ffff:127.0.0.1", False),
+        ("::ffff:8.8.8.8", True),
+        ("2002:7f00:1::1", False),
+        ("64:ff9b::a9fe:a9fe", False),
+        ("64:ff9b::808:808", True),
+        ("240.0.0.1", False),
+    ],
+)
+def test_public_address_classification(address: str, public: bool) -> None:
+    assert is_public_address(address) is public
+
+
+# --- schema --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("parameters", "valid"),
+    [
+        ({"url": "https://example.com", "method": "POST", "sendBody": True, "contentType": "json"}, True),
+        (
+            {"url": "={{ $json.url }}", "sendQuery": "={{ true }}", "options": {"timeout": "={{ 1000 }}"}},
+            True,
+        ),
+        ({"method": "GET"}, False),
+        ({"url": "https://example.com", "method": "FETCH"}, False),
+        ({"url": "https://example.com", "sendBody": "yes"}, False),
+        ({"url": "https://example.com", "options": {"timeout": "10"}}, False),
+        (
+            {"url": "https://example.com", "options": {"response": {"response": {"responseFormat": "xml"}}}},
+            False,
+        ),
+    ],
+)
+def test_schema(parameters: dict[str, Any], valid: bool) -> None:
+    for version in HttpRequest.versions:
+        schema = dict(HttpRequest().schema_for(version))
+        assert jsonschema_rs.Draft202012Validator(schema).is_valid(parameters) is valid
+
+
+# --- handlers ------------------------------------------------------------------------------------------
+
+
+async def _json(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status)
+
+
+async def _file(body: bytes, content_type: str) -> web.Response:
+    return web.Response(body=body, content_type=content_type)
+
+
+async def _text(text: str) -> web.Response:
+    return web.Response(text=text)
+
+
+async def _redirect(location: str, status: int = 302) -> web.Response:
+    return web.Response(status=status, headers={"Location": location})
