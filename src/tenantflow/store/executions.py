@@ -37,6 +37,7 @@ from tenantflow.store.models import (
     ExecutionNode,
     TenantScoped,
     Workflow,
+    new_id,
     utc_now,
 )
 from tenantflow.store.queries import checked_limit
@@ -201,8 +202,12 @@ class ExecutionRepository:
             .order_by(*keyset.order())
             .limit(limit + 1)
         )
-        summaries = [ExecutionSummary(**row._asdict()) for row in rows]
-        return keyset.page(summaries, limit, lambda item: (item.created_at, item.id))
+        return keyset.page(
+            rows.all(),
+            limit,
+            lambda row: (row.created_at, row.id),
+            lambda row: ExecutionSummary(**row._asdict()),
+        )
 
     async def is_abort_requested(self, execution_id: str) -> bool:
         """What a running worker polls between nodes."""
@@ -243,7 +248,7 @@ class ExecutionRepository:
                 return _replayed(known, workflow_id)
             now = utc_now()
             row = Execution(
-                id=str(uuid.uuid4()),
+                id=new_id(),
                 workflow_id=workflow_id,
                 workflow_version=workflow_version,
                 status="queued",
@@ -380,8 +385,11 @@ class ExecutionRepository:
         return await self.get(created.id)
 
     # ----- group commit: the writes of many executions in one transaction ----------------------------
-    async def create_queued(self, requests: Sequence[QueuedExecution]) -> builtins.list[ExecutionSummary]:
-        """:meth:`create` for many requests at once (one query per kind), each audited under its own actor.
+    async def create_queued(
+        self, requests: Sequence[QueuedExecution]
+    ) -> builtins.list[tuple[ExecutionSummary, bool]]:
+        """:meth:`create` for many requests at once (one query per kind), each audited under its own actor;
+        with each execution, whether this call created it (False for a repeated idempotency key).
 
         A process that runs executions batches the creates of all requests in flight into one transaction.
         A repeated idempotency key, within ``requests`` too, returns the first execution. A failed batch
@@ -410,11 +418,13 @@ class ExecutionRepository:
             known = await self._by_keys(keys) if keys else {}
             made: builtins.list[Execution] = []
             rows: builtins.list[Execution] = []
+            fresh: builtins.list[bool] = []  # whether rows[i] is made by this call
             now = utc_now()
             for request in requests:
                 key = request.idempotency_key
                 if key is not None and key in known:
                     rows.append(known[key])
+                    fresh.append(False)
                     continue
                 row = Execution(
                     id=new_id(),
@@ -434,6 +444,7 @@ class ExecutionRepository:
                     known[key] = row
                 made.append(row)
                 rows.append(row)
+                fresh.append(True)
             try:
                 async with self.session.begin_nested():  # a lost race rolls back to here, not the unit
                     self.session.add_all(made)
@@ -441,9 +452,9 @@ class ExecutionRepository:
                 single = requests[0].idempotency_key if len(requests) == 1 else None
                 if single is None or (raced := await self._by_key(single)) is None:
                     raise
-                return [_replayed(raced, requests[0].workflow_id)]
-            for request, row in zip(requests, rows, strict=True):
-                if row in made:
+                return [(_replayed(raced, requests[0].workflow_id), False)]
+            for request, row, new in zip(requests, rows, fresh, strict=True):
+                if new:
                     AuditTrail(self.session, request.actor).ok(
                         "execution.create",
                         _TARGET,
@@ -451,7 +462,10 @@ class ExecutionRepository:
                         {"workflowId": row.workflow_id, "triggerKind": row.trigger_kind},
                     )
                     self._stats_changed(row.workflow_id)
-            return [_replayed(row, request.workflow_id) for request, row in zip(requests, rows, strict=True)]
+            return [
+                (_replayed(row, request.workflow_id), new)
+                for request, row, new in zip(requests, rows, fresh, strict=True)
+            ]
 
     async def record_progress(self, progress: Sequence[ExecutionProgress]) -> builtins.list[ExecutionSummary]:
         """What several running executions did since their last write, with the checks of :meth:`start`,
@@ -744,3 +758,65 @@ def _statuses(status: str | Iterable[str]) -> builtins.list[str]:
             ErrorCode.INVALID_FILTER, "status needs at least one value", path="$.status"
         )
     return statuses
+
+
+def _refuse_finished(row: Execution) -> None:
+    if row.status in FINISHED_STATUSES:
+        raise ConflictError(
+            ErrorCode.EXECUTION_FINISHED,
+            f"execution {row.id!r} has finished ({row.status})",
+            details={"id": row.id, "status": row.status},
+        )
+
+
+def _finished_status(status: str) -> None:
+    if status not in FINISHED_STATUSES:
+        raise InvalidRequestError(
+            ErrorCode.INVALID_VALUE,
+            f"a finished status is one of {', '.join(FINISHED_STATUSES)}",
+            path="$.status",
+        )
+
+
+def _checkpoint(node_name: str, state: NodeState | Mapping[str, Any], run_index: int) -> NodeState:
+    """A node run to checkpoint, checked as the columns need."""
+    checked_text(node_name, 255, "$.node")
+    if isinstance(run_index, bool) or not isinstance(run_index, int) or run_index < 0:
+        raise InvalidRequestError(
+            ErrorCode.INVALID_VALUE, "runIndex must be a whole number >= 0", path="$.runIndex"
+        )
+    node = _node_state(state)
+    checked_text(node.status, 16, "$.status")
+    return node
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedExecution:
+    """One execution for :meth:`ExecutionRepository.create_queued`; ``actor`` is who asked for it."""
+
+    actor: Actor
+    workflow_id: str
+    workflow_version: int | None = None
+    trigger_kind: str = "manual"
+    input: Any = None
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FinishedRun:
+    status: str
+    error: dict[str, Any] | None = None
+    metrics: Metrics | Mapping[str, int] | None = None
+    finished_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionProgress:
+    """What one execution did since its last write, for :meth:`ExecutionRepository.record_progress`:
+    started (``started_at``), node runs ``(node, runIndex, state)`` in order, log lines, finished."""
+
+    execution_id: str
+    started_at: datetime | None = None
+    nodes: Sequence[tuple[str, int, NodeState | Mapping[str, Any]]] = ()
+    logs: Sequence[LogEntry | Mapping[str, Any]] = ()
+    finish: FinishedRun | None = None
