@@ -18,7 +18,7 @@ env: .venv/.synced
 	@touch $@
 
 run: env
-	$(UV) run --frozen tenantflow run examples/order-routing.json --input @examples/orders.json
+	$(UV) run --frozen tenantflow serve
 
 test: lint typecheck unit
 

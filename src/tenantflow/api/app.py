@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -48,6 +49,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = await open_runtime(settings)
         app.state.runtime = runtime
+        # Everything loaded so far (modules, node schemas, the registry) lives as long as the process:
+        # moving it out of the collector's generations keeps full collections from pausing requests.
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
