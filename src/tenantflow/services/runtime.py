@@ -2,20 +2,36 @@
 
 from __future__ import annotations
 
+from sqlalchemy import text
+
 from tenantflow.nodes import default_registry
 from tenantflow.settings import Settings
 from tenantflow.store.database import Database
 from tenantflow.store.migrate import upgrade
 from tenantflow.store.unit import Store
 
+MIGRATION_LOCK_KEY = 0x74666D6967  # "tfmig": one advisory lock id for schema migrations
+
 
 async def migrate(settings: Settings) -> None:
-    """Bring the schema to the newest migration (a no-op when it is there): serve and operators run it."""
+    """Bring the schema to the newest migration (a no-op when it is there): serve and operators run it.
+
+    On PostgreSQL several API processes may start at once: an advisory lock lets one migrate while the
+    others wait and then find nothing to do. SQLite's migration transaction takes the write lock at BEGIN.
+    """
     if settings.is_embedded:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     database = Database(settings.resolved_database_url)
     try:
-        await upgrade(database)
+        if database.dialect != "postgresql":
+            await upgrade(database)
+            return
+        async with database.engine.connect() as holder:
+            await holder.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+            try:
+                await upgrade(database)
+            finally:
+                await holder.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
     finally:
         await database.dispose()
 
