@@ -15,8 +15,10 @@ from tenantflow.api import errors
 from tenantflow.api.deps import Runtime
 from tenantflow.api.middleware import ServiceMiddleware
 from tenantflow.api.ratelimit import RateLimiter
-from tenantflow.api.routes import system, workflows
+from tenantflow.api.routes import executions, identity, secrets, system, workflows
 from tenantflow.services.access import Authenticator
+from tenantflow.services.events import InProcessEventBus
+from tenantflow.services.executions import ExecutionService
 from tenantflow.services.runtime import open_store
 from tenantflow.settings import Settings
 
@@ -32,10 +34,14 @@ async def open_runtime(settings: Settings) -> Runtime:
         store, jwt_key=settings.jwt_key(keyring), jwt_ttl_seconds=settings.jwt_ttl_seconds
     )
     redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
-    return Runtime(settings, store, authenticator, RateLimiter.from_settings(settings), redis, {})
+    executions = ExecutionService(store, InProcessEventBus())
+    await executions.start()
+    return Runtime(settings, store, authenticator, RateLimiter.from_settings(settings), redis, executions)
 
 
 async def close_runtime(runtime: Runtime) -> None:
+    """Running executions are aborted and recorded before the store closes: none stays "running"."""
+    await runtime.executions.shutdown()
     await runtime.limiter.close()
     if runtime.redis is not None:
         await runtime.redis.aclose()
@@ -68,7 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     errors.install(app)
-    for router in (system.router, workflows.router):
+    for router in (system.router, workflows.router, executions.router, secrets.router, identity.router):
         app.include_router(router)
     if settings.cors_origins:
         app.add_middleware(

@@ -22,6 +22,7 @@ from tenantflow.api.errors import ApiError, request_id
 from tenantflow.api.ratelimit import RateLimiter
 from tenantflow.engine.errors import ErrorCode
 from tenantflow.services.access import Authenticator, Principal, denial, record_denial
+from tenantflow.services.executions import ExecutionService
 from tenantflow.settings import Settings
 from tenantflow.store.audit import Actor
 from tenantflow.store.identity import Level
@@ -40,7 +41,7 @@ class Runtime:
     authenticator: Authenticator
     limiter: RateLimiter
     redis: Redis | None
-    services: dict[str, Any]
+    executions: ExecutionService
 
 
 @dataclass(frozen=True, slots=True)
