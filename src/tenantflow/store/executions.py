@@ -403,15 +403,10 @@ class ExecutionRepository:
                 if request.idempotency_key is not None:
                     checked_text(request.idempotency_key, 255, "$.idempotencyKey")
             wanted = {request.workflow_id for request in requests}
-            versions = dict(
-                (
-                    await self.session.execute(
-                        select(Workflow.id, Workflow.version).where(Workflow.id.in_(wanted))
-                    )
-                )
-                .tuples()
-                .all()
+            rows_found = await self.session.execute(
+                select(Workflow.id, Workflow.version).where(Workflow.id.in_(wanted))
             )
+            versions: dict[str, int] = {workflow_id: version for workflow_id, version in rows_found}
             for workflow_id in sorted(wanted - set(versions)):
                 await self._missing(Workflow, workflow_id, "execution.create", write=True)
             keys = {request.idempotency_key for request in requests if request.idempotency_key is not None}

@@ -1,0 +1,194 @@
+"""Live progress of executions: what ``GET /executions/{id}/events`` streams as server-sent events.
+
+Every event has a per-execution sequence ``id`` (1, 2, …) that a client hands back as ``Last-Event-ID``
+to resume. Types and data:
+
+- ``execution.started``: ``{executionId, workflowId, workflowVersion, triggerKind, startTime}``;
+- ``node.started``: ``{node, runIndex, inputItems}`` (item count per input);
+- ``node.finished``: ``{node, runIndex, status, runs, attempts, startTime, endTime, duration, items,
+  error}``: ``items`` counts the items per output; outputs themselves stay out of the stream;
+- ``execution.finished``: the stored execution (``ExecutionView.to_dict()``: the ExecutionRecord shape
+  plus the row's bookkeeping), always last.
+
+Buses are keyed by tenant and execution, so one tenant cannot listen to another's execution by guessing its
+id. :class:`InProcessEventBus` serves one API process; a Redis bus (a later issue) implements the same
+:class:`EventBus` for several. An execution the bus no longer holds is replayed from the store with
+:func:`replay`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final, Protocol
+
+from tenantflow.store.executions import ExecutionView
+
+EXECUTION_STARTED: Final = "execution.started"
+NODE_STARTED: Final = "node.started"
+NODE_FINISHED: Final = "node.finished"
+EXECUTION_FINISHED: Final = "execution.finished"
+
+
+@dataclass(frozen=True, slots=True)
+class ProgressEvent:
+    """One event of one execution; ``id`` orders the execution's events from 1."""
+
+    id: int
+    type: str
+    data: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "type": self.type, "data": self.data}
+
+
+class EventBus(Protocol):
+    """Carries progress events from the process running an execution to its subscribers."""
+
+    async def publish(self, tenant_id: str, execution_id: str, event: ProgressEvent) -> None:
+        """Append ``event``; the publisher numbers the events of one execution 1, 2, … in order."""
+        ...
+
+    def subscribe(
+        self, tenant_id: str, execution_id: str, after: int | None = None
+    ) -> AsyncIterator[ProgressEvent]:
+        """The events with ``id > after`` held so far, then live ones, ending after ``execution.finished``.
+
+        Ends at once, yielding nothing, when the bus holds nothing for the execution (never published
+        here, or aged out): the caller then replays it from the store.
+        """
+        ...
+
+
+def node_finished_data(node: str, state: Mapping[str, Any]) -> dict[str, Any]:
+    """A ``node.finished`` payload from a node state in the record's shape (``NodeState.to_dict()`` or
+    the engine's event data): timings, status and item counts, never the items."""
+    runs = int(state.get("runs", 1))
+    return {
+        "node": node,
+        "runIndex": state.get("runIndex", runs - 1),
+        "status": state.get("status"),
+        "runs": runs,
+        "attempts": state.get("attempts", 1),
+        "startTime": state.get("startTime"),
+        "endTime": state.get("endTime"),
+        "duration": state.get("duration"),
+        "items": [len(items or ()) for items in state.get("output") or ()],
+        "error": state.get("error"),
+    }
+
+
+def replay(view: ExecutionView, after: int | None = None) -> list[ProgressEvent]:
+    """A finished execution's events rebuilt from the store: ``node.finished`` per node (its latest run),
+    then ``execution.finished``.
+
+    Their ids are counted afresh, so they need not match the live stream's; ``execution.finished`` is
+    therefore always included, numbered past ``after``, so a client resuming from a live id still ends.
+    """
+    nodes = [
+        ProgressEvent(index, NODE_FINISHED, node_finished_data(name, state.to_dict()))
+        for index, (name, state) in enumerate(view.state.items(), start=1)
+    ]
+    start = after or 0
+    final = ProgressEvent(max(len(nodes), start) + 1, EXECUTION_FINISHED, view.to_dict())
+    return [*(event for event in nodes if event.id > start), final]
+
+
+@dataclass(slots=True)
+class _Channel:
+    events: list[ProgressEvent] = field(default_factory=list)
+    ended: bool = False
+    size: int = 0  # what the retained-bytes budget counts for this execution once it has ended
+    signal: asyncio.Event | None = None  # made when a subscriber waits; set and dropped on publish
+
+    def since(self, cursor: int) -> Iterable[ProgressEvent]:
+        """Events after ``cursor``; ids are consecutive, so the first one is found by arithmetic."""
+        if not self.events:
+            return ()
+        return self.events[max(0, cursor - self.events[0].id + 1) :]
+
+
+class InProcessEventBus:
+    """Events of this process's executions, held in memory while each runs and for a while after.
+
+    Bounds: at most ``max_events`` events per execution (the oldest go first; the final event stays),
+    and finished executions are kept for ``retain_seconds``, at most ``max_retained`` of them and about
+    ``max_retained_bytes`` of their data (the record's output size, which the engine already measured),
+    oldest dropped first. Running executions are never dropped.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_events: int = 10_000,
+        retain_seconds: float = 60.0,
+        max_retained: int = 2_000,
+        max_retained_bytes: int = 64 * 1024 * 1024,
+    ) -> None:
+        self.max_events = max_events
+        self.retain_seconds = retain_seconds
+        self.max_retained = max_retained
+        self.max_retained_bytes = max_retained_bytes
+        self._channels: dict[tuple[str, str], _Channel] = {}
+        self._ended: OrderedDict[tuple[str, str], float] = OrderedDict()  # key -> monotonic end time
+        self._ended_bytes = 0
+
+    async def publish(self, tenant_id: str, execution_id: str, event: ProgressEvent) -> None:
+        key = (tenant_id, execution_id)
+        channel = self._channels.get(key)
+        if channel is None:
+            channel = self._channels[key] = _Channel()
+        channel.events.append(event)
+        if len(channel.events) > self.max_events:
+            del channel.events[0]
+        if event.type == EXECUTION_FINISHED:
+            channel.ended = True
+            channel.size = _size_of(event)
+            self._ended[key] = time.monotonic()
+            self._ended_bytes += channel.size
+            self._expire()
+        if channel.signal is not None:
+            channel.signal.set()
+            channel.signal = None
+
+    async def subscribe(
+        self, tenant_id: str, execution_id: str, after: int | None = None
+    ) -> AsyncIterator[ProgressEvent]:
+        self._expire()
+        channel = self._channels.get((tenant_id, execution_id))
+        if channel is None:
+            return
+        cursor = after or 0
+        while True:
+            for event in channel.since(cursor):
+                cursor = event.id
+                yield event
+            if channel.ended:
+                return
+            if channel.signal is None:
+                channel.signal = asyncio.Event()
+            await channel.signal.wait()
+
+    def _expire(self) -> None:
+        """Drop finished executions past their time, or past the count or bytes budget, oldest first."""
+        horizon = time.monotonic() - self.retain_seconds
+        while self._ended:
+            key, ended_at = next(iter(self._ended.items()))
+            over = len(self._ended) > self.max_retained or self._ended_bytes > self.max_retained_bytes
+            if ended_at > horizon and not over:
+                return
+            del self._ended[key]
+            self._ended_bytes -= self._channels.pop(key).size
+
+
+def _size_of(event: ProgressEvent) -> int:
+    """About how much memory a final event holds: the bytes of the outputs the engine counted, plus a
+    little per node and log line."""
+    data = event.data
+    metrics = data.get("metrics") or {}
+    return int(metrics.get("dataProcessed", 0)) + 512 * (
+        1 + len(data.get("state") or ()) + len(data.get("logs") or ())
+    )

@@ -1,0 +1,485 @@
+"""Running executions inside the API process: submit, wait, abort, retry, progress events, shutdown.
+
+:class:`ExecutionService` is owned by the app's lifespan (``await service.start()`` …
+``await service.shutdown()``). Each execution runs the engine as its own asyncio task; everything it
+stores goes through one :class:`~tenantflow.services.writer.GroupCommitWriter` (group commit), so a node
+checkpoint costs a row in a shared transaction, not a transaction.
+
+Refusals are store errors with codes: WORKFLOW_DISABLED and VALIDATION_STATUS_INVALID (submit and retry),
+EXECUTION_FINISHED (abort of a finished execution; retry of a successful one, which has nothing to retry:
+as in n8n, only an execution that failed, timed out, was aborted or crashed can be retried),
+EXECUTION_IN_PROGRESS (retry of a queued or running one), and the store's own (not found, idempotency).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field, fields, replace
+from datetime import datetime
+from typing import Any, Final, Literal
+
+from cachetools import LRUCache
+
+from tenantflow.engine.definition import WorkflowDefinition, parse_workflow
+from tenantflow.engine.errors import ErrorCode
+from tenantflow.engine.executor import Execution, ExecutionEvent, RunLimits
+from tenantflow.engine.record import ExecutionRecord, Metrics, NodeState, iso, utc_now
+from tenantflow.engine.validation import validate
+from tenantflow.services.events import (
+    EXECUTION_FINISHED,
+    EXECUTION_STARTED,
+    NODE_FINISHED,
+    NODE_STARTED,
+    EventBus,
+    ProgressEvent,
+    node_finished_data,
+    replay,
+)
+from tenantflow.services.inputs import request_data, secret_names, start_items, workflow_loader
+from tenantflow.services.writer import GroupCommitWriter
+from tenantflow.store.audit import Actor
+from tenantflow.store.documents import WorkflowView
+from tenantflow.store.errors import ConflictError, InvalidRequestError, not_found
+from tenantflow.store.executions import (
+    ACTIVE_STATUSES,
+    FINISHED_STATUSES,
+    ExecutionSummary,
+    ExecutionView,
+    FinishedRun,
+    QueuedExecution,
+)
+from tenantflow.store.unit import Store, Unit
+
+log = logging.getLogger("tenantflow.executions")
+
+TriggerKind = Literal["manual", "api"]
+SHUTDOWN_MESSAGE: Final = "the server shut down while the execution ran"
+_SUMMARY_FIELDS: Final = tuple(item.name for item in fields(ExecutionSummary))
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionSettings:
+    """Knobs of the service. ``limits`` applies to every execution (private addresses refused)."""
+
+    limits: RunLimits = field(default_factory=RunLimits)
+    max_batch: int = 256  # executions per group-commit transaction
+    abort_wait_seconds: float = 1.0  # how long abort() waits to report the aborted state
+    shutdown_grace_seconds: float = 2.0  # aborted executions get this long to record themselves
+    poll_seconds: float = 0.25  # wait()/events() on executions this process does not run
+    definition_cache_size: int = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    definition: WorkflowDefinition
+    secret_names: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """Everything one execution runs with, besides its row."""
+
+    workflow_id: str
+    version: int
+    compiled: _Compiled
+    secrets: dict[str, str]
+    input: dict[str, Any]  # what the row stores: triggerData, variables, request, trigger
+    resume: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass(eq=False)
+class _Run:
+    """An execution this process runs."""
+
+    actor: Actor
+    summary: ExecutionSummary
+    plan: _Plan
+    idempotency_key: str | None
+    done: asyncio.Future[ExecutionView]
+    execution: Execution | None = None
+    abort_reason: str | None = None
+    task: asyncio.Task[None] | None = None
+    sequence: int = 0
+    logs_written: int = 0
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.actor.tenant_id, self.summary.id)
+
+    def abort(self, reason: str) -> None:
+        if self.abort_reason is None:
+            self.abort_reason = reason
+        if self.execution is not None:
+            self.execution.abort(reason)
+
+    def event(self, kind: str, data: dict[str, Any]) -> ProgressEvent:
+        self.sequence += 1
+        return ProgressEvent(self.sequence, kind, data)
+
+
+class ExecutionService:
+    """The execution use cases the HTTP routes call; see the module docstring."""
+
+    def __init__(self, store: Store, bus: EventBus, settings: ExecutionSettings | None = None) -> None:
+        self.store = store
+        self.bus = bus
+        self.settings = settings or ExecutionSettings()
+        self._writer = GroupCommitWriter(store, max_batch=self.settings.max_batch)
+        self._runs: dict[tuple[str, str], _Run] = {}
+        self._compiled: LRUCache[tuple[str, str, int], _Compiled] = LRUCache(
+            self.settings.definition_cache_size
+        )
+        self._closing = False
+
+    async def start(self) -> None:
+        self._writer.start()
+
+    # ----- use cases ----------------------------------------------------------------------------------
+    async def submit(
+        self,
+        actor: Actor,
+        workflow_id: str,
+        *,
+        trigger_data: Any = None,
+        variables: Mapping[str, Any] | None = None,
+        request: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        trigger_kind: TriggerKind = "manual",
+    ) -> ExecutionSummary:
+        """Queue an execution of the workflow's current version and start it; a repeated idempotency key
+        returns the execution it made first (also when both arrive at once)."""
+        if trigger_kind not in ("manual", "api"):
+            raise InvalidRequestError(
+                ErrorCode.INVALID_VALUE, "triggerKind is manual or api", path="$.triggerKind"
+            )
+        if variables is not None and not isinstance(variables, Mapping):
+            raise InvalidRequestError(
+                ErrorCode.INVALID_VALUE, "variables must be an object", path="$.variables"
+            )
+        start_items(trigger_data)  # refuse malformed trigger data before anything is stored
+        stored_input = {
+            "triggerData": trigger_data,
+            "variables": dict(variables or {}),
+            "request": request_data(request),
+            "trigger": {"kind": trigger_kind, "metadata": {}},
+        }
+        async with self.store.unit(actor, read_only=True) as unit:
+            workflow = await unit.workflows.get(workflow_id)
+            _check_enabled(workflow)
+            status = workflow.data["validationStatus"]
+        if (
+            status == "stale"
+        ):  # validated under another node registry: validate once now, as the cold cache does
+            async with self.store.unit(actor) as unit:
+                status = "valid" if (await unit.workflows.validate(workflow.id)).valid else "invalid"
+        _check_valid(status, workflow)
+        async with self.store.unit(actor, read_only=True) as unit:
+            plan = await self._plan(unit, workflow.id, workflow.version, workflow.document(), stored_input)
+        return await self._launch(actor, plan, trigger_kind, idempotency_key)
+
+    async def wait(self, tenant_id: str, execution_id: str, timeout: float) -> ExecutionView | None:
+        """The finished execution, or None if it has not ended within ``timeout`` seconds."""
+        run = self._runs.get((tenant_id, execution_id))
+        if run is not None:
+            try:
+                return await asyncio.wait_for(asyncio.shield(run.done), timeout)
+            except TimeoutError:
+                return None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            async with self.store.unit(Actor(tenant_id), read_only=True) as unit:
+                view = await unit.executions.get(execution_id)
+            remaining = deadline - loop.time()
+            if view.status in FINISHED_STATUSES:
+                return view
+            if remaining <= 0:
+                return None
+            await asyncio.sleep(min(self.settings.poll_seconds, remaining))
+
+    async def abort(self, actor: Actor, execution_id: str) -> ExecutionSummary:
+        """Stop an execution: it ends ``aborted`` even while a node sleeps or awaits I/O. A queued one that
+        no process has started is finished as aborted here. A finished one is EXECUTION_FINISHED."""
+        async with self.store.unit(actor) as unit:
+            summary = await unit.executions.request_abort(execution_id)
+        run = self._runs.get((actor.tenant_id, execution_id))
+        if run is not None:
+            run.abort("aborted by user")
+            try:
+                view = await asyncio.wait_for(asyncio.shield(run.done), self.settings.abort_wait_seconds)
+            except TimeoutError:
+                return summary
+            return _summary_of(view)
+        if summary.status == "queued":
+            error = {"message": "aborted before it started", "code": ErrorCode.ABORTED, "node": None}
+            return await self._writer.progress(
+                actor.tenant_id, execution_id, finish=FinishedRun("aborted", error, Metrics())
+            )
+        return summary
+
+    async def retry(
+        self, actor: Actor, execution_id: str, *, use_current_version: bool = False
+    ) -> ExecutionSummary:
+        """A new execution (trigger ``retry``) that reuses the outputs of the nodes that succeeded and runs
+        the rest: with the workflow version the original ran (n8n's "retry with original workflow") or the
+        current one."""
+        async with self.store.unit(actor, read_only=True) as unit:
+            original = await unit.executions.get(execution_id, include_logs=False)
+            _check_retryable(original)
+            if original.workflow_id is None:
+                raise not_found(ErrorCode.WORKFLOW_NOT_FOUND, "workflow", "(none)")
+            workflow = await unit.workflows.get(original.workflow_id)
+            _check_enabled(workflow)
+            version = original.workflow_version or workflow.version
+            if use_current_version or version == workflow.version:
+                _check_valid(workflow.data["validationStatus"], workflow)
+                version, document = workflow.version, workflow.document()
+            else:
+                document = (await unit.workflows.get_version(workflow.id, version)).definition
+                report = validate(document, self.store.registry)
+                _check_valid("valid" if report.valid else "invalid", workflow)
+            previous = original.input if isinstance(original.input, dict) else {}
+            stored_input = {
+                **previous,
+                "trigger": {
+                    "kind": "retry",
+                    "metadata": {"retryOf": original.id, "workflowVersion": version},
+                },
+            }
+            plan = await self._plan(unit, workflow.id, version, document, stored_input)
+        resume = {
+            name: state.to_dict()
+            for name, state in original.state.items()
+            if state.status in ("success", "disabled")
+        }
+        return await self._launch(actor, _with_resume(plan, resume), "retry", None)
+
+    async def events(
+        self, actor: Actor, execution_id: str, after: int | None = None
+    ) -> AsyncIterator[ProgressEvent]:
+        """The execution's progress events after ``after``, live while it runs, ending with
+        ``execution.finished``; replayed from the store once the bus no longer holds them."""
+        async with self.store.unit(actor, read_only=True) as unit:  # the tenant check: not found otherwise
+            await unit.executions.get(execution_id, include_nodes=False, include_logs=False)
+        last = after
+        async for event in self.bus.subscribe(actor.tenant_id, execution_id, after):
+            last = event.id
+            yield event
+            if event.type == EXECUTION_FINISHED:
+                return
+        view: ExecutionView | None = None
+        while view is None:
+            view = await self.wait(actor.tenant_id, execution_id, self.settings.poll_seconds * 20)
+        for event in replay(view, last):
+            yield event
+
+    async def shutdown(self) -> None:
+        """Abort every running execution (recorded as aborted, "the server shut down"); those that do not
+        end within the grace period are cancelled and recorded as crashed. Then drain the writer."""
+        self._closing = True
+        for run in list(self._runs.values()):
+            run.abort(SHUTDOWN_MESSAGE)
+        tasks = [run.task for run in self._runs.values() if run.task is not None]
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=self.settings.shutdown_grace_seconds)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+        await self._writer.close()
+
+    # ----- internals ----------------------------------------------------------------------------------
+    async def _plan(
+        self,
+        unit: Unit,
+        workflow_id: str,
+        version: int,
+        document: dict[str, Any],
+        stored_input: dict[str, Any],
+    ) -> _Plan:
+        key = (unit.tenant_id, workflow_id, version)
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            compiled = self._compiled[key] = _Compiled(parse_workflow(document), secret_names(document))
+        secrets = await unit.secrets.values_for(compiled.secret_names) if compiled.secret_names else {}
+        return _Plan(workflow_id, version, compiled, secrets, stored_input)
+
+    async def _launch(
+        self, actor: Actor, plan: _Plan, trigger_kind: str, idempotency_key: str | None
+    ) -> ExecutionSummary:
+        if self._closing:
+            raise ConflictError(ErrorCode.SERVICE_UNAVAILABLE, "the server is shutting down")
+        request = QueuedExecution(
+            actor, plan.workflow_id, plan.version, trigger_kind, plan.input, idempotency_key
+        )
+        summary, created = await self._writer.create(request)
+        if not created:
+            return summary
+        run = _Run(actor, summary, plan, idempotency_key, asyncio.get_running_loop().create_future())
+        run.done.add_done_callback(_consume)
+        self._runs[run.key] = run
+        started = {
+            "executionId": summary.id,
+            "workflowId": plan.workflow_id,
+            "workflowVersion": plan.version,
+            "triggerKind": trigger_kind,
+            "startTime": iso(utc_now()),
+        }
+        await self.bus.publish(actor.tenant_id, summary.id, run.event(EXECUTION_STARTED, started))
+        run.task = asyncio.create_task(self._drive(run), name=f"execution-{summary.id}")
+        return summary
+
+    async def _drive(self, run: _Run) -> None:
+        """Run the engine and record the end, whatever happens: no execution stays ``running`` silently."""
+        tenant_id, execution_id = run.key
+        record: ExecutionRecord | None = None
+        try:
+            finish, record = await self._execute(run)
+        except asyncio.CancelledError:
+            finish = FinishedRun(
+                "crashed", {"message": SHUTDOWN_MESSAGE, "code": ErrorCode.ABORTED, "node": None}
+            )
+        except Exception as error:  # a bug or a store failure: the execution's error, never lost
+            log.exception("execution %s failed outside its nodes", execution_id)
+            message = f"{type(error).__name__}: {error}"
+            finish = FinishedRun(
+                "error", {"message": message, "code": ErrorCode.INTERNAL_ERROR, "node": None}
+            )
+        if record is None and run.execution is not None:
+            record = run.execution.record
+        logs = record.logs[run.logs_written :] if record is not None else []
+        if finish.metrics is None and record is not None:
+            finish = FinishedRun(finish.status, finish.error, record.metrics, finish.finished_at)
+        try:
+            summary = await self._writer.progress(tenant_id, execution_id, logs=logs, finish=finish)
+            view = self._view(run, summary, record)
+            await self.bus.publish(tenant_id, execution_id, run.event(EXECUTION_FINISHED, view.to_dict()))
+            run.done.set_result(view)
+        except Exception as error:
+            run.done.set_exception(error)
+        finally:
+            self._runs.pop(run.key, None)
+
+    async def _execute(self, run: _Run) -> tuple[FinishedRun, ExecutionRecord]:
+        tenant_id, execution_id = run.key
+        plan = run.plan
+        execution = Execution(
+            plan.compiled.definition,
+            registry=self.store.registry,
+            execution_id=execution_id,
+            input_items=start_items(plan.input.get("triggerData")),
+            variables=plan.input.get("variables") or {},
+            secrets=plan.secrets,
+            context={
+                "tenantId": tenant_id,
+                "userId": run.actor.user_id,
+                "executionId": execution_id,
+                "trigger": plan.input.get("trigger") or {},
+                "request": plan.input.get("request") or {},
+            },
+            limits=self.settings.limits,
+            events=lambda event: self._on_event(run, event),
+            resume=plan.resume,
+            workflow_loader=workflow_loader(self.store, run.actor),
+        )
+        run.execution = execution
+        if run.abort_reason is not None:
+            execution.abort(run.abort_reason)
+        resumed = [(name, state["runs"] - 1, state) for name, state in plan.resume.items()]
+        self._writer.progress(tenant_id, execution_id, started_at=execution.record.start_time, nodes=resumed)
+        record = await execution.run()
+        return FinishedRun(record.status, record.error, record.metrics, record.end_time), record
+
+    async def _on_event(self, run: _Run, event: ExecutionEvent) -> None:
+        """Checkpoint finished nodes (with the log lines since the last one) and forward progress."""
+        tenant_id, execution_id = run.key
+        if event.type == "node.finished" and event.node is not None:
+            data = event.data
+            logs = run.execution.record.logs if run.execution is not None else []
+            self._writer.progress(
+                tenant_id,
+                execution_id,
+                nodes=[(event.node, data["runIndex"], data)],
+                logs=logs[run.logs_written :],
+            )
+            run.logs_written = len(logs)
+            await self.bus.publish(
+                tenant_id, execution_id, run.event(NODE_FINISHED, node_finished_data(event.node, data))
+            )
+        elif event.type == "node.started":
+            payload = {"node": event.node, **event.data}
+            await self.bus.publish(tenant_id, execution_id, run.event(NODE_STARTED, payload))
+
+    def _view(self, run: _Run, summary: ExecutionSummary, record: ExecutionRecord | None) -> ExecutionView:
+        """The stored execution as the store would read it back, built from what this process holds."""
+        return ExecutionView(
+            **{name: getattr(summary, name) for name in _SUMMARY_FIELDS},
+            idempotency_key=run.idempotency_key,
+            input=run.plan.input,
+            metrics=(record.metrics if record is not None else Metrics()).to_dict(),
+            state={name: _as_stored(state) for name, state in record.state.items()}
+            if record is not None
+            else {},
+            logs=list(record.logs) if record is not None else [],
+        )
+
+
+def _as_stored(state: NodeState) -> NodeState:
+    """The node state as its checkpoint stores it: times to the millisecond, as the engine's events carry
+    them, so the view equals what the store reads back."""
+    return replace(state, start_time=_to_millis(state.start_time), end_time=_to_millis(state.end_time))
+
+
+def _to_millis(moment: datetime | None) -> datetime | None:
+    return None if moment is None else moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def _with_resume(plan: _Plan, resume: dict[str, dict[str, Any]]) -> _Plan:
+    return _Plan(plan.workflow_id, plan.version, plan.compiled, plan.secrets, plan.input, resume)
+
+
+def _check_enabled(workflow: WorkflowView) -> None:
+    if not workflow.data["enabled"]:
+        raise ConflictError(
+            ErrorCode.WORKFLOW_DISABLED, f"workflow {workflow.id!r} is disabled", details={"id": workflow.id}
+        )
+
+
+def _check_valid(status: str, workflow: WorkflowView) -> None:
+    if status != "valid":
+        raise ConflictError(
+            ErrorCode.VALIDATION_STATUS_INVALID,
+            f"workflow {workflow.id!r} is not valid ({status}); fix and save it first",
+            details={
+                "id": workflow.id,
+                "validationStatus": status,
+                "errors": workflow.data["validationErrors"],
+            },
+        )
+
+
+def _check_retryable(execution: ExecutionView) -> None:
+    if execution.status in ACTIVE_STATUSES:
+        raise ConflictError(
+            ErrorCode.EXECUTION_IN_PROGRESS,
+            f"execution {execution.id!r} is still {execution.status}",
+            details={"id": execution.id, "status": execution.status},
+        )
+    if execution.status == "success":
+        raise ConflictError(
+            ErrorCode.EXECUTION_FINISHED,
+            f"execution {execution.id!r} succeeded; only a failed, timed-out, aborted or crashed one is"
+            " retried",
+            details={"id": execution.id, "status": execution.status},
+        )
+
+
+def _summary_of(view: ExecutionView) -> ExecutionSummary:
+    return ExecutionSummary(**{name: getattr(view, name) for name in _SUMMARY_FIELDS})
+
+
+def _consume(future: asyncio.Future[ExecutionView]) -> None:
+    """Mark a run's failure as seen: it is logged where it happened, and ``wait`` re-raises it."""
+    if not future.cancelled():
+        future.exception()
