@@ -1,0 +1,271 @@
+"""HTTP benchmark: ``tenantflow serve`` as a subprocess, loaded by ``wrk`` beside it on the same machine.
+
+Prints, for SQLite (the embedded default) and PostgreSQL:
+- ``POST /workflows/{id}/execute?wait=true`` of a two-node workflow (manual trigger → Set with one
+  expression), every execution stored, at concurrency 1 and 16: executions/s and p50/p99 latency, and the
+  number of executions the store holds afterwards (it must equal the requests answered 200);
+- ``GET /workflows/{id}`` at a fixed rate of about 1,000 requests/s (wrk's ``delay()`` hook paces each
+  connection): the achieved rate and p50/p99.
+
+Targets (issue 9, 2-core machine): ≥ 500 stored executions/s at c=16, p50 ≤ 2.5 ms at c=1, GET p99 ≤ 10 ms.
+Rate limits are switched off for the run (they would answer 429 long before these rates). It prints
+figures; it does not pass or fail.
+
+    uv run --frozen python bench/bench_api.py [--seconds 10] [--backend sqlite|postgresql|both]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+
+TENANTFLOW = str(Path(sys.executable).with_name("tenantflow"))
+DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
+GET_RATE = 1000
+GET_CONNECTIONS = 10
+
+WORKFLOW: dict[str, Any] = {
+    "name": "bench two nodes",
+    "category": "automation",
+    "nodes": [
+        {
+            "id": "1",
+            "name": "Start",
+            "type": "n8n-nodes-base.manualTrigger",
+            "typeVersion": 1,
+            "position": [0, 0],
+            "parameters": {},
+        },
+        {
+            "id": "2",
+            "name": "Set",
+            "type": "n8n-nodes-base.set",
+            "typeVersion": 3.4,
+            "position": [1, 0],
+            "parameters": {
+                "assignments": {
+                    "assignments": [
+                        {
+                            "id": "a",
+                            "name": "total",
+                            "value": "={{ $json.price * $json.quantity }}",
+                            "type": "number",
+                        }
+                    ]
+                }
+            },
+        },
+    ],
+    "connections": {"Start": {"main": [[{"node": "Set", "type": "main", "index": 0}]]}},
+}
+EXECUTE_LUA = """
+wrk.method = "POST"
+wrk.body = '{"triggerData": {"price": 12.5, "quantity": 4}}'
+wrk.headers["Content-Type"] = "application/json"
+"""
+PACED_LUA = """
+function delay()
+  return {delay_ms}
+end
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@contextmanager
+def server(env: dict[str, str], workdir: Path) -> Iterator[tuple[str, str, float]]:
+    """``(base URL, API key, seconds to first healthy answer)`` of a fresh ``tenantflow serve``."""
+    port = free_port()
+    log = workdir / f"serve-{port}.log"
+    started = time.perf_counter()
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [TENANTFLOW, "serve", "--port", str(port)], cwd=workdir, env=env, stdout=sink, stderr=sink
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        while True:
+            if process.poll() is not None:
+                raise SystemExit(f"serve exited:\n{log.read_text()}")
+            try:
+                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.05)
+        ready = time.perf_counter() - started
+        found = re.search(r"API key\s+(tfk_\S+)", log.read_text())
+        if found is None:
+            raise SystemExit(f"no API key printed:\n{log.read_text()}")
+        yield base, found.group(1), ready
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def wrk(
+    url: str, key: str, *, connections: int, seconds: float, script: str, workdir: Path
+) -> dict[str, Any]:
+    lua = workdir / f"bench-{uuid.uuid4().hex[:6]}.lua"
+    lua.write_text(script)
+    done = subprocess.run(
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{seconds:g}s",
+            "--latency",
+            "-s",
+            str(lua),
+            "-H",
+            f"Authorization: Bearer {key}",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return parse_wrk(done.stdout)
+
+
+def _ms(text: str) -> float:
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def parse_wrk(output: str) -> dict[str, Any]:
+    requests = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    return {
+        "requests": requests,
+        "non2xx": int(errors.group(1)) if errors else 0,
+        "rate": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),  # type: ignore[union-attr]
+        "p50": _ms(re.search(r"50%\s+(\S+)", output).group(1)),  # type: ignore[union-attr]
+        "p99": _ms(re.search(r"99%\s+(\S+)", output).group(1)),  # type: ignore[union-attr]
+    }
+
+
+def stored(api: httpx.Client, workflow_id: str) -> int:
+    stats = api.get(f"/workflows/{workflow_id}/stats", params={"window": "1d"}).json()
+    return int(stats["total"])
+
+
+def run_backend(name: str, env: dict[str, str], seconds: float, workdir: Path) -> None:
+    with server(env, workdir) as (base, key, ready):
+        print(f"\n{name}: first /healthz answer {ready * 1000:.0f} ms after start (incl. migrations)")
+        headers = {"Authorization": f"Bearer {key}"}
+        with httpx.Client(base_url=base + "/api/v1/demo", headers=headers, timeout=30) as api:
+            workflow_id = api.post("/workflows", json=WORKFLOW).json()["id"]
+            execute_url = f"{base}/api/v1/demo/workflows/{workflow_id}/execute?wait=true"
+            wrk(execute_url, key, connections=4, seconds=2, script=EXECUTE_LUA, workdir=workdir)  # warm-up
+            before = stored(api, workflow_id)
+            for connections in (1, 16):
+                figures = wrk(
+                    execute_url,
+                    key,
+                    connections=connections,
+                    seconds=seconds,
+                    script=EXECUTE_LUA,
+                    workdir=workdir,
+                )
+                after = stored(api, workflow_id)
+                answered = figures["requests"] - figures["non2xx"]
+                print(
+                    f"  execute?wait=true c={connections:<2}  {figures['rate']:7.0f} executions/s  "
+                    f"p50 {figures['p50']:6.2f} ms  p99 {figures['p99']:6.2f} ms  "
+                    f"stored {after - before}/{answered} answered 200"
+                    + (f"  ({figures['non2xx']} non-2xx)" if figures["non2xx"] else "")
+                )
+                before = after
+            delay = GET_CONNECTIONS * 1000 // GET_RATE
+            figures = wrk(
+                f"{base}/api/v1/demo/workflows/{workflow_id}",
+                key,
+                connections=GET_CONNECTIONS,
+                seconds=seconds,
+                script=PACED_LUA.format(delay_ms=delay),
+                workdir=workdir,
+            )
+            print(
+                f"  GET workflow ~{GET_RATE}/s        {figures['rate']:7.0f} req/s         "
+                f"p50 {figures['p50']:6.2f} ms  p99 {figures['p99']:6.2f} ms"
+            )
+
+
+def base_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("TENANTFLOW_")}
+    env.update(TENANTFLOW_DATA_DIR=str(data_dir), TENANTFLOW_RATE_LIMITS_ENABLED="false", **extra)
+    return env
+
+
+async def _admin(server_url: str, statement: str) -> None:
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    url = make_url(server_url)
+    connection = await asyncpg.connect(
+        host=url.host, port=url.port or 5432, user=url.username, password=url.password, database=url.database
+    )
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
+    parser.add_argument("--postgres", default=os.environ.get("TENANTFLOW_BENCH_POSTGRES", DEFAULT_PG))
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is needed beside the server: apt-get install wrk")
+    print(f"tenantflow HTTP benchmark on {os.cpu_count()} cores, {args.seconds:g} s per figure, wrk -t1")
+    with tempfile.TemporaryDirectory(prefix="tenantflow-bench-") as scratch:
+        workdir = Path(scratch)
+        if args.backend in ("sqlite", "both"):
+            run_backend("SQLite (embedded default)", base_env(workdir / "sqlite"), args.seconds, workdir)
+        if args.backend in ("postgresql", "both"):
+            from sqlalchemy.engine import make_url
+
+            from tenantflow.store.secrets import Keyring
+
+            name = f"tenantflow_bench_{uuid.uuid4().hex[:8]}"
+            asyncio.run(_admin(args.postgres, f'CREATE DATABASE "{name}"'))
+            try:
+                url = make_url(args.postgres).set(database=name).render_as_string(hide_password=False)
+                env = base_env(
+                    workdir / "pg",
+                    TENANTFLOW_DATABASE_URL=url,
+                    TENANTFLOW_SECRET_KEYS=Keyring.generate().spec(),
+                )
+                run_backend("PostgreSQL", env, args.seconds, workdir)
+            finally:
+                asyncio.run(_admin(args.postgres, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    print(json.dumps({"note": "figures above; README records them with this command"}))
+
+
+if __name__ == "__main__":
+    main()
