@@ -119,6 +119,7 @@ class ExecutionView(ExecutionSummary):
 ExecutionPage = KeysetPage[ExecutionSummary]
 
 
+_NODE_UPSERTS: dict[str, Any] = {}  # dialect name -> the statement ExecutionRepository._node_upsert builds
 _SUMMARY_FIELDS: Final = tuple(item.name for item in fields(ExecutionSummary))
 _SUMMARY_COLUMNS: Final = tuple(getattr(Execution, name) for name in _SUMMARY_FIELDS)
 _NODE_UPDATED: Final = (
@@ -335,7 +336,8 @@ class ExecutionRepository:
             _finished_status(status)
             end = utc_now() if finished_at is None else _moment(finished_at, "$.finishedAt")
             row = await self._open_row(execution_id, "execution.finish")
-            await self._finish_row(row, status, error, metrics, end)
+            self._finish_row(row, status, error, metrics, end)
+            await self._count_finished(row)
             return _summary(row)
 
     async def request_abort(self, execution_id: str) -> ExecutionSummary:
@@ -499,15 +501,17 @@ class ExecutionRepository:
                 await self.session.execute(self._node_upsert(), node_rows)
             if log_rows:
                 await self.session.execute(insert(ExecutionLog), log_rows)
+            finished: builtins.list[Execution] = []
             for item in progress:
                 row = rows[item.execution_id]
                 if item.started_at is not None:
                     self._start_row(row, item.started_at, None, None)
                 if item.finish is not None:
                     end = item.finish.finished_at or utc_now()
-                    await self._finish_row(
-                        row, item.finish.status, item.finish.error, item.finish.metrics, end
-                    )
+                    self._finish_row(row, item.finish.status, item.finish.error, item.finish.metrics, end)
+                    finished.append(row)
+            for row in finished:
+                await self._count_finished(row)
             return [_summary(rows[item.execution_id]) for item in progress]
 
     # ----- internals ----------------------------------------------------------------------------------
@@ -538,7 +542,7 @@ class ExecutionRepository:
         self.unit.audit.ok("execution.start", _TARGET, row.id, {"leaseOwner": lease_owner})
         self._stats_changed(row.workflow_id)
 
-    async def _finish_row(
+    def _finish_row(
         self,
         row: Execution,
         status: str,
@@ -554,23 +558,31 @@ class ExecutionRepository:
             row.metrics = metrics.to_dict() if isinstance(metrics, Metrics) else dict(metrics)
         row.lease_owner = None
         row.lease_expires_at = None
-        if row.workflow_id is not None:
-            await self.unit.workflows.record_execution(
-                row.workflow_id, status=status, duration_ms=row.duration_ms, finished_at=end
-            )
         self.unit.audit.ok(
             "execution.finish", _TARGET, row.id, {"status": status, "durationMs": row.duration_ms}
         )
         self._stats_changed(row.workflow_id)
 
+    async def _count_finished(self, row: Execution) -> None:
+        """Count a finished run on its workflow. Separate from :meth:`_finish_row`: its UPDATE flushes the
+        session, and a batch flushes its rows' changes once, together, when they are all made."""
+        if row.workflow_id is not None and row.finished_at is not None:
+            await self.unit.workflows.record_execution(
+                row.workflow_id, status=row.status, duration_ms=row.duration_ms, finished_at=row.finished_at
+            )
+
     def _node_upsert(self) -> Any:
-        """INSERT of node runs where the same ``(execution, node, run)`` again replaces its row."""
-        dialect = postgresql if self.unit.store.database.dialect == "postgresql" else sqlite
-        statement = dialect.insert(ExecutionNode)
-        return statement.on_conflict_do_update(
-            index_elements=[ExecutionNode.execution_id, ExecutionNode.node_name, ExecutionNode.run_index],
-            set_={name: statement.excluded[name] for name in _NODE_UPDATED},
-        )
+        """INSERT of node runs where the same ``(execution, node, run)`` again replaces its row; built once
+        per dialect (building it costs more than a batch of checkpoints does to send)."""
+        name = self.unit.store.database.dialect
+        statement = _NODE_UPSERTS.get(name)
+        if statement is None:
+            insert_ = (postgresql if name == "postgresql" else sqlite).insert(ExecutionNode)
+            statement = _NODE_UPSERTS[name] = insert_.on_conflict_do_update(
+                index_elements=[ExecutionNode.execution_id, ExecutionNode.node_name, ExecutionNode.run_index],
+                set_={column: insert_.excluded[column] for column in _NODE_UPDATED},
+            )
+        return statement
 
     def _node_values(
         self, execution_id: str, node_name: str, run_index: int, node: NodeState
