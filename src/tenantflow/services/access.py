@@ -60,6 +60,7 @@ class Authenticator:
         self._jwt_key = jwt_key
         self._jwt_ttl = jwt_ttl_seconds
         self._cache: TTLCache[str, Principal | None] = TTLCache(PRINCIPAL_CACHE_SIZE, PRINCIPAL_CACHE_SECONDS)
+        self._revoked: TTLCache[str, bool] = TTLCache(PRINCIPAL_CACHE_SIZE, PRINCIPAL_CACHE_SECONDS)
 
     async def principal(self, credentials: str) -> Principal | None:
         """The principal for an API key or token, or None when it is unknown, expired, revoked or disabled."""
@@ -75,8 +76,18 @@ class Authenticator:
             )
         else:
             principal = await self._from_token(credentials)
+        if principal is not None and principal.key_id in self._revoked:
+            principal = None  # read before a revoke in this process committed: not to be cached as valid
         self._cache[cache_key] = principal
         return principal
+
+    def forget_key(self, key_id: str) -> None:
+        """After a revoke commits, refuse ``key_id`` in this process at once rather than when its cached
+        principal expires. Other processes refuse it within :data:`PRINCIPAL_CACHE_SECONDS`."""
+        self._revoked[key_id] = True
+        for cache_key, principal in list(self._cache.items()):
+            if principal is not None and principal.key_id == key_id:
+                self._cache.pop(cache_key, None)
 
     def issue(self, principal: Principal) -> Token:
         now = int(time.time())

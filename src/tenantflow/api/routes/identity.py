@@ -113,10 +113,9 @@ async def list_api_keys(
     tags=["api-keys"],
     summary="Revoke an API key (idempotent); refused at once here, within 2 s by other processes",
 )
-async def revoke_api_key(caller: KeyRevoker, key_id: Id) -> Response:
+async def revoke_api_key(caller: KeyRevoker, key_id: Id) -> None:
     async with caller.unit() as unit:
         await service.revoke_api_key(unit, key_id, caller.runtime.authenticator)
-    return Response(status_code=204)
 
 
 @router.get("/audit", response_model=AuditList, tags=["audit"], summary="The audit log, newest first")

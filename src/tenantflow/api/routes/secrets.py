@@ -59,7 +59,6 @@ async def list_secrets(
 
 
 @router.delete("/{name}", status_code=204, response_class=Response, summary="Delete a secret")
-async def delete_secret(caller: Deleter, name: str) -> Response:
+async def delete_secret(caller: Deleter, name: str) -> None:
     async with caller.unit() as unit:
         await service.delete(unit, name)
-    return Response(status_code=204)
