@@ -1,39 +1,77 @@
-"""``tenantflow`` command line: validate, run, list node types, print the schema, replay conformance fixtures.
+"""``tenantflow`` command line: validate and run workflows, operate the store, serve the API.
 
 Exit codes are a contract other tools rely on: ``validate`` 0 valid / 1 invalid / 2 unreadable;
-``run`` 0 success / 1 anything else / 2 unreadable input.
+``run`` 0 success / 1 anything else / 2 unreadable input; operator commands 0 done / 1 refused.
+
+Start-up time is part of the contract too: each command imports what it uses inside its function, so
+``validate`` does not pay for SQLAlchemy, Alembic or the conformance runner (``tests/test_cli.py`` checks).
 """
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import json
+import sys
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
-from rich.console import Console
-from rich.progress import Progress
-from rich.table import Table
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-from tenantflow.conformance import FixtureResult, fixture_files, run_fixture
-from tenantflow.engine.definition import canonical_json_schema
-from tenantflow.engine.executor import ExecutionEvent, RunLimits, execute
-from tenantflow.engine.validation import ValidationReport, validate
-from tenantflow.nodes import default_registry
-from tenantflow.store.database import DEFAULT_URL, Database
-from tenantflow.store.migrate import current_revision, upgrade
-from tenantflow.store.retention import PruneReport, prune
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from tenantflow.engine.executor import ExecutionEvent
+    from tenantflow.engine.validation import ValidationReport
+    from tenantflow.settings import Settings
+    from tenantflow.store.retention import PruneReport
+    from tenantflow.store.tenants import TenantInfo
+    from tenantflow.store.unit import Store
+
+T = TypeVar("T")
 
 app = typer.Typer(
     help="tenantflow: run n8n-style workflows as DAGs.", no_args_is_help=True, add_completion=False
 )
-out = Console(soft_wrap=True)
-err = Console(stderr=True)
+tenant_app = typer.Typer(help="Create and list tenants.", no_args_is_help=True)
+user_app = typer.Typer(help="Create users in a tenant.", no_args_is_help=True)
+key_app = typer.Typer(help="Create and revoke API keys.", no_args_is_help=True)
+keyring_app = typer.Typer(help="Secret keyrings for TENANTFLOW_SECRET_KEYS.", no_args_is_help=True)
+app.add_typer(tenant_app, name="tenant")
+app.add_typer(user_app, name="user")
+app.add_typer(key_app, name="key")
+app.add_typer(keyring_app, name="keyring")
 
 EXIT_OK, EXIT_FAILED, EXIT_UNREADABLE = 0, 1, 2
+
+
+@functools.cache
+def _console(*, stderr: bool) -> Console:
+    """Rich loads at the first styled line, not at start-up: importing it costs more than a small validate."""
+    from rich.console import Console
+
+    return Console(stderr=stderr, soft_wrap=True)
+
+
+def out() -> Console:
+    return _console(stderr=False)
+
+
+def err() -> Console:
+    return _console(stderr=True)
+
+
+def _fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
+    """End the command with ``message`` on stderr (never a traceback)."""
+    from rich.markup import escape
+
+    err().print(f"[red]{escape(message)}[/red]")
+    raise typer.Exit(code)
+
+
+def _say(text: str, *, stderr: bool = False) -> None:
+    """Print text that holds user input as it is: names may contain what Rich reads as markup."""
+    _console(stderr=stderr).print(text, markup=False, highlight=False)
 
 
 def _emit_json(data: Any, **kwargs: Any) -> None:
@@ -45,15 +83,14 @@ def _read(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        err.print(f"[red]cannot read {path}: {exc}[/red]")
-        raise typer.Exit(EXIT_UNREADABLE) from exc
+        _fail(f"cannot read {path}: {exc}", EXIT_UNREADABLE)
 
 
 def _print_report(report: ValidationReport) -> None:
     for issue in report.errors:
-        err.print(f"[red]error[/red] {issue.code} at {issue.path}: {issue.message}")
+        err().print(f"[red]error[/red] {issue.code} at {issue.path}: {issue.message}")
     for issue in report.warnings:
-        err.print(f"[yellow]warning[/yellow] {issue.code} at {issue.path}: {issue.message}")
+        err().print(f"[yellow]warning[/yellow] {issue.code} at {issue.path}: {issue.message}")
 
 
 @app.command("validate")
@@ -62,12 +99,15 @@ def validate_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the validation report as JSON.")] = False,
 ) -> None:
     """Validate a workflow file (n8n export or MetaBuilder v3)."""
+    from tenantflow.engine.validation import validate
+    from tenantflow.nodes import default_registry
+
     report = validate(_read(file), default_registry())
     if as_json:
         _emit_json(report.to_dict())
     else:
         _print_report(report)
-        out.print("[green]valid[/green]" if report.valid else "[red]invalid[/red]")
+        out().print("[green]valid[/green]" if report.valid else "[red]invalid[/red]")
     raise typer.Exit(EXIT_OK if report.valid else EXIT_FAILED)
 
 
@@ -78,8 +118,7 @@ def _parse_input(value: str | None) -> list[dict[str, Any]] | None:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        err.print(f"[red]--input is not valid JSON: {exc}[/red]")
-        raise typer.Exit(EXIT_UNREADABLE) from exc
+        _fail(f"--input is not valid JSON: {exc}", EXIT_UNREADABLE)
     rows = data if isinstance(data, list) else [data]
     return [row if isinstance(row, dict) and "json" in row else {"json": row} for row in rows]
 
@@ -89,8 +128,7 @@ def _pairs(values: list[str], option: str) -> dict[str, Any]:
     for value in values:
         name, sep, raw = value.partition("=")
         if not sep or not name:
-            err.print(f"[red]{option} expects NAME=VALUE, got {value!r}[/red]")
-            raise typer.Exit(EXIT_UNREADABLE)
+            _fail(f"{option} expects NAME=VALUE, got {value!r}", EXIT_UNREADABLE)
         try:
             result[name] = json.loads(raw) if option == "--var" else raw
         except json.JSONDecodeError:
@@ -108,7 +146,8 @@ class _Progress:
         items = sum(len(o) for o in data.get("output") or [])
         mark = {"success": "[green]✓[/green]", "disabled": "[dim]-[/dim]"}.get(data["status"], "[red]✗[/red]")
         run = f" run {data['runIndex'] + 1}" if data.get("runIndex") else ""
-        err.print(f"{mark} {event.node}{run}  [dim]{data.get('duration') or 0:.1f} ms · {items} items[/dim]")
+        took = f"{data.get('duration') or 0:.1f} ms · {items} items"
+        err().print(f"{mark} {event.node}{run}  [dim]{took}[/dim]")
 
 
 @app.command("run")
@@ -123,6 +162,12 @@ def run_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the execution record as JSON.")] = False,
 ) -> None:
     """Run a workflow file and print its execution record."""
+    import asyncio
+
+    from tenantflow.engine.executor import RunLimits, execute
+    from tenantflow.engine.validation import validate
+    from tenantflow.nodes import default_registry
+
     registry = default_registry()
     report = validate(_read(file), registry)
     if report.definition is None or not report.valid:
@@ -152,16 +197,16 @@ def run_command(
 def _print_summary(record: dict[str, Any]) -> None:
     status = record["status"]
     colour = "green" if status == "success" else "red"
-    out.print(f"[{colour}]{status}[/{colour}] in {record['duration']:.1f} ms  (execution {record['id']})")
+    out().print(f"[{colour}]{status}[/{colour}] in {record['duration']:.1f} ms  (execution {record['id']})")
     if record["error"]:
         error = record["error"]
-        out.print(f"[red]{error.get('code')}[/red] at {error.get('node')}: {error.get('message')}")
+        out().print(f"[red]{error.get('code')}[/red] at {error.get('node')}: {error.get('message')}")
     metrics = " · ".join(f"{k} {v}" for k, v in record["metrics"].items())
-    out.print(f"[dim]{metrics}[/dim]")
+    out().print(f"[dim]{metrics}[/dim]")
     last = [name for name, state in record["state"].items() if state["status"] != "disabled"]
     if last:
         output = record["state"][last[-1]]["output"]
-        out.print(f"output of [bold]{last[-1]}[/bold]:")
+        out().print(f"output of [bold]{last[-1]}[/bold]:")
         _emit_json([[item.get("json") for item in items] for items in output])
 
 
@@ -170,6 +215,10 @@ def nodes_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print every node type with its schemas.")] = False,
 ) -> None:
     """List the node types this installation can run."""
+    from rich.table import Table
+
+    from tenantflow.nodes import default_registry
+
     registry = default_registry()
     if as_json:
         _emit_json([t.describe() for t in registry])
@@ -177,84 +226,141 @@ def nodes_command(
     table = Table("type", "versions", "description")
     for node_type in registry:
         table.add_row(node_type.type, ", ".join(f"{v:g}" for v in node_type.versions), node_type.description)
-    out.print(table)
+    out().print(table)
 
 
 @app.command("schema")
 def schema_command() -> None:
     """Print the canonical workflow JSON Schema."""
+    from tenantflow.engine.definition import canonical_json_schema
+
     typer.echo(json.dumps(canonical_json_schema(), indent=2))
 
 
+def _settings(**overrides: Any) -> Settings:
+    """The settings ``tenantflow serve`` reads (TENANTFLOW_*, .env); options given here win over them."""
+    from pydantic import ValidationError
+
+    from tenantflow.settings import Settings
+
+    try:
+        return Settings(**{name: value for name, value in overrides.items() if value is not None})
+    except ValidationError as error:
+        _fail(f"invalid settings: {error}")
+
+
+def _shown(url: str) -> str:
+    """``url`` fit for a message: without its password."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string()
+    except ArgumentError:
+        return "the configured database"
+
+
+def _guarded(call: Callable[[], T], doing: str, settings: Settings) -> T:
+    """Run ``call``; a refusal, bad configuration or unreachable database ends it with a message, exit 1."""
+    from alembic.util import CommandError
+    from redis.exceptions import RedisError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from tenantflow.settings import ConfigurationError
+    from tenantflow.store.errors import StoreError
+
+    try:
+        return call()
+    except StoreError as error:
+        _fail(f"{error.code.value}: {error.message}" + (f" (at {error.path})" if error.path else ""))
+    except ConfigurationError as error:
+        _fail(str(error))
+    except (OSError, SQLAlchemyError, RedisError, CommandError) as error:
+        _fail(f"cannot {doing} {_shown(settings.resolved_database_url)}: {error}")
+
+
+def _complete(work: Coroutine[Any, Any, T], doing: str, settings: Settings) -> T:
+    import asyncio
+
+    return _guarded(lambda: asyncio.run(work), doing, settings)
+
+
 DatabaseUrl = Annotated[
-    str,
+    str | None,
     typer.Option(
         "--database-url",
-        envvar="TENANTFLOW_DATABASE_URL",
-        help="SQLite or PostgreSQL URL; the embedded default is a tenantflow.db file here.",
+        help="SQLite or PostgreSQL URL; default the server's (TENANTFLOW_DATABASE_URL, else under data/).",
     ),
 ]
 
 
 @app.command("migrate")
-def migrate_command(
-    database_url: DatabaseUrl = DEFAULT_URL,
-) -> None:
+def migrate_command(database_url: DatabaseUrl = None) -> None:
     """Create or upgrade the store's schema to the newest migration."""
-    try:
-        before, after = asyncio.run(_migrate(database_url))
-    except (OSError, SQLAlchemyError, ArgumentError) as exc:
-        err.print(f"[red]cannot migrate {make_url(database_url).render_as_string()}: {exc}[/red]")
-        raise typer.Exit(EXIT_FAILED) from exc
+    settings = _settings(database_url=database_url)
+    before, after = _complete(_migrate(settings), "migrate", settings)
     if before == after:
-        out.print(f"schema is current (revision {after})")
+        out().print(f"schema is current (revision {after})")
     else:
-        out.print(f"schema upgraded from {before or 'empty'} to revision {after}")
+        out().print(f"schema upgraded from {before or 'empty'} to revision {after}")
 
 
-async def _migrate(database_url: str) -> tuple[str | None, str | None]:
-    database = Database(database_url)
+async def _migrate(settings: Settings) -> tuple[str | None, str | None]:
+    """The revisions before and after, around the same migration step ``serve`` runs."""
+    from tenantflow.services.runtime import migrate
+
+    if settings.is_embedded:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)  # the default SQLite file's home
+    before = await _revision(settings)
+    with err().status("running migrations"):
+        await migrate(settings)
+    return before, await _revision(settings)
+
+
+async def _revision(settings: Settings) -> str | None:
+    from tenantflow.store.database import Database
+    from tenantflow.store.migrate import current_revision
+
+    database = Database(settings.resolved_database_url)
     try:
-        before = await current_revision(database)
-        with err.status("running migrations"):
-            await upgrade(database)
-        return before, await current_revision(database)
+        return await current_revision(database)
     finally:
         await database.dispose()
 
 
 @app.command("prune")
 def prune_command(
-    database_url: DatabaseUrl = DEFAULT_URL,
+    database_url: DatabaseUrl = None,
     batch_size: Annotated[
         int, typer.Option(min=1, max=100_000, help="Executions deleted per transaction.")
     ] = 1000,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Apply every tenant's execution retention policy, then give SQLite's freed space back."""
-    try:
-        report = asyncio.run(_prune(database_url, batch_size))
-    except (OSError, SQLAlchemyError, ArgumentError) as exc:
-        err.print(f"[red]cannot prune {make_url(database_url).render_as_string()}: {exc}[/red]")
-        raise typer.Exit(EXIT_FAILED) from exc
-    data = report.to_dict()
+    from rich.table import Table
+
+    settings = _settings(database_url=database_url)
+    data = _complete(_prune(settings, batch_size), "prune", settings).to_dict()
     if as_json:
         _emit_json(data)
         return
     table = Table("tenant", "expired", "over cap")
     for tenant_id, counts in data["tenants"].items():
         table.add_row(tenant_id, str(counts["expired"]), str(counts["overCap"]))
-    out.print(table)
-    out.print(f"{data['deleted']} executions deleted in {data['batches']} batches")
+    out().print(table)
+    out().print(f"{data['deleted']} executions deleted in {data['batches']} batches")
     if data["vacuum"] is not None:
         vacuum = data["vacuum"]
-        out.print(f"SQLite file {vacuum['sizeBefore']:,} → {vacuum['sizeAfter']:,} bytes")
+        out().print(f"SQLite file {vacuum['sizeBefore']:,} → {vacuum['sizeAfter']:,} bytes")
 
 
-async def _prune(database_url: str, batch_size: int) -> PruneReport:
-    database = Database(database_url)
+async def _prune(settings: Settings, batch_size: int) -> PruneReport:
+    from tenantflow.store.database import Database
+    from tenantflow.store.retention import prune
+
+    database = Database(settings.resolved_database_url)
     try:
-        with err.status("pruning executions") as status:
+        with err().status("pruning executions") as status:
 
             def show(tenant_id: str, deleted: int) -> None:
                 status.update(f"pruning executions: {deleted:,} deleted so far (tenant {tenant_id})")
@@ -262,6 +368,164 @@ async def _prune(database_url: str, batch_size: int) -> PruneReport:
             return await prune(database, batch_size=batch_size, progress=show)
     finally:
         await database.dispose()
+
+
+def _operate(action: Callable[[Store], Awaitable[T]]) -> T:
+    """Run one provisioning use case against the server's database, migrated first so it works before the
+    server ever ran."""
+    settings = _settings()
+    return _complete(_with_store(settings, action), "use", settings)
+
+
+async def _with_store(settings: Settings, action: Callable[[Store], Awaitable[T]]) -> T:
+    from tenantflow.services.runtime import migrate, open_store
+
+    store = await open_store(settings)  # first: a configuration error must stop us before the schema changes
+    try:
+        await migrate(settings)
+        return await action(store)
+    finally:
+        await store.close()
+
+
+AsJson = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+TenantOption = Annotated[str, typer.Option("--tenant", help="The tenant's id.")]
+EmailOption = Annotated[str, typer.Option("--email", help="The user's email address.")]
+
+
+def _tenant_json(tenant: TenantInfo) -> dict[str, Any]:
+    retention = {"days": tenant.retention.days, "maxPerWorkflow": tenant.retention.max_per_workflow}
+    return {"id": tenant.id, "name": tenant.name, "retention": retention, "settings": tenant.settings}
+
+
+@tenant_app.command("create")
+def tenant_create_command(
+    tenant_id: Annotated[str, typer.Argument(metavar="ID", help="1-64 of a-z, 0-9, '_' and '-'.")],
+    name: Annotated[str | None, typer.Option("--name", help="Display name; default the id.")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Create a tenant."""
+    from tenantflow.services.provisioning import create_tenant
+
+    tenant = _operate(lambda store: create_tenant(store, tenant_id, name))
+    if as_json:
+        _emit_json(_tenant_json(tenant))
+    else:
+        _say(f"created tenant {tenant.id} ({tenant.name})")
+
+
+@tenant_app.command("list")
+def tenant_list_command(
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="At most this many.")] = 100,
+    after: Annotated[str | None, typer.Option(help="Only ids after this one (the next page).")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """List tenants by id."""
+    from rich.table import Table
+
+    from tenantflow.services.provisioning import list_tenants
+
+    tenants = _operate(lambda store: list_tenants(store, limit, after))
+    if as_json:
+        _emit_json([_tenant_json(tenant) for tenant in tenants])
+        return
+    table = Table("id", "name", "retention")
+    for tenant in tenants:
+        retention = f"{tenant.retention.days} days, {tenant.retention.max_per_workflow:,} per workflow"
+        table.add_row(tenant.id, tenant.name, retention)
+    out().print(table)
+
+
+def _password_from_stdin() -> str:
+    """All of stdin but a final line break, so both ``echo pw |`` and a file work."""
+    password = sys.stdin.read().removesuffix("\n").removesuffix("\r")
+    if not password:
+        _fail("--password-stdin: stdin held no password")
+    return password
+
+
+@user_app.command("create")
+def user_create_command(
+    tenant: TenantOption,
+    email: EmailOption,
+    level: Annotated[int, typer.Option("--level", help="0 public, 1 user, 2 moderator, 3 admin, 4, 5.")],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read a password from stdin; else API keys only.")
+    ] = False,
+    display_name: Annotated[str | None, typer.Option("--display-name")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Create a user in a tenant."""
+    from tenantflow.services.provisioning import create_user
+
+    password = _password_from_stdin() if password_stdin else None
+    user = _operate(lambda store: create_user(store, tenant, email, level, password, display_name))
+    if as_json:
+        _emit_json(user.to_dict())
+    else:
+        granted = f"level {int(user.level)} ({user.level.name.lower()})"
+        _say(f"created user {user.id} {user.email} in {tenant}, {granted}")
+
+
+@key_app.command("create")
+def key_create_command(
+    tenant: TenantOption,
+    email: EmailOption,
+    name: Annotated[str, typer.Option("--name", help="What the key is for.")] = "cli",
+    level_cap: Annotated[
+        int | None, typer.Option("--level-cap", help="Highest level the key acts at; default the user's.")
+    ] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Create an API key for a user and print it, once: only its hash is stored."""
+    from tenantflow.services.provisioning import create_api_key
+
+    view, key = _operate(lambda store: create_api_key(store, tenant, email, name, level_cap))
+    if as_json:
+        _emit_json({**view.to_dict(), "key": key})
+        return
+    about = f"API key {view.id} for {email}, level cap {int(view.level_cap)}; shown once, keep it now:"
+    _say(about, stderr=True)
+    typer.echo(key)
+
+
+@key_app.command("revoke")
+def key_revoke_command(
+    key_id: Annotated[str, typer.Argument(metavar="KEY_ID")],
+    tenant: TenantOption,
+    as_json: AsJson = False,
+) -> None:
+    """Revoke an API key (revoking it again changes nothing)."""
+    from tenantflow.services.provisioning import revoke_api_key
+
+    view = _operate(lambda store: revoke_api_key(store, tenant, key_id))
+    if as_json:
+        _emit_json(view.to_dict())
+    else:
+        _say(f"API key {view.id} ({view.prefix}) revoked at {view.revoked_at}")
+
+
+@keyring_app.command("generate")
+def keyring_generate_command() -> None:
+    """Print a new TENANTFLOW_SECRET_KEYS value: a keyring holding one fresh key."""
+    from tenantflow.store.secrets import Keyring
+
+    typer.echo(Keyring.generate().spec())
+
+
+@app.command("serve")
+def serve_command(
+    host: Annotated[str | None, typer.Option(help="Address to listen on; default TENANTFLOW_HOST.")] = None,
+    port: Annotated[
+        int | None, typer.Option(min=0, max=65535, help="Port to listen on; default TENANTFLOW_PORT.")
+    ] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+) -> None:
+    """Serve the HTTP API with the settings every operator command reads."""
+    from tenantflow.api.server import run_server
+
+    settings = _settings(host=host, port=port)
+    _guarded(lambda: run_server(settings, workers=workers), "serve", settings)
 
 
 @app.command("conformance")
@@ -272,13 +536,19 @@ def conformance_command(
     ] = False,
 ) -> None:
     """Replay n8n's node-test workflows (pinData = expected output) and report pass / fail / unsupported."""
+    import asyncio
+
+    from rich.progress import Progress
+
+    from tenantflow.conformance import FixtureResult, fixture_files, run_fixture
+    from tenantflow.nodes import default_registry
+
     if not directory.is_dir():
-        err.print(f"[red]not a directory: {directory}[/red]")
-        raise typer.Exit(EXIT_UNREADABLE)
+        _fail(f"not a directory: {directory}", EXIT_UNREADABLE)
     registry = default_registry()
     files = list(fixture_files(directory))
     results: list[FixtureResult] = []
-    with Progress(console=err, transient=True, disable=as_json) as progress:
+    with Progress(console=err(), transient=True, disable=as_json) as progress:
         task = progress.add_task("replaying fixtures", total=len(files))
         for path in files:
             results.append(asyncio.run(run_fixture(path, registry, directory)))
@@ -290,6 +560,6 @@ def conformance_command(
         colours = {"pass": "green", "fail": "red", "unsupported": "yellow"}
         for result in results:
             colour = colours[result.status]
-            out.print(f"[{colour}]{result.status:<11}[/{colour}] {result.path}  [dim]{result.reason}[/dim]")
-        out.print(f"{totals['pass']} passed, {totals['fail']} failed, {totals['unsupported']} unsupported")
+            out().print(f"[{colour}]{result.status:<11}[/{colour}] {result.path}  [dim]{result.reason}[/dim]")
+        out().print(f"{totals['pass']} passed, {totals['fail']} failed, {totals['unsupported']} unsupported")
     raise typer.Exit(EXIT_OK if totals["fail"] == 0 else EXIT_FAILED)
