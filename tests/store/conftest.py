@@ -1,4 +1,5 @@
-"""Backends for the store's contract suite: a migrated SQLite file and a fresh PostgreSQL database.
+"""Backends for the store's contract suite: a migrated SQLite file and a fresh PostgreSQL database, made by
+the fixtures of tests/conftest.py (which the API suite shares).
 
 The PostgreSQL server comes from ``TENANTFLOW_TEST_DATABASE_URL`` (``make test`` sets it to the machine's
 server); when it is unset the PostgreSQL tests fail rather than skip, so CI cannot go green without them.
@@ -8,74 +9,25 @@ all the isolation tests need (that is the product's promise).
 
 from __future__ import annotations
 
-import asyncio
-import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy.engine import make_url
 
 from tenantflow.nodes import default_registry
 from tenantflow.store.audit import Actor
-from tenantflow.store.database import Database, async_url
-from tenantflow.store.migrate import upgrade
 from tenantflow.store.secrets import Keyring
 from tenantflow.store.tenants import Tenants
 from tenantflow.store.unit import Store
-
-DATABASE_VAR = "TENANTFLOW_TEST_DATABASE_URL"
-REDIS_VAR = "TENANTFLOW_TEST_REDIS_URL"
-
-
-def required_env(name: str) -> str:
-    value = os.environ.get(name)
-    if not value:
-        pytest.fail(f"{name} is not set; `make test` sets it to the local server", pytrace=False)
-    return value
-
-
-async def _migrate(url: str) -> None:
-    database = Database(url)
-    try:
-        await upgrade(database)
-    finally:
-        await database.dispose()
-
-
-async def _admin(server_url: str, statement: str) -> None:
-    import asyncpg  # the admin connection runs outside a transaction, which CREATE DATABASE needs
-
-    url = make_url(server_url)
-    connection = await asyncpg.connect(
-        host=url.host, port=url.port or 5432, user=url.username, password=url.password, database=url.database
-    )
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
-
-
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    server = async_url(required_env(DATABASE_VAR))
-    name = f"tenantflow_test_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_admin(server, f'CREATE DATABASE "{name}"'))
-    url = make_url(server).set(database=name).render_as_string(hide_password=False)
-    try:
-        asyncio.run(_migrate(url))
-        yield url
-    finally:
-        asyncio.run(_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-@pytest.fixture(scope="session")
-def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    path: Path = tmp_path_factory.mktemp("store") / "tenantflow.db"
-    url = f"sqlite+aiosqlite:///{path}"
-    asyncio.run(_migrate(url))
-    return url
+from tests.conftest import (  # noqa: F401 - moved to tests/conftest.py; re-exported for importers
+    DATABASE_VAR,
+    REDIS_VAR,
+    _admin,
+    _migrate,
+    postgres_url,
+    required_env,
+    sqlite_url,
+)
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import fields
-from typing import Any
+from typing import Any, NoReturn
 
 from tenantflow.engine.errors import ErrorCode
 from tenantflow.engine.validation import ValidationReport
@@ -38,9 +38,13 @@ def require_owner_or_admin(unit: Unit, workflow: WorkflowView, operation: str) -
         unit.actor.user_id is not None and workflow.data["createdBy"] == unit.actor.user_id
     ):
         return
+    _deny(unit, workflow, operation, "being the workflow's creator")
+
+
+def _deny(unit: Unit, workflow: WorkflowView, operation: str, alternative: str) -> NoReturn:
     error = AccessDeniedError(
         ErrorCode.PERMISSION_DENIED,
-        f"{operation} needs level 3 (admin) or being the workflow's creator",
+        f"{operation} needs level 3 (admin) or {alternative}",
         details={"id": workflow.id},
     )
     unit.audit.failed(operation, "workflow", workflow.id, error)
@@ -130,13 +134,15 @@ async def lock(unit: Unit, workflow_id: str, *, timeout_s: float) -> LockState:
 
 
 async def unlock(unit: Unit, workflow_id: str) -> None:
-    """Seed 003: the lock's holder releases it; an admin may release anyone's."""
-    if is_admin(unit):
-        current = await unit.workflows.get(workflow_id)
-        holder = current.data["lockedBy"]
-        if holder is not None and holder != unit.actor.user_id:
-            await unit.workflows.release_lock(workflow_id, owner=holder)
-            return
+    """Seed 003: the lock's holder releases it; an admin may release anyone's; anyone else is refused
+    (403 PERMISSION_DENIED, audited as a denial), not told that the lock is not theirs (409)."""
+    current = await unit.workflows.get(workflow_id)
+    holder = current.data["lockedBy"]
+    if holder is not None and holder != unit.actor.user_id:
+        if not is_admin(unit):
+            _deny(unit, current, "workflow.unlock", "holding the lock")
+        await unit.workflows.release_lock(workflow_id, owner=holder)
+        return
     await unit.workflows.release_lock(workflow_id)
 
 

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.sse import EventSourceResponse, format_sse_event
 
 from tenantflow.api.deps import Caller, admit
@@ -165,7 +165,9 @@ async def retry(
 
 @router.get(
     "/executions/{execution_id}/events",
-    response_class=EventSourceResponse,
+    # Not EventSourceResponse: FastAPI reserves that class for generator endpoints and would iterate this
+    # coroutine's result (a TypeError, so a 500 on every stream); the response is built below instead.
+    response_class=StreamingResponse,
     responses={
         200: {"content": {"text/event-stream": {}}, "description": "Progress events, then the record"}
     },
