@@ -42,7 +42,6 @@ from tenantflow.nodes import default_registry
 from tenantflow.store.audit import Actor
 from tenantflow.store.cache import WorkflowCache
 from tenantflow.store.database import Database, async_url
-from tenantflow.store.executions import keyset_cursor
 from tenantflow.store.migrate import upgrade
 from tenantflow.store.models import Execution
 from tenantflow.store.secrets import Keyring
@@ -279,7 +278,8 @@ async def measure(store: Store, actor: Actor, workflow_ids: list[str], rows: int
                     .limit(1)
                 )
             ).one()
-        return keyset_cursor(row.created_at, row.id)
+        # The cursor the unfiltered list would hand out after that row, signed as the store signs it.
+        return store.cursors.sign(actor.tenant_id, {"list": "executions"}, (row.created_at, row.id))
 
     deep = await cursor_at(rows // 2)
     async with store.unit(actor, read_only=True) as unit:  # the figures mean nothing for empty pages

@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import json
 from itertools import pairwise
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tenantflow.engine.definition import parse_workflow
-from tenantflow.engine.errors import SEED_NUMBERS, ErrorCode
+from tenantflow.engine.errors import VALIDATION_CLASSES, ErrorCode, error_number
 from tenantflow.engine.expressions import ExpressionSyntaxError, compile_template
 from tenantflow.engine.validation import ValidationIssue, ValidationReport, validate
+from tenantflow.engine.validation.report import SeedClass
 from tests.engine.conftest_validation_types import make_registry
 
 REGISTRY = make_registry()
 TRIGGER = "n8n-nodes-base.manualTrigger"
 NOOP = "n8n-nodes-base.noOp"
 SET = "n8n-nodes-base.set"
+
+
+def seed(code: str, number: int) -> SeedClass:
+    return SeedClass(code=code, number=number)
 
 
 def node(name: str, type_: str = NOOP, **fields: Any) -> dict[str, Any]:
@@ -289,7 +293,7 @@ def test_a_cycle_without_a_loop_node() -> None:
     doc = workflow(node("Start", TRIGGER), node("A"), node("B"), connections=chain("Start", "A", "B", "A"))
     report = check(doc)
     assert issues(report) == [("CIRCULAR_DEPENDENCY", "connections['B'].main[0][0]")]
-    assert report.errors[0].seed_code == 4222
+    assert (report.errors[0].number, report.errors[0].seed_class) == (4222, seed("CIRCULAR_DEPENDENCY", 4222))
 
 
 def test_a_self_loop_is_a_cycle() -> None:
@@ -320,7 +324,7 @@ def test_an_unconnected_unreachable_node_is_an_orphan_warning() -> None:
     report = check(simple(node("B"), node("Lonely")) | {"connections": chain("Start", "A", "B")})
     assert report.valid
     assert warnings(report) == [("ORPHANED_NODE", "nodes[3]")]
-    assert report.warnings[0].seed_code == 4223
+    assert (report.warnings[0].number, report.warnings[0].seed_class) == (4223, seed("ORPHANED_NODE", 4223))
 
 
 def test_without_triggers_every_unconnected_node_is_a_start_node() -> None:
@@ -363,7 +367,7 @@ def test_variable_with_an_unknown_type() -> None:
 def test_variable_default_must_match_its_type(declared: str, default: Any) -> None:
     report = check(simple(variables={"v": {"type": declared, "defaultValue": default}}))
     assert issues(report) == [("INVALID_VARIABLE_TYPE", "variables.v.defaultValue")]
-    assert report.errors[0].seed_code == 4225
+    assert report.errors[0].seed_class == seed("INVALID_VARIABLE_TYPE", 4225)
 
 
 def test_well_typed_and_required_variables_pass() -> None:
@@ -383,7 +387,7 @@ def test_expression_using_an_undeclared_variable() -> None:
         ("MISSING_VARIABLE", "nodes[2].parameters.b"),
         ("MISSING_VARIABLE", "nodes[2].parameters.c"),
     ]
-    assert report.errors[0].seed_code == 4224
+    assert report.errors[0].seed_class == seed("MISSING_VARIABLE", 4224)
 
 
 def test_undeclared_variables_are_not_checked_when_none_are_declared() -> None:
@@ -518,9 +522,35 @@ def test_issues_are_sorted_by_path_and_stable() -> None:
 
 
 @pytest.mark.parametrize("code", list(ErrorCode))
-def test_exactly_the_six_seed_codes_carry_a_seed_code(code: ErrorCode) -> None:
-    issue = ValidationIssue.of("nodes", code, "m").model_dump(by_alias=True, exclude_none=True)
-    assert issue.get("seedCode") == SEED_NUMBERS.get(code)
+def test_every_issue_carries_its_number_and_validation_codes_their_seed_class(code: ErrorCode) -> None:
+    issue = ValidationIssue.of("nodes", code, "m").to_dict()
+    group = VALIDATION_CLASSES.get(code)
+    expected = None if group is None else {"code": group.value, "number": error_number(group)}
+    assert (issue["number"], issue.get("seedClass")) == (error_number(code), expected)
+
+
+@pytest.mark.parametrize(
+    ("document", "code", "seed_class"),
+    [
+        (simple(node("B", "x.nowhere")), "UNKNOWN_NODE_TYPE", ("INVALID_NODES", 4220)),
+        (simple(node("B"), node("B")), "DUPLICATE_NODE_NAME", ("INVALID_NODES", 4220)),
+        (
+            simple() | {"connections": {"Start": {"main": [to("Ghost")]}}},
+            "UNKNOWN_CONNECTION_TARGET",
+            ("INVALID_EDGES", 4221),
+        ),
+        (
+            simple() | {"connections": {"Start": {"main": [[], to("A")]}}},
+            "INVALID_OUTPUT_INDEX",
+            ("INVALID_EDGES", 4221),
+        ),
+    ],
+)
+def test_precise_codes_name_their_seed_class(
+    document: dict[str, Any], code: str, seed_class: tuple[str, int]
+) -> None:
+    issue = next(issue for issue in check(document).errors if issue.code == code)
+    assert issue.seed_class == seed(*seed_class)
 
 
 def test_report_to_dict_shape() -> None:
@@ -530,16 +560,14 @@ def test_report_to_dict_shape() -> None:
     assert data["errors"][0] == {
         "path": "nodes[1].name",
         "code": "INVALID_NODES",
+        "number": 4220,
         "message": "node name is blank",
-        "seedCode": 4220,
+        "seedClass": {"code": "INVALID_NODES", "number": 4220},
     }
-    assert data["warnings"][0]["seedCode"] == 4223
+    assert list(data["errors"][0]) == ["path", "code", "number", "message", "seedClass"]
+    assert data["warnings"][0]["seedClass"] == {"code": "ORPHANED_NODE", "number": 4223}
+    assert "seedCode" not in json.dumps(data)
     assert json.loads(json.dumps(data)) == data
-
-
-def test_every_error_code_is_documented() -> None:
-    documented = Path(__file__).parents[2].joinpath("docs", "errors.md").read_text()
-    assert [code.value for code in ErrorCode if f"| `{code.value}`" not in documented] == []
 
 
 def test_nodes_listed_against_the_flow_are_not_a_cycle() -> None:

@@ -13,7 +13,7 @@ from tenantflow.store.audit import Actor
 from tenantflow.store.errors import ConflictError, InvalidRequestError
 from tenantflow.store.models import Workflow
 from tenantflow.store.unit import Store
-from tests.store.factories import chain_document
+from tests.store.factories import audit_log, chain_document
 
 pytestmark = pytest.mark.anyio
 
@@ -65,7 +65,7 @@ class ConcurrencyContract:
             assert again.expires_at > first.expires_at
             with pytest.raises(ConflictError) as not_held:
                 await unit.workflows.release_lock(workflow_id, owner="someone-else")
-            assert not_held.value.code is ErrorCode.LOCK_NOT_HELD
+            assert not_held.value.code is ErrorCode.LOCK_NOT_OWNED
             await unit.workflows.release_lock(workflow_id, owner="me")
             with pytest.raises(InvalidRequestError):
                 await unit.workflows.acquire_lock(workflow_id, owner="me", timeout_s=0)
@@ -77,6 +77,31 @@ class ConcurrencyContract:
             )
             assert await unit.workflows.reclaim_expired_locks() == 1
             assert (await unit.workflows.get(workflow_id)).data["isLocked"] is False
+
+    async def test_lock_refusals_carry_the_seed_lock_codes(self, store: Store, actor_a: Actor) -> None:
+        workflow_id = await _workflow(store, actor_a, "seed-codes")
+        async with store.unit(actor_a) as unit:
+            await unit.workflows.acquire_lock(workflow_id, owner="holder")
+        async with store.unit(actor_a) as unit:
+            assert not (await unit.workflows.acquire_lock(workflow_id, owner="other")).acquired
+        with pytest.raises(ConflictError) as locked:
+            async with store.unit(actor_a) as unit:
+                await unit.workflows.update(workflow_id, {"description": "x"}, lock_owner="other")
+        with pytest.raises(ConflictError) as not_owned:
+            async with store.unit(actor_a) as unit:
+                await unit.workflows.release_lock(workflow_id, owner="other")
+        assert (locked.value.code, locked.value.number) == (ErrorCode.WORKFLOW_LOCKED, 4231)
+        assert (not_owned.value.code, not_owned.value.number) == (ErrorCode.LOCK_NOT_OWNED, 4233)
+        refusals = [
+            (e.operation, e.error_code)
+            for e in await audit_log(store, actor_a.tenant_id)
+            if e.outcome != "ok"
+        ]
+        assert refusals == [
+            ("workflow.lock", "LOCK_ACQUISITION_FAILED"),
+            ("workflow.update", "WORKFLOW_LOCKED"),
+            ("workflow.unlock", "LOCK_NOT_OWNED"),
+        ]
 
     async def test_lock_blocks_other_editors_until_released(self, store: Store, actor_a: Actor) -> None:
         workflow_id = await _workflow(store, actor_a, "guarded")

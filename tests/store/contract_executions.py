@@ -6,10 +6,12 @@ A mixin, composed per backend in ``test_store_contract.py`` (which provides ``da
 from __future__ import annotations
 
 import asyncio
+import base64
+import inspect
+import json
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -26,10 +28,11 @@ from tenantflow.store.errors import (
     NotFoundError,
     StoreError,
 )
-from tenantflow.store.executions import ExecutionSummary, keyset_cursor
+from tenantflow.store.executions import ExecutionRepository, ExecutionSummary
 from tenantflow.store.models import AuditEntry, Execution, ExecutionLog, ExecutionNode, Workflow
+from tenantflow.store.secrets import Keyring
 from tenantflow.store.unit import Store, Unit
-from tests.store.factories import chain_document, engine_events, insert_workflow_row
+from tests.store.factories import chain_document, engine_events, insert_workflow_row, walk
 
 pytestmark = pytest.mark.anyio
 
@@ -77,6 +80,12 @@ async def raises(
         async with store.unit(actor) as unit:
             await call(unit)
     return caught.value
+
+
+def unsigned_cursor(created_at: datetime, ident: str) -> str:
+    """A cursor as lists once handed them out: the base64 JSON of a position, with no signature."""
+    payload = json.dumps({"c": created_at.isoformat(), "i": ident}).encode()
+    return base64.urlsafe_b64encode(payload).decode().rstrip("=")
 
 
 def node(output: list[dict[str, Any]], *, status: str = "success", seconds: float = 0.0) -> dict[str, Any]:
@@ -167,14 +176,23 @@ class ExecutionStoreContract:
         creations = [e for e in await audit_entries(store, actor_a.tenant_id, ids[0]) if e.outcome == "ok"]
         assert len(creations) == 1
 
-    async def test_execution_create_keeps_given_id_once(self, store: Store, actor_a: Actor) -> None:
-        given = str(uuid.uuid4())
+    async def test_execution_ids_are_the_stores_to_make(
+        self, store: Store, actor_a: Actor, actor_b: Actor
+    ) -> None:
+        """No caller names an execution id, so none can learn that another tenant uses one by reusing it."""
+        for method in (ExecutionRepository.create, ExecutionRepository.save_record):
+            assert not {"id", "execution_id"} & set(inspect.signature(method).parameters)
         async with store.unit(actor_a) as unit:
-            assert (await unit.executions.create(execution_id=given)).id == given
-        error = await raises(
-            store, actor_a, lambda unit: unit.executions.create(execution_id=given), ConflictError
-        )
-        assert (error.code, error.path) == (ErrorCode.INVALID_VALUE, "$.id")
+            theirs = await unit.executions.create()
+        assert uuid.UUID(theirs.id).version == 4
+        record = ExecutionRecord(theirs.id, None, "success", T0, T0 + timedelta(seconds=1))
+        async with store.unit(actor_b) as unit:  # B's record claims A's id: stored under a new one
+            mine = await unit.executions.save_record(record)
+            again = await unit.executions.save_record(record)
+        assert len({theirs.id, mine.id, again.id}) == 3 and uuid.UUID(mine.id).version == 4
+        async with store.unit(actor_a, read_only=True) as unit:
+            assert (await unit.executions.get(theirs.id)).status == "queued"
+        assert await audit_entries(store, actor_a.tenant_id, mine.id) == []
 
     # ----- lifecycle ------------------------------------------------------------------------------
     async def test_execution_lifecycle_checkpoints_logs_and_finish(
@@ -370,19 +388,21 @@ class ExecutionStoreContract:
         async with store.unit(actor_a) as unit:
             saved = await unit.executions.save_record(record, workflow_id=workflow_id, input=[{"json": {}}])
         async with store.unit(actor_a, read_only=True) as unit:
-            reread = await unit.executions.get(record.id)
+            reread = await unit.executions.get(saved.id)
+        assert saved.id != record.id  # the store makes execution ids
         expected = record.to_dict()
         for shown in (saved.to_dict(), reread.to_dict()):
-            for key in expected.keys() - {"workflowId"}:
+            for key in expected.keys() - {"id", "workflowId"}:
                 assert shown[key] == expected[key], key
             assert shown["workflowId"] == workflow_id
-        error = await raises(store, actor_a, lambda unit: unit.executions.save_record(record), ConflictError)
-        assert (error.code, error.path) == (ErrorCode.INVALID_VALUE, "$.id")  # saved twice, no key
-        keyed = replace(record, id=str(uuid.uuid4()))
+        async with store.unit(actor_a) as unit:  # saved twice without a key: two executions
+            assert (await unit.executions.save_record(record)).id != saved.id
+        keyed: list[str] = []
         for _ in range(2):  # with a key, saving again replays the first save
             async with store.unit(actor_a) as unit:
-                assert (await unit.executions.save_record(keyed, idempotency_key="cli-run")).id == keyed.id
-        assert await count_rows(store, actor_a, ExecutionNode, keyed.id) == 3
+                keyed.append((await unit.executions.save_record(record, idempotency_key="cli-run")).id)
+        assert keyed[0] == keyed[1]
+        assert await count_rows(store, actor_a, ExecutionNode, keyed[0]) == 3
         failed = ExecutionRecord(str(uuid.uuid4()), None, "error", T0, T0 + timedelta(seconds=1))
         failed.error = {"message": "boom", "code": "NODE_EXECUTION_FAILED"}
         async with store.unit(actor_a) as unit:
@@ -403,18 +423,8 @@ class ExecutionStoreContract:
                 )
             )
             expected = [ident for _, ident in everything]
-            seen: list[str] = []
-            cursor: str | None = None
-            pages = 0
-            while True:
-                page = await unit.executions.list(limit=5, cursor=cursor)
-                seen += [item.id for item in page.items]
-                pages += 1
-                if not page.has_more:
-                    assert page.next_cursor is None
-                    break
-                cursor = page.next_cursor
-        assert seen == expected and len(seen) == 23 and pages == 5
+            seen, pages = await walk(lambda cursor: unit.executions.list(limit=5, cursor=cursor))
+        assert [item.id for item in seen] == expected and len(seen) == 23 and pages == 5
 
     async def test_execution_list_filters(self, store: Store, actor_a: Actor) -> None:
         first_wf, second_wf = await new_workflow(store, actor_a), await new_workflow(store, actor_a)
@@ -480,7 +490,7 @@ class ExecutionStoreContract:
             ({"cursor": "not a cursor"}, ErrorCode.INVALID_CURSOR, "$.cursor"),
             ({"cursor": "e30"}, ErrorCode.INVALID_CURSOR, "$.cursor"),  # "{}"
             ({"cursor": "x" * 10_000}, ErrorCode.INVALID_CURSOR, "$.cursor"),
-            ({"cursor": keyset_cursor(T0, "x")[:-2] + "!!"}, ErrorCode.INVALID_CURSOR, "$.cursor"),
+            ({"cursor": unsigned_cursor(T0, "x")}, ErrorCode.INVALID_CURSOR, "$.cursor"),
             ({"limit": 0}, ErrorCode.INVALID_PAGINATION, "$.limit"),
             ({"limit": 501}, ErrorCode.INVALID_PAGINATION, "$.limit"),
             ({"status": "finished"}, ErrorCode.INVALID_FILTER, "$.status"),
@@ -495,6 +505,60 @@ class ExecutionStoreContract:
         async with store.unit(actor_a, read_only=True) as unit:
             assert (await unit.executions.list(limit=500)).items == []
 
+    async def test_execution_cursor_is_signed_and_bound_to_tenant_and_filter(
+        self, store: Store, actor_a: Actor, actor_b: Actor
+    ) -> None:
+        workflow_id = await new_workflow(store, actor_a)
+        await insert_executions(
+            store,
+            actor_a,
+            [
+                {"workflow_id": workflow_id, "status": "error", "created_at": T0 + timedelta(seconds=i)}
+                for i in range(4)
+            ],
+        )
+        filters: dict[str, Any] = {
+            "workflow_id": workflow_id,
+            "status": ["error", "success"],
+            "created_after": T0 - timedelta(days=1),
+        }
+        async with store.unit(actor_a, read_only=True) as unit:
+            page = await unit.executions.list(limit=1, **filters)
+            # The same filter written another way (status order and repeats, time zone) continues the list.
+            same = {
+                **filters,
+                "status": ["success", "error", "error"],
+                "created_after": (T0 - timedelta(days=1)).astimezone(timezone(timedelta(hours=5))),
+            }
+            rest = await unit.executions.list(cursor=page.next_cursor, **same)
+        assert page.next_cursor is not None and len(rest.items) == 3
+        cursor = page.next_cursor
+        body, mac = cursor.split(".")
+        created, ident = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+        moved = base64.urlsafe_b64encode(json.dumps([created, "~"]).encode()).decode().rstrip("=")
+        other_key = Store(store.database, store.cache, Keyring.generate(), store.registry)
+        async with other_key.unit(actor_a, read_only=True) as unit:
+            foreign_signature = (await unit.executions.list(limit=1, **filters)).next_cursor
+        refused: list[tuple[Actor, dict[str, Any]]] = [
+            (actor_a, {**filters, "cursor": f"{moved}.{mac}"}),  # another position, the old signature
+            (actor_a, {**filters, "cursor": cursor[:-1] + ("B" if cursor.endswith("A") else "A")}),
+            (actor_a, {**filters, "cursor": cursor + "A"}),
+            (actor_a, {**filters, "cursor": body}),
+            (actor_a, {**filters, "cursor": unsigned_cursor(created_at=T0, ident=ident)}),
+            (actor_a, {**filters, "cursor": foreign_signature}),  # another deployment's key
+            (actor_b, {**filters, "cursor": cursor}),  # another tenant
+            (actor_a, {"cursor": cursor}),  # the list without its filter
+            (actor_a, {**filters, "status": "error", "cursor": cursor}),
+            (actor_a, {**filters, "workflow_id": str(uuid.uuid4()), "cursor": cursor}),
+            (actor_a, {**filters, "created_after": T0, "cursor": cursor}),
+            (actor_a, {**filters, "created_before": T0 + timedelta(days=1), "cursor": cursor}),
+        ]
+        for actor, arguments in refused:
+            with pytest.raises(InvalidRequestError) as caught:
+                async with store.unit(actor, read_only=True) as unit:
+                    await unit.executions.list(**arguments)
+            assert (caught.value.code, caught.value.path) == (ErrorCode.INVALID_CURSOR, "$.cursor"), arguments
+
     # ----- tenancy --------------------------------------------------------------------------------
     async def test_execution_list_stays_in_tenant(self, store: Store, actor_a: Actor, actor_b: Actor) -> None:
         workflow_id = await new_workflow(store, actor_a)
@@ -507,8 +571,10 @@ class ExecutionStoreContract:
             page = await unit.executions.list(limit=1)
         async with store.unit(actor_b, read_only=True) as unit:
             assert (await unit.executions.list()).items == []
+            with pytest.raises(InvalidRequestError) as borrowed:  # A's cursor serves A only
+                await unit.executions.list(cursor=page.next_cursor)
+            assert borrowed.value.code is ErrorCode.INVALID_CURSOR
             assert (await unit.executions.list(workflow_id=workflow_id)).items == []
-            assert (await unit.executions.list(cursor=page.next_cursor)).items == []
 
     async def test_execution_cross_tenant_every_method_is_refused_and_audited(
         self, store: Store, actor_a: Actor, actor_b: Actor
@@ -539,9 +605,10 @@ class ExecutionStoreContract:
         ]
         actor_side = await audit_entries(store, actor_b.tenant_id, ident)
         owner_side = [e for e in await audit_entries(store, actor_a.tenant_id, ident) if e.outcome != "ok"]
-        assert [e.operation for e in actor_side] == expected
+        assert [e.operation for e in actor_side] == expected[2:]  # a foreign read leaves no trace here
         assert [e.operation for e in owner_side] == expected
         assert {e.outcome for e in actor_side + owner_side} == {"denied"}
+        assert {e.error_code for e in actor_side + owner_side} == {"CROSS_TENANT_ACCESS_DENIED"}
         assert {e.user_id for e in actor_side} == {"user-b"} and {e.user_id for e in owner_side} == {None}
         for call in (
             lambda unit: unit.executions.create(workflow_id),

@@ -1,13 +1,15 @@
 """Tenant guarantees: one tenant's ids used by another read as absent or are refused, and are audited.
 
 Every single-item workflow operation is tried with tenant B's id from tenant A. Reads must say "not found"
-(indistinguishable from an id that never existed), writes must say CROSS_TENANT_ACCESS_DENIED, nothing of
-B's may change, and both tenants' audit logs must record the attempt. The guard itself is tested too: a
-session without a tenant, literal SQL that does not filter, and rows stamped with another tenant fail.
+and leave A's audit log exactly as a read of an id that never existed does (only B's log records them);
+writes must say CROSS_TENANT_ACCESS_DENIED and be recorded in both logs; nothing of B's may change. The
+guard itself is tested too: a session without a tenant, literal SQL that does not filter, and rows stamped
+with another tenant fail.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -42,7 +44,8 @@ READS: dict[str, Operation] = {
 WRITES: dict[str, Operation] = {
     "update": lambda repo, wid: repo.update(wid, {"description": "hijacked"}),
     "delete": lambda repo, wid: repo.delete(wid),
-    "set_enabled": lambda repo, wid: repo.set_enabled(wid, False),
+    "disable": lambda repo, wid: repo.set_enabled(wid, False),
+    "enable": lambda repo, wid: repo.set_enabled(wid, True),
     "restore": lambda repo, wid: repo.restore(wid, 1),
     "acquire_lock": lambda repo, wid: repo.acquire_lock(wid, owner="intruder"),
     "release_lock": lambda repo, wid: repo.release_lock(wid, owner="intruder"),
@@ -66,20 +69,24 @@ class TenantIsolationContract:
             assert (row.version, row.description, row.execution_count, row.is_locked) == (1, None, 0, False)
 
     @pytest.mark.parametrize("operation", sorted(READS))
-    async def test_tenant_foreign_id_reads_as_absent_and_is_audited(
+    async def test_tenant_foreign_id_reads_as_absent_and_only_the_owner_logs_it(
         self, store: Store, actor_a: Actor, actor_b: Actor, foreign_workflow: str, operation: str
     ) -> None:
-        with pytest.raises(NotFoundError) as caught:
-            async with store.unit(actor_a) as unit:
-                await READS[operation](unit.workflows, foreign_workflow)
-        assert caught.value.code is ErrorCode.WORKFLOW_NOT_FOUND
-        assert "another tenant" not in caught.value.message
+        absent = str(uuid.uuid4())
+        answers = []
+        for ident in (absent, foreign_workflow):
+            with pytest.raises(NotFoundError) as caught:
+                async with store.unit(actor_a) as unit:
+                    await READS[operation](unit.workflows, ident)
+            answers.append((caught.value.code, caught.value.message.replace(ident, "<id>")))
+            assert await audit_log(store, actor_a.tenant_id) == []  # absent and foreign look the same
+        assert answers[0] == answers[1] and answers[0][0] is ErrorCode.WORKFLOW_NOT_FOUND
         await self._assert_untouched(store, actor_b, foreign_workflow)
-        mine = [e for e in await audit_log(store, actor_a.tenant_id) if e.outcome == "denied"]
         theirs = [e for e in await audit_log(store, actor_b.tenant_id) if e.outcome == "denied"]
-        assert [(e.target_id, e.user_id) for e in mine] == [(foreign_workflow, actor_a.user_id)]
-        assert [(e.target_id, e.user_id) for e in theirs] == [(foreign_workflow, None)]
-        assert actor_b.tenant_id not in str(mine[0].details)
+        assert [(e.target_id, e.user_id, e.error_code) for e in theirs] == [
+            (foreign_workflow, None, "CROSS_TENANT_ACCESS_DENIED")
+        ]
+        assert actor_a.tenant_id not in str(theirs[0].details)
 
     @pytest.mark.parametrize("operation", sorted(WRITES))
     async def test_tenant_foreign_id_write_is_refused_and_audited(
@@ -95,6 +102,7 @@ class TenantIsolationContract:
         assert len(mine) == 1 and mine[0].error_code == "CROSS_TENANT_ACCESS_DENIED"
         assert mine[0].ip == actor_a.ip and mine[0].request_id == actor_a.request_id
         assert len(theirs) == 1 and theirs[0].target_id == foreign_workflow
+        assert theirs[0].error_code == "CROSS_TENANT_ACCESS_DENIED" and theirs[0].user_id is None
 
     async def test_tenant_unknown_id_is_not_found_not_denied(self, store: Store, actor_a: Actor) -> None:
         with pytest.raises(NotFoundError):

@@ -14,6 +14,7 @@ from tenantflow.store.documents import EXPORT_FORMAT
 from tenantflow.store.errors import ConflictError, InvalidRequestError, NotFoundError, WorkflowValidationError
 from tenantflow.store.models import Workflow, WorkflowVersion
 from tenantflow.store.unit import Store
+from tenantflow.store.workflows import ConflictPolicy
 from tests.store.factories import audit_log, chain_document
 
 pytestmark = pytest.mark.anyio
@@ -66,6 +67,12 @@ class WorkflowStoreContract:
         assert caught.value.code is ErrorCode.WORKFLOW_INVALID
         assert caught.value.details["errors"][0]["code"] == "CIRCULAR_DEPENDENCY"
         assert caught.value.path is not None and caught.value.path.startswith("$")
+        shown = caught.value.to_dict()
+        assert list(shown) == ["code", "number", "message", "path", "details"]
+        assert shown["number"] == 4600 and shown["details"]["errors"][0]["seedClass"] == {
+            "code": "CIRCULAR_DEPENDENCY",
+            "number": 4222,
+        }
         async with store.unit(actor_a) as unit:
             assert (await unit.workflows.list()).total == 0
             assert list(await unit.session.scalars(select(WorkflowVersion))) == []
@@ -359,7 +366,34 @@ class WorkflowStoreContract:
                 await unit.workflows.import_({"formatVersion": "other/9", "workflow": {}})
             with pytest.raises(InvalidRequestError) as bare:
                 await unit.workflows.import_({"hello": "world"})
-        assert unknown.value.path == "$.formatVersion" and bare.value.code is ErrorCode.INVALID_IMPORT
+        assert unknown.value.path == "$.formatVersion" and bare.value.code is ErrorCode.INVALID_EXPORT_FORMAT
+
+    async def test_store_import_of_an_invalid_workflow_is_import_validation_failed(
+        self, store: Store, actor_a: Actor
+    ) -> None:
+        async with store.unit(actor_a) as unit:
+            await unit.workflows.create(chain_document("replaced"))
+        attempts: list[tuple[dict[str, Any], ConflictPolicy]] = [
+            ({"formatVersion": EXPORT_FORMAT, "workflow": cyclic_document("enveloped")}, "error"),
+            (cyclic_document("bare"), "error"),
+            (cyclic_document("replaced"), "replace"),
+        ]
+        for payload, policy in attempts:
+            with pytest.raises(WorkflowValidationError) as caught:
+                async with store.unit(actor_a) as unit:
+                    await unit.workflows.import_(payload, on_conflict=policy)
+            assert (caught.value.code, caught.value.number) == (ErrorCode.IMPORT_VALIDATION_FAILED, 4252)
+            [issue] = caught.value.details["errors"]
+            assert (issue["code"], issue["number"], issue["path"]) == (
+                "CIRCULAR_DEPENDENCY",
+                4222,
+                "connections['Step 2'].main[0][0]",
+            )
+            assert caught.value.path == "$.connections['Step 2'].main[0][0]"
+        refusals = [(e.operation, e.error_code) for e in await audit_log(store, actor_a.tenant_id)][1:]
+        assert refusals == [("workflow.import", "IMPORT_VALIDATION_FAILED")] * 3
+        async with store.unit(actor_a) as unit:
+            assert [view.version for view in (await unit.workflows.list()).items] == [1]
 
     async def test_store_execution_stats(self, store: Store, actor_a: Actor) -> None:
         async with store.unit(actor_a) as unit:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import event, select
 
+from tenantflow.store.keyset import KeysetPage
 from tenantflow.store.models import AuditEntry, Workflow
 from tenantflow.store.unit import Store, Unit
 
@@ -62,6 +63,21 @@ async def audit_log(store: Store, tenant_id: str) -> list[AuditEntry]:
     async with store.database.transaction(tenant_id, read_only=True) as session:
         query = select(AuditEntry).where(AuditEntry.target_type != "tenant").order_by(AuditEntry.id)
         return list(await session.scalars(query))
+
+
+async def walk(page_at: Callable[[str | None], Awaitable[KeysetPage[Any]]]) -> tuple[list[Any], int]:
+    """Every item of a keyset list, following ``nextCursor`` from the first page: (items, pages)."""
+    items: list[Any] = []
+    cursor: str | None = None
+    pages = 0
+    while True:
+        page = await page_at(cursor)
+        items += page.items
+        pages += 1
+        if not page.has_more:
+            assert page.next_cursor is None
+            return items, pages
+        cursor = page.next_cursor
 
 
 @contextmanager

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.store.conftest import REDIS_VAR, required_env
+from tests.store.contract_audit import AuditLogContract
 from tests.store.contract_concurrency import ConcurrencyContract
 from tests.store.contract_executions import ExecutionStoreContract
 from tests.store.contract_identity import IdentityStoreContract
@@ -26,6 +27,7 @@ class StoreContract(
     ExecutionStoreContract,
     RetentionStoreContract,
     TextContract,
+    AuditLogContract,
 ):
     """Every contract mixin; a backend passes when all of them pass."""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tenantflow.engine.errors import SEED_NUMBERS, ErrorCode
+from tenantflow.engine.errors import ErrorCode, error_number
 
 
 class StoreError(Exception):
@@ -22,13 +22,12 @@ class StoreError(Exception):
         """Set once an audit row records this failure, so nested operations do not record it twice."""
 
     @property
-    def seed_number(self) -> int | None:
-        return SEED_NUMBERS.get(self.code)
+    def number(self) -> int:
+        return error_number(self.code)
 
     def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"code": self.code.value, "message": self.message}
-        if self.seed_number is not None:
-            data["seedCode"] = self.seed_number
+        """The wire shape: ``{code, number, message, path?, details?}``."""
+        data: dict[str, Any] = {"code": self.code.value, "number": self.number, "message": self.message}
         if self.path is not None:
             data["path"] = self.path
         if self.details:

@@ -88,9 +88,15 @@ def _invalid(code: ErrorCode, message: str, path: str) -> InvalidRequestError:
     return InvalidRequestError(code, message, path=path)
 
 
+def checked_limit(limit: int, maximum: int = MAX_LIMIT) -> int:
+    """A page size from 1 to ``maximum``: every list is bounded."""
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= maximum:
+        raise _invalid(ErrorCode.INVALID_PAGINATION, f"limit must be between 1 and {maximum}", "$.limit")
+    return limit
+
+
 def page_bounds(page: int, limit: int) -> tuple[int, int]:
-    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_LIMIT:
-        raise _invalid(ErrorCode.INVALID_PAGINATION, f"limit must be between 1 and {MAX_LIMIT}", "$.limit")
+    checked_limit(limit)
     if not isinstance(page, int) or isinstance(page, bool) or not 1 <= page <= MAX_PAGE:
         raise _invalid(ErrorCode.INVALID_PAGINATION, f"page must be between 1 and {MAX_PAGE}", "$.page")
     return (page - 1) * limit, limit
@@ -100,7 +106,9 @@ def offset_bound(offset: int) -> int:
     """A row offset within the same depth a page number may reach."""
     if not isinstance(offset, int) or isinstance(offset, bool) or not 0 <= offset < MAX_PAGE * MAX_LIMIT:
         raise _invalid(
-            ErrorCode.INVALID_PAGINATION, f"offset must be between 0 and {MAX_PAGE * MAX_LIMIT - 1}", "$.offset"
+            ErrorCode.INVALID_PAGINATION,
+            f"offset must be between 0 and {MAX_PAGE * MAX_LIMIT - 1}",
+            "$.offset",
         )
     return offset
 
@@ -128,13 +136,15 @@ def _boolean(value: Any, path: str) -> bool:
     return value
 
 
-def _text(value: Any, path: str) -> str:
+def filter_text(value: Any, path: str) -> str:
+    """A filter's text value, as any text column can hold it."""
     if not isinstance(value, str) or len(value) > 255 or NUL in value:
         raise _invalid(ErrorCode.INVALID_FILTER, "expected a string of at most 255 characters, no NUL", path)
     return value
 
 
-def _moment(value: Any, path: str) -> datetime:
+def filter_moment(value: Any, path: str) -> datetime:
+    """A filter's time: an aware datetime or an ISO 8601 string with a zone."""
     if isinstance(value, datetime) and value.tzinfo is not None:
         return value
     if isinstance(value, str):
@@ -149,10 +159,10 @@ def _moment(value: Any, path: str) -> datetime:
 
 def _name_clause(value: Any, path: str) -> ColumnElement[bool]:
     if isinstance(value, str):
-        return Workflow.name == _text(value, path)
+        return Workflow.name == filter_text(value, path)
     if isinstance(value, Mapping) and set(value) <= {"eq", "contains", "startsWith"} and len(value) == 1:
         operator, operand = next(iter(value.items()))
-        text = _text(operand, f"{path}.{operator}")
+        text = filter_text(operand, f"{path}.{operator}")
         if operator == "eq":
             return Workflow.name == text
         escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -178,7 +188,7 @@ def _tags(value: Any, path: str) -> list[str]:
     values = [value] if isinstance(value, str) else value
     if not isinstance(values, list) or not values or len(values) > 50:
         raise _invalid(ErrorCode.INVALID_FILTER, "tags takes a tag name or a list of 1-50 names", path)
-    return [_text(tag, f"{path}[{index}]") for index, tag in enumerate(values)]
+    return [filter_text(tag, f"{path}[{index}]") for index, tag in enumerate(values)]
 
 
 def filter_clause(filter_: Mapping[str, Any] | None, dialect: str) -> ColumnElement[bool]:
@@ -197,19 +207,19 @@ def filter_clause(filter_: Mapping[str, Any] | None, dialect: str) -> ColumnElem
         elif key == "isLocked":
             clauses.append(Workflow.is_locked == _boolean(value, path))
         elif key in ("category", "createdBy", "updatedBy", "lastExecutionStatus"):
-            clauses.append(FINDABLE[key] == _text(value, path))
+            clauses.append(FINDABLE[key] == filter_text(value, path))
         elif key == "validationStatus":
-            clauses.append(Workflow.validation_status == _text(value, path))
+            clauses.append(Workflow.validation_status == filter_text(value, path))
         elif key == "tags":
             clauses.append(tags_clause(_tags(value, path), dialect))
         elif key == "updatedAfter":
-            clauses.append(Workflow.updated_at > _moment(value, path))
+            clauses.append(Workflow.updated_at > filter_moment(value, path))
         elif key == "updatedBefore":
-            clauses.append(Workflow.updated_at < _moment(value, path))
+            clauses.append(Workflow.updated_at < filter_moment(value, path))
         elif key == "createdAfter":
-            clauses.append(Workflow.created_at > _moment(value, path))
+            clauses.append(Workflow.created_at > filter_moment(value, path))
         elif key == "createdBefore":
-            clauses.append(Workflow.created_at < _moment(value, path))
+            clauses.append(Workflow.created_at < filter_moment(value, path))
         else:
             raise _invalid(ErrorCode.INVALID_FILTER, f"cannot filter by {key!r}", path)
     return and_(true(), *clauses)
@@ -225,7 +235,7 @@ def find_clause(field: str, value: Any) -> ColumnElement[bool]:
         )
     if field == "enabled":
         return column == _boolean(value, "$.value")
-    return column == _text(value, "$.value")
+    return column == filter_text(value, "$.value")
 
 
 def query_key(**parts: Any) -> str:

@@ -24,7 +24,8 @@ from tenantflow.engine.errors import ErrorCode
 from tenantflow.store.audit import Actor, AuditTrail
 from tenantflow.store.database import Database
 from tenantflow.store.errors import InvalidRequestError
-from tenantflow.store.executions import ACTIVE_STATUSES, older_than
+from tenantflow.store.executions import ACTIVE_STATUSES
+from tenantflow.store.keyset import older_than
 from tenantflow.store.models import Execution, Tenant, utc_now
 from tenantflow.store.tenancy import SYSTEM
 
@@ -105,7 +106,10 @@ async def prune(
         expired = await sweep.delete(tenant_id, [Execution.created_at < moment - timedelta(days=days)])
         over_cap = 0
         for workflow_id, boundary in await _over_cap(database, tenant_id, cap):
-            over_cap += await sweep.delete(tenant_id, [_workflow_is(workflow_id), older_than(*boundary)])
+            over_cap += await sweep.delete(
+                tenant_id,
+                [_workflow_is(workflow_id), older_than(Execution.created_at, Execution.id, boundary)],
+            )
         if expired or over_cap:
             await _audit(database, tenant_id, expired, over_cap)
         results.append(TenantPruned(tenant_id, expired, over_cap))

@@ -19,10 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantflow.engine.errors import ErrorCode
 from tenantflow.engine.sdk import NodeRegistry
-from tenantflow.store.audit import Actor, AuditTrail
+from tenantflow.store.audit import Actor, AuditLogRepository, AuditTrail
 from tenantflow.store.cache import WorkflowCache
 from tenantflow.store.database import Database
 from tenantflow.store.errors import AccessDeniedError, StoreError, not_found
+from tenantflow.store.keyset import CursorSigner
 from tenantflow.store.models import AuditEntry, TenantScoped
 from tenantflow.store.tenancy import SYSTEM
 
@@ -64,6 +65,11 @@ class Store:
             await session.close()
             await unit.finish(committed=committed)
 
+    @cached_property
+    def cursors(self) -> CursorSigner:
+        """Signs every keyset cursor the store's lists hand out (a key of the keyring's own)."""
+        return CursorSigner(self.keyring)
+
     async def owner_of(self, model: type[TenantScoped], ident: str) -> str | None:
         """Which tenant owns ``ident``, looked up across tenants: only to tell "absent" from "foreign"."""
         async with self.database.transaction(SYSTEM, read_only=True) as session:
@@ -96,6 +102,11 @@ class Unit:
     @cached_property
     def audit(self) -> AuditTrail:
         return AuditTrail(self.session, self.actor)
+
+    @cached_property
+    def audit_log(self) -> AuditLogRepository:
+        """Reads the tenant's audit log (:attr:`audit` writes it)."""
+        return AuditLogRepository(self)
 
     @cached_property
     def workflows(self) -> WorkflowRepository:
@@ -136,23 +147,28 @@ class Unit:
         code: ErrorCode,
         operation: str,
         write: bool,
+        target_type: str | None = None,
     ) -> NoReturn:
         """Raise for an id this tenant does not have, after finding out whether another tenant does.
 
-        Another tenant's id reads as not found (so ids cannot be probed) and a write to it is refused as
-        CROSS_TENANT_ACCESS_DENIED; either way both tenants' audit logs record the attempt.
+        A read answers not found either way and leaves the reader's audit log as it would for an absent
+        id (only the owner's log records that another tenant reached for its row), so the reader's log
+        cannot be used to probe ids. A write to another tenant's id is CROSS_TENANT_ACCESS_DENIED, recorded
+        in both logs; a write to an absent id is left to the enclosing :meth:`audited` block, as any failure.
         """
+        target = target_type or kind
         owner = await self.store.owner_of(model, ident)
         error: StoreError = not_found(code, kind, ident)
         if owner is not None and owner != self.tenant_id:
+            self.audit.reached_for(owner, operation, target, ident)
             if write:
                 error = AccessDeniedError(
                     ErrorCode.CROSS_TENANT_ACCESS_DENIED,
                     f"the {kind} belongs to another tenant",
                     details={"id": ident},
                 )
-            self.audit.failed(operation, kind, ident, error, owner_tenant=owner)
-            error.audited = True
+                self.audit.failed(operation, target, ident, error)
+                error.audited = True
         raise error
 
     @contextmanager

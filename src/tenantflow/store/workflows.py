@@ -68,6 +68,7 @@ DEFAULT_LOCK_SECONDS = 300.0
 MAX_LOCK_SECONDS = 86_400.0
 PATCHABLE = frozenset(field.name for field in fields(WorkflowInput))
 ConflictPolicy = Literal["error", "rename", "replace"]
+IMPORT = "workflow.import"
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,7 +262,7 @@ class WorkflowRepository:
         """Validate and store a new workflow at version 1, with its first version snapshot."""
         with self._audited(operation, None):
             workflow = _input(data)
-            report = self._checked(workflow, allow_invalid)
+            report = self._checked(workflow, allow_invalid, operation)
             now = utc_now()
             row = Workflow(
                 id=new_id(),
@@ -306,7 +307,7 @@ class WorkflowRepository:
             updated = _patched(current, patch)
             if updated == current:
                 return self._view(row)
-            report = self._checked(updated, allow_invalid)
+            report = self._checked(updated, allow_invalid, operation)
             apply_input(row, updated)
             _stamp_validation(row, report, self.unit.store.registry.fingerprint())
             row.updated_at = utc_now()
@@ -330,13 +331,23 @@ class WorkflowRepository:
         *,
         allow_invalid: bool = False,
         message: str | None = None,
+        operation: str | None = None,
     ) -> tuple[WorkflowView, bool]:
-        """Create, or update the workflow with the same name. Returns the view and whether it was created."""
+        """Create, or update the workflow with the same name. Returns the view and whether it was created.
+
+        ``operation`` names the write in the audit log (workflow.create or workflow.update by default).
+        """
         workflow = _input(data)
         existing = await self.session.scalar(select(Workflow.id).where(Workflow.name == workflow.name))
         if existing is None:
             try:
-                return await self.create(workflow, allow_invalid=allow_invalid, message=message), True
+                created = await self.create(
+                    workflow,
+                    allow_invalid=allow_invalid,
+                    message=message,
+                    operation=operation or "workflow.create",
+                )
+                return created, True
             except ConflictError as error:
                 if error.code is not ErrorCode.DUPLICATE_WORKFLOW_NAME:
                     raise
@@ -346,7 +357,14 @@ class WorkflowRepository:
                 if existing is None:
                     raise
         patch = {name: getattr(workflow, name) for name in PATCHABLE}
-        return await self.update(existing, patch, allow_invalid=allow_invalid, message=message), False
+        updated = await self.update(
+            existing,
+            patch,
+            allow_invalid=allow_invalid,
+            message=message,
+            operation=operation or "workflow.update",
+        )
+        return updated, False
 
     async def create_many(
         self, items: Sequence[WorkflowInput | Mapping[str, Any]], *, allow_invalid: bool = False
@@ -381,15 +399,21 @@ class WorkflowRepository:
         return len(rows)
 
     async def set_enabled(self, workflow_id: str, enabled: bool) -> WorkflowView:
-        """Enable or disable; only a currently valid workflow can be enabled (stale ones are re-validated)."""
-        if enabled:
-            report = await self.validate(workflow_id)
-            if not report.valid:
-                error = _invalid_error(report)
-                self.unit.audit.failed("workflow.enable", "workflow", workflow_id, error)
-                raise error
+        """Enable or disable; only a currently valid workflow can be enabled (stale ones are re-validated).
+
+        Both are writes, so another tenant's id is CROSS_TENANT_ACCESS_DENIED either way: the row is looked
+        up as a write before the re-validation, which on its own would read it (and answer not found).
+        """
         operation = "workflow.enable" if enabled else "workflow.disable"
-        return await self.update(workflow_id, {"enabled": enabled}, message=operation, operation=operation)
+        with self._audited(operation, workflow_id):
+            if enabled:
+                await self._row(workflow_id, operation, write=True)
+                report = await self.validate(workflow_id)
+                if not report.valid:
+                    raise _invalid_error(report, operation)
+            return await self.update(
+                workflow_id, {"enabled": enabled}, message=operation, operation=operation
+            )
 
     async def validate(self, workflow_id: str) -> ValidationReport:
         """Validate the stored document and store the outcome (no new version: the user changed nothing)."""
@@ -473,18 +497,25 @@ class WorkflowRepository:
         on_conflict: ConflictPolicy = "error",
         allow_invalid: bool = False,
     ) -> WorkflowView:
-        """Import our export envelope or a bare n8n export; validation runs as on create."""
-        document = _imported_document(payload)
-        workflow = WorkflowInput.from_document(document, name=name)
-        exists = await self.session.scalar(select(Workflow.id).where(Workflow.name == workflow.name))
-        if exists is not None and on_conflict == "rename":
-            workflow = replace(workflow, name=await self._free_name(workflow.name))
-        elif exists is not None and on_conflict == "replace":
-            view, _ = await self.upsert(workflow, allow_invalid=allow_invalid, message="imported")
-            return view
-        return await self.create(
-            workflow, allow_invalid=allow_invalid, message="imported", operation="workflow.import"
-        )
+        """Import our export envelope or a bare n8n export; validation runs as on create.
+
+        Anything else is INVALID_EXPORT_FORMAT; a workflow that fails validation is IMPORT_VALIDATION_FAILED
+        with every issue and its path, as WORKFLOW_INVALID gives them on create.
+        """
+        with self._audited(IMPORT, None):
+            document = _imported_document(payload)
+            workflow = WorkflowInput.from_document(document, name=name)
+            exists = await self.session.scalar(select(Workflow.id).where(Workflow.name == workflow.name))
+            if exists is not None and on_conflict == "rename":
+                workflow = replace(workflow, name=await self._free_name(workflow.name))
+            elif exists is not None and on_conflict == "replace":
+                view, _ = await self.upsert(
+                    workflow, allow_invalid=allow_invalid, message="imported", operation=IMPORT
+                )
+                return view
+            return await self.create(
+                workflow, allow_invalid=allow_invalid, message="imported", operation=IMPORT
+            )
 
     # ----- versions -----------------------------------------------------------------------------------
     async def versions(
@@ -564,7 +595,8 @@ class WorkflowRepository:
             self._invalidate_after_commit()
             return LockState(True, holder, locked_at, expires)
         row = await self._row(workflow_id, "workflow.lock", write=True)
-        self.unit.audit.failed("workflow.lock", "workflow", workflow_id, _locked_error(row.locked_by))
+        refused = _locked_error(ErrorCode.LOCK_ACQUISITION_FAILED, row.locked_by)
+        self.unit.audit.failed("workflow.lock", "workflow", workflow_id, refused)
         return LockState(False, row.locked_by, row.locked_at, row.lock_expires_at)
 
     async def release_lock(self, workflow_id: str, *, owner: str | None = None) -> None:
@@ -578,7 +610,7 @@ class WorkflowRepository:
             )
             if _rowcount(result) == 0:
                 await self._row(workflow_id, "workflow.unlock", write=True)
-                raise ConflictError(ErrorCode.LOCK_NOT_HELD, f"the lock is not held by {holder!r}")
+                raise ConflictError(ErrorCode.LOCK_NOT_OWNED, f"the lock is not held by {holder!r}")
             self._changed.add(workflow_id)
             self.unit.audit.ok("workflow.unlock", "workflow", workflow_id, {"owner": holder})
             self._invalidate_after_commit()
@@ -636,10 +668,10 @@ class WorkflowRepository:
     def _audited(self, operation: str, target_id: str | None) -> AbstractContextManager[None]:
         return self.unit.audited(operation, "workflow", target_id)
 
-    def _checked(self, workflow: WorkflowInput, allow_invalid: bool) -> ValidationReport:
+    def _checked(self, workflow: WorkflowInput, allow_invalid: bool, operation: str) -> ValidationReport:
         report = validate(workflow.document(), self.unit.store.registry)
         if not report.valid and (not allow_invalid or report.definition is None):
-            raise _invalid_error(report)
+            raise _invalid_error(report, operation)
         return report
 
     async def _flush_new(self, row: Workflow) -> None:
@@ -699,7 +731,7 @@ class WorkflowRepository:
         if not row.is_locked or row.lock_expires_at is None or row.lock_expires_at <= utc_now():
             return
         if row.locked_by != self._owner(lock_owner):
-            raise _locked_error(row.locked_by)
+            raise _locked_error(ErrorCode.WORKFLOW_LOCKED, row.locked_by)
 
     def _owner(self, owner: str | None) -> str:
         holder = owner or self.unit.actor.user_id
@@ -767,9 +799,7 @@ def _stamp_validation(row: Workflow, report: ValidationReport, fingerprint: str)
 def _validation_columns(report: ValidationReport, fingerprint: str) -> dict[str, Any]:
     return {
         "validation_status": "valid" if report.valid else "invalid",
-        "validation_errors": [
-            issue.model_dump(mode="json", by_alias=True, exclude_none=True) for issue in report.errors
-        ],
+        "validation_errors": [issue.to_dict() for issue in report.errors],
         "validated_registry": fingerprint,
     }
 
@@ -778,11 +808,13 @@ def _cached_report(report: ValidationReport, fingerprint: str) -> dict[str, Any]
     return {"registry": fingerprint, "report": report.to_dict()}
 
 
-def _invalid_error(report: ValidationReport) -> WorkflowValidationError:
+def _invalid_error(report: ValidationReport, operation: str) -> WorkflowValidationError:
+    """The refusal of an invalid workflow, every issue in ``details``; an import says it was the import."""
     data = report.to_dict()
     first = report.errors[0] if report.errors else None
+    code = ErrorCode.IMPORT_VALIDATION_FAILED if operation == IMPORT else ErrorCode.WORKFLOW_INVALID
     return WorkflowValidationError(
-        ErrorCode.WORKFLOW_INVALID,
+        code,
         f"Workflow validation failed: {len(report.errors)} error(s), {len(report.warnings)} warning(s)",
         path=None if first is None else _dollar(first.path),
         details={"errors": data["errors"], "warnings": data["warnings"]},
@@ -810,10 +842,9 @@ def _duplicate(name: str) -> ConflictError:
     )
 
 
-def _locked_error(holder: str | None) -> ConflictError:
-    return ConflictError(
-        ErrorCode.WORKFLOW_LOCKED, f"the workflow is locked by {holder!r}", details={"lockedBy": holder}
-    )
+def _locked_error(code: ErrorCode, holder: str | None) -> ConflictError:
+    """WORKFLOW_LOCKED for a write the lock refuses, LOCK_ACQUISITION_FAILED for a lock not obtained."""
+    return ConflictError(code, f"the workflow is locked by {holder!r}", details={"lockedBy": holder})
 
 
 def _bounded(count: int, limit: int) -> None:
@@ -836,23 +867,23 @@ def _indexed(index: int) -> Iterator[None]:
 
 def _imported_document(payload: Mapping[str, Any]) -> Mapping[str, Any]:
     if not isinstance(payload, Mapping):
-        raise InvalidRequestError(ErrorCode.INVALID_IMPORT, "an import is a JSON object", path="$")
+        raise InvalidRequestError(ErrorCode.INVALID_EXPORT_FORMAT, "an import is a JSON object", path="$")
     if "formatVersion" in payload:
         if payload["formatVersion"] != EXPORT_FORMAT:
             raise InvalidRequestError(
-                ErrorCode.INVALID_IMPORT,
+                ErrorCode.INVALID_EXPORT_FORMAT,
                 f"unknown export format {payload['formatVersion']!r}",
                 path="$.formatVersion",
             )
         document = payload.get("workflow")
         if not isinstance(document, Mapping):
             raise InvalidRequestError(
-                ErrorCode.INVALID_IMPORT, "the export has no workflow object", path="$.workflow"
+                ErrorCode.INVALID_EXPORT_FORMAT, "the export has no workflow object", path="$.workflow"
             )
         return document
     if "nodes" not in payload:
         raise InvalidRequestError(
-            ErrorCode.INVALID_IMPORT,
+            ErrorCode.INVALID_EXPORT_FORMAT,
             "neither a tenantflow export nor an n8n workflow (no nodes)",
             path="$.nodes",
         )

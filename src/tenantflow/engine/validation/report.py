@@ -11,22 +11,43 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from tenantflow.engine.definition import WorkflowDefinition, extend
-from tenantflow.engine.errors import SEED_NUMBERS, ErrorCode
+from tenantflow.engine.errors import ErrorCode, error_number, seed_class
+
+
+class SeedClass(BaseModel):
+    """The seed's validation class an issue falls in (INVALID_NODES 4220 … INVALID_VARIABLE_TYPE 4225)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    code: str
+    number: int
 
 
 class ValidationIssue(BaseModel):
-    """One problem. ``seed_code`` is the original's numeric code, set for the six codes it had."""
+    """One problem: its precise code and number, and the seed class that code belongs to."""
 
     model_config = ConfigDict(frozen=True, populate_by_name=True)
 
     path: str
     code: str
+    number: int
     message: str
-    seed_code: int | None = Field(None, alias="seedCode")
+    seed_class: SeedClass | None = Field(None, alias="seedClass")
 
     @classmethod
     def of(cls, path: str, code: ErrorCode, message: str) -> ValidationIssue:
-        return cls(path=path, code=code.value, message=message, seed_code=SEED_NUMBERS.get(code))
+        group = seed_class(code)
+        return cls(
+            path=path,
+            code=code.value,
+            number=error_number(code),
+            message=message,
+            seed_class=None if group is None else SeedClass(code=group.value, number=error_number(group)),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The wire shape: ``{path, code, number, message, seedClass: {code, number}}``."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
 class ValidationReport(BaseModel):
@@ -40,7 +61,7 @@ class ValidationReport(BaseModel):
     definition: WorkflowDefinition | None = Field(None, exclude=True)
 
     def to_dict(self) -> dict[str, Any]:
-        """The wire shape: camelCase keys, ``seedCode`` only where there is one, no definition."""
+        """The wire shape: camelCase keys, issues as :meth:`ValidationIssue.to_dict` writes them."""
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
