@@ -19,6 +19,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import IntEnum
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from tenantflow.engine.errors import ErrorCode
@@ -38,7 +39,9 @@ from tenantflow.store.errors import (
     StoreError,
     not_found,
 )
+from tenantflow.store.keyset import Keyset, KeysetPage
 from tenantflow.store.models import ApiKey, User, utc_now
+from tenantflow.store.queries import checked_limit
 from tenantflow.store.secrets import Keyring
 from tenantflow.store.tenancy import SYSTEM
 from tenantflow.store.text import checked_text
@@ -56,8 +59,11 @@ EMAIL = re.compile(r"^[^@\s\x00]+@[^@\s\x00]+$")
 MAX_EMAIL = 320
 MAX_NAME = 255
 DEFAULT_HASHER = PasswordHasher()
+DEFAULT_PAGE = 50
+MAX_PAGE = 100
 
 RowT = TypeVar("RowT", User, ApiKey)
+ViewT = TypeVar("ViewT", "UserView", "ApiKeyView")
 # How a row kind is named in messages and in the audit log's target_type.
 _KINDS: dict[type[User | ApiKey], tuple[str, str]] = {User: ("user", "user"), ApiKey: ("API key", "api_key")}
 
@@ -273,14 +279,26 @@ class UserRepository:
         return UserView.of(row)
 
     async def disable(self, user_id: str) -> UserView:
-        row = await self._user(user_id, "user.disable", write=True)
-        _require_level(self.unit, "user.disable", "user", user_id, row.level)
-        row.disabled = True
-        self.unit.audit.ok("user.disable", "user", user_id)
-        return UserView.of(row)
+        return await self._set_disabled(user_id, True)
 
     async def _user(self, user_id: str, operation: str, *, write: bool) -> User:
         return await _locate(self.unit, User, user_id, operation=operation, write=write)
+
+    async def enable(self, user_id: str) -> UserView:
+        """Undo :meth:`disable`, under its rule: only an actor at or above the user's level may."""
+        return await self._set_disabled(user_id, False)
+
+    async def _set_disabled(self, user_id: str, disabled: bool) -> UserView:
+        operation = "user.disable" if disabled else "user.enable"
+        row = await self._user(user_id, operation, write=True)
+        _require_level(self.unit, operation, "user", user_id, row.level)
+        row.disabled = disabled
+        self.unit.audit.ok(operation, "user", user_id)
+        return UserView.of(row)
+
+    async def page(self, *, limit: int = DEFAULT_PAGE, cursor: str | None = None) -> KeysetPage[UserView]:
+        """Users newest first, ``limit`` (1-100) a page: a tenant may have more than one response holds."""
+        return await _newest_first(self.unit, User, UserView.of, {"list": "users"}, [], limit, cursor)
 
 
 def api_key_pepper(keyring: Keyring) -> bytes:
@@ -356,6 +374,15 @@ class ApiKeyRepository:
             self.unit.audit.ok("api_key.revoke", "api_key", key_id)
         return ApiKeyView.of(row)
 
+    async def page(
+        self, *, user_id: str | None = None, limit: int = DEFAULT_PAGE, cursor: str | None = None
+    ) -> KeysetPage[ApiKeyView]:
+        """Keys newest first (``user_id``'s alone when given), ``limit`` (1-100) a page: :meth:`list` is
+        unbounded, which an HTTP response must not be."""
+        conditions = [] if user_id is None else [ApiKey.user_id == user_id]
+        scope = {"list": "api_keys", "userId": user_id}
+        return await _newest_first(self.unit, ApiKey, ApiKeyView.of, scope, conditions, limit, cursor)
+
 
 async def authenticate_api_key(
     database: Database, pepper: bytes, presented_key: str
@@ -387,3 +414,24 @@ async def authenticate_api_key(
         async with database.transaction(SYSTEM) as session:
             await session.execute(update(ApiKey).where(ApiKey.id == key.id, stale).values(last_used_at=now))
     return ApiKeyPrincipal(key.tenant_id, key.user_id, key.id, Level(min(user_level, key.level_cap)))
+
+
+async def _newest_first(
+    unit: Unit,
+    model: type[RowT],
+    view: Callable[[RowT], ViewT],
+    scope: dict[str, Any],
+    conditions: list[ColumnElement[bool]],
+    limit: int,
+    cursor: str | None,
+) -> KeysetPage[ViewT]:
+    """One page of ``model`` rows by ``(created_at, id)``, newest first, under the store's signed cursors
+    (bound to this tenant and ``scope``, so a cursor cannot be replayed against another list)."""
+    keyset = Keyset(unit.store.cursors, unit.tenant_id, scope, model.created_at, model.id)
+    rows = await unit.session.scalars(
+        select(model)
+        .where(*conditions, *keyset.after(cursor))
+        .order_by(*keyset.order())
+        .limit(checked_limit(limit, MAX_PAGE) + 1)
+    )
+    return keyset.page(rows.all(), limit, lambda row: (row.created_at, row.id), view)
