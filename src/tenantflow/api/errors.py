@@ -120,12 +120,30 @@ def _is_json(request: Request) -> bool:
     return media == "application/json" or media.endswith("+json")
 
 
-def json_path(location: Sequence[int | str]) -> str:
-    """``("body", "nodes", 0, "type")`` → ``$.nodes[0].type``; query/path/header keep their part."""
+_UNKNOWN: Any = object()
+
+
+def json_path(location: Sequence[int | str], body: Any = _UNKNOWN) -> str:
+    """``("body", "nodes", 0, "type")`` → ``$.nodes[0].type``; query/path/header keep their part.
+
+    Given the body, the names pydantic adds for a union's members (a discriminator's tag such as
+    ``createMany``, or ``str`` / ``dict[str,any]``) are left out: they are not keys of the request, so
+    ``$.createMany.items[1].category`` is reported as ``$.items[1].category``.
+    """
     where, *rest = location if location else ("body",)
     text = "$" if where == "body" else str(where)
-    for part in rest:
-        text += f"[{part}]" if isinstance(part, int) else f".{part}"
+    node = body if where == "body" else _UNKNOWN
+    for index, part in enumerate(rest):
+        if isinstance(part, int):
+            text += f"[{part}]"
+            node = node[part] if isinstance(node, list) and -len(node) <= part < len(node) else _UNKNOWN
+            continue
+        if node is not _UNKNOWN and (
+            not isinstance(node, dict) or (part not in node and index + 1 < len(rest))
+        ):
+            continue  # a union member's name, not a key of the body
+        text += f".{part}"
+        node = node.get(part, _UNKNOWN) if isinstance(node, dict) else _UNKNOWN
     return text
 
 
@@ -150,7 +168,7 @@ async def _invalid_request(request: Request, error: Exception) -> JSONResponse:
         message = f"the body is not valid JSON: {context.get('error', 'parse error')}"
         return respond(request, ApiError(400, ErrorCode.MALFORMED_JSON, message, path="$"))
     issues = [
-        {"path": json_path(problem.get("loc", ())), "message": problem.get("msg", "invalid")}
+        {"path": json_path(problem.get("loc", ()), error.body), "message": problem.get("msg", "invalid")}
         for problem in problems
     ]
     first = issues[0] if issues else {"path": "$", "message": "invalid request"}

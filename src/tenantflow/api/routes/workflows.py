@@ -34,6 +34,7 @@ from tenantflow.api.schemas.workflows import (
 from tenantflow.engine.errors import ErrorCode
 from tenantflow.services import workflows as service
 from tenantflow.store.documents import WorkflowView
+from tenantflow.store.errors import StoreError
 from tenantflow.store.identity import Level
 from tenantflow.store.workflows import ConflictPolicy
 
@@ -107,7 +108,7 @@ async def list_workflows(
     offset: Annotated[int, Query(ge=0, le=999_999)] = 0,
     category: Annotated[str | None, Query(max_length=64)] = None,
     tags: Annotated[
-        str | None, Query(max_length=1000, description="Comma-separated; all must match.")
+        str | None, Query(max_length=1000, description="Comma-separated; workflows with any of them.")
     ] = None,
     active: bool | None = None,
     name: Annotated[str | None, Query(max_length=255)] = None,
@@ -190,7 +191,12 @@ async def bulk(
     async with caller.unit() as unit:
         if isinstance(body, BulkCreate):
             items = [item.model_dump() for item in body.items]
-            created = await service.create_many(unit, items, draft=body.draft)
+            try:
+                created = await service.create_many(unit, items, draft=body.draft)
+            except StoreError as error:  # the store names the item as ``$[i]…``; the body holds them in items
+                if error.path is not None and error.path.startswith("$["):
+                    error.path = "$.items" + error.path[1:]
+                raise
             return {
                 "operation": body.operation,
                 "count": len(created),
