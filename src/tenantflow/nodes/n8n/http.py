@@ -17,11 +17,8 @@ import mimetypes
 import socket
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
 from urllib.parse import urljoin, urlsplit
-
-import aiohttp
-from aiohappyeyeballs import AddrInfoType
 
 from tenantflow.engine.errors import ErrorCode, NodeError
 from tenantflow.engine.expressions import js_string
@@ -36,6 +33,10 @@ from tenantflow.nodes.n8n.core import (
     or_expression,
     parse_json_param,
 )
+
+if TYPE_CHECKING:  # aiohttp loads at the first request, not with the node registry (start-up time)
+    import aiohttp
+    from aiohappyeyeballs import AddrInfoType
 
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 DEFAULT_TIMEOUT_MS = 300_000
@@ -129,7 +130,7 @@ class AddressGuard:
 # --- parameters ----------------------------------------------------------------------------------------
 
 
-Body = bytes | str | aiohttp.FormData
+Body: TypeAlias = "bytes | str | aiohttp.FormData"
 
 
 @dataclass(frozen=True)
@@ -213,6 +214,8 @@ def _json_payload(ctx: NodeContext, index: int, item: Item, headers: dict[str, s
 
 
 def _form_payload(ctx: NodeContext, index: int, item: Item, headers: dict[str, str]) -> Body:
+    import aiohttp
+
     _default_header(headers, "content-type", "application/x-www-form-urlencoded")
     if ctx.param("specifyBody", index, "keypair") == "string":
         return js_string(ctx.param("body", index, ""))
@@ -222,6 +225,8 @@ def _form_payload(ctx: NodeContext, index: int, item: Item, headers: dict[str, s
 
 
 def _multipart_payload(ctx: NodeContext, index: int, item: Item, headers: dict[str, str]) -> Body:
+    import aiohttp
+
     form = aiohttp.FormData(default_to_multipart=True)
     for row in ctx.param("bodyParameters.parameters", index, []) or []:
         if not isinstance(row, dict) or not row.get("name"):
@@ -401,6 +406,8 @@ def _origin(url: str) -> tuple[str, str]:
 async def _send_once(
     session: aiohttp.ClientSession, ctx: NodeContext, spec: RequestSpec, opts: ResponseOptions
 ) -> RawResponse:
+    import aiohttp
+
     ctx.count_api_call()
     async with session.request(
         spec.method,
@@ -426,6 +433,8 @@ async def send(
     guard: AddressGuard,
 ) -> RawResponse:
     """Send ``spec``, following redirects by hand; transport failures become NodeErrors with their codes."""
+    import aiohttp
+
     hops = 0
     try:
         response = await _send_once(session, ctx, spec, opts)
@@ -451,6 +460,8 @@ async def send(
 
 
 def _transport_error(exc: aiohttp.ClientError, guard: AddressGuard) -> NodeError:
+    import aiohttp
+
     if guard.blocked and isinstance(exc, aiohttp.ClientConnectorError):
         return NodeError(
             f"{guard.blocked[-1]} is not a public address and private networks are not allowed",
@@ -562,6 +573,8 @@ _NAME_VALUE_LIST = {
 def open_session(ctx: NodeContext, guard: AddressGuard) -> aiohttp.ClientSession:
     """A client session for one node run: addresses checked by ``guard`` (unless the host allows private
     networks), no proxies or credentials from the environment, no cookies kept between requests."""
+    import aiohttp
+
     connector = aiohttp.TCPConnector(
         limit=MAX_CONNECTIONS, socket_factory=None if ctx.allow_private_network else guard
     )

@@ -5,22 +5,19 @@ The signature itself is the ``cryptography`` package's: a well-kept library, not
 
 from __future__ import annotations
 
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
-
 from tenantflow.engine.errors import ErrorCode, NodeError
 
-_HASHES: dict[str, type[hashes.HashAlgorithm]] = {
-    "md5": hashes.MD5,
-    "sha1": hashes.SHA1,
-    "sha224": hashes.SHA224,
-    "sha256": hashes.SHA256,
-    "sha384": hashes.SHA384,
-    "sha512": hashes.SHA512,
-    "sha3_256": hashes.SHA3_256,
-    "sha3_384": hashes.SHA3_384,
-    "sha3_512": hashes.SHA3_512,
+# hashlib's names to the names of cryptography's hash classes; cryptography itself loads when a node signs.
+_HASHES: dict[str, str] = {
+    "md5": "MD5",
+    "sha1": "SHA1",
+    "sha224": "SHA224",
+    "sha256": "SHA256",
+    "sha384": "SHA384",
+    "sha512": "SHA512",
+    "sha3_256": "SHA3_256",
+    "sha3_384": "SHA3_384",
+    "sha3_512": "SHA3_512",
 }
 
 
@@ -32,9 +29,14 @@ def hash_name(algorithm: str) -> str:
 
 def sign(message: bytes, algorithm: str, pem: str) -> bytes:
     """The PKCS#1 v1.5 signature of ``message`` with hash ``algorithm`` under the PEM private key."""
-    digest = _HASHES.get(hash_name(algorithm))
-    if digest is None:
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+    digest_name = _HASHES.get(hash_name(algorithm))
+    if digest_name is None:
         raise NodeError(f"Unsupported signing algorithm '{algorithm}'", code=ErrorCode.INVALID_PARAMETER)
+    digest: type[hashes.HashAlgorithm] = getattr(hashes, digest_name)
     try:
         key = serialization.load_pem_private_key(pem.encode(), password=None)
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:

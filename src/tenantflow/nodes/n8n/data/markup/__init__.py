@@ -12,23 +12,17 @@ import binascii
 import copy
 import re
 from collections.abc import Callable
-from typing import Any, ClassVar
-
-from bs4 import Tag
-from soupsieve import SelectorSyntaxError
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from tenantflow.engine.errors import ErrorCode, NodeError
 from tenantflow.engine.expressions import UNDEFINED, js_string
 from tenantflow.engine.sdk import Item, Items, NodeContext, NodeType
 from tenantflow.nodes.n8n.core import BOOLEAN, STRING, first_input, object_schema, one_of
-from tenantflow.nodes.n8n.data.markup.html import element_value, html_to_text, inner_html, parse_html
-from tenantflow.nodes.n8n.data.markup.markdown import (
-    HtmlToMarkdownOptions,
-    html_to_markdown,
-    markdown_to_html,
-)
 from tenantflow.nodes.n8n.data.markup.xml import BuilderOptions, ParserOptions, json_to_xml, xml_to_json
 from tenantflow.nodes.n8n.data.set import set_path
+
+if TYPE_CHECKING:  # BeautifulSoup and the Markdown libraries load when a node runs, not with the registry
+    from bs4 import Tag
 
 
 def _string_property(item: Item, name: str, index: int) -> Any:
@@ -101,6 +95,8 @@ def _text_v1(elements: list[Tag], value: dict[str, Any]) -> Any:
 
 
 def _text_v12(elements: list[Tag], value: dict[str, Any]) -> Any:
+    from tenantflow.nodes.n8n.data.markup.html import html_to_text
+
     skip = [part.strip() for part in str(value.get("skipSelectors") or "").split(",") if part.strip()]
     return html_to_text(elements[0], skip) if elements else ""
 
@@ -208,10 +204,22 @@ console.log("Hello World!");
 """n8n's default template, which an export leaves out when the user kept it."""
 
 
+def _inner_html(elements: list[Tag], value: dict[str, Any]) -> Any:
+    from tenantflow.nodes.n8n.data.markup.html import inner_html
+
+    return (inner_html(elements[0]) or None) if elements else None
+
+
+def _value(elements: list[Tag], value: dict[str, Any]) -> Any:
+    from tenantflow.nodes.n8n.data.markup.html import element_value
+
+    return element_value(elements[0]) if elements else None
+
+
 _EXTRACTORS: dict[str, Callable[[list[Tag], dict[str, Any]], Any]] = {
     "attribute": _attribute,
-    "html": lambda elements, _value: (inner_html(elements[0]) or None) if elements else None,
-    "value": lambda elements, _value: element_value(elements[0]) if elements else None,
+    "html": _inner_html,
+    "value": _value,
 }
 
 
@@ -338,6 +346,10 @@ class HtmlExtract(Html):
 
 def _select(html: str, selector: str) -> list[Tag]:
     """Elements matching ``selector`` in a fresh parse (text extraction removes ``skipSelectors`` matches)."""
+    from soupsieve import SelectorSyntaxError
+
+    from tenantflow.nodes.n8n.data.markup.html import parse_html
+
     try:
         return list(parse_html(html).select(selector))
     except SelectorSyntaxError as exc:
@@ -377,6 +389,8 @@ class Markdown(NodeType):
     )
 
     async def run(self, ctx: NodeContext, inputs: list[Items]) -> list[Items]:
+        from tenantflow.nodes.n8n.data.markup.markdown import markdown_to_html
+
         output: Items = []
         for index, item in enumerate(first_input(inputs)):
             key = str(ctx.param("destinationKey", index, "data"))
@@ -393,6 +407,8 @@ class Markdown(NodeType):
 
 
 def _html_to_markdown(html: str, options: dict[str, Any]) -> str:
+    from tenantflow.nodes.n8n.data.markup.markdown import HtmlToMarkdownOptions, html_to_markdown
+
     try:
         return html_to_markdown(html, HtmlToMarkdownOptions.from_params(options))
     except re.error as exc:
