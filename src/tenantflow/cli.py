@@ -47,7 +47,8 @@ EXIT_OK, EXIT_FAILED, EXIT_UNREADABLE = 0, 1, 2
 
 @functools.cache
 def _console(*, stderr: bool) -> Console:
-    """Rich loads at the first styled line, not at start-up: importing it costs more than a small validate."""
+    """Rich, for tables, spinners and progress bars only: it takes longer to import than a small validate
+    takes to run, so lines are written with click's styles instead."""
     from rich.console import Console
 
     return Console(stderr=stderr, soft_wrap=True)
@@ -63,15 +64,8 @@ def err() -> Console:
 
 def _fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
     """End the command with ``message`` on stderr (never a traceback)."""
-    from rich.markup import escape
-
-    err().print(f"[red]{escape(message)}[/red]")
+    typer.secho(message, fg="red", err=True)
     raise typer.Exit(code)
-
-
-def _say(text: str, *, stderr: bool = False) -> None:
-    """Print text that holds user input as it is: names may contain what Rich reads as markup."""
-    _console(stderr=stderr).print(text, markup=False, highlight=False)
 
 
 def _emit_json(data: Any, **kwargs: Any) -> None:
@@ -87,10 +81,10 @@ def _read(path: Path) -> str:
 
 
 def _print_report(report: ValidationReport) -> None:
-    for issue in report.errors:
-        err().print(f"[red]error[/red] {issue.code} at {issue.path}: {issue.message}")
-    for issue in report.warnings:
-        err().print(f"[yellow]warning[/yellow] {issue.code} at {issue.path}: {issue.message}")
+    for kind, colour, issues in (("error", "red", report.errors), ("warning", "yellow", report.warnings)):
+        tag = typer.style(kind, fg=colour)
+        for issue in issues:
+            typer.echo(f"{tag} {issue.code} at {issue.path}: {issue.message}", err=True)
 
 
 @app.command("validate")
@@ -107,7 +101,7 @@ def validate_command(
         _emit_json(report.to_dict())
     else:
         _print_report(report)
-        out().print("[green]valid[/green]" if report.valid else "[red]invalid[/red]")
+        typer.secho("valid" if report.valid else "invalid", fg="green" if report.valid else "red")
     raise typer.Exit(EXIT_OK if report.valid else EXIT_FAILED)
 
 
@@ -144,10 +138,12 @@ class _Progress:
             return
         data = event.data
         items = sum(len(o) for o in data.get("output") or [])
-        mark = {"success": "[green]✓[/green]", "disabled": "[dim]-[/dim]"}.get(data["status"], "[red]✗[/red]")
+        mark = {"success": typer.style("✓", fg="green"), "disabled": typer.style("-", dim=True)}.get(
+            data["status"], typer.style("✗", fg="red")
+        )
         run = f" run {data['runIndex'] + 1}" if data.get("runIndex") else ""
-        took = f"{data.get('duration') or 0:.1f} ms · {items} items"
-        err().print(f"{mark} {event.node}{run}  [dim]{took}[/dim]")
+        took = typer.style(f"{data.get('duration') or 0:.1f} ms · {items} items", dim=True)
+        typer.echo(f"{mark} {event.node}{run}  {took}", err=True)
 
 
 @app.command("run")
@@ -196,17 +192,17 @@ def run_command(
 
 def _print_summary(record: dict[str, Any]) -> None:
     status = record["status"]
-    colour = "green" if status == "success" else "red"
-    out().print(f"[{colour}]{status}[/{colour}] in {record['duration']:.1f} ms  (execution {record['id']})")
+    shown = typer.style(status, fg="green" if status == "success" else "red")
+    typer.echo(f"{shown} in {record['duration']:.1f} ms  (execution {record['id']})")
     if record["error"]:
         error = record["error"]
-        out().print(f"[red]{error.get('code')}[/red] at {error.get('node')}: {error.get('message')}")
-    metrics = " · ".join(f"{k} {v}" for k, v in record["metrics"].items())
-    out().print(f"[dim]{metrics}[/dim]")
+        code = typer.style(str(error.get("code")), fg="red")
+        typer.echo(f"{code} at {error.get('node')}: {error.get('message')}")
+    typer.secho(" · ".join(f"{k} {v}" for k, v in record["metrics"].items()), dim=True)
     last = [name for name, state in record["state"].items() if state["status"] != "disabled"]
     if last:
         output = record["state"][last[-1]]["output"]
-        out().print(f"output of [bold]{last[-1]}[/bold]:")
+        typer.echo(f"output of {typer.style(last[-1], bold=True)}:")
         _emit_json([[item.get("json") for item in items] for items in output])
 
 
@@ -300,9 +296,9 @@ def migrate_command(database_url: DatabaseUrl = None) -> None:
     settings = _settings(database_url=database_url)
     before, after = _complete(_migrate(settings), "migrate", settings)
     if before == after:
-        out().print(f"schema is current (revision {after})")
+        typer.echo(f"schema is current (revision {after})")
     else:
-        out().print(f"schema upgraded from {before or 'empty'} to revision {after}")
+        typer.echo(f"schema upgraded from {before or 'empty'} to revision {after}")
 
 
 async def _migrate(settings: Settings) -> tuple[str | None, str | None]:
@@ -348,10 +344,10 @@ def prune_command(
     for tenant_id, counts in data["tenants"].items():
         table.add_row(tenant_id, str(counts["expired"]), str(counts["overCap"]))
     out().print(table)
-    out().print(f"{data['deleted']} executions deleted in {data['batches']} batches")
+    typer.echo(f"{data['deleted']} executions deleted in {data['batches']} batches")
     if data["vacuum"] is not None:
         vacuum = data["vacuum"]
-        out().print(f"SQLite file {vacuum['sizeBefore']:,} → {vacuum['sizeAfter']:,} bytes")
+        typer.echo(f"SQLite file {vacuum['sizeBefore']:,} → {vacuum['sizeAfter']:,} bytes")
 
 
 async def _prune(settings: Settings, batch_size: int) -> PruneReport:
@@ -411,7 +407,7 @@ def tenant_create_command(
     if as_json:
         _emit_json(_tenant_json(tenant))
     else:
-        _say(f"created tenant {tenant.id} ({tenant.name})")
+        typer.echo(f"created tenant {tenant.id} ({tenant.name})")
 
 
 @tenant_app.command("list")
@@ -464,7 +460,7 @@ def user_create_command(
         _emit_json(user.to_dict())
     else:
         granted = f"level {int(user.level)} ({user.level.name.lower()})"
-        _say(f"created user {user.id} {user.email} in {tenant}, {granted}")
+        typer.echo(f"created user {user.id} {user.email} in {tenant}, {granted}")
 
 
 @key_app.command("create")
@@ -485,7 +481,7 @@ def key_create_command(
         _emit_json({**view.to_dict(), "key": key})
         return
     about = f"API key {view.id} for {email}, level cap {int(view.level_cap)}; shown once, keep it now:"
-    _say(about, stderr=True)
+    typer.echo(about, err=True)
     typer.echo(key)
 
 
@@ -502,7 +498,7 @@ def key_revoke_command(
     if as_json:
         _emit_json(view.to_dict())
     else:
-        _say(f"API key {view.id} ({view.prefix}) revoked at {view.revoked_at}")
+        typer.echo(f"API key {view.id} ({view.prefix}) revoked at {view.revoked_at}")
 
 
 @keyring_app.command("generate")
