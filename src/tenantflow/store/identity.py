@@ -20,6 +20,7 @@ import hmac
 import re
 import secrets
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import IntEnum
@@ -36,7 +37,6 @@ from tenantflow.store.errors import (
     AccessDeniedError,
     ConflictError,
     InvalidRequestError,
-    StoreError,
     not_found,
 )
 from tenantflow.store.keyset import Keyset, KeysetPage
@@ -158,25 +158,23 @@ class ApiKeyPrincipal:
 
 
 async def _locate(unit: Unit, model: type[RowT], ident: str, *, operation: str, write: bool) -> RowT:
-    """The unit's tenant's row ``ident``, or the right refusal.
-
-    Another tenant's row reads as absent and a write to it is refused as cross-tenant; either attempt is
-    audited in both tenants. A write to a plainly absent row is audited as a failure.
-    """
+    """The unit's tenant's row ``ident``, or the refusal :meth:`Unit.refuse_missing` gives (another
+    tenant's row reads as absent, a write to it is CROSS_TENANT_ACCESS_DENIED). A write to a plainly
+    absent row is audited as a failure."""
     row = await unit.session.scalar(select(model).where(model.id == ident))
     if row is not None:
         return row
     kind, target_type = _KINDS[model]
-    owner = await unit.store.owner_of(model, ident)
-    foreign = owner is not None and owner != unit.tenant_id
-    error: StoreError = not_found(ErrorCode.USER_NOT_FOUND, kind, ident)
-    if foreign and write:
-        error = AccessDeniedError(
-            ErrorCode.CROSS_TENANT_ACCESS_DENIED, f"{kind} {ident!r} belongs to another tenant"
+    with unit.audited(operation, target_type, ident) if write else nullcontext():
+        await unit.refuse_missing(
+            model,
+            ident,
+            kind=kind,
+            code=ErrorCode.USER_NOT_FOUND,
+            operation=operation,
+            write=write,
+            target_type=target_type,
         )
-    if foreign or write:
-        unit.audit.failed(operation, target_type, ident, error, owner_tenant=owner)
-    raise error
 
 
 def _require_level(unit: Unit, operation: str, target_type: str, target_id: str | None, level: int) -> None:
