@@ -39,6 +39,7 @@ conformance: env
 	$(UV) run --frozen tenantflow conformance ../shared/n8n-conformance
 
 bench: env
+	$(UV) run --frozen python bench/bench_startup.py
 	$(UV) run --frozen python bench/bench_executor.py
 	$(UV) run --frozen python bench/bench_validation.py
 	$(UV) run --frozen python bench/bench_store.py
