@@ -4,7 +4,8 @@ Exit codes are a contract other tools rely on: ``validate`` 0 valid / 1 invalid 
 ``run`` 0 success / 1 anything else / 2 unreadable input; operator commands 0 done / 1 refused.
 
 Start-up time is part of the contract too: each command imports what it uses inside its function, so
-``validate`` does not pay for SQLAlchemy, Alembic or the conformance runner (``tests/test_cli.py`` checks).
+``validate`` does not pay for SQLAlchemy, Alembic, Rich or the conformance runner (``tests/test_cli.py``
+checks).
 """
 
 from __future__ import annotations
