@@ -26,6 +26,7 @@ from tenantflow.services.executions import ExecutionService
 from tenantflow.settings import Settings
 from tenantflow.store.audit import Actor
 from tenantflow.store.identity import Level
+from tenantflow.store.tenants import TENANT_ID
 from tenantflow.store.unit import Store, Unit
 
 _bearer = HTTPBearer(auto_error=False, description="An API key (`tfk_…`) or a login token.")
@@ -139,7 +140,9 @@ class Access:
         )
         if principal.tenant_id != tenant:
             error = denial(ErrorCode.TENANT_MISMATCH, "the route's tenant is not the caller's tenant")
-            await record_denial(runtime.store, actor, self.operation, error, reached_for=tenant)
+            # A tenant id no tenant can have (a NUL, say) is not looked up: PostgreSQL would refuse the query.
+            reached_for = tenant if TENANT_ID.match(tenant) else None
+            await record_denial(runtime.store, actor, self.operation, error, reached_for=reached_for)
             raise ApiError(403, ErrorCode.TENANT_MISMATCH, error.message, path="path.tenant")
         if principal.level < self.level:
             error = denial(

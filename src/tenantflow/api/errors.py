@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -159,6 +159,16 @@ async def _api_error(request: Request, error: Exception) -> JSONResponse:
     return respond(request, error)
 
 
+def _location(problem: Mapping[str, Any]) -> tuple[int | str, ...]:
+    """Where a pydantic error points; an unknown or missing discriminator tag points at its field."""
+    location = tuple(problem.get("loc", ()))
+    if problem.get("type") in ("union_tag_invalid", "union_tag_not_found"):
+        field = str((problem.get("ctx") or {}).get("discriminator", "")).strip("'")
+        if field:
+            location += (field,)
+    return location
+
+
 async def _invalid_request(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestValidationError)
     problems = error.errors()
@@ -168,7 +178,7 @@ async def _invalid_request(request: Request, error: Exception) -> JSONResponse:
         message = f"the body is not valid JSON: {context.get('error', 'parse error')}"
         return respond(request, ApiError(400, ErrorCode.MALFORMED_JSON, message, path="$"))
     issues = [
-        {"path": json_path(problem.get("loc", ()), error.body), "message": problem.get("msg", "invalid")}
+        {"path": json_path(_location(problem), error.body), "message": problem.get("msg", "invalid")}
         for problem in problems
     ]
     first = issues[0] if issues else {"path": "$", "message": "invalid request"}
@@ -190,8 +200,16 @@ async def _invalid_request(request: Request, error: Exception) -> JSONResponse:
     )
 
 
+# What FastAPI answers when reading the JSON body fails other than by a syntax error: nesting deeper than
+# the parser's recursion limit, an integer of more digits than Python converts.
+_UNPARSABLE_BODY = "There was an error parsing the body"
+
+
 async def _http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StarletteHTTPException)
+    if error.status_code == 400 and error.detail == _UNPARSABLE_BODY:
+        message = "the body cannot be read as JSON (nested too deeply, or a number too long)"
+        return respond(request, ApiError(400, ErrorCode.MALFORMED_JSON, message, path="$"))
     code = _HTTP_CODES.get(error.status_code, ErrorCode.INVALID_REQUEST)
     message = error.detail if isinstance(error.detail, str) else json.dumps(error.detail)
     headers = dict(error.headers) if error.headers else None
@@ -201,7 +219,10 @@ async def _http_error(request: Request, error: Exception) -> JSONResponse:
 async def _unexpected(request: Request, error: Exception) -> JSONResponse:
     log.exception("unhandled error", extra={"request_id": request_id(request)})
     message = "internal error; quote the request id when reporting it"
-    return respond(request, ApiError(500, ErrorCode.INTERNAL_ERROR, message))
+    # Starlette answers this one outside the request-id middleware, so the header is set here.
+    rid = request_id(request)
+    headers = {"X-Request-Id": rid} if rid else None
+    return respond(request, ApiError(500, ErrorCode.INTERNAL_ERROR, message, headers=headers))
 
 
 def install(app: FastAPI) -> None:

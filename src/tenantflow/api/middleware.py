@@ -20,8 +20,10 @@ from tenantflow.engine.errors import ErrorCode, error_number
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 
-class BodyTooLarge(Exception):
-    pass
+class BodyTooLarge(BaseException):
+    """Raised from ``receive`` once a streamed body passes the cap. A BaseException, like a cancellation,
+    because FastAPI turns any Exception raised while it reads a body into a 400 "error parsing the body",
+    which would hide the 413 this middleware answers."""
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

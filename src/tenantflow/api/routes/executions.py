@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.sse import EventSourceResponse, format_sse_event
 
 from tenantflow.api.deps import Caller, admit
-from tenantflow.api.schemas.common import ERROR_RESPONSES
+from tenantflow.api.schemas.common import ERROR_RESPONSES, ID_PATTERN
 from tenantflow.api.schemas.executions import (
     Accepted,
     ExecuteBody,
@@ -35,7 +35,7 @@ from tenantflow.store.identity import Level
 router = APIRouter(prefix="/api/v1/{tenant}", tags=["executions"], responses=ERROR_RESPONSES)
 
 KEEPALIVE_SECONDS = 15.0
-Id = Annotated[str, Path(max_length=64)]
+Id = Annotated[str, Path(pattern=ID_PATTERN)]
 # Seed 003: execute is user+ (and only enabled, valid workflows run); reading runs is user+ like reading
 # workflows; abort and retry act on a run as execute does.
 Runner = Annotated[Caller, admit(Level.USER, "mutation", "workflow.execute")]

@@ -18,6 +18,7 @@ from tenantflow.api.schemas.common import ERROR_RESPONSES, Strict
 from tenantflow.engine.errors import ErrorCode
 from tenantflow.services import provisioning
 from tenantflow.store.audit import Actor
+from tenantflow.store.tenants import TENANT_ID
 
 router = APIRouter(responses=ERROR_RESPONSES)
 _READY_TIMEOUT_S = 2.0
@@ -33,7 +34,7 @@ class Readiness(BaseModel):
 
 
 class LoginBody(Strict):
-    tenant: str = Field(min_length=1, max_length=64)
+    tenant: str = Field(pattern=TENANT_ID.pattern)
     email: str = Field(min_length=3, max_length=320)
     password: str = Field(min_length=1, max_length=1024)
 

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 
 from tenantflow.api.deps import Caller, admit
 from tenantflow.api.errors import ApiError
-from tenantflow.api.schemas.common import ERROR_RESPONSES
+from tenantflow.api.schemas.common import ERROR_RESPONSES, ID_PATTERN
 from tenantflow.api.schemas.workflows import (
     BulkCreate,
     BulkDelete,
@@ -40,7 +40,7 @@ from tenantflow.store.workflows import ConflictPolicy
 
 router = APIRouter(prefix="/api/v1/{tenant}/workflows", tags=["workflows"], responses=ERROR_RESPONSES)
 
-WorkflowId = Annotated[str, Path(max_length=64)]
+WorkflowId = Annotated[str, Path(pattern=ID_PATTERN)]
 VersionNumber = Annotated[int, Path(ge=1, le=2_000_000_000)]
 Draft = Annotated[
     bool, Query(description="Save even if invalid (status `invalid`; it cannot be enabled or run).")

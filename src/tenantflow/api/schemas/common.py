@@ -6,6 +6,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# Ids the service makes (uuid4) and every id a path may carry: checked before any query, since PostgreSQL
+# refuses a NUL in text outright (an unchecked one was a 500 there and a 404 on SQLite).
+ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+
 
 class Strict(BaseModel):
     """Request bodies refuse unknown fields: a typo must not be silently ignored."""
