@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from datetime import UTC
 from typing import TYPE_CHECKING, Any, Final, Literal, get_args
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from tenantflow.engine.errors import ErrorCode
-from tenantflow.engine.record import iso
+from tenantflow.engine.record import iso, utc_now
 from tenantflow.store.errors import AccessDeniedError, InvalidRequestError, StoreError
 from tenantflow.store.keyset import Keyset, KeysetPage
 from tenantflow.store.models import AuditEntry
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from tenantflow.store.unit import Unit
 
 Outcome = Literal["ok", "denied", "error"]
+_QUEUED: Final = "tenantflow.audit.queued"
 OUTCOMES: Final = frozenset(get_args(Outcome))
 DEFAULT_AUDIT_LIMIT: Final = 50
 MAX_AUDIT_LIMIT: Final = 100
@@ -76,7 +77,12 @@ class AuditTrail:
     def ok(
         self, operation: str, target_type: str, target_id: str | None, details: dict[str, Any] | None = None
     ) -> None:
-        self.session.add(AuditEntry(**self._entry(operation, target_type, target_id, "ok", None, details)))
+        """Queue a successful write's row; :func:`write_queued` inserts the unit's rows in one statement
+        just before it commits (an ORM insert per row costs a round trip each: the ORM wants their ids)."""
+        entry = self._entry(operation, target_type, target_id, "ok", None, details)
+        entry["tenant_id"] = self.actor.tenant_id
+        entry["created_at"] = utc_now()
+        self.session.info.setdefault(_QUEUED, []).append(entry)
 
     def read(self, operation: str, target_type: str, target_id: str | None) -> None:
         """Queue a sensitive read (a secret's value): it happened even if the unit later rolls back, and a
@@ -149,6 +155,13 @@ class AuditTrail:
             "ip": self.actor.ip,
             "details": details,
         }
+
+
+async def write_queued(session: AsyncSession) -> None:
+    """Insert the ``ok`` rows queued on ``session``, inside its transaction."""
+    rows = session.info.pop(_QUEUED, None)
+    if rows:
+        await session.execute(insert(AuditEntry), rows)
 
 
 def _is_denial(error: StoreError) -> bool:

@@ -359,6 +359,14 @@ class WorkflowCache:
         if self._hot_fills.pop(key, False):
             self._hot.set(tenant_id, key, _dumps(workflow))
 
+    def patch_workflow(self, tenant_id: str, workflow_id: str, fields: dict[str, Any]) -> None:
+        """Update this process's hot copy in place (counters an execution moved): the definition is
+        unchanged, so dropping the entry would only make the next read go to the database."""
+        key = _key(tenant_id, "workflow", workflow_id)
+        stored = self._hot.get(tenant_id, key)
+        if stored is not None:
+            self._hot.set(tenant_id, key, _dumps({**json.loads(stored), **fields}))
+
     async def get_list(self, tenant_id: str, query_key: str) -> Any | None:
         generation = await self._warm.get_int(_key(tenant_id, "workflows"))
         digest = hashlib.blake2b(query_key.encode(), digest_size=16).hexdigest()

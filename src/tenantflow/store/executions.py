@@ -43,6 +43,7 @@ from tenantflow.store.models import (
 from tenantflow.store.queries import checked_limit
 from tenantflow.store.tenancy import TenantScopeError
 from tenantflow.store.text import checked_text, scrubbed
+from tenantflow.store.workflows import CountedRun
 
 if TYPE_CHECKING:
     from tenantflow.store.unit import Unit
@@ -337,7 +338,7 @@ class ExecutionRepository:
             end = utc_now() if finished_at is None else _moment(finished_at, "$.finishedAt")
             row = await self._open_row(execution_id, "execution.finish")
             self._finish_row(row, status, error, metrics, end)
-            await self._count_finished(row)
+            await self._count_finished([row])
             return _summary(row)
 
     async def request_abort(self, execution_id: str) -> ExecutionSummary:
@@ -510,8 +511,7 @@ class ExecutionRepository:
                     end = item.finish.finished_at or utc_now()
                     self._finish_row(row, item.finish.status, item.finish.error, item.finish.metrics, end)
                     finished.append(row)
-            for row in finished:
-                await self._count_finished(row)
+            await self._count_finished(finished)
             return [_summary(rows[item.execution_id]) for item in progress]
 
     # ----- internals ----------------------------------------------------------------------------------
@@ -563,13 +563,17 @@ class ExecutionRepository:
         )
         self._stats_changed(row.workflow_id)
 
-    async def _count_finished(self, row: Execution) -> None:
-        """Count a finished run on its workflow. Separate from :meth:`_finish_row`: its UPDATE flushes the
-        session, and a batch flushes its rows' changes once, together, when they are all made."""
-        if row.workflow_id is not None and row.finished_at is not None:
-            await self.unit.workflows.record_execution(
-                row.workflow_id, status=row.status, duration_ms=row.duration_ms, finished_at=row.finished_at
-            )
+    async def _count_finished(self, rows: Sequence[Execution]) -> None:
+        """Count finished runs on their workflows, one UPDATE per workflow. Separate from
+        :meth:`_finish_row`: its UPDATE flushes the session, and a batch flushes its rows' changes once,
+        together, when they are all made."""
+        runs = [
+            CountedRun(row.workflow_id, row.status, row.duration_ms, row.finished_at)
+            for row in rows
+            if row.workflow_id is not None and row.finished_at is not None
+        ]
+        if runs:
+            await self.unit.workflows.record_executions(runs)
 
     def _node_upsert(self) -> Any:
         """INSERT of node runs where the same ``(execution, node, run)`` again replaces its row; built once

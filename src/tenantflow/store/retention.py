@@ -21,7 +21,7 @@ from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.engine import make_url
 
 from tenantflow.engine.errors import ErrorCode
-from tenantflow.store.audit import Actor, AuditTrail
+from tenantflow.store.audit import Actor, AuditTrail, write_queued
 from tenantflow.store.database import Database
 from tenantflow.store.errors import InvalidRequestError
 from tenantflow.store.executions import ACTIVE_STATUSES
@@ -210,6 +210,7 @@ async def _audit(database: Database, tenant_id: str, expired: int, over_cap: int
         AuditTrail(session, Actor(tenant_id)).ok(
             "execution.prune", "tenant", tenant_id, {"expired": expired, "overCap": over_cap}
         )
+        await write_queued(session)
 
 
 async def _reclaim(database: Database) -> Vacuum | None:

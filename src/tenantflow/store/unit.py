@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantflow.engine.errors import ErrorCode
 from tenantflow.engine.sdk import NodeRegistry
-from tenantflow.store.audit import Actor, AuditLogRepository, AuditTrail
+from tenantflow.store.audit import Actor, AuditLogRepository, AuditTrail, write_queued
 from tenantflow.store.cache import WorkflowCache
 from tenantflow.store.database import Database
 from tenantflow.store.errors import AccessDeniedError, StoreError, not_found
@@ -60,6 +60,7 @@ class Store:
         try:
             async with session.begin():
                 yield unit
+                await write_queued(session)
             committed = True
         finally:
             await session.close()

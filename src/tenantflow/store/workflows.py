@@ -23,6 +23,7 @@ from typing import Any, Literal, NoReturn
 
 from sqlalchemy import ColumnElement, case, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.orm.exc import StaleDataError
 
 from tenantflow.engine.errors import ErrorCode
@@ -72,6 +73,25 @@ IMPORT = "workflow.import"
 
 
 @dataclass(frozen=True, slots=True)
+class CountedRun:
+    """A finished execution as its workflow's counters see it."""
+
+    workflow_id: str
+    status: str
+    duration_ms: float | None
+    finished_at: datetime
+
+
+# The counters :meth:`WorkflowRepository.record_executions` moves, by their name in a workflow view.
+_COUNTERS: dict[str, InstrumentedAttribute[Any]] = {
+    "executionCount": Workflow.execution_count,
+    "averageExecutionTime": Workflow.average_execution_time,
+    "lastExecutedAt": Workflow.last_executed_at,
+    "lastExecutionStatus": Workflow.last_execution_status,
+}
+
+
+@dataclass(frozen=True, slots=True)
 class LockState:
     acquired: bool
     locked_by: str | None
@@ -115,7 +135,7 @@ class WorkflowRepository:
         self.session = unit.session
         self._changed: set[str] = set()
         self._hooked = False
-        self._executions_changed = False
+        self._counted: dict[str, dict[str, Any]] = {}  # workflow id -> its counters after this unit
 
     # ----- reads --------------------------------------------------------------------------------------
     async def get(self, workflow_id: str) -> WorkflowView:
@@ -442,32 +462,52 @@ class WorkflowRepository:
     async def record_execution(
         self, workflow_id: str, *, status: str, duration_ms: float | None, finished_at: datetime
     ) -> None:
-        """Count a finished execution in one UPDATE: concurrent recorders never lose a count or skew the mean.
+        """Count one finished execution on its workflow (see :meth:`record_executions`)."""
+        await self.record_executions([CountedRun(workflow_id, status, duration_ms, finished_at)])
 
-        The running mean uses the old count and the old mean of the same row version the database locks,
-        and "last" fields only move forward in time.
+    async def record_executions(self, runs: Sequence[CountedRun]) -> None:
+        """Count finished executions: one UPDATE per workflow, however many of its runs the batch holds.
+
+        Concurrent recorders never lose a count or skew the mean: the new mean is computed from the old
+        count and mean of the row version the database locks (a run without a duration leaves the mean
+        where it is), and the "last" fields only move forward in time. The counters are not the
+        definition, so this process's cached copy is patched rather than dropped (other processes' copies
+        catch up within the hot tier's 100 ms); lists and stats move to a new generation.
         """
-        newer = or_(Workflow.last_executed_at.is_(None), Workflow.last_executed_at <= finished_at)
-        average: Any = Workflow.average_execution_time
-        if duration_ms is not None:
-            average = (
-                func.coalesce(Workflow.average_execution_time, 0.0) * Workflow.execution_count + duration_ms
-            ) / (Workflow.execution_count + 1)
-        result = await self.session.execute(
-            update(Workflow)
-            .where(Workflow.id == workflow_id)
-            .values(
-                execution_count=Workflow.execution_count + 1,
-                average_execution_time=average,
-                last_executed_at=case((newer, finished_at), else_=Workflow.last_executed_at),
-                last_execution_status=case((newer, status), else_=Workflow.last_execution_status),
+        by_workflow: dict[str, list[CountedRun]] = {}
+        for run in runs:
+            by_workflow.setdefault(run.workflow_id, []).append(run)
+        for workflow_id, group in by_workflow.items():
+            latest = max(group, key=lambda run: run.finished_at)
+            timed = [run.duration_ms for run in group if run.duration_ms is not None]
+            untimed = len(group) - len(timed)
+            newer = or_(Workflow.last_executed_at.is_(None), Workflow.last_executed_at <= latest.finished_at)
+            mean = func.coalesce(Workflow.average_execution_time, 0.0)
+            average: Any = Workflow.average_execution_time
+            if timed:
+                average = (mean * (Workflow.execution_count + untimed) + sum(timed)) / (
+                    Workflow.execution_count + len(group)
+                )
+            result = await self.session.execute(
+                update(Workflow)
+                .where(Workflow.id == workflow_id)
+                .values(
+                    execution_count=Workflow.execution_count + len(group),
+                    average_execution_time=average,
+                    last_executed_at=case((newer, latest.finished_at), else_=Workflow.last_executed_at),
+                    last_execution_status=case((newer, latest.status), else_=Workflow.last_execution_status),
+                )
+                .returning(*_COUNTERS.values())
+                .execution_options(synchronize_session=False)
             )
-            .execution_options(synchronize_session=False)
-        )
-        if _rowcount(result) == 0:
-            await self._missing(workflow_id, "workflow.record_execution", write=True)
-        self._changed.add(workflow_id)
-        self._invalidate_after_commit(executions=True)
+            counters = result.one_or_none()
+            if counters is None:
+                await self._missing(workflow_id, "workflow.record_execution", write=True)
+            self._counted[workflow_id] = {
+                name: iso(value) if isinstance(value, datetime) else value
+                for name, value in zip(_COUNTERS, counters, strict=True)
+            }
+        self._invalidate_after_commit()
 
     async def clone(self, workflow_id: str, *, name: str | None = None) -> WorkflowView:
         source = await self._row(workflow_id, "workflow.clone", write=False)
@@ -712,18 +752,21 @@ class WorkflowRepository:
         self._changed.add(row.id)
         self._invalidate_after_commit()
 
-    def _invalidate_after_commit(self, *, executions: bool = False) -> None:
-        """One after-commit hook per unit clears the cache keys of every workflow it touched."""
-        self._executions_changed = self._executions_changed or executions
+    def _invalidate_after_commit(self) -> None:
+        """One after-commit hook per unit: workflows whose definition changed leave every cache; those that
+        only counted executions get their counters patched and their lists and stats renewed."""
         if self._hooked:
             return
         self._hooked = True
 
         async def invalidate() -> None:
+            tenant_id = self.unit.tenant_id
             for workflow_id in sorted(self._changed):
-                if self._executions_changed:
-                    await self.unit.cache.executions_changed(self.unit.tenant_id, workflow_id)
-                await self.unit.cache.workflow_changed(self.unit.tenant_id, workflow_id)
+                await self.unit.cache.workflow_changed(tenant_id, workflow_id)
+            for workflow_id, counters in sorted(self._counted.items()):
+                if workflow_id not in self._changed:
+                    self.unit.cache.patch_workflow(tenant_id, workflow_id, counters)
+                    await self.unit.cache.executions_changed(tenant_id, workflow_id)
 
         self.unit.after_commit(invalidate)
 
