@@ -147,9 +147,11 @@ class ExecutionService:
         request: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
         trigger_kind: TriggerKind = "manual",
+        durable: bool = True,
     ) -> ExecutionSummary:
         """Queue an execution of the workflow's current version and start it; a repeated idempotency key
-        returns the execution it made first (also when both arrive at once)."""
+        returns the execution it made first (also when both arrive at once). With ``durable=False`` the run
+        starts before its row is committed (see :meth:`_launch`): for a caller that waits for the end."""
         if trigger_kind not in ("manual", "api"):
             raise InvalidRequestError(
                 ErrorCode.INVALID_VALUE, "triggerKind is manual or api", path="$.triggerKind"
@@ -177,7 +179,7 @@ class ExecutionService:
         _check_valid(status, workflow)
         async with self.store.unit(actor, read_only=True) as unit:
             plan = await self._plan(unit, workflow.id, workflow.version, workflow.document(), stored_input)
-        return await self._launch(actor, plan, trigger_kind, idempotency_key)
+        return await self._launch(actor, plan, trigger_kind, idempotency_key, durable=durable)
 
     async def wait(self, tenant_id: str, execution_id: str, timeout: float) -> ExecutionView | None:
         """The finished execution, or None if it has not ended within ``timeout`` seconds."""
@@ -306,16 +308,30 @@ class ExecutionService:
         return _Plan(workflow_id, version, compiled, secrets, stored_input)
 
     async def _launch(
-        self, actor: Actor, plan: _Plan, trigger_kind: str, idempotency_key: str | None
+        self,
+        actor: Actor,
+        plan: _Plan,
+        trigger_kind: str,
+        idempotency_key: str | None,
+        *,
+        durable: bool = True,
     ) -> ExecutionSummary:
+        """Queue the row and start the run. ``durable`` returns once the row is committed (a caller about
+        to answer 202 needs that); otherwise the run starts while the row is on its way, unless an
+        idempotency key must first be checked against the rows already written."""
         if self._closing:
             raise ConflictError(ErrorCode.SERVICE_UNAVAILABLE, "the server is shutting down")
         request = QueuedExecution(
             actor, plan.workflow_id, plan.version, trigger_kind, plan.input, idempotency_key
         )
-        summary, created = await self._writer.create(request)
-        if not created:
-            return summary
+        writing = self._writer.create(request)
+        if durable or idempotency_key is not None:
+            summary, created = await writing
+            if not created:
+                return summary
+        else:  # run at once: the row, the checkpoints and the end often share one transaction
+            writing.add_done_callback(_consume)
+            summary = _queued(request)
         run = _Run(actor, summary, plan, idempotency_key, asyncio.get_running_loop().create_future())
         run.done.add_done_callback(_consume)
         self._runs[run.key] = run
@@ -479,7 +495,26 @@ def _summary_of(view: ExecutionView) -> ExecutionSummary:
     return ExecutionSummary(**{name: getattr(view, name) for name in _SUMMARY_FIELDS})
 
 
-def _consume(future: asyncio.Future[ExecutionView]) -> None:
+def _queued(request: QueuedExecution) -> ExecutionSummary:
+    """The summary the store will write for ``request``."""
+    return ExecutionSummary(
+        id=request.id,
+        workflow_id=request.workflow_id,
+        workflow_version=request.workflow_version,
+        status="queued",
+        trigger_kind=request.trigger_kind,
+        attempt=1,
+        abort_requested=False,
+        created_by=request.actor.user_id,
+        created_at=utc_now(),
+        started_at=None,
+        finished_at=None,
+        duration_ms=None,
+        error=None,
+    )
+
+
+def _consume(future: asyncio.Future[Any]) -> None:
     """Mark a run's failure as seen: it is logged where it happened, and ``wait`` re-raises it."""
     if not future.cancelled():
         future.exception()

@@ -123,7 +123,11 @@ class GroupCommitWriter:
             while self._creates or self._pending:
                 creates = self._creates[: self.max_batch]
                 del self._creates[: len(creates)]
-                keys = list(islice(self._pending, self.max_batch - len(creates)))
+                # An execution may run before its row is written: its progress waits for a batch that
+                # writes the row first (this one, or an earlier one).
+                unwritten = {create.request.id for create in self._creates}
+                ready = (key for key in self._pending if key[1] not in unwritten)
+                keys = list(islice(ready, self.max_batch - len(creates)))
                 await self._commit(creates, [self._pending.pop(key) for key in keys])
             if self._closing:
                 return

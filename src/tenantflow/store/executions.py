@@ -425,7 +425,7 @@ class ExecutionRepository:
                     fresh.append(False)
                     continue
                 row = Execution(
-                    id=new_id(),
+                    id=request.id,
                     workflow_id=request.workflow_id,
                     workflow_version=request.workflow_version or versions[request.workflow_id],
                     status="queued",
@@ -803,7 +803,11 @@ def _checkpoint(node_name: str, state: NodeState | Mapping[str, Any], run_index:
 
 @dataclass(frozen=True, slots=True)
 class QueuedExecution:
-    """One execution for :meth:`ExecutionRepository.create_queued`; ``actor`` is who asked for it."""
+    """One execution for :meth:`ExecutionRepository.create_queued`; ``actor`` is who asked for it.
+
+    ``id`` is made here, by the service that queues the execution (so it can start running while the row
+    is on its way to the database); it never comes from a request.
+    """
 
     actor: Actor
     workflow_id: str
@@ -811,6 +815,7 @@ class QueuedExecution:
     trigger_kind: str = "manual"
     input: Any = None
     idempotency_key: str | None = None
+    id: str = field(default_factory=new_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -101,6 +101,7 @@ async def execute(
         variables=body.variables,
         request=body.request.model_dump() if body.request else None,
         idempotency_key=idempotency_key,
+        durable=not wait,  # a 202 promises a row to read; a waiting caller gets the whole record
     )
     if wait:
         view = await service.wait(tenant, summary.id, caller.runtime.settings.execution_wait_seconds)
