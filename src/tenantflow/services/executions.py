@@ -324,7 +324,7 @@ class ExecutionService:
         request = QueuedExecution(
             actor, plan.workflow_id, plan.version, trigger_kind, plan.input, idempotency_key
         )
-        writing = self._writer.create(request)
+        writing = self._writer.create(request, hold=not durable and idempotency_key is None)
         if durable or idempotency_key is not None:
             summary, created = await writing
             if not created:

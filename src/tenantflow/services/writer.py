@@ -33,6 +33,7 @@ from tenantflow.store.unit import Store
 log = logging.getLogger("tenantflow.executions")
 
 Created = tuple[ExecutionSummary, bool]
+HOLD_SECONDS = 0.005
 Checkpoint = tuple[str, int, NodeState | dict[str, Any]]
 
 
@@ -56,6 +57,7 @@ class _Pending:
 class _Create:
     request: QueuedExecution
     future: asyncio.Future[Created]
+    hold: bool  # the row may wait a moment for its run's end, to share that transaction
 
 
 class GroupCommitWriter:
@@ -81,11 +83,13 @@ class GroupCommitWriter:
         if self._task is not None:
             await self._task
 
-    def create(self, request: QueuedExecution) -> asyncio.Future[Created]:
+    def create(self, request: QueuedExecution, *, hold: bool = False) -> asyncio.Future[Created]:
         """Queue a new execution; the future gives it, and whether this request made it (False when its
-        idempotency key already had one)."""
+        idempotency key already had one). ``hold``: nobody waits for the row alone, so while nothing else
+        is to be written it may wait up to :data:`HOLD_SECONDS` for its run to finish, and a short run's
+        row, checkpoints and end then cost one transaction instead of two."""
         future: asyncio.Future[Created] = asyncio.get_running_loop().create_future()
-        self._creates.append(_Create(request, future))
+        self._creates.append(_Create(request, future, hold))
         self._wake.set()
         return future
 
@@ -120,6 +124,7 @@ class GroupCommitWriter:
         while True:
             await self._wake.wait()
             self._wake.clear()
+            await self._linger()
             while self._creates or self._pending:
                 creates = self._creates[: self.max_batch]
                 del self._creates[: len(creates)]
@@ -131,6 +136,25 @@ class GroupCommitWriter:
                 await self._commit(creates, [self._pending.pop(key) for key in keys])
             if self._closing:
                 return
+
+    async def _linger(self) -> None:
+        """Wait (briefly) while the only work is held rows whose runs have not finished yet."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + HOLD_SECONDS
+        while (
+            not self._closing
+            and self._creates
+            and all(create.hold for create in self._creates)
+            and not any(pending.finish for pending in self._pending.values())
+        ):
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return
+            try:
+                await asyncio.wait_for(self._wake.wait(), remaining)
+            except TimeoutError:
+                return
+            self._wake.clear()
 
     async def _commit(self, creates: list[_Create], pending: list[_Pending]) -> None:
         tenants: dict[str, tuple[list[_Create], list[_Pending]]] = {}

@@ -21,7 +21,7 @@ from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal, NoReturn
 
-from sqlalchemy import ColumnElement, case, func, or_, select, update
+from sqlalchemy import ColumnElement, Float, Integer, String, bindparam, case, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.orm.exc import StaleDataError
@@ -89,6 +89,38 @@ _COUNTERS: dict[str, InstrumentedAttribute[Any]] = {
     "lastExecutedAt": Workflow.last_executed_at,
     "lastExecutionStatus": Workflow.last_execution_status,
 }
+
+
+def _count_runs_statement() -> Any:
+    """The UPDATE behind :meth:`WorkflowRepository.record_executions`, built once with bound parameters
+    (built per call, its literals made it cost more than running it)."""
+    at = bindparam("at", type_=Workflow.last_executed_at.type)
+    newer = or_(Workflow.last_executed_at.is_(None), Workflow.last_executed_at <= at)
+    total = bindparam("total_ms", type_=Float())
+    mean = func.coalesce(Workflow.average_execution_time, 0.0)
+    runs = bindparam("runs", type_=Integer())
+    average = case(
+        (total.is_(None), Workflow.average_execution_time),
+        else_=(mean * (Workflow.execution_count + bindparam("untimed", type_=Integer())) + total)
+        / (Workflow.execution_count + runs),
+    )
+    return (
+        update(Workflow)
+        .where(Workflow.id == bindparam("workflow_id"))
+        .values(
+            execution_count=Workflow.execution_count + runs,
+            average_execution_time=average,
+            last_executed_at=case((newer, at), else_=Workflow.last_executed_at),
+            last_execution_status=case(
+                (newer, bindparam("status", type_=String())), else_=Workflow.last_execution_status
+            ),
+        )
+        .returning(*_COUNTERS.values())
+        .execution_options(synchronize_session=False)
+    )
+
+
+_COUNT_RUNS = _count_runs_statement()
 
 
 @dataclass(frozen=True, slots=True)
@@ -480,25 +512,16 @@ class WorkflowRepository:
         for workflow_id, group in by_workflow.items():
             latest = max(group, key=lambda run: run.finished_at)
             timed = [run.duration_ms for run in group if run.duration_ms is not None]
-            untimed = len(group) - len(timed)
-            newer = or_(Workflow.last_executed_at.is_(None), Workflow.last_executed_at <= latest.finished_at)
-            mean = func.coalesce(Workflow.average_execution_time, 0.0)
-            average: Any = Workflow.average_execution_time
-            if timed:
-                average = (mean * (Workflow.execution_count + untimed) + sum(timed)) / (
-                    Workflow.execution_count + len(group)
-                )
             result = await self.session.execute(
-                update(Workflow)
-                .where(Workflow.id == workflow_id)
-                .values(
-                    execution_count=Workflow.execution_count + len(group),
-                    average_execution_time=average,
-                    last_executed_at=case((newer, latest.finished_at), else_=Workflow.last_executed_at),
-                    last_execution_status=case((newer, latest.status), else_=Workflow.last_execution_status),
-                )
-                .returning(*_COUNTERS.values())
-                .execution_options(synchronize_session=False)
+                _COUNT_RUNS,
+                {
+                    "workflow_id": workflow_id,
+                    "runs": len(group),
+                    "untimed": len(group) - len(timed),
+                    "total_ms": sum(timed) if timed else None,
+                    "at": latest.finished_at,
+                    "status": latest.status,
+                },
             )
             counters = result.one_or_none()
             if counters is None:
