@@ -2,6 +2,9 @@
 PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 export UV_PYTHON_DOWNLOADS := never
+# Installed packages get their bytecode at install time: a command's start-up then does not compile
+# typer, pydantic and SQLAlchemy again each time (this machine sets PYTHONDONTWRITEBYTECODE).
+export UV_COMPILE_BYTECODE := 1
 # The store's contract suite runs on SQLite and on this PostgreSQL server; the cache tests on this Redis.
 # The tests fail (never skip) without them; .ci/run starts both when they are down.
 TENANTFLOW_TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
