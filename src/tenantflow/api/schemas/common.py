@@ -46,6 +46,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         404: "Not found in this tenant",
         409: "Conflicts with the current state",
         413: "Body too large",
+        415: "The body is not declared as JSON (Content-Type: application/json)",
         422: "Body does not match the schema, or the workflow is invalid",
         423: "Locked by someone else",
         429: "Rate limit exceeded",
