@@ -203,3 +203,23 @@ async def test_unknown_credentials_are_unauthenticated(world: World, bearer: str
     response = await world.send("GET", world.url(), who=None, headers={"Authorization": f"Bearer {bearer}"})
     expect_error(response, 401, "UNAUTHENTICATED")
     assert response.headers["www-authenticate"] == "Bearer"
+
+
+async def test_a_denial_is_listed_by_get_audit(world: World) -> None:
+    """The refusals the matrix reads through the store are what tenant A's admin reads over HTTP."""
+    request_id = unique("listed")
+    refused = await world.send(
+        "POST", world.url(), who=world.peer, json={}, headers={"X-Request-Id": request_id}
+    )
+    expect_error(refused, 403, "PERMISSION_DENIED")
+    listed = await world.send(
+        "GET",
+        f"/api/v1/{world.a}/audit",
+        who=world.admin,
+        params={"outcome": "denied", "userId": world.peer.user_id},
+    )
+    assert listed.status_code == 200, listed.text
+    entries = [entry for entry in listed.json()["entries"] if entry["requestId"] == request_id]
+    assert [(e["operation"], e["errorCode"], e["userId"]) for e in entries] == [
+        ("workflow.create", "PERMISSION_DENIED", world.peer.user_id)
+    ]
