@@ -57,6 +57,13 @@ class Bad:
     params: Mapping[str, Any] = field(default_factory=dict)
 
 
+def _nested_lists(depth: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
 def unreadable(id: str, content: bytes) -> Bad:
     """A JSON-typed POST /workflows whose body cannot be read as JSON."""
     return Bad(id, "POST", WF, 400, "MALFORMED_JSON", "$", content=content, headers=JSON)
@@ -109,6 +116,26 @@ CASES = (
         "INVALID_REQUEST",
         "$.operation",
         json={"operation": "dropAll"},
+    ),
+    # Numbers JSON has not and runaway nesting: stored, they would be rows nobody can read back
+    Bad(
+        "infinite-number-in-a-node",
+        "POST",
+        WF,
+        422,
+        "INVALID_VALUE",
+        "$.nodes[0].position[0]",
+        content=json.dumps(_with_first_node(position=[1e400, 0])).encode(),
+        headers=JSON,
+    ),
+    Bad(
+        "nesting-too-deep",
+        "POST",
+        WF,
+        422,
+        "INVALID_VALUE",
+        "$.metadata.x" + "[0]" * 62,
+        json=workflow_body(metadata={"x": _nested_lists(100)}),
     ),
     # NUL characters (PostgreSQL refuses them in text; both backends answer alike)
     Bad("nul-in-name", "POST", WF, 422, "INVALID_VALUE", "$.name", json=workflow_body(name="a\x00b")),

@@ -17,7 +17,7 @@ from tenantflow.engine.errors import ErrorCode
 from tenantflow.services.events import EXECUTION_FINISHED, NODE_FINISHED, InProcessEventBus, ProgressEvent
 from tenantflow.services.executions import ExecutionService
 from tenantflow.store.audit import Actor
-from tenantflow.store.errors import ConflictError, NotFoundError, StoreError
+from tenantflow.store.errors import AccessDeniedError, ConflictError, StoreError
 from tenantflow.store.models import Execution, ExecutionLog, ExecutionNode, Workflow
 from tenantflow.store.tenancy import SYSTEM
 from tenantflow.store.unit import Store
@@ -342,7 +342,8 @@ async def test_another_tenant_reaches_nothing(
 ) -> None:
     workflow_id = await saved(store, actor, chain("mine", fail()))
     view = await run(service, actor, workflow_id)
-    assert await refusal(service.submit(other, workflow_id), NotFoundError) == ErrorCode.WORKFLOW_NOT_FOUND
+    refused = await refusal(service.submit(other, workflow_id), AccessDeniedError)
+    assert refused == ErrorCode.CROSS_TENANT_ACCESS_DENIED  # running is a write: refused
     attempts = (
         service.abort(other, view.id),
         service.retry(other, view.id),

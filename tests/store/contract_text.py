@@ -1,6 +1,7 @@
-"""NUL characters: refused in what users write, kept (as U+FFFD) in what executions record.
+"""What a backend cannot store: refused in what users write, kept (NUL as U+FFFD) in what executions record.
 
-PostgreSQL cannot store a NUL in text or JSONB; SQLite can. Both backends must behave the same way.
+PostgreSQL cannot store a NUL or a non-finite number in text or JSONB; SQLite can, and then cannot read the
+row back. Both backends must behave the same way.
 """
 
 from __future__ import annotations
@@ -13,6 +14,15 @@ from tenantflow.store.errors import InvalidRequestError
 from tenantflow.store.tenants import Tenants
 from tenantflow.store.unit import Store
 from tests.store.factories import chain_document
+
+_START = chain_document("start", length=1)["nodes"][0]
+
+
+def _nested(depth: int) -> list[object]:
+    value: list[object] = []
+    for _ in range(depth):
+        value = [value]
+    return value
 
 
 class TextContract:
@@ -39,6 +49,34 @@ class TextContract:
             assert filtered.value.path == "$.filter.name"
             with pytest.raises(InvalidRequestError):
                 await unit.executions.create(None, idempotency_key="k\x00")
+
+    @pytest.mark.parametrize(
+        ("extra", "path", "why"),
+        [
+            ({"nodes": [{**_START, "position": [float("inf"), 0]}]}, "$.nodes[0].position[0]", "finite"),
+            ({"settings": {"limit": float("nan")}}, "$.settings.limit", "finite"),
+            ({"meta": {"x": _nested(70)}}, "$.meta.x" + "[0]" * 62, "nesting"),
+        ],
+    )
+    async def test_store_refuses_numbers_json_has_not_and_runaway_nesting(
+        self, store: Store, actor_a: Actor, extra: dict[str, object], path: str, why: str
+    ) -> None:
+        """1e400 parses to infinity: SQLite would store a row nobody can read back, PostgreSQL refuses it;
+        300 levels of lists would exhaust the serialiser's stack. Both are refused with their path."""
+        with pytest.raises(InvalidRequestError) as caught:
+            async with store.unit(actor_a) as unit:
+                await unit.workflows.create(chain_document("unstorable") | extra)
+        assert (caught.value.code, caught.value.path) == (ErrorCode.INVALID_VALUE, path)
+        assert why in caught.value.message
+        async with store.unit(actor_a) as unit:
+            assert (await unit.workflows.list()).total == 0
+
+    async def test_an_invalid_draft_is_stored_disabled(self, store: Store, actor_a: Actor) -> None:
+        document = chain_document("draft") | {"active": True}
+        document["nodes"][1]["type"] = "n8n-nodes-base.noSuchNode"
+        async with store.unit(actor_a) as unit:
+            draft = await unit.workflows.create(document, allow_invalid=True)
+        assert (draft.data["validationStatus"], draft.data["enabled"]) == ("invalid", False)
 
     async def test_execution_output_and_logs_with_nul_are_kept_as_replacement_characters(
         self, store: Store, actor_a: Actor

@@ -168,7 +168,7 @@ class ExecutionService:
             "trigger": {"kind": trigger_kind, "metadata": {}},
         }
         async with self.store.unit(actor, read_only=True) as unit:
-            workflow = await unit.workflows.get(workflow_id)
+            workflow = await unit.workflows.get_for(workflow_id, "workflow.execute")
             _check_enabled(workflow)
             status = workflow.data["validationStatus"]
         if (

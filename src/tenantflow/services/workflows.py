@@ -83,7 +83,7 @@ async def update(
 ) -> WorkflowView:
     """PUT (``whole``): the definition replaces the stored one. PATCH: only the given fields change, and
     extra definition keys merge into ``meta``. Either way a new version, if anything changed."""
-    current = await unit.workflows.get(workflow_id)
+    current = await unit.workflows.get_for(workflow_id, "workflow.update")
     require_owner_or_admin(unit, current, "workflow.update")
     given = definition(body)
     if whole:
@@ -102,7 +102,7 @@ async def update(
 
 
 async def delete(unit: Unit, workflow_id: str) -> None:
-    current = await unit.workflows.get(workflow_id)
+    current = await unit.workflows.get_for(workflow_id, "workflow.delete")
     require_owner_or_admin(unit, current, "workflow.delete")
     await unit.workflows.delete(workflow_id)
 
@@ -136,7 +136,7 @@ async def lock(unit: Unit, workflow_id: str, *, timeout_s: float) -> LockState:
 async def unlock(unit: Unit, workflow_id: str) -> None:
     """Seed 003: the lock's holder releases it; an admin may release anyone's; anyone else is refused
     (403 PERMISSION_DENIED, audited as a denial), not told that the lock is not theirs (409)."""
-    current = await unit.workflows.get(workflow_id)
+    current = await unit.workflows.get_for(workflow_id, "workflow.unlock")
     holder = current.data["lockedBy"]
     if holder is not None and holder != unit.actor.user_id:
         if not is_admin(unit):
@@ -159,7 +159,7 @@ async def version(unit: Unit, workflow_id: str, number: int) -> VersionView:
 
 
 async def restore(unit: Unit, workflow_id: str, number: int, *, message: str | None) -> WorkflowView:
-    current = await unit.workflows.get(workflow_id)
+    current = await unit.workflows.get_for(workflow_id, "workflow.restore")
     require_owner_or_admin(unit, current, "workflow.restore")
     return await unit.workflows.restore(workflow_id, number, message=message)
 

@@ -15,7 +15,7 @@ from tenantflow.engine.errors import ErrorCode
 from tenantflow.engine.record import iso
 from tenantflow.store.errors import InvalidRequestError
 from tenantflow.store.models import Workflow
-from tenantflow.store.text import nul_path
+from tenantflow.store.text import unstorable
 
 EXPORT_FORMAT = "tenantflow.workflow-export/1"
 NAME_MAX = 255
@@ -93,11 +93,10 @@ class WorkflowInput:
                 "category must be a string of at most 64 characters",
                 path="$.category",
             )
-        where = nul_path(self.document())
-        if where is not None:
-            raise InvalidRequestError(
-                ErrorCode.INVALID_VALUE, "text may not contain NUL characters", path=where
-            )
+        found = unstorable(self.document())
+        if found is not None:
+            where, why = found
+            raise InvalidRequestError(ErrorCode.INVALID_VALUE, why, path=where)
         if not isinstance(self.settings, dict):
             raise InvalidRequestError(
                 ErrorCode.INVALID_VALUE, "settings must be an object", path="$.settings"

@@ -1,4 +1,5 @@
-"""NUL characters: legal in JSON and Python strings, refused by PostgreSQL in text and JSONB.
+"""What a backend cannot store. NUL characters: legal in JSON and Python strings, refused by PostgreSQL in
+text and JSONB; likewise non-finite numbers, and nesting too deep to serialise.
 
 User-authored input (workflow documents, filters) that contains one is refused with the JSON path of the
 first offender, on every backend alike. Data the system records on a user's behalf (node outputs, logs,
@@ -9,6 +10,7 @@ JSON serializer every engine uses, so no execution fails to save over one charac
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from tenantflow.engine.definition import extend
@@ -16,6 +18,7 @@ from tenantflow.engine.errors import ErrorCode
 from tenantflow.store.errors import InvalidRequestError
 
 NUL = "\x00"
+MAX_DEPTH = 64  # nesting a workflow document or filter may have
 REPLACEMENT = "\ufffd"
 _ESCAPED_NUL = "\\u0000"  # how json.dumps writes a NUL (JSON escapes every control character)
 
@@ -30,29 +33,38 @@ def checked_text(value: Any, limit: int, path: str) -> str:
     return value
 
 
-def nul_path(value: Any, path: str = "$") -> str | None:
-    """The JSON path of the first string (key or value) containing a NUL, or None."""
+def unstorable(value: Any, path: str = "$", depth: int = 0) -> tuple[str, str] | None:
+    """The JSON path of the first thing no backend can store, and why: a NUL in a string (key or value),
+    a number that is not finite (``1e400``, NaN: JSON has none, PostgreSQL's JSONB refuses them), or
+    nesting deeper than :data:`MAX_DEPTH` (serialising it would exhaust the stack)."""
     if isinstance(value, str):
-        return path if NUL in value else None
+        return (path, "text may not contain NUL characters") if NUL in value else None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else (path, "numbers must be finite")
+    if isinstance(value, dict | list | tuple) and depth >= MAX_DEPTH:
+        return path, f"nesting deeper than {MAX_DEPTH} levels"
     if isinstance(value, dict):
         for key, item in value.items():
             if isinstance(key, str) and NUL in key:
-                return path
-            found = nul_path(item, extend(path, key))
+                return path, "keys may not contain NUL characters"
+            found = unstorable(item, extend(path, key), depth + 1)
             if found is not None:
                 return found
     elif isinstance(value, list | tuple):
         for index, item in enumerate(value):
-            found = nul_path(item, extend(path, index))
+            found = unstorable(item, extend(path, index), depth + 1)
             if found is not None:
                 return found
     return None
 
 
 def scrubbed(value: Any) -> Any:
-    """``value`` with every NUL in its strings (keys included) replaced by U+FFFD."""
+    """``value`` with every NUL in its strings (keys included) replaced by U+FFFD and every non-finite
+    number by null (as JavaScript's JSON.stringify writes NaN and Infinity)."""
     if isinstance(value, str):
         return value.replace(NUL, REPLACEMENT)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
     if isinstance(value, dict):
         return {scrubbed(key): scrubbed(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
@@ -61,12 +73,16 @@ def scrubbed(value: Any) -> Any:
 
 
 def dumps(value: Any) -> str:
-    """The engines' JSON serializer: plain ``json.dumps`` unless the text would carry a NUL.
+    """The engines' JSON serializer: plain ``json.dumps`` unless the text would carry a NUL or a non-finite
+    number.
 
     The check is a substring search of text already produced; an escaped backslash followed by
     ``u0000`` can match it too, which only costs one needless (and harmless) scrub.
     """
-    text = json.dumps(value)
+    try:
+        text = json.dumps(value, allow_nan=False)
+    except ValueError:  # NaN or Infinity in recorded data: stored as null, never a failed save
+        return json.dumps(scrubbed(value))
     if _ESCAPED_NUL in text:
         text = json.dumps(scrubbed(value))
     return text

@@ -172,15 +172,13 @@ class WorkflowRepository:
     # ----- reads --------------------------------------------------------------------------------------
     async def get(self, workflow_id: str) -> WorkflowView:
         """One workflow; the hot cache answers repeated reads within 100 ms."""
-        cache = self.unit.cache
-        if not self._changed:
-            cached = await cache.get_workflow(self.unit.tenant_id, workflow_id)
-            if cached is not None:
-                return WorkflowView(cached)
-        view = self._view(await self._row(workflow_id, "workflow.read", write=False))
-        if not self._changed:
-            cache.put_workflow(self.unit.tenant_id, view.to_dict())
-        return view
+        return await self._cached(workflow_id, "workflow.read", write=False)
+
+    async def get_for(self, workflow_id: str, operation: str) -> WorkflowView:
+        """One workflow that ``operation`` is about to change or run: another tenant's id is refused as
+        CROSS_TENANT_ACCESS_DENIED and audited in both logs, as the write itself would be (a plain read
+        would answer not found and leave the caller's log untouched)."""
+        return await self._cached(workflow_id, operation, write=True)
 
     async def list(
         self,
@@ -712,6 +710,17 @@ class WorkflowRepository:
             view.data.update(isLocked=False, lockedBy=None, lockedAt=None, lockExpiresAt=None)
         return view
 
+    async def _cached(self, workflow_id: str, operation: str, *, write: bool) -> WorkflowView:
+        cache = self.unit.cache
+        if not self._changed:
+            cached = await cache.get_workflow(self.unit.tenant_id, workflow_id)
+            if cached is not None:  # the cache holds this tenant's rows only
+                return WorkflowView(cached)
+        view = self._view(await self._row(workflow_id, operation, write=write))
+        if not self._changed:
+            cache.put_workflow(self.unit.tenant_id, view.to_dict())
+        return view
+
     async def _row(self, workflow_id: str, operation: str, *, write: bool) -> Workflow:
         row = await self.session.scalar(select(Workflow).where(Workflow.id == workflow_id))
         if row is None:
@@ -858,8 +867,11 @@ def _patched(current: WorkflowInput, patch: Mapping[str, Any]) -> WorkflowInput:
 
 
 def _stamp_validation(row: Workflow, report: ValidationReport, fingerprint: str) -> None:
+    """Record the report on a row being written; an invalid draft is stored disabled, whatever it asked."""
     for name, value in _validation_columns(report, fingerprint).items():
         setattr(row, name, value)
+    if not report.valid:
+        row.enabled = False
 
 
 def _validation_columns(report: ValidationReport, fingerprint: str) -> dict[str, Any]:
