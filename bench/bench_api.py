@@ -93,15 +93,25 @@ def free_port() -> int:
         return port
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux): steadier than wall time on a shared VM."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
-def server(env: dict[str, str], workdir: Path) -> Iterator[tuple[str, str, float]]:
-    """``(base URL, API key, seconds to first healthy answer)`` of a fresh ``tenantflow serve``."""
+def server(env: dict[str, str], workdir: Path, workers: int) -> Iterator[tuple[str, str, float, int]]:
+    """``(base URL, API key, seconds to first healthy answer, pid)`` of a fresh ``tenantflow serve``."""
     port = free_port()
     log = workdir / f"serve-{port}.log"
     started = time.perf_counter()
     with log.open("wb") as sink:
         process = subprocess.Popen(
-            [TENANTFLOW, "serve", "--port", str(port)], cwd=workdir, env=env, stdout=sink, stderr=sink
+            [TENANTFLOW, "serve", "--port", str(port), "--workers", str(workers)],
+            cwd=workdir,
+            env=env,
+            stdout=sink,
+            stderr=sink,
         )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -117,7 +127,7 @@ def server(env: dict[str, str], workdir: Path) -> Iterator[tuple[str, str, float
         found = re.search(r"API key\s+(tfk_\S+)", log.read_text())
         if found is None:
             raise SystemExit(f"no API key printed:\n{log.read_text()}")
-        yield base, found.group(1), ready
+        yield base, found.group(1), ready, process.pid
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -170,9 +180,12 @@ def stored(api: httpx.Client, workflow_id: str) -> int:
     return int(stats["total"])
 
 
-def run_backend(name: str, env: dict[str, str], seconds: float, workdir: Path) -> None:
-    with server(env, workdir) as (base, key, ready):
-        print(f"\n{name}: first /healthz answer {ready * 1000:.0f} ms after start (incl. migrations)")
+def run_backend(name: str, env: dict[str, str], seconds: float, workdir: Path, workers: int) -> None:
+    with server(env, workdir, workers) as (base, key, ready, pid):
+        print(
+            f"\n{name}, serve --workers {workers}: first /healthz answer {ready * 1000:.0f} ms after start"
+            " (migrations included)"
+        )
         headers = {"Authorization": f"Bearer {key}"}
         with httpx.Client(base_url=base + "/api/v1/demo", headers=headers, timeout=30) as api:
             workflow_id = api.post("/workflows", json=WORKFLOW).json()["id"]
@@ -180,6 +193,7 @@ def run_backend(name: str, env: dict[str, str], seconds: float, workdir: Path) -
             wrk(execute_url, key, connections=4, seconds=2, script=EXECUTE_LUA, workdir=workdir)  # warm-up
             before = stored(api, workflow_id)
             for connections in (1, 16):
+                cpu = cpu_seconds(pid)
                 figures = wrk(
                     execute_url,
                     key,
@@ -188,12 +202,13 @@ def run_backend(name: str, env: dict[str, str], seconds: float, workdir: Path) -
                     script=EXECUTE_LUA,
                     workdir=workdir,
                 )
+                spent = (cpu_seconds(pid) - cpu) / max(figures["requests"], 1) * 1000
                 after = stored(api, workflow_id)
                 answered = figures["requests"] - figures["non2xx"]
                 print(
                     f"  execute?wait=true c={connections:<2}  {figures['rate']:7.0f} executions/s  "
                     f"p50 {figures['p50']:6.2f} ms  p99 {figures['p99']:6.2f} ms  "
-                    f"stored {after - before}/{answered} answered 200"
+                    f"server CPU {spent:4.2f} ms/execution  stored {after - before}/{answered} answered 200"
                     + (f"  ({figures['non2xx']} non-2xx)" if figures["non2xx"] else "")
                 )
                 before = after
@@ -238,6 +253,9 @@ def main() -> None:
     )
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="serve --workers (server CPU counts the parent)"
+    )
     parser.add_argument("--postgres", default=os.environ.get("TENANTFLOW_BENCH_POSTGRES", DEFAULT_PG))
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -246,7 +264,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="tenantflow-bench-") as scratch:
         workdir = Path(scratch)
         if args.backend in ("sqlite", "both"):
-            run_backend("SQLite (embedded default)", base_env(workdir / "sqlite"), args.seconds, workdir)
+            run_backend(
+                "SQLite (embedded default)", base_env(workdir / "sqlite"), args.seconds, workdir, args.workers
+            )
         if args.backend in ("postgresql", "both"):
             from sqlalchemy.engine import make_url
 
@@ -261,7 +281,7 @@ def main() -> None:
                     TENANTFLOW_DATABASE_URL=url,
                     TENANTFLOW_SECRET_KEYS=Keyring.generate().spec(),
                 )
-                run_backend("PostgreSQL", env, args.seconds, workdir)
+                run_backend("PostgreSQL", env, args.seconds, workdir, args.workers)
             finally:
                 asyncio.run(_admin(args.postgres, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     print(json.dumps({"note": "figures above; README records them with this command"}))

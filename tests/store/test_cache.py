@@ -527,3 +527,39 @@ async def test_cache_garbled_invalidation_empties_the_hot_tier(
         assert await reader.get_workflow("a", "w") == workflow("a", "w")
     finally:
         await reader.close()
+
+
+async def test_cache_concurrent_misses_share_one_load() -> None:
+    """When the hot copy expires under load, one read refills it for every request in flight."""
+    cache = WorkflowCache()
+    loads = 0
+
+    async def load() -> dict[str, Any]:
+        nonlocal loads
+        loads += 1
+        await asyncio.sleep(0.01)
+        return {"id": "w1", "tenantId": "t1", "name": "shared"}
+
+    found = await asyncio.gather(*(cache.load_workflow("t1", "w1", load) for _ in range(10)))
+    assert loads == 1
+    assert {item["name"] for item in found} == {"shared"}
+    assert await cache.get_workflow("t1", "w1") == found[0]
+
+
+async def test_cache_a_failed_load_is_not_shared() -> None:
+    """Each waiter's refusal is its own (a cross-tenant miss audits per caller): after the leader fails,
+    every waiter loads for itself."""
+    cache = WorkflowCache()
+    calls = 0
+
+    async def load() -> dict[str, Any]:
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0.01)
+        raise LookupError(f"refused {calls}")
+
+    results = await asyncio.gather(
+        *(cache.load_workflow("t1", "w1", load) for _ in range(3)), return_exceptions=True
+    )
+    assert calls == 3
+    assert all(isinstance(result, LookupError) for result in results)

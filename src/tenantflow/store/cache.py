@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, cast
 from urllib.parse import quote
 
@@ -323,6 +324,8 @@ class WorkflowCache:
         self._hot_fills: TTLCache[str, bool] = TTLCache(maxsize=FILL_SLOTS, ttl=FILL_WINDOW)
         # Warm key without generation -> the key (generation of the earliest pending miss) to fill.
         self._warm_fills: TTLCache[str, str] = TTLCache(maxsize=FILL_SLOTS, ttl=FILL_WINDOW)
+        # Hot key -> the load in flight for it: concurrent misses share one database read.
+        self._loading: dict[str, asyncio.Future[dict[str, Any]]] = {}
 
     @classmethod
     async def connect(cls, redis_url: str | None, *, prefix: str = "tf:") -> WorkflowCache:
@@ -349,6 +352,35 @@ class WorkflowCache:
             self._hot.delete(tenant_id, key)
         self._hot_fills.setdefault(key, True)
         return None
+
+    async def load_workflow(
+        self, tenant_id: str, workflow_id: str, load: Callable[[], Awaitable[dict[str, Any]]]
+    ) -> dict[str, Any]:
+        """The cached workflow, or ``load()``'s, which every concurrent miss of this process shares: when
+        the hot copy expires under load, one read refills it instead of one per request in flight. A
+        failed load is not shared (each caller's refusal is its own, audit included): waiters load again."""
+        cached = await self.get_workflow(tenant_id, workflow_id)
+        if cached is not None:
+            return cached
+        key = _key(tenant_id, "workflow", workflow_id)
+        pending = self._loading.get(key)
+        if pending is not None:
+            with contextlib.suppress(Exception):
+                return dict(await asyncio.shield(pending))
+            return await load()
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._loading[key] = future
+        try:
+            workflow = await load()
+        except BaseException as error:
+            future.set_exception(error if isinstance(error, Exception) else RuntimeError("load cancelled"))
+            future.exception()  # waiters see it; unobserved, it must not be logged as lost
+            raise
+        finally:
+            self._loading.pop(key, None)
+        future.set_result(workflow)
+        self.put_workflow(tenant_id, workflow)
+        return workflow
 
     def put_workflow(self, tenant_id: str, workflow: dict[str, Any]) -> None:
         """Fill the miss get_workflow just reported. Dropped if the key was invalidated since (the load may

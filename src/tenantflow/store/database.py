@@ -47,7 +47,13 @@ class Database:
         if self.dialect == "postgresql":
             options |= {"pool_size": pool_size, "max_overflow": pool_size * 2, "pool_pre_ping": True}
         else:
-            options |= {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}}
+            # Every SQLite connection is a thread and a file handle set up with pragmas: keep the pool's
+            # connections instead of opening overflow ones per burst (a burst of cache misses paid that).
+            options |= {
+                "connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+                "pool_size": pool_size,
+                "max_overflow": pool_size,
+            }
         self.engine: AsyncEngine = create_async_engine(self.url, **options)
         if self.dialect == "sqlite":
             _configure_sqlite(self.engine)

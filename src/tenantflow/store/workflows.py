@@ -711,15 +711,14 @@ class WorkflowRepository:
         return view
 
     async def _cached(self, workflow_id: str, operation: str, *, write: bool) -> WorkflowView:
-        cache = self.unit.cache
-        if not self._changed:
-            cached = await cache.get_workflow(self.unit.tenant_id, workflow_id)
-            if cached is not None:  # the cache holds this tenant's rows only
-                return WorkflowView(cached)
-        view = self._view(await self._row(workflow_id, operation, write=write))
-        if not self._changed:
-            cache.put_workflow(self.unit.tenant_id, view.to_dict())
-        return view
+        """Through the hot cache (which holds this tenant's rows only), unless this unit wrote workflows."""
+
+        async def load() -> dict[str, Any]:
+            return self._view(await self._row(workflow_id, operation, write=write)).to_dict()
+
+        if self._changed:
+            return WorkflowView(await load())
+        return WorkflowView(await self.unit.cache.load_workflow(self.unit.tenant_id, workflow_id, load))
 
     async def _row(self, workflow_id: str, operation: str, *, write: bool) -> Workflow:
         row = await self.session.scalar(select(Workflow).where(Workflow.id == workflow_id))
