@@ -443,14 +443,18 @@ class ExecutionRepository:
                 made.append(row)
                 rows.append(row)
                 fresh.append(True)
-            try:
-                async with self.session.begin_nested():  # a lost race rolls back to here, not the unit
-                    self.session.add_all(made)
-            except IntegrityError:
-                single = requests[0].idempotency_key if len(requests) == 1 else None
-                if single is None or (raced := await self._by_key(single)) is None:
-                    raise
-                return [(_replayed(raced, requests[0].workflow_id), False)]
+            if not keys:  # fresh ids only: nothing to race for, so no savepoint (two statements) needed
+                self.session.add_all(made)
+                await self.session.flush(made)
+            else:
+                try:
+                    async with self.session.begin_nested():  # a lost race rolls back to here, not the unit
+                        self.session.add_all(made)
+                except IntegrityError:
+                    single = requests[0].idempotency_key if len(requests) == 1 else None
+                    if single is None or (raced := await self._by_key(single)) is None:
+                        raise
+                    return [(_replayed(raced, requests[0].workflow_id), False)]
             for request, row, new in zip(requests, rows, fresh, strict=True):
                 if new:
                     AuditTrail(self.session, request.actor).ok(
