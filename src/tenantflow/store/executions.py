@@ -445,7 +445,7 @@ class ExecutionRepository:
                 fresh.append(True)
             if not keys:  # fresh ids only: nothing to race for, so no savepoint (two statements) needed
                 self.session.add_all(made)
-                await self.session.flush(made)
+                await self.session.flush()
             else:
                 try:
                     async with self.session.begin_nested():  # a lost race rolls back to here, not the unit
