@@ -167,18 +167,22 @@ class ExecutionService:
             "request": request_data(request),
             "trigger": {"kind": trigger_kind, "metadata": {}},
         }
+        plan: _Plan | None = None
         async with self.store.unit(actor, read_only=True) as unit:
             workflow = await unit.workflows.get_for(workflow_id, "workflow.execute")
             _check_enabled(workflow)
             status = workflow.data["validationStatus"]
-        if (
-            status == "stale"
-        ):  # validated under another node registry: validate once now, as the cold cache does
-            async with self.store.unit(actor) as unit:
-                status = "valid" if (await unit.workflows.validate(workflow.id)).valid else "invalid"
-        _check_valid(status, workflow)
-        async with self.store.unit(actor, read_only=True) as unit:
-            plan = await self._plan(unit, workflow.id, workflow.version, workflow.document(), stored_input)
+            if status == "valid":  # the usual case: one unit reads all it needs
+                document = workflow.document()
+                plan = await self._plan(unit, workflow.id, workflow.version, document, stored_input)
+        if plan is None:
+            if status == "stale":  # validated under another node registry: validate once now
+                async with self.store.unit(actor) as unit:
+                    status = "valid" if (await unit.workflows.validate(workflow.id)).valid else "invalid"
+            _check_valid(status, workflow)
+            async with self.store.unit(actor, read_only=True) as unit:
+                document = workflow.document()
+                plan = await self._plan(unit, workflow.id, workflow.version, document, stored_input)
         return await self._launch(actor, plan, trigger_kind, idempotency_key, durable=durable)
 
     async def wait(self, tenant_id: str, execution_id: str, timeout: float) -> ExecutionView | None:

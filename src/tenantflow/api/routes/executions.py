@@ -105,8 +105,8 @@ async def execute(
     )
     if wait:
         view = await service.wait(tenant, summary.id, caller.runtime.settings.execution_wait_seconds)
-        if view is not None:
-            return result(view)
+        if view is not None:  # already the documented shape: no second validation of every node's output
+            return JSONResponse(result(view))
     return _accepted(tenant, summary.to_dict())
 
 
