@@ -46,3 +46,5 @@ bench: env
 	$(UV) run --frozen python bench/bench_executor.py
 	$(UV) run --frozen python bench/bench_validation.py
 	$(UV) run --frozen python bench/bench_store.py
+	$(UV) run --frozen python bench/bench_executions.py
+	$(UV) run --frozen python bench/bench_api.py
