@@ -384,7 +384,7 @@ async def test_request_ids_are_echoed_or_made(world: World) -> None:
 
 
 async def test_an_unexpected_error_is_a_500_that_tells_nothing(
-    world: World, monkeypatch: pytest.MonkeyPatch
+    world: World, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     async def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("secret-sql: SELECT * FROM workflows")
@@ -398,3 +398,7 @@ async def test_an_unexpected_error_is_a_500_that_tells_nothing(
     assert error["code"] == "INTERNAL_ERROR" and error["requestId"] == response.headers["x-request-id"]
     for leak in ("secret-sql", "SELECT", "Traceback", "RuntimeError", ".py"):
         assert leak not in response.text
+    logged = [record for record in caplog.records if record.name == "tenantflow.api"]
+    assert (
+        error["requestId"] in logged[-1].getMessage() and logged[-1].exc_info is not None
+    )  # the operator's side

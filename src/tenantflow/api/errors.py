@@ -217,7 +217,7 @@ async def _http_error(request: Request, error: Exception) -> JSONResponse:
 
 
 async def _unexpected(request: Request, error: Exception) -> JSONResponse:
-    log.exception("unhandled error", extra={"request_id": request_id(request)})
+    log.exception("unhandled error in request %s", request_id(request))  # the id the client was given
     message = "internal error; quote the request id when reporting it"
     # Starlette answers this one outside the request-id middleware, so the header is set here.
     rid = request_id(request)

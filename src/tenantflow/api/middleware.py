@@ -14,7 +14,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tenantflow.api import metrics
+from tenantflow import metrics
 from tenantflow.engine.errors import ErrorCode, error_number
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")

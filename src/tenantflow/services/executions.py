@@ -22,6 +22,7 @@ from typing import Any, Final, Literal
 
 from cachetools import LRUCache
 
+from tenantflow import metrics
 from tenantflow.engine.definition import WorkflowDefinition, parse_workflow
 from tenantflow.engine.errors import ErrorCode
 from tenantflow.engine.executor import Execution, ExecutionEvent, RunLimits
@@ -75,6 +76,7 @@ class ExecutionSettings:
 class _Compiled:
     definition: WorkflowDefinition
     secret_names: frozenset[str]
+    node_types: dict[str, str]  # node name -> type, for the node-duration metric
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,7 +309,9 @@ class ExecutionService:
         key = (unit.tenant_id, workflow_id, version)
         compiled = self._compiled.get(key)
         if compiled is None:
-            compiled = self._compiled[key] = _Compiled(parse_workflow(document), secret_names(document))
+            definition = parse_workflow(document)
+            types = {node.name: node.type for node in definition.nodes}
+            compiled = self._compiled[key] = _Compiled(definition, secret_names(document), types)
         secrets = await unit.secrets.values_for(compiled.secret_names) if compiled.secret_names else {}
         return _Plan(workflow_id, version, compiled, secrets, stored_input)
 
@@ -373,6 +377,7 @@ class ExecutionService:
             finish = FinishedRun(finish.status, finish.error, record.metrics, finish.finished_at)
         try:
             summary = await self._writer.progress(tenant_id, execution_id, logs=logs, finish=finish)
+            metrics.observe_execution(summary.status)
             view = self._view(run, summary, record)
             await self.bus.publish(tenant_id, execution_id, run.event(EXECUTION_FINISHED, view.to_dict()))
             run.done.set_result(view)
@@ -416,6 +421,8 @@ class ExecutionService:
         tenant_id, execution_id = run.key
         if event.type == "node.finished" and event.node is not None:
             data = event.data
+            node_type = run.plan.compiled.node_types.get(event.node, "unknown")
+            metrics.observe_node(node_type, str(data.get("status")), (data.get("duration") or 0.0) / 1000)
             logs = run.execution.record.logs if run.execution is not None else []
             self._writer.progress(
                 tenant_id,

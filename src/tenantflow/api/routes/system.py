@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -11,7 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 
-from tenantflow.api import metrics
+from tenantflow import metrics
 from tenantflow.api.deps import client_ip, rate_limit, runtime_of
 from tenantflow.api.errors import ApiError, request_id
 from tenantflow.api.schemas.common import ERROR_RESPONSES, Strict
@@ -116,11 +115,9 @@ async def login(request: Request, response: Response, body: LoginBody) -> dict[s
     await rate_limit(request, response, "login", body.tenant, f"email:{body.email.lower()}")
     runtime = runtime_of(request)
     actor = Actor(body.tenant, None, 0, request_id(request), client_ip(request))
-    started = time.perf_counter()
     token = await runtime.authenticator.login(body.tenant, body.email, body.password, actor=actor)
     if token is None:
         raise ApiError(401, ErrorCode.INVALID_CREDENTIALS, "unknown tenant, email or password")
-    metrics.LATENCY.labels("POST", "login-verify").observe(time.perf_counter() - started)
     principal = token.principal
     return {
         "accessToken": token.access_token,

@@ -1,5 +1,8 @@
 """Prometheus metrics: requests by route and status, latencies, executions by status, node durations.
 
+The HTTP layer records requests; the execution service records executions and node runs (a module of
+its own so that services need not import the web layer).
+
 Labels use route templates (``/api/v1/{tenant}/workflows/{workflow_id}``), never raw paths, so a scan of
 random URLs cannot blow up the series count. With ``serve --workers N`` each process exposes its own
 figures unless ``PROMETHEUS_MULTIPROC_DIR`` is set (prometheus-client's multiprocess mode).
