@@ -180,6 +180,18 @@ class TenantIsolationContract:
             assert joined.all() == []
         await self._assert_untouched(store, actor_b, foreign_workflow)
 
+    async def test_tenant_bulk_update_by_primary_key_is_refused(
+        self, store: Store, actor_a: Actor, actor_b: Actor, foreign_workflow: str
+    ) -> None:
+        """SQLAlchemy's ORM bulk UPDATE/DELETE by primary key ignores loader criteria: it would reach
+        another tenant's row by its id alone, so the guard refuses the form outright."""
+        with pytest.raises(TenantScopeError):
+            async with store.unit(actor_a) as unit:
+                await unit.session.execute(
+                    update(Workflow), [{"id": foreign_workflow, "description": "mine"}]
+                )
+        await self._assert_untouched(store, actor_b, foreign_workflow)
+
     async def test_tenant_rows_cannot_claim_or_move_to_another_tenant(
         self, store: Store, actor_a: Actor, actor_b: Actor
     ) -> None:

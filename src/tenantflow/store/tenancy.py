@@ -102,6 +102,9 @@ def _filter_by_tenant(state: ORMExecuteState) -> None:
         return
     if state.is_column_load or state.is_relationship_load:
         return  # the parent statement's criteria already propagate to these loads
+    if (state.is_update or state.is_delete) and isinstance(state.parameters, list | tuple):
+        # ORM "bulk by primary key" ignores loader criteria: it would reach any tenant's row by id.
+        raise TenantScopeError("bulk UPDATE/DELETE by primary key skips the tenant filter; use a WHERE")
     state.statement = state.statement.options(
         with_loader_criteria(TenantScoped, lambda cls: cls.tenant_id == scope, include_aliases=True)
     )
