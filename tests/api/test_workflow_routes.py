@@ -406,3 +406,25 @@ async def test_another_tenant_cannot_read_or_change_a_workflow(world: World, lev
 
     assert await world.read(created["id"]) == original
     assert await world.counts() == before
+
+
+async def test_execute_answers_output_json_cannot_carry(world: World) -> None:
+    """A Code node may output NaN or a NUL: the record still goes out (NaN as null, as JSON.stringify
+    writes it; NUL as U+FFFD, as it is stored), never a 500."""
+    body = workflow_body()
+    body["nodes"][1] = {
+        "id": "n2",
+        "name": "Pass",
+        "type": "n8n-nodes-base.code",
+        "typeVersion": 2,
+        "position": [200, 0],
+        "parameters": {"jsCode": "return [{json: {x: NaN, y: 'a' + String.fromCharCode(0) + 'b'}}];"},
+    }
+    created = await world.create(body)
+    ran = await ok(world, "POST", f"/{created['id']}/execute", json={})
+    assert ran["status"] == "success", ran
+    assert ran["state"]["Pass"]["output"][0][0]["json"] == {"x": None, "y": "a\ufffdb"}
+    stored = (
+        await world.send("GET", f"/api/v1/{world.a}/executions/{ran['executionId']}", who=world.admin)
+    ).json()
+    assert stored["state"]["Pass"]["output"][0][0]["json"] == {"x": None, "y": "a\ufffdb"}

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.sse import EventSourceResponse, format_sse_event
 
@@ -31,6 +31,7 @@ from tenantflow.services.events import ProgressEvent
 from tenantflow.services.executions import ExecutionService
 from tenantflow.store.executions import ExecutionView
 from tenantflow.store.identity import Level
+from tenantflow.store.text import dumps
 
 router = APIRouter(prefix="/api/v1/{tenant}", tags=["executions"], responses=ERROR_RESPONSES)
 
@@ -106,7 +107,8 @@ async def execute(
     if wait:
         view = await service.wait(tenant, summary.id, caller.runtime.settings.execution_wait_seconds)
         if view is not None:  # already the documented shape: no second validation of every node's output
-            return JSONResponse(result(view))
+            # The store's serialiser: node output may hold NaN or a NUL, which plain JSON cannot carry.
+            return Response(dumps(result(view)), media_type="application/json")
     return _accepted(tenant, summary.to_dict())
 
 
