@@ -16,6 +16,7 @@ import jwt
 from cachetools import TTLCache
 
 from tenantflow.engine.errors import ErrorCode
+from tenantflow.singleflight import SingleFlight
 from tenantflow.store.audit import Actor
 from tenantflow.store.errors import AccessDeniedError, StoreError
 from tenantflow.store.identity import API_KEY_PREFIX, Level, api_key_pepper, authenticate_api_key
@@ -61,12 +62,22 @@ class Authenticator:
         self._jwt_ttl = jwt_ttl_seconds
         self._cache: TTLCache[str, Principal | None] = TTLCache(PRINCIPAL_CACHE_SIZE, PRINCIPAL_CACHE_SECONDS)
         self._revoked: TTLCache[str, bool] = TTLCache(PRINCIPAL_CACHE_SIZE, PRINCIPAL_CACHE_SECONDS)
+        self._resolving: SingleFlight[str, Principal | None] = SingleFlight()
 
     async def principal(self, credentials: str) -> Principal | None:
-        """The principal for an API key or token, or None when it is unknown, expired, revoked or disabled."""
+        """The principal for an API key or token, or None when it is unknown, expired, revoked or disabled.
+
+        When the cached principal expires under load, the requests in flight with the same credentials
+        share one lookup instead of each reading the database.
+        """
         cache_key = hashlib.sha256(credentials.encode()).hexdigest()
         if cache_key in self._cache:
             return self._cache[cache_key]
+        principal = await self._resolving.run(cache_key, lambda: self._resolve(credentials))
+        self._cache[cache_key] = principal
+        return principal
+
+    async def _resolve(self, credentials: str) -> Principal | None:
         if credentials.startswith(API_KEY_PREFIX):
             found = await authenticate_api_key(self._store.database, self._pepper, credentials)
             principal = (
@@ -77,8 +88,7 @@ class Authenticator:
         else:
             principal = await self._from_token(credentials)
         if principal is not None and principal.key_id in self._revoked:
-            principal = None  # read before a revoke in this process committed: not to be cached as valid
-        self._cache[cache_key] = principal
+            return None  # read before a revoke in this process committed: not to be cached as valid
         return principal
 
     def forget_key(self, key_id: str) -> None:

@@ -33,6 +33,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from tenantflow.singleflight import SingleFlight
+
 HOT_TTL = 0.1
 HOT_PER_TENANT = 1000
 HOT_TENANTS = 10_000
@@ -325,7 +327,7 @@ class WorkflowCache:
         # Warm key without generation -> the key (generation of the earliest pending miss) to fill.
         self._warm_fills: TTLCache[str, str] = TTLCache(maxsize=FILL_SLOTS, ttl=FILL_WINDOW)
         # Hot key -> the load in flight for it: concurrent misses share one database read.
-        self._loading: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._loading: SingleFlight[str, dict[str, Any]] = SingleFlight()
 
     @classmethod
     async def connect(cls, redis_url: str | None, *, prefix: str = "tf:") -> WorkflowCache:
@@ -362,25 +364,14 @@ class WorkflowCache:
         cached = await self.get_workflow(tenant_id, workflow_id)
         if cached is not None:
             return cached
-        key = _key(tenant_id, "workflow", workflow_id)
-        pending = self._loading.get(key)
-        if pending is not None:
-            with contextlib.suppress(Exception):
-                return dict(await asyncio.shield(pending))
-            return await load()
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._loading[key] = future
-        try:
+
+        async def load_and_fill() -> dict[str, Any]:
             workflow = await load()
-        except BaseException as error:
-            future.set_exception(error if isinstance(error, Exception) else RuntimeError("load cancelled"))
-            future.exception()  # waiters see it; unobserved, it must not be logged as lost
-            raise
-        finally:
-            self._loading.pop(key, None)
-        future.set_result(workflow)
-        self.put_workflow(tenant_id, workflow)
-        return workflow
+            self.put_workflow(tenant_id, workflow)
+            return workflow
+
+        key = _key(tenant_id, "workflow", workflow_id)
+        return dict(await self._loading.run(key, load_and_fill, share_failures=False))
 
     def put_workflow(self, tenant_id: str, workflow: dict[str, Any]) -> None:
         """Fill the miss get_workflow just reported. Dropped if the key was invalidated since (the load may
