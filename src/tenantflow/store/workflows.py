@@ -92,31 +92,37 @@ _COUNTERS: dict[str, InstrumentedAttribute[Any]] = {
 
 
 def _count_runs_statement() -> Any:
-    """The UPDATE behind :meth:`WorkflowRepository.record_executions`, built once with bound parameters
-    (built per call, its literals made it cost more than running it)."""
-    at = bindparam("at", type_=Workflow.last_executed_at.type)
-    newer = or_(Workflow.last_executed_at.is_(None), Workflow.last_executed_at <= at)
+    """The UPDATE behind :meth:`WorkflowRepository.record_executions`, built once with bound parameters.
+
+    A table statement rather than an ORM one (this runs once per workflow per batch of executions, and
+    the ORM's UPDATE machinery cost more than the SQL): it names the tenant itself, as the session's
+    guard requires of SQL it does not filter.
+    """
+    table = Workflow.__table__
+    column = table.c
+    at = bindparam("at", type_=column.last_executed_at.type)
+    newer = or_(column.last_executed_at.is_(None), column.last_executed_at <= at)
     total = bindparam("total_ms", type_=Float())
-    mean = func.coalesce(Workflow.average_execution_time, 0.0)
+    mean = func.coalesce(column.average_execution_time, 0.0)
     runs = bindparam("runs", type_=Integer())
     average = case(
-        (total.is_(None), Workflow.average_execution_time),
-        else_=(mean * (Workflow.execution_count + bindparam("untimed", type_=Integer())) + total)
-        / (Workflow.execution_count + runs),
+        (total.is_(None), column.average_execution_time),
+        else_=(mean * (column.execution_count + bindparam("untimed", type_=Integer())) + total)
+        / (column.execution_count + runs),
     )
     return (
-        update(Workflow)
-        .where(Workflow.id == bindparam("workflow_id"))
+        update(table)  # type: ignore[arg-type]
+        .where(column.id == bindparam("workflow_id"), column.tenant_id == bindparam("row_tenant"))
         .values(
-            execution_count=Workflow.execution_count + runs,
+            execution_count=column.execution_count + runs,
             average_execution_time=average,
-            last_executed_at=case((newer, at), else_=Workflow.last_executed_at),
+            last_executed_at=case((newer, at), else_=column.last_executed_at),
             last_execution_status=case(
-                (newer, bindparam("status", type_=String())), else_=Workflow.last_execution_status
+                (newer, bindparam("status", type_=String())), else_=column.last_execution_status
             ),
         )
-        .returning(*_COUNTERS.values())
-        .execution_options(synchronize_session=False)
+        .returning(*(column[attribute.key] for attribute in _COUNTERS.values()))
+        .execution_options(tenant_filtered=True)
     )
 
 
@@ -514,6 +520,8 @@ class WorkflowRepository:
                 _COUNT_RUNS,
                 {
                     "workflow_id": workflow_id,
+                    "row_tenant": self.unit.tenant_id,
+                    "tenant_id": self.unit.tenant_id,  # the guard's check; SET to what the WHERE requires
                     "runs": len(group),
                     "untimed": len(group) - len(timed),
                     "total_ms": sum(timed) if timed else None,
