@@ -426,3 +426,21 @@ async def test_an_audit_cursor_serves_only_its_filter_and_tenant(world: World) -
             "GET", url(world, "/audit", tenant=tenant), who=admin_of(world, tenant), params=params
         )
         expect_error(response, 400, "INVALID_CURSOR")
+
+
+async def test_a_disabled_or_demoted_user_is_refused_on_their_next_request(world: World) -> None:
+    """The principal cache must not outlive the change here: disabling a user refuses their key at once,
+    lowering their level lowers it at once, and enabling them again lets them back in."""
+    member = world.member(world.a, Level.ADMIN)
+    reader = url(world, "/users")
+    assert (await world.send("GET", reader, who=member)).status_code == 200  # now cached
+    user = url(world, f"/users/{member.user_id}")
+    supergod = world.member(world.a, Level.SUPERGOD)
+    assert (await world.send("PATCH", user, who=supergod, json={"disabled": True})).status_code == 200
+    expect_error(await world.send("GET", reader, who=member), 401, "UNAUTHENTICATED")
+    assert (await world.send("PATCH", user, who=supergod, json={"disabled": False})).status_code == 200
+    assert (await world.send("GET", reader, who=member)).status_code == 200
+    assert (await world.send("PATCH", user, who=supergod, json={"level": 1})).status_code == 200
+    expect_error(await world.send("GET", reader, who=member), 403, "PERMISSION_DENIED")
+    assert (await world.send("PATCH", user, who=supergod, json={"level": 3})).status_code == 200
+    assert (await world.send("GET", reader, who=member)).status_code == 200

@@ -62,6 +62,7 @@ class Authenticator:
         self._jwt_ttl = jwt_ttl_seconds
         self._cache: TTLCache[str, Principal | None] = TTLCache(PRINCIPAL_CACHE_SIZE, PRINCIPAL_CACHE_SECONDS)
         self._revoked: TTLCache[str, bool] = TTLCache(PRINCIPAL_CACHE_SIZE, PRINCIPAL_CACHE_SECONDS)
+        self._disabled: TTLCache[str, bool] = TTLCache(PRINCIPAL_CACHE_SIZE, PRINCIPAL_CACHE_SECONDS)
         self._resolving: SingleFlight[str, Principal | None] = SingleFlight()
 
     async def principal(self, credentials: str) -> Principal | None:
@@ -87,9 +88,26 @@ class Authenticator:
             )
         else:
             principal = await self._from_token(credentials)
-        if principal is not None and principal.key_id in self._revoked:
-            return None  # read before a revoke in this process committed: not to be cached as valid
+        if principal is not None and (
+            principal.key_id in self._revoked or principal.user_id in self._disabled
+        ):
+            return None  # read before a revoke or a disable in this process committed: not to be cached
         return principal
+
+    def forget_user(self, user_id: str, *, disabled: bool) -> None:
+        """After a change to a user's level or status commits, this process re-reads their principals at
+        once (and refuses a disabled user's, even from a lookup that raced the change); other processes
+        follow within :data:`PRINCIPAL_CACHE_SECONDS`."""
+        if disabled:
+            self._disabled[user_id] = True
+        else:
+            self._disabled.pop(user_id, None)
+        for cache_key, principal in list(self._cache.items()):
+            # A refusal names no user, so re-enabling someone forgets every cached refusal too.
+            if (principal is None and not disabled) or (
+                principal is not None and principal.user_id == user_id
+            ):
+                self._cache.pop(cache_key, None)
 
     def forget_key(self, key_id: str) -> None:
         """After a revoke commits, refuse ``key_id`` in this process at once rather than when its cached

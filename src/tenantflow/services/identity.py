@@ -1,8 +1,8 @@
 """Users and API keys, as a tenant's own admins manage them, on an explicit unit.
 
 The store enforces who may act on whom (never above the actor's level, never another tenant's rows) and
-audits every refusal; these use cases add the defaults the HTTP API promises and evict a revoked key from
-this process's principal cache once the revoke has committed.
+audits every refusal; these use cases add the defaults the HTTP API promises and evict a revoked key, or a
+changed or disabled user, from this process's principal cache once the change has committed.
 """
 
 from __future__ import annotations
@@ -14,14 +14,23 @@ from tenantflow.store.identity import ApiKeyView, UserView
 from tenantflow.store.unit import Unit
 
 
-async def update_user(unit: Unit, user_id: str, *, level: int | None, disabled: bool | None) -> UserView:
+async def update_user(
+    unit: Unit, user_id: str, authenticator: Authenticator, *, level: int | None, disabled: bool | None
+) -> UserView:
     """Apply the given changes in one transaction (each checked and audited by the store); with none, the
-    user as it is."""
+    user as it is. Once they commit, this process stops serving the user's cached principals."""
     if level is not None:
         await unit.users.set_level(user_id, level)
     if disabled is not None:
         await (unit.users.disable(user_id) if disabled else unit.users.enable(user_id))
-    return await unit.users.get(user_id)
+    user = await unit.users.get(user_id)
+
+    async def forget() -> None:
+        authenticator.forget_user(user_id, disabled=user.disabled)
+
+    if level is not None or disabled is not None:
+        unit.after_commit(forget)
+    return user
 
 
 async def create_api_key(

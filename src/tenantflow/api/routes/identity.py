@@ -75,7 +75,9 @@ async def get_user(caller: UserReader, user_id: Id) -> dict[str, Any]:
 @router.patch("/users/{user_id}", response_model=User, tags=["users"], summary="Change a level, (re)enable")
 async def patch_user(caller: UserEditor, user_id: Id, body: UserPatch) -> dict[str, Any]:
     async with caller.unit() as unit:
-        user = await service.update_user(unit, user_id, level=body.level, disabled=body.disabled)
+        user = await service.update_user(
+            unit, user_id, caller.runtime.authenticator, level=body.level, disabled=body.disabled
+        )
     return user.to_dict()
 
 
