@@ -175,7 +175,7 @@ CASES = (
         "$.description",
         json={"description": "\x00"},
     ),
-    Bad("nul-in-a-filter", "GET", WF, 400, "INVALID_FILTER", "$.filter.name", params={"name": "a\x00b"}),
+    Bad("nul-in-a-filter", "GET", WF, 400, "INVALID_FILTER", "query.name", params={"name": "a\x00b"}),
     Bad("nul-in-a-workflow-id", "GET", WF + "/a%00b", 400, "INVALID_REQUEST", "path.workflow_id"),
     Bad(
         "nul-in-an-execution-id",
@@ -283,7 +283,7 @@ CASES = (
         "/api/v1/{a}/executions",
         400,
         "INVALID_CURSOR",
-        "$.cursor",
+        "query.cursor",
         params={"cursor": "x"},
     ),
 )

@@ -395,7 +395,7 @@ async def test_audit_filters_and_pages_newest_first(world: World) -> None:
 @pytest.mark.parametrize(
     ("params", "code", "path"),
     [
-        ({"cursor": "WyJ4Il0.forged"}, "INVALID_CURSOR", "$.cursor"),
+        ({"cursor": "WyJ4Il0.forged"}, "INVALID_CURSOR", "query.cursor"),
         ({"cursor": "x" * 600}, "INVALID_REQUEST", "query.cursor"),
         ({"outcome": "maybe"}, "INVALID_REQUEST", "query.outcome"),
         ({"since": "2024-01-01T00:00:00"}, "INVALID_REQUEST", "query.since"),

@@ -25,6 +25,7 @@ from tenantflow.services.access import Authenticator, Principal, denial, record_
 from tenantflow.services.executions import ExecutionService
 from tenantflow.settings import Settings
 from tenantflow.store.audit import Actor
+from tenantflow.store.errors import StoreError
 from tenantflow.store.identity import Level
 from tenantflow.store.tenants import TENANT_ID
 from tenantflow.store.unit import Store, Unit
@@ -62,9 +63,16 @@ class Caller:
         return Level.PUBLIC if self.principal is None else self.principal.level
 
     @asynccontextmanager
-    async def unit(self, *, read_only: bool = False) -> AsyncIterator[Unit]:
-        async with self.store.unit(self.actor, read_only=read_only) as unit:
-            yield unit
+    async def unit(self, *, read_only: bool = False, query: bool = False) -> AsyncIterator[Unit]:
+        """The caller's unit of work. ``query``: the store's arguments came from the query string, so its
+        errors point there (``query.cursor``, not ``$.cursor``; ``query.name``, not ``$.filter.name``)."""
+        try:
+            async with self.store.unit(self.actor, read_only=read_only) as unit:
+                yield unit
+        except StoreError as error:
+            if query and error.path is not None and error.path.startswith("$."):
+                error.path = "query." + error.path.removeprefix("$.").removeprefix("filter.")
+            raise
 
 
 def runtime_of(request: Request) -> Runtime:

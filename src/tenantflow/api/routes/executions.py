@@ -127,7 +127,7 @@ async def list_executions(
     ] = None,
 ) -> dict[str, Any]:
     statuses = [part.strip() for part in status.split(",") if part.strip()] if status else None
-    async with caller.unit(read_only=True) as unit:
+    async with caller.unit(read_only=True, query=True) as unit:
         page = await unit.executions.list(
             workflow_id=workflowId,
             status=statuses,

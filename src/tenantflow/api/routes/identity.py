@@ -61,7 +61,7 @@ async def create_user(caller: UserCreator, body: UserCreate, response: Response)
 async def list_users(
     caller: UserLister, limit: Limit = DEFAULT_PAGE, cursor: Cursor = None
 ) -> dict[str, Any]:
-    async with caller.unit(read_only=True) as unit:
+    async with caller.unit(read_only=True, query=True) as unit:
         page = await unit.users.page(limit=limit, cursor=cursor)
     return {"users": [user.to_dict() for user in page.items], **_continuation(page)}
 
@@ -103,7 +103,7 @@ async def list_api_keys(
     limit: Limit = DEFAULT_PAGE,
     cursor: Cursor = None,
 ) -> dict[str, Any]:
-    async with caller.unit(read_only=True) as unit:
+    async with caller.unit(read_only=True, query=True) as unit:
         page = await unit.api_keys.page(user_id=userId, limit=limit, cursor=cursor)
     return {"apiKeys": [key.to_dict() for key in page.items], **_continuation(page)}
 
@@ -143,7 +143,7 @@ async def audit_log(
         "until": until,
     }
     filter = {key: value for key, value in given.items() if value is not None}
-    async with caller.unit(read_only=True) as unit:
+    async with caller.unit(read_only=True, query=True) as unit:
         page = await unit.audit_log.list(filter, limit=limit, cursor=cursor)
     return {"entries": page.items, **_continuation(page)}
 

@@ -131,7 +131,7 @@ async def list_workflows(
         }.items()
         if value is not None
     }
-    async with caller.unit(read_only=True) as unit:
+    async with caller.unit(read_only=True, query=True) as unit:
         page = await service.listing(unit, filter, search=search, sort=sort, limit=limit, offset=offset)
     return {
         "workflows": [item.to_dict() for item in page.items],
@@ -161,7 +161,7 @@ async def find_workflows(
     typed: Any = (
         {"true": True, "false": False}.get(value, value) if field in ("enabled", "isLocked") else value
     )
-    async with caller.unit(read_only=True) as unit:
+    async with caller.unit(read_only=True, query=True) as unit:
         found = await service.find(unit, field, typed, first=first, limit=limit)
     return {
         "workflows": [view.to_dict() for view in found],
