@@ -173,8 +173,9 @@ def parse_wrk(output: str) -> dict[str, Any]:
         "requests": requests,
         "non2xx": int(errors.group(1)) if errors else 0,
         "rate": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),  # type: ignore[union-attr]
-        "p50": _ms(re.search(r"50%\s+(\S+)", output).group(1)),  # type: ignore[union-attr]
-        "p99": _ms(re.search(r"99%\s+(\S+)", output).group(1)),  # type: ignore[union-attr]
+        # the latency distribution's lines, not a "+/- Stdev" column that happens to end in 50%
+        "p50": _ms(re.search(r"^\s+50%\s+(\S+)", output, re.M).group(1)),  # type: ignore[union-attr]
+        "p99": _ms(re.search(r"^\s+99%\s+(\S+)", output, re.M).group(1)),  # type: ignore[union-attr]
     }
 
 

@@ -8,6 +8,8 @@ deferred transaction that reads and then writes can fail outright when another w
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -16,7 +18,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-from tenantflow.store import text
+from tenantflow.store import sqlite_inline, text
 from tenantflow.store.tenancy import Scope, TenantSession, bind
 
 DEFAULT_URL = "sqlite+aiosqlite:///tenantflow.db"
@@ -49,8 +51,9 @@ class Database:
         else:
             # Every SQLite connection is a thread and a file handle set up with pragmas: keep the pool's
             # connections instead of opening overflow ones per burst (a burst of cache misses paid that).
+            path = make_url(self.url).database or ":memory:"
             options |= {
-                "connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+                "async_creator": sqlite_inline.connector(path, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000),
                 "pool_size": pool_size,
                 "max_overflow": pool_size,
             }
@@ -61,6 +64,9 @@ class Database:
             self.engine, sync_session_class=TenantSession, expire_on_commit=False
         )
         self._read_only_engine = self.engine.execution_options(**{_READ_ONLY: True})
+        self._write_turns: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
 
     @property
     def is_sqlite(self) -> bool:
@@ -75,8 +81,30 @@ class Database:
     @asynccontextmanager
     async def transaction(self, scope: Scope, *, read_only: bool = False) -> AsyncIterator[AsyncSession]:
         """A session whose work commits when the block ends and rolls back if it raises."""
-        async with self.session(scope, read_only=read_only) as session, session.begin():
+        async with (
+            self.writing(read_only=read_only),
+            self.session(scope, read_only=read_only) as session,
+            session.begin(),
+        ):
             yield session
+
+    @asynccontextmanager
+    async def writing(self, *, read_only: bool = False) -> AsyncIterator[None]:
+        """Hold this process's SQLite write turn for a write transaction (a no-op for reads and PostgreSQL).
+
+        SQLite runs on the event loop's thread (:mod:`tenantflow.store.sqlite_inline`) and admits one writer
+        at a time: a second write transaction of this process would wait for the lock inside SQLite,
+        blocking the loop that must finish the first. Queued here, it waits without blocking anything.
+        """
+        if read_only or self.dialect != "sqlite":
+            yield
+            return
+        loop = asyncio.get_running_loop()
+        lock = self._write_turns.get(loop)
+        if lock is None:
+            lock = self._write_turns[loop] = asyncio.Lock()
+        async with lock:
+            yield
 
     async def dispose(self) -> None:
         await self.engine.dispose()

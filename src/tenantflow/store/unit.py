@@ -58,12 +58,15 @@ class Store:
         unit = Unit(self, actor, session)
         committed = False
         try:
-            async with session.begin():
-                yield unit
-                await write_queued(session)
-            committed = True
+            async with self.database.writing(read_only=read_only):
+                try:
+                    async with session.begin():
+                        yield unit
+                        await write_queued(session)
+                    committed = True
+                finally:
+                    await session.close()
         finally:
-            await session.close()
             await unit.finish(committed=committed)
 
     @cached_property
