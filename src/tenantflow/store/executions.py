@@ -647,11 +647,14 @@ class ExecutionRepository:
         name = self.unit.store.database.dialect
         statement = _NODE_UPSERTS.get(name)
         if statement is None:
-            insert_ = (postgresql if name == "postgresql" else sqlite).insert(ExecutionNode)
+            # A table statement: the ORM's bulk-insert path costs more than the SQL; the guard still checks
+            # that every row's tenant_id is the session's.
+            table = ExecutionNode.__table__
+            insert_ = (postgresql if name == "postgresql" else sqlite).insert(table)
             statement = _NODE_UPSERTS[name] = insert_.on_conflict_do_update(
-                index_elements=[ExecutionNode.execution_id, ExecutionNode.node_name, ExecutionNode.run_index],
+                index_elements=[table.c.execution_id, table.c.node_name, table.c.run_index],
                 set_={column: insert_.excluded[column] for column in _NODE_UPDATED},
-            )
+            ).execution_options(tenant_filtered=True)
         return statement
 
     def _node_values(
