@@ -184,6 +184,9 @@ def _progress_update() -> Any:
 
 
 _PROGRESS_UPDATE: Final = _progress_update()
+_ROW_FIELDS: Final = tuple(item.name for item in fields(_RowState))
+# New executions as a table INSERT (the guard checks each row's tenant_id): no identity map, no flush.
+_QUEUED_INSERT: Final = insert(Execution.__table__).execution_options(tenant_filtered=True)  # type: ignore[arg-type]
 
 
 class ExecutionRepository:
@@ -465,8 +468,14 @@ class ExecutionRepository:
                 await self._missing(Workflow, workflow_id, "execution.create", write=True)
             keys = {request.idempotency_key for request in requests if request.idempotency_key is not None}
             known = await self._by_keys(keys) if keys else {}
-            made: builtins.list[Execution] = []
+            if not keys:  # fresh ids only: nothing to race for, one INSERT of column values, no savepoint
+                values = [self._queued_values(request, versions, now=utc_now()) for request in requests]
+                await self.session.execute(_QUEUED_INSERT, values)
+                made = [_queued_state(row) for row in values]
+                self._audit_created(requests, made)
+                return [(_summary(state), True) for state in made]
             rows: builtins.list[Execution] = []
+            created: builtins.list[Execution] = []
             fresh: builtins.list[bool] = []  # whether rows[i] is made by this call
             now = utc_now()
             for request in requests:
@@ -475,50 +484,58 @@ class ExecutionRepository:
                     rows.append(known[key])
                     fresh.append(False)
                     continue
-                row = Execution(
-                    id=request.id,
-                    workflow_id=request.workflow_id,
-                    workflow_version=request.workflow_version or versions[request.workflow_id],
-                    status="queued",
-                    trigger_kind=request.trigger_kind,
-                    idempotency_key=key,
-                    attempt=1,
-                    abort_requested=False,
-                    input=request.input,
-                    metrics={},
-                    created_by=request.actor.user_id,
-                    created_at=now,
-                )
+                row = Execution(**self._queued_values(request, versions, now=now))
                 if key is not None:
                     known[key] = row
-                made.append(row)
+                created.append(row)
                 rows.append(row)
                 fresh.append(True)
-            if not keys:  # fresh ids only: nothing to race for, so no savepoint (two statements) needed
-                self.session.add_all(made)
-                await self.session.flush()
-            else:
-                try:
-                    async with self.session.begin_nested():  # a lost race rolls back to here, not the unit
-                        self.session.add_all(made)
-                except IntegrityError:
-                    single = requests[0].idempotency_key if len(requests) == 1 else None
-                    if single is None or (raced := await self._by_key(single)) is None:
-                        raise
-                    return [(_replayed(raced, requests[0].workflow_id), False)]
-            for request, row, new in zip(requests, rows, fresh, strict=True):
-                if new:
-                    AuditTrail(self.session, request.actor).ok(
-                        "execution.create",
-                        _TARGET,
-                        row.id,
-                        {"workflowId": row.workflow_id, "triggerKind": row.trigger_kind},
-                    )
-                    self._stats_changed(row.workflow_id)
+            try:
+                async with self.session.begin_nested():  # a lost race rolls back to here, not the unit
+                    self.session.add_all(created)
+            except IntegrityError:
+                single = requests[0].idempotency_key if len(requests) == 1 else None
+                if single is None or (raced := await self._by_key(single)) is None:
+                    raise
+                return [(_replayed(raced, requests[0].workflow_id), False)]
+            self._audit_created(
+                [request for request, new in zip(requests, fresh, strict=True) if new], created
+            )
             return [
                 (_replayed(row, request.workflow_id), new)
                 for request, row, new in zip(requests, rows, fresh, strict=True)
             ]
+
+    def _queued_values(
+        self, request: QueuedExecution, versions: Mapping[str, int], *, now: datetime
+    ) -> dict[str, Any]:
+        return {
+            "id": request.id,
+            "tenant_id": self.unit.tenant_id,
+            "workflow_id": request.workflow_id,
+            "workflow_version": request.workflow_version or versions[request.workflow_id],
+            "status": "queued",
+            "trigger_kind": request.trigger_kind,
+            "idempotency_key": request.idempotency_key,
+            "attempt": 1,
+            "abort_requested": False,
+            "input": request.input,
+            "metrics": {},
+            "created_by": request.actor.user_id,
+            "created_at": now,
+        }
+
+    def _audit_created(
+        self, requests: Sequence[QueuedExecution], rows: Sequence[Execution | _RowState]
+    ) -> None:
+        for request, row in zip(requests, rows, strict=True):
+            AuditTrail(self.session, request.actor).ok(
+                "execution.create",
+                _TARGET,
+                row.id,
+                {"workflowId": row.workflow_id, "triggerKind": row.trigger_kind},
+            )
+            self._stats_changed(row.workflow_id)
 
     async def record_progress(self, progress: Sequence[ExecutionProgress]) -> builtins.list[ExecutionSummary]:
         """What several running executions did since their last write, with the checks of :meth:`start`,
@@ -759,6 +776,12 @@ class ExecutionRepository:
             "data": entry.data or None,
             "logged_at": entry.timestamp,
         }
+
+
+def _queued_state(values: Mapping[str, Any]) -> _RowState:
+    """A new execution's row, from the column values just inserted (the columns not given are NULL)."""
+    columns: dict[str, Any] = {name: values.get(name) for name in _ROW_FIELDS}
+    return _RowState(**columns)
 
 
 def _summary_values(row: Execution | _RowState) -> dict[str, Any]:
