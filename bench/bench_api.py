@@ -1,8 +1,8 @@
 """HTTP benchmark: ``tenantflow serve`` as a subprocess, loaded by ``wrk`` beside it on the same machine.
 
 Prints, for SQLite (the embedded default) and PostgreSQL:
-- ``POST /workflows/{id}/execute?wait=true`` of a two-node workflow (manual trigger → Set with one
-  expression), every execution stored, at concurrency 1 and 16: executions/s and p50/p99 latency, and the
+- ``POST /workflows/{id}/execute?wait=true`` of a two-node workflow (``examples/greet.json``: manual
+  trigger → Set with one expression), every execution stored, at concurrency 1 and 16: executions/s and p50/p99 latency, and the
   number of executions the store holds afterwards (it must equal the requests answered 200);
 - ``GET /workflows/{id}`` at a fixed rate of about 1,000 requests/s (wrk's ``delay()`` hook paces each
   connection): the achieved rate and p50/p99.
@@ -40,43 +40,13 @@ DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 GET_RATE = 1000
 GET_CONNECTIONS = 10
 
-WORKFLOW: dict[str, Any] = {
-    "name": "bench two nodes",
-    "category": "automation",
-    "nodes": [
-        {
-            "id": "1",
-            "name": "Start",
-            "type": "n8n-nodes-base.manualTrigger",
-            "typeVersion": 1,
-            "position": [0, 0],
-            "parameters": {},
-        },
-        {
-            "id": "2",
-            "name": "Set",
-            "type": "n8n-nodes-base.set",
-            "typeVersion": 3.4,
-            "position": [1, 0],
-            "parameters": {
-                "assignments": {
-                    "assignments": [
-                        {
-                            "id": "a",
-                            "name": "total",
-                            "value": "={{ $json.price * $json.quantity }}",
-                            "type": "number",
-                        }
-                    ]
-                }
-            },
-        },
-    ],
-    "connections": {"Start": {"main": [[{"node": "Set", "type": "main", "index": 0}]]}},
-}
+# README's walk-through workflow: a manual trigger, then a Set node with one expression.
+WORKFLOW: dict[str, Any] = json.loads(
+    (Path(__file__).resolve().parents[1] / "examples/greet.json").read_text()
+)
 EXECUTE_LUA = """
 wrk.method = "POST"
-wrk.body = '{"triggerData": {"price": 12.5, "quantity": 4}}'
+wrk.body = '{"triggerData": {"who": "ada"}}'
 wrk.headers["Content-Type"] = "application/json"
 """
 PACED_LUA = """
@@ -245,20 +215,6 @@ def base_env(data_dir: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-async def _admin(server_url: str, statement: str) -> None:
-    import asyncpg
-    from sqlalchemy.engine import make_url
-
-    url = make_url(server_url)
-    connection = await asyncpg.connect(
-        host=url.host, port=url.port or 5432, user=url.username, password=url.password, database=url.database
-    )
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -282,10 +238,11 @@ def main() -> None:
         if args.backend in ("postgresql", "both"):
             from sqlalchemy.engine import make_url
 
+            from tenantflow.store.database import run_on_server
             from tenantflow.store.secrets import Keyring
 
             name = f"tenantflow_bench_{uuid.uuid4().hex[:8]}"
-            asyncio.run(_admin(args.postgres, f'CREATE DATABASE "{name}"'))
+            asyncio.run(run_on_server(args.postgres, f'CREATE DATABASE "{name}"'))
             try:
                 url = make_url(args.postgres).set(database=name).render_as_string(hide_password=False)
                 env = base_env(
@@ -295,7 +252,7 @@ def main() -> None:
                 )
                 run_backend("PostgreSQL", env, args.seconds, workdir, args.workers)
             finally:
-                asyncio.run(_admin(args.postgres, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                asyncio.run(run_on_server(args.postgres, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     print(json.dumps({"note": "figures above; README records them with this command"}))
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import statistics
 import tempfile
@@ -30,7 +31,7 @@ from tenantflow.nodes import default_registry
 from tenantflow.services.events import InProcessEventBus
 from tenantflow.services.executions import ExecutionService
 from tenantflow.store.audit import Actor
-from tenantflow.store.database import Database, async_url
+from tenantflow.store.database import Database, async_url, run_on_server
 from tenantflow.store.migrate import upgrade
 from tenantflow.store.secrets import Keyring
 from tenantflow.store.tenants import Tenants
@@ -38,37 +39,10 @@ from tenantflow.store.unit import Store
 
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/test"
 BENCH_DATABASE = "tenantflow_bench_executions"
-EXPRESSION = "={{ $json.n * 2 }}"
-WORKFLOW: dict[str, Any] = {
-    "name": "bench",
-    "active": True,
-    "nodes": [
-        {
-            "id": "t",
-            "name": "Start",
-            "type": "n8n-nodes-base.manualTrigger",
-            "typeVersion": 1,
-            "position": [0, 0],
-        },
-        {
-            "id": "s",
-            "name": "Set",
-            "type": "n8n-nodes-base.set",
-            "typeVersion": 3.4,
-            "position": [200, 0],
-            "parameters": {
-                "assignments": {
-                    "assignments": [
-                        {"id": "a", "name": "doubled", "type": "number", "value": "={{ $json.n * 2 }}"}
-                    ]
-                },
-                "includeOtherFields": True,
-                "options": {},
-            },
-        },
-    ],
-    "connections": {"Start": {"main": [[{"node": "Set", "type": "main", "index": 0}]]}},
-}
+# README's walk-through workflow: a manual trigger, then a Set node with one expression.
+WORKFLOW: dict[str, Any] = json.loads(
+    (Path(__file__).resolve().parents[1] / "examples/greet.json").read_text()
+)
 
 
 async def measure(
@@ -80,7 +54,7 @@ async def measure(
     async def client() -> None:
         while time.perf_counter() < deadline:
             began = time.perf_counter()
-            summary = await service.submit(actor, workflow_id, trigger_data={"n": 21})
+            summary = await service.submit(actor, workflow_id, trigger_data={"who": "ada"})
             view = await service.wait(actor.tenant_id, summary.id, 30)
             assert view is not None and view.status == "success", view
             latencies.append(time.perf_counter() - began)
@@ -119,19 +93,6 @@ async def bench(url: str, label: str, concurrency: list[int], seconds: float) ->
         await store.close()
 
 
-async def admin(server: str, statement: str) -> None:
-    import asyncpg
-
-    url = make_url(server)
-    connection = await asyncpg.connect(
-        host=url.host, port=url.port or 5432, user=url.username, password=url.password, database=url.database
-    )
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
-
-
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0)
@@ -146,13 +107,13 @@ async def main() -> None:
             )
     if options.postgres:
         server = async_url(options.postgres)
-        await admin(server, f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)')
-        await admin(server, f'CREATE DATABASE "{BENCH_DATABASE}"')
+        await run_on_server(server, f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)')
+        await run_on_server(server, f'CREATE DATABASE "{BENCH_DATABASE}"')
         try:
             url = make_url(server).set(database=BENCH_DATABASE).render_as_string(hide_password=False)
             await bench(url, "PostgreSQL", options.concurrency, options.seconds)
         finally:
-            await admin(server, f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)')
+            await run_on_server(server, f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)')
 
 
 if __name__ == "__main__":

@@ -36,12 +36,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from sqlalchemy import insert, select
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import make_url
 
 from tenantflow.nodes import default_registry
 from tenantflow.store.audit import Actor
 from tenantflow.store.cache import WorkflowCache
-from tenantflow.store.database import Database, async_url
+from tenantflow.store.database import Database, async_url, run_on_server
 from tenantflow.store.migrate import upgrade
 from tenantflow.store.models import Execution
 from tenantflow.store.secrets import Keyring
@@ -96,22 +96,6 @@ def arguments() -> argparse.Namespace:
 
 
 # ----- database set-up -------------------------------------------------------------------------------
-async def _admin(server: URL, statement: str) -> None:
-    import asyncpg  # CREATE DATABASE cannot run inside the transaction SQLAlchemy would open
-
-    connection = await asyncpg.connect(
-        host=server.host,
-        port=server.port or 5432,
-        user=server.username,
-        password=server.password,
-        database=server.database,
-    )
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
-
-
 async def fresh_database(url: str) -> str:
     """The URL of an empty benchmark database: a new PostgreSQL database, or a new SQLite file."""
     parsed = make_url(async_url(url))
@@ -120,7 +104,7 @@ async def fresh_database(url: str) -> str:
             raise SystemExit(f"refusing to benchmark in {parsed.database}: give the path of a new file")
         return parsed.render_as_string(hide_password=False)
     await drop_database(url)
-    await _admin(parsed, f'CREATE DATABASE "{BENCH_DATABASE}"')
+    await run_on_server(url, f'CREATE DATABASE "{BENCH_DATABASE}"')
     return parsed.set(database=BENCH_DATABASE).render_as_string(hide_password=False)
 
 
@@ -131,7 +115,7 @@ async def drop_database(url: str) -> None:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{parsed.database}{suffix}").unlink(missing_ok=True)
     else:
-        await _admin(parsed, f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)')
+        await run_on_server(url, f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)')
 
 
 async def create_workflows(store: Store, actor: Actor) -> list[str]:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
-from tenantflow.store.database import Database, async_url
+from tenantflow.store.database import Database, async_url, run_on_server
 from tenantflow.store.migrate import upgrade
 
 
@@ -45,30 +45,17 @@ async def _migrate(url: str) -> None:
         await database.dispose()
 
 
-async def _admin(server_url: str, statement: str) -> None:
-    import asyncpg  # the admin connection runs outside a transaction, which CREATE DATABASE needs
-
-    url = make_url(server_url)
-    connection = await asyncpg.connect(
-        host=url.host, port=url.port or 5432, user=url.username, password=url.password, database=url.database
-    )
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
-
-
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     server = async_url(required_env(DATABASE_VAR))
     name = f"tenantflow_test_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_admin(server, f'CREATE DATABASE "{name}"'))
+    asyncio.run(run_on_server(server, f'CREATE DATABASE "{name}"'))
     url = make_url(server).set(database=name).render_as_string(hide_password=False)
     try:
         asyncio.run(_migrate(url))
         yield url
     finally:
-        asyncio.run(_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(run_on_server(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(scope="session")

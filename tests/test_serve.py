@@ -27,42 +27,15 @@ import httpx2 as httpx
 import pytest
 from sqlalchemy.engine import make_url
 
-from tenantflow.store.database import async_url
-from tests.store.conftest import DATABASE_VAR, REDIS_VAR, _admin, required_env
+from tenantflow.store.database import async_url, run_on_server
+from tests.store.conftest import DATABASE_VAR, REDIS_VAR, required_env
 
 TENANTFLOW = str(Path(sys.executable).with_name("tenantflow"))
 START_TIMEOUT_S = 60.0
 _KEY_LINE = re.compile(r"API key\s+(tfk_\S+)")
 
-TWO_NODES: dict[str, Any] = {
-    "name": "greet",
-    "category": "automation",
-    "nodes": [
-        {
-            "id": "1",
-            "name": "Start",
-            "type": "n8n-nodes-base.manualTrigger",
-            "typeVersion": 1,
-            "position": [0, 0],
-            "parameters": {},
-        },
-        {
-            "id": "2",
-            "name": "Set",
-            "type": "n8n-nodes-base.set",
-            "typeVersion": 3.4,
-            "position": [1, 0],
-            "parameters": {
-                "assignments": {
-                    "assignments": [
-                        {"id": "a", "name": "greeting", "value": "=hello {{ $json.who }}", "type": "string"}
-                    ]
-                }
-            },
-        },
-    ],
-    "connections": {"Start": {"main": [[{"node": "Set", "type": "main", "index": 0}]]}},
-}
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+TWO_NODES: dict[str, Any] = json.loads((EXAMPLES / "greet.json").read_text())  # README's walk-through
 LONG_WAIT: dict[str, Any] = {
     "name": "long wait",
     "category": "automation",
@@ -278,8 +251,8 @@ def empty_database() -> Iterator[str]:
     """A database of its own on the test server, empty: the server migrates and bootstraps it."""
     server = async_url(required_env(DATABASE_VAR))
     name = f"tenantflow_serve_{uuid.uuid4().hex[:10]}"
-    asyncio.run(_admin(server, f'CREATE DATABASE "{name}"'))
+    asyncio.run(run_on_server(server, f'CREATE DATABASE "{name}"'))
     try:
         yield make_url(server).set(database=name).render_as_string(hide_password=False)
     finally:
-        asyncio.run(_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(run_on_server(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

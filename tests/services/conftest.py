@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
+from tenantflow.store.database import run_on_server
 from tenantflow.store.secrets import Keyring
 from tenantflow.store.unit import Store
 from tests.store import conftest as store_suite
-from tests.store.conftest import _admin, _migrate, open_store
+from tests.store.conftest import _migrate, open_store
 
 # The store suite's backend fixtures, registered here as well so both suites share one definition of them.
 keyring = store_suite.keyring
@@ -38,13 +39,13 @@ async def empty_url(database_url: str, tmp_path: Path) -> AsyncIterator[str]:
         yield fresh
         return
     name = f"tenantflow_empty_{uuid.uuid4().hex[:12]}"
-    await _admin(database_url, f'CREATE DATABASE "{name}"')
+    await run_on_server(database_url, f'CREATE DATABASE "{name}"')
     try:
         fresh = url.set(database=name).render_as_string(hide_password=False)
         await _migrate(fresh)
         yield fresh
     finally:
-        await _admin(database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await run_on_server(database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture

@@ -22,7 +22,6 @@ from tenantflow.store.unit import Store
 from tests.conftest import (  # noqa: F401 - moved to tests/conftest.py; re-exported for importers
     DATABASE_VAR,
     REDIS_VAR,
-    _admin,
     _migrate,
     postgres_url,
     required_env,

@@ -14,10 +14,10 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 from sqlalchemy.engine import Connection, make_url
 
-from tenantflow.store.database import Database, async_url
+from tenantflow.store.database import Database, async_url, run_on_server
 from tenantflow.store.migrate import alembic_config, current_revision, head_revision, upgrade
 from tenantflow.store.models import Base
-from tests.store.conftest import DATABASE_VAR, _admin, required_env
+from tests.store.conftest import DATABASE_VAR, required_env
 
 pytestmark = pytest.mark.anyio
 
@@ -44,13 +44,13 @@ async def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Asyn
         return
     server = async_url(required_env(DATABASE_VAR))
     name = f"tenantflow_migrate_{uuid.uuid4().hex[:10]}"
-    await _admin(server, f'CREATE DATABASE "{name}"')
+    await run_on_server(server, f'CREATE DATABASE "{name}"')
     database = Database(make_url(server).set(database=name).render_as_string(hide_password=False))
     try:
         yield database
     finally:
         await database.dispose()
-        await _admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await run_on_server(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _tables(connection: Connection) -> set[str]:

@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from tenantflow.engine.definition import extend
 from tenantflow.engine.errors import ErrorCode, error_number
 from tenantflow.store.errors import (
     AccessDeniedError,
@@ -135,14 +136,14 @@ def json_path(location: Sequence[int | str], body: Any = _UNKNOWN) -> str:
     node = body if where == "body" else _UNKNOWN
     for index, part in enumerate(rest):
         if isinstance(part, int):
-            text += f"[{part}]"
+            text = extend(text, part)
             node = node[part] if isinstance(node, list) and -len(node) <= part < len(node) else _UNKNOWN
             continue
         if node is not _UNKNOWN and (
             not isinstance(node, dict) or (part not in node and index + 1 < len(rest))
         ):
             continue  # a union member's name, not a key of the body
-        text += f".{part}"
+        text = extend(text, part)  # the engine's rendering: validation paths and these read alike
         node = node.get(part, _UNKNOWN) if isinstance(node, dict) else _UNKNOWN
     return text
 

@@ -18,10 +18,9 @@ from cachetools import TTLCache
 from tenantflow.engine.errors import ErrorCode
 from tenantflow.singleflight import SingleFlight
 from tenantflow.store.audit import Actor
-from tenantflow.store.errors import AccessDeniedError, StoreError
+from tenantflow.store.errors import AccessDeniedError, NotFoundError, StoreError
 from tenantflow.store.identity import API_KEY_PREFIX, Level, api_key_pepper, authenticate_api_key
-from tenantflow.store.models import Tenant
-from tenantflow.store.tenancy import SYSTEM
+from tenantflow.store.tenants import Tenants
 from tenantflow.store.unit import Store
 
 PRINCIPAL_CACHE_SECONDS = 2.0
@@ -165,8 +164,11 @@ class Authenticator:
 
 
 async def tenant_exists(store: Store, tenant_id: str) -> bool:
-    async with store.database.transaction(SYSTEM, read_only=True) as session:
-        return await session.get(Tenant, tenant_id) is not None
+    try:
+        await Tenants(store.database).get(tenant_id)
+    except NotFoundError:
+        return False
+    return True
 
 
 async def record_denial(

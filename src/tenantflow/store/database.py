@@ -39,6 +39,21 @@ def async_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+async def run_on_server(server_url: str, statement: str) -> None:
+    """One statement on a PostgreSQL server outside any transaction, as CREATE and DROP DATABASE need:
+    how set-up, the test suite and the benchmarks make and remove databases."""
+    import asyncpg  # type: ignore[import-untyped]  # only these server-level statements need the driver
+
+    url = make_url(async_url(server_url))
+    connection = await asyncpg.connect(
+        host=url.host, port=url.port or 5432, user=url.username, password=url.password, database=url.database
+    )
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
 class Database:
     """One engine and its session factory. Sessions come out bound to a tenant scope, never unbound."""
 
