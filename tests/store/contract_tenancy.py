@@ -163,6 +163,14 @@ class TenantIsolationContract:
                 {"tenant_id": actor_a.tenant_id},
             )
             assert counted == 0
+            named = text("SELECT count(*) FROM workflows WHERE tenant_id = :owner").execution_options(
+                tenant_filtered=True, tenant_param="owner"
+            )
+            with pytest.raises(TenantScopeError):  # the named parameter is the one checked
+                await unit.session.execute(
+                    named, {"owner": actor_b.tenant_id, "tenant_id": actor_a.tenant_id}
+                )
+            assert await unit.session.scalar(named, {"owner": actor_a.tenant_id}) == 0
 
     async def test_tenant_orm_update_and_join_are_filtered(
         self, store: Store, actor_a: Actor, actor_b: Actor, foreign_workflow: str

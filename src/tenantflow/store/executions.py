@@ -172,14 +172,14 @@ _PROGRESS_COLUMNS: Final = tuple(getattr(Execution, item.name) for item in field
 
 
 def _progress_update() -> Any:
-    """One executemany UPDATE for a batch's rows. A table statement, so it names the tenant itself (the
-    session's guard requires that of SQL it does not filter, and checks every row's ``tenant_id``)."""
+    """One executemany UPDATE for a batch's rows. A table statement, so it names the tenant itself in
+    ``row_tenant``, which the session's guard checks in every row, as for all SQL it does not filter."""
     table = Execution.__table__
     return (
         update(table)  # type: ignore[arg-type]
         .where(table.c.id == bindparam("row_id"), table.c.tenant_id == bindparam("row_tenant"))
         .values({name: bindparam(f"new_{name}", type_=table.c[name].type) for name in _PROGRESS_WRITTEN})
-        .execution_options(tenant_filtered=True)
+        .execution_options(tenant_filtered=True, tenant_param="row_tenant")
     )
 
 
@@ -584,8 +584,8 @@ class ExecutionRepository:
                     end = item.finish.finished_at or utc_now()
                     self._finish_row(state, item.finish.status, item.finish.error, item.finish.metrics, end)
                     finished.append(state)
-            written = [  # tenant_id is what the guard checks; SET to the tenant the WHERE requires, it stays
-                {"row_id": state.id, "row_tenant": self.unit.tenant_id, "tenant_id": self.unit.tenant_id}
+            written = [
+                {"row_id": state.id, "row_tenant": self.unit.tenant_id}
                 | {f"new_{name}": getattr(state, name) for name in _PROGRESS_WRITTEN}
                 for state in rows.values()
             ]

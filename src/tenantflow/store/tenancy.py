@@ -7,8 +7,8 @@ impossible to forget:
 - ``do_orm_execute`` adds ``tenant_id = :tenant`` to every SELECT, UPDATE and DELETE on a
   :class:`~tenantflow.store.models.TenantScoped` model (joins and aliases included), refuses bulk INSERT
   rows stamped with another tenant, and refuses literal SQL unless it declares that it filters by the
-  session's tenant itself (``execution_options(tenant_filtered=True)`` plus a ``tenant_id`` parameter
-  equal to the session's tenant);
+  session's tenant itself (``execution_options(tenant_filtered=True)`` plus a ``tenant_id`` parameter, or
+  the one ``tenant_param`` names, equal to the session's tenant in every row);
 - ``before_flush`` stamps new rows with the session's tenant and refuses rows, new or changed, that claim
   another one.
 
@@ -90,9 +90,11 @@ def _filter_by_tenant(state: ORMExecuteState) -> None:
     if not state.is_orm_statement:
         if not state.execution_options.get("tenant_filtered"):
             raise TenantScopeError("literal SQL must declare tenant_filtered=True and filter by tenant_id")
+        # An UPDATE cannot name its WHERE parameter after a column it could SET: it names it itself.
+        name = state.execution_options.get("tenant_param", "tenant_id")
         rows = list(_rows(state.parameters))
-        if not rows or any(row.get("tenant_id") != scope for row in rows):
-            raise TenantScopeError("tenant_filtered SQL must bind tenant_id to the session's tenant")
+        if not rows or any(row.get(name) != scope for row in rows):
+            raise TenantScopeError(f"tenant_filtered SQL must bind {name} to the session's tenant")
         return
     if state.is_insert:
         if _touches_tenant_data(state):
