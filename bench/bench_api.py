@@ -2,8 +2,9 @@
 
 Prints, for SQLite (the embedded default) and PostgreSQL:
 - ``POST /workflows/{id}/execute?wait=true`` of a two-node workflow (``examples/greet.json``: manual
-  trigger → Set with one expression), every execution stored, at concurrency 1 and 16: executions/s and p50/p99 latency, and the
-  number of executions the store holds afterwards (it must equal the requests answered 200);
+  trigger → Set with one expression), every execution stored, at concurrency 1 and 16: executions/s,
+  p50/p99 latency, and the number of executions the store holds afterwards (it must equal the requests
+  answered 200);
 - ``GET /workflows/{id}`` at a fixed rate of about 1,000 requests/s (wrk's ``delay()`` hook paces each
   connection): the achieved rate and p50/p99.
 
