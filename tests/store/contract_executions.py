@@ -28,7 +28,13 @@ from tenantflow.store.errors import (
     NotFoundError,
     StoreError,
 )
-from tenantflow.store.executions import ExecutionRepository, ExecutionSummary
+from tenantflow.store.executions import (
+    ExecutionProgress,
+    ExecutionRepository,
+    ExecutionSummary,
+    FinishedRun,
+    QueuedExecution,
+)
 from tenantflow.store.models import AuditEntry, Execution, ExecutionLog, ExecutionNode, Workflow
 from tenantflow.store.secrets import Keyring
 from tenantflow.store.unit import Store, Unit
@@ -263,6 +269,74 @@ class ExecutionStoreContract:
         assert workflow.average_execution_time == 2000.0
         operations = [e.operation for e in await audit_entries(store, actor_a.tenant_id, created.id)]
         assert operations == ["execution.create", "execution.start", "execution.finish"]
+
+    # ----- group commit --------------------------------------------------------------------------
+    async def test_execution_write_batch_stores_runs_that_ended_with_their_rows(
+        self, store: Store, actor_a: Actor
+    ) -> None:
+        """A run that ended before its row was written is inserted finished; beside it in one batch, a
+        row still running and progress of a row written before; results come back in request order."""
+        workflow_id = await new_workflow(store, actor_a)
+        async with store.unit(actor_a) as unit:
+            earlier = await unit.executions.create(workflow_id)
+        ended = QueuedExecution(actor_a, workflow_id, 1, "api", {"n": 1})
+        running = QueuedExecution(actor_a, workflow_id, 1)
+        finish = FinishedRun("success", None, Metrics(nodes_executed=1), T0 + timedelta(seconds=2))
+        progress = [
+            ExecutionProgress(earlier.id, started_at=T0),
+            ExecutionProgress(
+                ended.id, T0, [("Start", 0, node([{"json": {"a": 1}}]))], [LogEntry(T0, "info", "hi")], finish
+            ),
+            ExecutionProgress(running.id, started_at=T0),
+        ]
+        async with store.unit(actor_a) as unit:
+            made, done = await unit.executions.write_batch([ended, running], progress)
+        assert [(summary.id, new) for summary, new in made] == [(ended.id, True), (running.id, True)]
+        assert [(summary.id, summary.status) for summary in done] == [
+            (earlier.id, "running"),
+            (ended.id, "success"),
+            (running.id, "running"),
+        ]
+        assert done[1] == made[0][0] and done[1].duration_ms == 2000.0
+        async with store.unit(actor_a, read_only=True) as unit:
+            shown = (await unit.executions.get(ended.id)).to_dict()
+            workflow = await unit.session.get(Workflow, workflow_id)
+        assert (shown["status"], shown["triggerKind"], shown["input"]) == ("success", "api", {"n": 1})
+        assert shown["state"]["Start"]["output"] == [[{"json": {"a": 1}}]]
+        assert [entry["message"] for entry in shown["logs"]] == ["hi"]
+        assert shown["metrics"]["nodesExecuted"] == 1
+        assert workflow is not None and (workflow.execution_count, workflow.last_execution_status) == (
+            1,
+            "success",
+        )
+        operations = [e.operation for e in await audit_entries(store, actor_a.tenant_id, ended.id)]
+        assert operations == ["execution.create", "execution.start", "execution.finish"]
+
+    async def test_execution_write_batch_of_ended_runs_refuses_a_missing_workflow(
+        self, store: Store, actor_a: Actor, actor_b: Actor
+    ) -> None:
+        """Without the workflow lookup (every run ended, every version known), counting the runs on the
+        workflow still refuses an absent or foreign workflow, and nothing is written."""
+        foreign = await new_workflow(store, actor_b)
+        for workflow_id, kind in (("no-such-workflow", NotFoundError), (foreign, AccessDeniedError)):
+            request = QueuedExecution(actor_a, workflow_id, 1)
+            progress = ExecutionProgress(request.id, T0, finish=FinishedRun("success", None, Metrics(), T0))
+
+            async def write(
+                unit: Unit, request: QueuedExecution = request, progress: ExecutionProgress = progress
+            ) -> Any:
+                return await unit.executions.write_batch([request], [progress])
+
+            error = await raises(store, actor_a, write, kind)
+            assert error.code in (ErrorCode.WORKFLOW_NOT_FOUND, ErrorCode.CROSS_TENANT_ACCESS_DENIED)
+            assert await count_rows(store, actor_a, Execution, request.id) == 0
+        async with store.unit(actor_a, read_only=True) as unit:
+            outcomes = await unit.session.scalars(
+                select(AuditEntry.outcome)
+                .where(AuditEntry.operation == "execution.create")
+                .order_by(AuditEntry.id)
+            )
+            assert list(outcomes) == ["error", "denied"]
 
     async def test_execution_get_can_skip_nodes_and_logs(self, store: Store, actor_a: Actor) -> None:
         async with store.unit(actor_a) as unit:

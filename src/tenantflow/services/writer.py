@@ -173,9 +173,8 @@ class GroupCommitWriter:
         """One transaction for the tenant's share of the batch; on failure, one per execution."""
         try:
             async with self.store.unit(Actor(tenant_id)) as unit:
-                made = await unit.executions.create_queued([c.request for c in creates]) if creates else []
-                done = (
-                    await unit.executions.record_progress([p.progress() for p in pending]) if pending else []
+                made, done = await unit.executions.write_batch(
+                    [c.request for c in creates], [p.progress() for p in pending]
                 )
         except Exception as error:  # every failure reaches the futures: nothing is lost silently
             if len(creates) + len(pending) == 1:

@@ -4,6 +4,8 @@ SQLite needs care to behave like a server database under concurrency: WAL so rea
 writer, a busy timeout instead of instant "database is locked", foreign keys on, incremental vacuum so a
 pruned file shrinks, and write transactions that take the write lock at BEGIN (``BEGIN IMMEDIATE``): a
 deferred transaction that reads and then writes can fail outright when another writer got in between.
+Checkpoints (copying the WAL into the file) run on a thread of their own, not inside a request's commit
+(:mod:`tenantflow.store.sqlite_checkpoint`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from tenantflow.store import sqlite_inline, text
+from tenantflow.store.sqlite_checkpoint import Checkpointer
 from tenantflow.store.tenancy import Scope, TenantSession, bind
 
 DEFAULT_URL = "sqlite+aiosqlite:///tenantflow.db"
@@ -73,8 +76,11 @@ class Database:
                 "max_overflow": pool_size,
             }
         self.engine: AsyncEngine = create_async_engine(self.url, **options)
+        self._checkpointer: Checkpointer | None = None
         if self.dialect == "sqlite":
             _configure_sqlite(self.engine)
+            if path != ":memory:":
+                self._checkpointer = Checkpointer(path)
         self._sessions = async_sessionmaker(
             self.engine, sync_session_class=TenantSession, expire_on_commit=False
         )
@@ -114,6 +120,8 @@ class Database:
         if read_only or self.dialect != "sqlite":
             yield
             return
+        if self._checkpointer is not None:
+            self._checkpointer.start(self)
         loop = asyncio.get_running_loop()
         lock = self._write_turns.get(loop)
         if lock is None:
@@ -122,6 +130,8 @@ class Database:
             yield
 
     async def dispose(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         await self.engine.dispose()
 
 
@@ -134,6 +144,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA wal_autocheckpoint = 0")  # Database's checkpointer thread does it
         # Both settings persist in the file; setting them again would need a lock another writer may hold.
         # auto_vacuum first: once WAL has written the header of a new file, SQLite ignores it.
         empty = _pragma(cursor, "SELECT count(*) FROM sqlite_master") == 0
@@ -146,7 +157,9 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Connection) -> None:
         read_only = connection.get_execution_options().get(_READ_ONLY, False)
-        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        # Straight to the driver: through SQLAlchemy's statement machinery, BEGIN cost more than a write.
+        driver: sqlite_inline.InlineConnection = connection.connection.driver_connection  # type: ignore[assignment]
+        driver.begin(immediate=not read_only)
 
 
 def _pragma(cursor: Any, statement: str) -> Any:

@@ -442,15 +442,37 @@ class ExecutionRepository:
         return await self.get(created.id)
 
     # ----- group commit: the writes of many executions in one transaction ----------------------------
+    async def write_batch(
+        self, requests: Sequence[QueuedExecution], progress: Sequence[ExecutionProgress]
+    ) -> tuple[builtins.list[tuple[ExecutionSummary, bool]], builtins.list[ExecutionSummary]]:
+        """:meth:`create_queued` and :meth:`record_progress` in one go, as a group-commit batch asks.
+
+        A run may end before its row is written (a short run's row waits a moment for it, to share its
+        transaction): such an execution is inserted as it ended, with its checkpoints, instead of being
+        inserted, locked, read back and updated.
+        """
+        fresh: set[str] = set()  # rows this batch makes; progress cannot come with a keyed create
+        if all(request.idempotency_key is None for request in requests):
+            fresh = {request.id for request in requests}
+        along = [item for item in progress if item.execution_id in fresh]
+        later = [item for item in progress if item.execution_id not in fresh]
+        made = await self.create_queued(requests, along) if requests else []
+        written = {summary.id: summary for summary, _ in made}
+        recorded = iter(await self.record_progress(later) if later else [])
+        return made, [
+            written[item.execution_id] if item.execution_id in fresh else next(recorded) for item in progress
+        ]
+
     async def create_queued(
-        self, requests: Sequence[QueuedExecution]
+        self, requests: Sequence[QueuedExecution], along: Sequence[ExecutionProgress] = ()
     ) -> builtins.list[tuple[ExecutionSummary, bool]]:
         """:meth:`create` for many requests at once (one query per kind), each audited under its own actor;
         with each execution, whether this call created it (False for a repeated idempotency key).
 
         A process that runs executions batches the creates of all requests in flight into one transaction.
-        A repeated idempotency key, within ``requests`` too, returns the first execution. A failed batch
-        is not audited: the caller retries each request alone, which audits its own failure.
+        A repeated idempotency key, within ``requests`` too, returns the first execution. ``along`` is
+        progress of these executions (none with an idempotency key) to write with their rows. A failed
+        batch is not audited: the caller retries each request alone, which audits its own failure.
         """
         with self._audited("execution.create", None) if len(requests) == 1 else nullcontext():
             for request in requests:
@@ -459,21 +481,11 @@ class ExecutionRepository:
                 checked_text(request.trigger_kind, 32, "$.triggerKind")
                 if request.idempotency_key is not None:
                     checked_text(request.idempotency_key, 255, "$.idempotencyKey")
-            wanted = {request.workflow_id for request in requests}
-            rows_found = await self.session.execute(
-                select(Workflow.id, Workflow.version).where(Workflow.id.in_(wanted))
-            )
-            versions: dict[str, int] = {workflow_id: version for workflow_id, version in rows_found}
-            for workflow_id in sorted(wanted - set(versions)):
-                await self._missing(Workflow, workflow_id, "execution.create", write=True)
             keys = {request.idempotency_key for request in requests if request.idempotency_key is not None}
-            known = await self._by_keys(keys) if keys else {}
             if not keys:  # fresh ids only: nothing to race for, one INSERT of column values, no savepoint
-                values = [self._queued_values(request, versions, now=utc_now()) for request in requests]
-                await self.session.execute(_QUEUED_INSERT, values)
-                made = [_queued_state(row) for row in values]
-                self._audit_created(requests, made)
-                return [(_summary(state), True) for state in made]
+                return await self._insert_fresh(requests, along)
+            versions = await self._workflow_versions(requests)
+            known = await self._by_keys(keys)
             rows: builtins.list[Execution] = []
             created: builtins.list[Execution] = []
             fresh: builtins.list[bool] = []  # whether rows[i] is made by this call
@@ -505,6 +517,49 @@ class ExecutionRepository:
                 (_replayed(row, request.workflow_id), new)
                 for request, row, new in zip(requests, rows, fresh, strict=True)
             ]
+
+    async def _insert_fresh(
+        self, requests: Sequence[QueuedExecution], along: Sequence[ExecutionProgress]
+    ) -> builtins.list[tuple[ExecutionSummary, bool]]:
+        """New rows, with ``along`` applied to them before they are written.
+
+        When every row is written finished, counting the runs on their workflows (an UPDATE … RETURNING
+        that finds no row for a missing workflow) goes first and stands in for the workflow lookup.
+        """
+        ended = {item.execution_id for item in along if item.finish is not None}
+        counted_first = all(
+            request.workflow_version is not None and request.id in ended for request in requests
+        )
+        versions = {} if counted_first else await self._workflow_versions(requests)
+        now = utc_now()
+        values = [self._queued_values(request, versions, now=now) for request in requests]
+        states = [_queued_state(row) for row in values]
+        self._audit_created(requests, states)
+        node_rows, log_rows = self._progress_rows(along)
+        if along:
+            by_id = {state.id: state for state in states}
+            finished = [state for item in along if (state := self._advance(by_id[item.execution_id], item))]
+            for row, state in zip(values, states, strict=True):
+                row.update({name: getattr(state, name) for name in _PROGRESS_WRITTEN})
+            if counted_first:
+                await self._count_finished(finished, "execution.create")
+        await self.session.execute(_QUEUED_INSERT, values)
+        await self._insert_progress(node_rows, log_rows)
+        if along and not counted_first:
+            await self._count_finished(finished)
+        return [(_summary(state), True) for state in states]
+
+    async def _workflow_versions(self, requests: Sequence[QueuedExecution]) -> dict[str, int]:
+        """The current version of each requested workflow; a missing one is refused (not found, or
+        another tenant's)."""
+        wanted = {request.workflow_id for request in requests}
+        rows_found = await self.session.execute(
+            select(Workflow.id, Workflow.version).where(Workflow.id.in_(wanted))
+        )
+        versions: dict[str, int] = {workflow_id: version for workflow_id, version in rows_found}
+        for workflow_id in sorted(wanted - set(versions)):
+            await self._missing(Workflow, workflow_id, "execution.create", write=True)
+        return versions
 
     def _queued_values(
         self, request: QueuedExecution, versions: Mapping[str, int], *, now: datetime
@@ -543,19 +598,7 @@ class ExecutionRepository:
         per kind for all of them. Audited like :meth:`create_queued`."""
         target = progress[0].execution_id if len(progress) == 1 else None
         with self._audited("execution.progress", target) if target is not None else nullcontext():
-            node_rows = [
-                self._node_values(item.execution_id, name, run_index, _checkpoint(name, state, run_index))
-                for item in progress
-                for name, run_index, state in item.nodes
-            ]
-            log_rows = [
-                self._log_values(item.execution_id, _log_entry(entry, f"$.logs[{index}]"))
-                for item in progress
-                for index, entry in enumerate(item.logs)
-            ]
-            for item in progress:
-                if item.finish is not None:
-                    _finished_status(item.finish.status)
+            node_rows, log_rows = self._progress_rows(progress)
             ids = sorted({item.execution_id for item in progress})
             # The columns alone, not ORM rows: a batch reads and writes many executions, and loading
             # entities (identity map, JSON input decoded, a unit-of-work flush) cost more than the SQL.
@@ -571,19 +614,8 @@ class ExecutionRepository:
                 if state is None:
                     await self._missing(Execution, item.execution_id, "execution.progress", write=True)
                 _refuse_finished(state)
-            if node_rows:
-                await self.session.execute(self._node_upsert(), node_rows)
-            if log_rows:
-                await self.session.execute(insert(ExecutionLog), log_rows)
-            finished: builtins.list[_RowState] = []
-            for item in progress:
-                state = rows[item.execution_id]
-                if item.started_at is not None:
-                    self._start_row(state, item.started_at, None, None)
-                if item.finish is not None:
-                    end = item.finish.finished_at or utc_now()
-                    self._finish_row(state, item.finish.status, item.finish.error, item.finish.metrics, end)
-                    finished.append(state)
+            await self._insert_progress(node_rows, log_rows)
+            finished = [state for item in progress if (state := self._advance(rows[item.execution_id], item))]
             written = [
                 {"row_id": state.id, "row_tenant": self.unit.tenant_id}
                 | {f"new_{name}": getattr(state, name) for name in _PROGRESS_WRITTEN}
@@ -592,6 +624,43 @@ class ExecutionRepository:
             await self.session.execute(_PROGRESS_UPDATE, written)
             await self._count_finished(finished)
             return [_summary(rows[item.execution_id]) for item in progress]
+
+    def _progress_rows(
+        self, progress: Sequence[ExecutionProgress]
+    ) -> tuple[builtins.list[dict[str, Any]], builtins.list[dict[str, Any]]]:
+        """The checkpoint and log rows of ``progress``, checked (as is every finishing status)."""
+        node_rows = [
+            self._node_values(item.execution_id, name, run_index, _checkpoint(name, state, run_index))
+            for item in progress
+            for name, run_index, state in item.nodes
+        ]
+        log_rows = [
+            self._log_values(item.execution_id, _log_entry(entry, f"$.logs[{index}]"))
+            for item in progress
+            for index, entry in enumerate(item.logs)
+        ]
+        for item in progress:
+            if item.finish is not None:
+                _finished_status(item.finish.status)
+        return node_rows, log_rows
+
+    async def _insert_progress(
+        self, node_rows: Sequence[dict[str, Any]], log_rows: Sequence[dict[str, Any]]
+    ) -> None:
+        if node_rows:
+            await self.session.execute(self._node_upsert(), node_rows)
+        if log_rows:
+            await self.session.execute(insert(ExecutionLog), log_rows)
+
+    def _advance(self, state: _RowState, item: ExecutionProgress) -> _RowState | None:
+        """Start and/or finish ``state`` as ``item`` says; the state if it finished."""
+        if item.started_at is not None:
+            self._start_row(state, item.started_at, None, None)
+        if item.finish is None:
+            return None
+        end = item.finish.finished_at or utc_now()
+        self._finish_row(state, item.finish.status, item.finish.error, item.finish.metrics, end)
+        return state
 
     # ----- internals ----------------------------------------------------------------------------------
     async def _open_row(self, execution_id: str, operation: str, *, share: bool = False) -> Execution:
@@ -646,7 +715,9 @@ class ExecutionRepository:
         )
         self._stats_changed(row.workflow_id)
 
-    async def _count_finished(self, rows: Sequence[Execution | _RowState]) -> None:
+    async def _count_finished(
+        self, rows: Sequence[Execution | _RowState], operation: str = "workflow.record_execution"
+    ) -> None:
         """Count finished runs on their workflows, one UPDATE per workflow. Separate from
         :meth:`_finish_row`: its UPDATE flushes the session, and a batch flushes its rows' changes once,
         together, when they are all made."""
@@ -656,7 +727,7 @@ class ExecutionRepository:
             if row.workflow_id is not None and row.finished_at is not None
         ]
         if runs:
-            await self.unit.workflows.record_executions(runs)
+            await self.unit.workflows.record_executions(runs, operation=operation)
 
     def _node_upsert(self) -> Any:
         """INSERT of node runs where the same ``(execution, node, run)`` again replaces its row; built once

@@ -150,6 +150,10 @@ class InlineConnection:
     async def create_function(self, *args: Any, **kwargs: Any) -> None:
         self._open().create_function(*args, **kwargs)
 
+    def begin(self, *, immediate: bool) -> None:
+        """Open a transaction now (``BEGIN IMMEDIATE`` takes the write lock at once)."""
+        self._open().execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
     async def commit(self) -> None:
         self._open().commit()
 

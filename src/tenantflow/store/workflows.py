@@ -501,19 +501,22 @@ class WorkflowRepository:
         """Count one finished execution on its workflow (see :meth:`record_executions`)."""
         await self.record_executions([CountedRun(workflow_id, status, duration_ms, finished_at)])
 
-    async def record_executions(self, runs: Sequence[CountedRun]) -> None:
+    async def record_executions(
+        self, runs: Sequence[CountedRun], *, operation: str = "workflow.record_execution"
+    ) -> None:
         """Count finished executions: one UPDATE per workflow, however many of its runs the batch holds.
 
         Concurrent recorders never lose a count or skew the mean: the new mean is computed from the old
         count and mean of the row version the database locks (a run without a duration leaves the mean
         where it is), and the "last" fields only move forward in time. The counters are not the
         definition, so this process's cached copy is patched rather than dropped (other processes' copies
-        catch up within the hot tier's 100 ms); lists and stats move to a new generation.
+        catch up within the hot tier's 100 ms); lists and stats move to a new generation. A missing
+        workflow is refused as a write of ``operation``.
         """
         by_workflow: dict[str, list[CountedRun]] = {}
         for run in runs:
             by_workflow.setdefault(run.workflow_id, []).append(run)
-        for workflow_id, group in by_workflow.items():
+        for workflow_id, group in sorted(by_workflow.items()):  # one lock order for every writer
             latest = max(group, key=lambda run: run.finished_at)
             timed = [run.duration_ms for run in group if run.duration_ms is not None]
             result = await self.session.execute(
@@ -530,7 +533,7 @@ class WorkflowRepository:
             )
             counters = result.one_or_none()
             if counters is None:
-                await self._missing(workflow_id, "workflow.record_execution", write=True)
+                await self._missing(workflow_id, operation, write=True)
             self._counted[workflow_id] = {
                 name: iso(value) if isinstance(value, datetime) else value
                 for name, value in zip(_COUNTERS, counters, strict=True)

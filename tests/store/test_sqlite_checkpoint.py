@@ -1,0 +1,62 @@
+"""SQLite checkpoints run on the checkpointer's thread, never inside a request's commit."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from tenantflow.store.database import Database
+from tenantflow.store.tenancy import SYSTEM
+
+pytestmark = pytest.mark.anyio
+
+PAGE_OF_TEXT = "x" * 4000
+ROWS = 1500  # about 6 MB: past the 1,000 pages at which a commit would checkpoint by default
+
+
+def _checkpointers() -> list[threading.Thread]:
+    return [thread for thread in threading.enumerate() if thread.name == "tenantflow-sqlite-checkpoint"]
+
+
+async def test_sqlite_commit_leaves_the_wal_to_the_checkpointer_thread(tmp_path: Path) -> None:
+    path = tmp_path / "wal.db"
+    before = len(_checkpointers())
+    database = Database(f"sqlite:///{path}")
+    try:
+        async with database.transaction(SYSTEM) as session:
+            await session.execute(text("CREATE TABLE blobs (id INTEGER PRIMARY KEY, body TEXT)"))
+        async with database.transaction(SYSTEM) as session:
+            await session.execute(
+                text("INSERT INTO blobs (body) VALUES (:body)"), [{"body": PAGE_OF_TEXT}] * ROWS
+            )
+        assert len(_checkpointers()) == before + 1
+        # The commit wrote the WAL only; the thread copies it into the file within its interval.
+        for _ in range(100):
+            if path.stat().st_size > ROWS * len(PAGE_OF_TEXT):
+                break
+            await asyncio.sleep(0.05)
+        assert path.stat().st_size > ROWS * len(PAGE_OF_TEXT)
+        async with database.transaction(SYSTEM, read_only=True) as session:
+            assert (await session.execute(text("SELECT count(*) FROM blobs"))).scalar() == ROWS
+    finally:
+        await database.dispose()
+    assert len(_checkpointers()) == before
+
+
+async def test_sqlite_commit_does_not_checkpoint_by_itself(tmp_path: Path) -> None:
+    path = tmp_path / "wal.db"
+    database = Database(f"sqlite:///{path}")
+    try:
+        async with database.engine.begin() as connection:  # outside ``writing()``: no checkpointer yet
+            await connection.execute(text("CREATE TABLE blobs (id INTEGER PRIMARY KEY, body TEXT)"))
+            await connection.execute(
+                text("INSERT INTO blobs (body) VALUES (:body)"), [{"body": PAGE_OF_TEXT}] * ROWS
+            )
+        assert path.stat().st_size < ROWS * len(PAGE_OF_TEXT) / 10
+        assert path.with_name("wal.db-wal").stat().st_size > ROWS * len(PAGE_OF_TEXT)
+    finally:
+        await database.dispose()
