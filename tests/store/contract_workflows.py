@@ -52,6 +52,24 @@ class WorkflowStoreContract:
         for field in ("averageExecutionTime", "lastExecutionStatus", "category", "variables", "createdAt"):
             assert field in data
 
+    async def test_store_unit_answered_by_the_cache_opens_no_session(
+        self, store: Store, actor_a: Actor
+    ) -> None:
+        """A read the hot cache answers costs no session, connection or transaction; a unit that does
+        nothing opens none either, and a write still commits."""
+        async with store.unit(actor_a) as unit:
+            created = await unit.workflows.create(chain_document("cached"))
+        async with store.unit(actor_a, read_only=True) as unit:
+            await unit.workflows.get(created.id)  # loads and fills the cache
+            assert unit.opened
+        async with store.unit(actor_a, read_only=True) as unit:
+            assert (await unit.workflows.get(created.id)).id == created.id
+            assert not unit.opened
+        async with store.unit(actor_a) as unit:
+            assert not unit.opened
+        async with store.unit(actor_a, read_only=True) as unit:
+            assert [view.id for view in (await unit.workflows.list()).items] == [created.id]
+
     async def test_store_json_columns_are_json_not_strings(self, store: Store, actor_a: Actor) -> None:
         async with store.unit(actor_a) as unit:
             created = await unit.workflows.create(chain_document("json-check"))

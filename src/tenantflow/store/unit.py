@@ -1,7 +1,8 @@
 """The store's entry point: a :class:`Store` opens units of work, each bound to one actor's tenant.
 
 A unit owns its transaction. Repositories receive the unit, run their statements in its session and never
-commit; the unit commits when the ``async with`` block ends (or rolls back if it raised), then writes the
+commit; the session opens on first use, and the unit commits when the ``async with`` block ends (or rolls
+back if it raised), then writes the
 queued denial/failure audit rows in a transaction of their own and runs the after-commit hooks (cache
 invalidation), so no other process can re-cache a row between the invalidation and the commit.
 """
@@ -54,18 +55,19 @@ class Store:
 
     @asynccontextmanager
     async def unit(self, actor: Actor, *, read_only: bool = False) -> AsyncIterator[Unit]:
-        session = self.database.session(actor.tenant_id, read_only=read_only)
-        unit = Unit(self, actor, session)
+        unit = Unit(self, actor, read_only)
         committed = False
         try:
             async with self.database.writing(read_only=read_only):
                 try:
-                    async with session.begin():
-                        yield unit
-                        await write_queued(session)
+                    yield unit
+                    if unit.opened:
+                        await write_queued(unit.session)
+                        await unit.session.commit()
                     committed = True
                 finally:
-                    await session.close()
+                    if unit.opened:
+                        await unit.session.close()  # rolls back what did not commit
         finally:
             await unit.finish(committed=committed)
 
@@ -92,8 +94,21 @@ class Unit:
 
     store: Store
     actor: Actor
-    session: AsyncSession
+    read_only: bool = False
+    _session: AsyncSession | None = None
     _after_commit: list[AfterCommit] = field(default_factory=list)
+
+    @property
+    def session(self) -> AsyncSession:
+        """The unit's session, opened (and its transaction begun) on first use: a unit that the caches
+        answer never opens one."""
+        if self._session is None:
+            self._session = self.store.database.session(self.actor.tenant_id, read_only=self.read_only)
+        return self._session
+
+    @property
+    def opened(self) -> bool:
+        return self._session is not None
 
     @property
     def tenant_id(self) -> str:

@@ -23,6 +23,7 @@ from typing import Any, Literal, NoReturn
 
 from sqlalchemy import ColumnElement, Float, Integer, String, bindparam, case, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -170,10 +171,13 @@ class WorkflowRepository:
 
     def __init__(self, unit: Unit) -> None:
         self.unit = unit
-        self.session = unit.session
         self._changed: set[str] = set()
         self._hooked = False
         self._counted: dict[str, dict[str, Any]] = {}  # workflow id -> its counters after this unit
+
+    @property
+    def session(self) -> AsyncSession:
+        return self.unit.session
 
     # ----- reads --------------------------------------------------------------------------------------
     async def get(self, workflow_id: str) -> WorkflowView:
