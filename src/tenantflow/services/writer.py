@@ -68,6 +68,7 @@ class GroupCommitWriter:
         self.max_batch = max_batch
         self._creates: list[_Create] = []
         self._pending: dict[tuple[str, str], _Pending] = {}
+        self._held: set[str] = set()  # ids of queued rows that wait for their run's end
         self._wake = asyncio.Event()
         self._closing = False
         self._task: asyncio.Task[None] | None = None
@@ -90,6 +91,8 @@ class GroupCommitWriter:
         row, checkpoints and end then cost one transaction instead of two."""
         future: asyncio.Future[Created] = asyncio.get_running_loop().create_future()
         self._creates.append(_Create(request, future, hold))
+        if hold:
+            self._held.add(request.id)
         self._wake.set()
         return future
 
@@ -117,7 +120,8 @@ class GroupCommitWriter:
         pending.logs.extend(logs)
         if finish is not None:
             pending.finish = finish
-        self._wake.set()
+        if finish is not None or execution_id not in self._held:  # a held row waits for the end anyway
+            self._wake.set()
         return pending.future
 
     async def _run(self) -> None:
@@ -128,6 +132,7 @@ class GroupCommitWriter:
             while self._creates or self._pending:
                 creates = self._creates[: self.max_batch]
                 del self._creates[: len(creates)]
+                self._held.difference_update(create.request.id for create in creates)
                 # An execution may run before its row is written: its progress waits for a batch that
                 # writes the row first (this one, or an earlier one).
                 unwritten = {create.request.id for create in self._creates}
