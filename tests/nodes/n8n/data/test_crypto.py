@@ -123,3 +123,16 @@ def test_schema() -> None:
     assert not schema.is_valid({"type": "SHA999"})
     assert not schema.is_valid({"action": "generate", "stringLength": -1})
     assert schema.is_valid({"action": "generate", "stringLength": "={{ 5 }}", "extra": True})
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("algorithm", ["ripemd160", "ripemd"])
+async def test_sign_with_ripemd160_as_n8n_did(algorithm: str) -> None:
+    """n8n's regression workflow 97 signs "n8n" with RSA-RIPEMD160 (and its alias ``ripemd``)."""
+    workflow = Path(__file__).resolve().parents[5] / "shared" / "n8n-test-workflows" / "workflows" / "97.json"
+    snapshot = workflow.parents[1] / "snapshots" / "97-snapshot.json"
+    node = next(n for n in json.loads(workflow.read_text())["nodes"] if n["name"] == "Crypto12")
+    recorded = json.loads(snapshot.read_text())["data"]["resultData"]["runData"]["Crypto12"]
+    expected = recorded[0]["data"]["main"][0][0]["json"]["data"]
+    parameters = {**node["parameters"], "algorithm": algorithm}
+    assert (await run_node(CRYPTO, parameters, [{}])).json()[0] == [{"data": expected}]

@@ -86,9 +86,9 @@ def test_fuzzy_compare(a: Any, b: Any, equal: bool) -> None:
         ),
         ({"mode": "keepKeyMatches", "propertyName1": "id", "propertyName2": "id"}, [A[0]["json"]]),
         ({"mode": "removeKeyMatches", "propertyName1": "id", "propertyName2": "id"}, [A[1]["json"]]),
-        (
+        (  # input 1's items without a match stay, unchanged (n8n's regression workflow 108)
             {"mode": "mergeByKey", "propertyName1": "id", "propertyName2": "id"},
-            [{"id": 1, "a": "x", "b": "z", "deep": {"q": 2}}],
+            [{"id": 1, "a": "x", "b": "z", "deep": {"q": 2}}, A[1]["json"]],
         ),
         ({"mode": "passThrough", "output": "input2"}, [i["json"] for i in B]),
         ({"mode": "wait"}, [{}]),

@@ -612,7 +612,7 @@ def _key_matches_v1(ctx: NodeContext, mode: str, input1: Items, input2: Items) -
         reference = _key_text(get_path(entry.get("json", {}), name1))
         match = lookup.get(reference) if reference is not None else None
         if match is None:
-            if mode == "removeKeyMatches":
+            if mode != "keepKeyMatches":  # mergeByKey keeps input 1's unmatched items, unchanged
                 output.append(entry)
             continue
         if mode == "keepKeyMatches":

@@ -5,6 +5,8 @@ The signature itself is the ``cryptography`` package's: a well-kept library, not
 
 from __future__ import annotations
 
+from typing import Any
+
 from tenantflow.engine.errors import ErrorCode, NodeError
 
 # hashlib's names to the names of cryptography's hash classes; cryptography itself loads when a node signs.
@@ -22,21 +24,39 @@ _HASHES: dict[str, str] = {
 
 
 def hash_name(algorithm: str) -> str:
-    """hashlib's name for a Node algorithm name: ``RSA-SHA256``, ``sha256``, ``SHA3-256`` ..."""
+    """hashlib's name for a Node algorithm name: ``RSA-SHA256``, ``sha256``, ``SHA3-256``, ``ripemd`` ..."""
     name = algorithm.strip().lower().removeprefix("rsa-").replace("-", "_")
+    if name == "ripemd":  # OpenSSL's (and so Node's) alias
+        return "ripemd160"
     return "sha3_" + name[5:] if name.startswith("sha3_") else name.replace("_", "")
+
+
+def _digest_class(name: str) -> type[Any] | None:
+    """cryptography's hash class for a hashlib name. RIPEMD-160 has none, but cryptography hands a hash to
+    OpenSSL by its name, and OpenSSL signs with it as Node does (n8n's own regression workflow 97 checks)."""
+    from cryptography.hazmat.primitives import hashes
+
+    if name == "ripemd160":
+
+        class RIPEMD160(hashes.HashAlgorithm):
+            name = "ripemd160"
+            digest_size = 20
+            block_size = 64
+
+        return RIPEMD160
+    digest_name = _HASHES.get(name)
+    return None if digest_name is None else getattr(hashes, digest_name)
 
 
 def sign(message: bytes, algorithm: str, pem: str) -> bytes:
     """The PKCS#1 v1.5 signature of ``message`` with hash ``algorithm`` under the PEM private key."""
     from cryptography.exceptions import UnsupportedAlgorithm
-    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-    digest_name = _HASHES.get(hash_name(algorithm))
-    if digest_name is None:
+    digest = _digest_class(hash_name(algorithm))
+    if digest is None:
         raise NodeError(f"Unsupported signing algorithm '{algorithm}'", code=ErrorCode.INVALID_PARAMETER)
-    digest: type[hashes.HashAlgorithm] = getattr(hashes, digest_name)
     try:
         key = serialization.load_pem_private_key(pem.encode(), password=None)
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
