@@ -35,13 +35,14 @@ from .nodes import (
     Property,
     RegexLiteral,
     Return,
+    Sequence,
     Spread,
     TemplateLiteral,
     Unary,
     VarDecl,
     walk,
 )
-from .operators import BINARY, add
+from .operators import BINARY, add, bitwise_not
 from .regex import JSRegExp
 from .runtime import Builtin, Context, call_function
 from .values import (
@@ -344,6 +345,8 @@ class Compiler:
             return lambda ctx: js_typeof(operand(ctx))
         if op == "void":
             return lambda ctx: (operand(ctx), UNDEFINED)[1]
+        if op == "~":
+            return lambda ctx: bitwise_not(operand(ctx))
 
         def negate(ctx: Context) -> Any:
             value = operand(ctx)
@@ -378,6 +381,16 @@ class Compiler:
             return contains
         operation = BINARY[op]
         return lambda ctx: operation(left(ctx), right(ctx))
+
+    def sequence(self, node: Sequence) -> Eval:
+        *heads, last = [self.compile(e) for e in node.expressions]
+
+        def evaluate(ctx: Context) -> Any:
+            for head in heads:
+                head(ctx)
+            return last(ctx)
+
+        return evaluate
 
     def conditional(self, node: Conditional) -> Eval:
         test, then, otherwise = self.compile(node.test), self.compile(node.then), self.compile(node.otherwise)
@@ -559,6 +572,7 @@ _HANDLERS: dict[type[Node], Callable[[Compiler, Any], Eval]] = {
     New: Compiler.new,
     Unary: Compiler.unary,
     Binary: Compiler.binary,
+    Sequence: Compiler.sequence,
     Conditional: Compiler.conditional,
     Assign: Compiler.assign,
     Function: Compiler.function,

@@ -98,6 +98,13 @@ class Binary(Node):
 
 
 @dataclass(frozen=True, slots=True)
+class Sequence(Node):
+    """The comma operator: every expression is evaluated left to right, the last one is the value."""
+
+    expressions: tuple[Node, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Conditional(Node):
     test: Node
     then: Node

@@ -98,6 +98,33 @@ def greater_equal(a: Any, b: Any) -> bool:
     return less_equal(b, a)
 
 
+_UINT32 = 0xFFFFFFFF
+
+
+def to_uint32(value: Any) -> int:
+    """JS ``ToUint32``: truncate toward zero, wrap modulo 2**32 (NaN and infinities give 0)."""
+    n = value if type(value) is int else to_number(value)
+    if isinstance(n, float):
+        if n != n or n in (INF, -INF):
+            return 0
+        return int(n) & _UINT32
+    return n & _UINT32
+
+
+def to_int32(value: Any) -> int:
+    """JS ``ToInt32``: ``ToUint32`` reinterpreted as a signed 32-bit integer."""
+    n = to_uint32(value)
+    return n - 0x100000000 if n > 0x7FFFFFFF else n
+
+
+def bitwise_not(value: Any) -> int:
+    return ~to_int32(value)
+
+
+def _shift_left(a: Any, b: Any) -> int:
+    return to_int32(to_uint32(a) << (to_uint32(b) & 31))
+
+
 BINARY: dict[str, Callable[[Any, Any], Any]] = {
     "-": subtract,
     "*": multiply,
@@ -112,4 +139,10 @@ BINARY: dict[str, Callable[[Any, Any], Any]] = {
     "!=": lambda a, b: not js_loose_equals(a, b),
     "===": js_strict_equals,
     "!==": lambda a, b: not js_strict_equals(a, b),
+    "&": lambda a, b: to_int32(a) & to_int32(b),
+    "|": lambda a, b: to_int32(a) | to_int32(b),
+    "^": lambda a, b: to_int32(a) ^ to_int32(b),
+    "<<": _shift_left,
+    ">>": lambda a, b: to_int32(a) >> (to_uint32(b) & 31),
+    ">>>": lambda a, b: to_uint32(a) >> (to_uint32(b) & 31),
 }

@@ -30,6 +30,7 @@ from .nodes import (
     Property,
     RegexLiteral,
     Return,
+    Sequence,
     Spread,
     TemplateLiteral,
     Unary,
@@ -39,10 +40,15 @@ from .nodes import (
 from .regex import compile_js_regex
 from .values import UNDEFINED, number_to_string
 
+# Binding powers follow JavaScript's precedence table; 1 is the comma (sequence) operator.
+_COMMA = 1
 _BINARY = {
     "??": 4,
     "||": 5,
     "&&": 6,
+    "|": 7,
+    "^": 8,
+    "&": 9,
     "==": 10,
     "!=": 10,
     "===": 10,
@@ -52,6 +58,9 @@ _BINARY = {
     "<=": 11,
     ">=": 11,
     "in": 11,
+    "<<": 12,
+    ">>": 12,
+    ">>>": 12,
     "+": 13,
     "-": 13,
     "*": 14,
@@ -59,8 +68,8 @@ _BINARY = {
     "%": 14,
     "**": 15,
 }
-_ASSIGN = frozenset({"=", "+=", "-=", "*=", "/=", "%=", "**="})
-_PREFIX = frozenset({"!", "-", "+", "typeof", "void"})
+_ASSIGN = frozenset({"=", "+=", "-=", "*=", "/=", "%=", "**=", "&=", "|=", "^=", "<<=", ">>=", ">>>="})
+_PREFIX = frozenset({"!", "-", "+", "~", "typeof", "void"})
 _LITERALS = {"true": True, "false": False, "null": None, "undefined": UNDEFINED}
 _RESERVED = frozenset(
     {
@@ -178,16 +187,21 @@ class Parser:
         while True:
             tok = self.peek()
             op = tok.value
-            if tok.kind == "punct" and op == "?" and min_bp < 3:
+            if tok.kind == "punct" and op == "," and min_bp < _COMMA:
+                expressions = [left]
+                while self.accept(","):
+                    expressions.append(self.parse_expression(_COMMA))
+                left = Sequence(tok.pos, tuple(expressions))
+            elif tok.kind == "punct" and op == "?" and min_bp < 3:
                 self.next()
-                then = self.parse_expression()
+                then = self.parse_expression(_COMMA)
                 self.expect(":")
                 left = Conditional(tok.pos, left, then, self.parse_expression(2))
             elif tok.kind == "punct" and op in _ASSIGN and min_bp < 2:
                 if not isinstance(left, Identifier | Member):
                     raise ExpressionSyntaxError("Invalid assignment target", column=tok.pos + 1)
                 self.next()
-                left = Assign(tok.pos, op, left, self.parse_expression(1))
+                left = Assign(tok.pos, op, left, self.parse_expression(_COMMA))
             elif (tok.kind == "punct" or (tok.kind == "name" and op == "in")) and op in _BINARY:
                 bp = _BINARY[op]
                 if bp <= min_bp:
@@ -267,8 +281,8 @@ class Parser:
         """An argument or array element, possibly spread."""
         tok = self.peek()
         if self.accept("..."):
-            return Spread(tok.pos, self.parse_expression(1))
-        return self.parse_expression(1)
+            return Spread(tok.pos, self.parse_expression(_COMMA))
+        return self.parse_expression(_COMMA)
 
     # -------------------------------------------------------------- primaries
 
@@ -343,12 +357,12 @@ class Parser:
         while not self.at("}"):
             start = self.peek()
             if self.accept("..."):
-                props.append(Spread(start.pos, self.parse_expression(1)))
+                props.append(Spread(start.pos, self.parse_expression(_COMMA)))
             elif self.accept("["):
-                key = self.parse_expression()
+                key = self.parse_expression(_COMMA)
                 self.expect("]")
                 self.expect(":")
-                props.append(Property(start.pos, key, self.parse_expression(1), True))
+                props.append(Property(start.pos, key, self.parse_expression(_COMMA), True))
             else:
                 key_tok = self.next()
                 if key_tok.kind not in ("name", "str", "num"):
@@ -357,7 +371,7 @@ class Parser:
                 key_text = number_to_string(key_tok.value) if key_tok.kind == "num" else str(key_tok.value)
                 key_node = Literal(key_tok.pos, key_text)
                 if self.accept(":"):
-                    value = self.parse_expression(1)
+                    value = self.parse_expression(_COMMA)
                 elif self.at("("):
                     value = self.parse_function_rest(key_tok)
                 elif key_tok.kind == "name" and key_text not in _RESERVED and (self.at(",") or self.at("}")):
@@ -395,7 +409,7 @@ class Parser:
     def parse_arrow_body(self, start: Token, params: tuple[Node, ...]) -> Node:
         if self.at("{"):
             return Function(start.pos, params, self.parse_block())
-        return Function(start.pos, params, self.parse_expression(1))
+        return Function(start.pos, params, self.parse_expression(_COMMA))
 
     def parse_function_expression(self, start: Token) -> Node:
         if self.peek().kind == "name":
@@ -471,7 +485,7 @@ class Parser:
             inits: list[Node | None] = []
             while True:
                 targets.append(self.parse_pattern())
-                inits.append(self.parse_expression(1) if self.accept("=") else None)
+                inits.append(self.parse_expression(_COMMA) if self.accept("=") else None)
                 if not self.accept(","):
                     break
             self.accept(";")
