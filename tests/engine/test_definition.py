@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import uuid
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from tenantflow.engine.definition import (
     DefinitionError,
     WorkflowDefinition,
     canonical_json_schema,
+    generated_node_id,
     normalise,
     parse_workflow,
 )
@@ -64,6 +66,22 @@ def test_metabuilder_node_type_and_index_maps_keyed_by_id() -> None:
     assert read.on_error == "continueRegularOutput"
     assert (write.id, write.name) == ("3", "3")
     assert definition.connections == {"Start": {"main": [[target("Read")], [], [target("3")]]}}
+
+
+def test_a_node_without_id_gets_one_from_the_workflow_and_its_name() -> None:
+    """n8n's import gives such nodes an id; ours is a UUID5, so two parses (or re-imports) agree."""
+    raw = doc({"name": "A", "type": "x"}, {"id": "", "name": "B", "type": "x"}, node("C"), name="wf")
+    first, second = parse_workflow(raw), parse_workflow(raw)
+    assert [n.id for n in first.nodes] == [n.id for n in second.nodes]
+    assert [n.id for n in first.nodes] == [generated_node_id("wf", "A"), generated_node_id("wf", "B"), "id-C"]
+    assert str(uuid.UUID(first.nodes[0].id)) == first.nodes[0].id
+    assert parse_workflow({**raw, "id": "w1"}).nodes[0].id == generated_node_id("w1", "A")  # id beats name
+    assert parse_workflow({**raw, "name": "other"}).nodes[0].id != first.nodes[0].id
+
+
+def test_a_missing_or_malformed_position_defaults_to_the_origin() -> None:
+    raw = doc(node("A"), node("B", position=[5]), node("C", position=[1, 2]))
+    assert [n.position for n in parse_workflow(raw).nodes] == [(0, 0), (0, 0), (1, 2)]
 
 
 def test_references_resolve_by_name_first_then_by_id() -> None:

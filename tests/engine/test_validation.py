@@ -107,7 +107,7 @@ def test_a_node_that_is_not_an_object() -> None:
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("id", None), ("id", "  "), ("name", None), ("name", ""), ("type", None), ("type", " ")],
+    [("id", "  "), ("name", None), ("name", ""), ("type", None), ("type", " ")],
 )
 def test_id_name_and_type_must_be_present_and_non_blank(field: str, value: Any) -> None:
     bad = node("B")
@@ -118,6 +118,22 @@ def test_id_name_and_type_must_be_present_and_non_blank(field: str, value: Any) 
     report = check(workflow(node("Start", TRIGGER), node("A"), bad, connections=chain("Start", "A")))
     assert ("INVALID_NODES", f"nodes[2].{field}") in issues(report)
     assert not report.valid
+
+
+@pytest.mark.parametrize("value", [None, ""])
+def test_a_missing_id_is_generated_as_n8n_does_on_import(value: Any) -> None:
+    bad = node("B", id=value) if value is not None else {k: v for k, v in node("B").items() if k != "id"}
+    report = check(workflow(node("Start", TRIGGER), bad, connections=chain("Start", "B")))
+    assert report.valid, report.errors
+    assert (
+        report.definition is not None
+        and report.definition.nodes[1].id == parse_workflow(workflow(node("Start", TRIGGER), bad)).nodes[1].id
+    )
+
+
+def test_without_a_name_to_derive_it_from_a_missing_id_is_refused() -> None:
+    report = check(workflow(node("Start", TRIGGER), {"type": NOOP}))
+    assert issues(report) == [("INVALID_NODES", "nodes[1].id"), ("INVALID_NODES", "nodes[1].name")]
 
 
 def test_a_numeric_id_is_accepted() -> None:

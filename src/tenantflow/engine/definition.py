@@ -12,6 +12,8 @@ Units: ``settings.executionTimeout`` is in **seconds**; node ``timeout`` and eve
 from __future__ import annotations
 
 import gc
+import json
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -242,6 +244,29 @@ class Link(NamedTuple):
 PORTS = frozenset({"main", "error"})
 """The connection types the validator accepts; the normaliser keeps any other as written."""
 
+NODE_ID_NAMESPACE = uuid.UUID("5b0e3a52-6c1f-4f0e-9d3a-8f2c7e4b1a90")
+"""Fixed, so a node's generated id depends on its workflow and name alone."""
+
+
+def generated_node_id(scope: str, name: str) -> str:
+    """The id a node written without one gets. n8n's import gives such nodes a random UUID; deriving it from
+    the workflow (``scope``, see :func:`node_id_scope`) and the node's name makes every parse and re-import
+    of one document agree."""
+    return str(uuid.uuid5(NODE_ID_NAMESPACE, json.dumps([scope, name])))
+
+
+def node_id_scope(raw: dict[str, Any]) -> str:
+    """The workflow's part in its generated node ids: its id when present, else its name."""
+    workflow_id = raw.get("id")
+    if workflow_id is not None and workflow_id != "":
+        return str(workflow_id)
+    return str(raw.get("name") or "workflow")
+
+
+def missing_id(node_id: Any) -> bool:
+    """Absent or empty: what n8n's import (``if (!node.id)``) replaces with a generated id."""
+    return node_id is None or node_id == ""
+
 
 @dataclass(slots=True)
 class Normalised:
@@ -276,7 +301,9 @@ def normalise(raw: Any, *, scan: bool = False) -> Normalised:
     if not isinstance(raw_nodes, list) or not raw_nodes:
         issues.append(_issue("nodes", ErrorCode.INVALID_NODES, "nodes must be a non-empty array"))
     else:
-        nodes = _normalise_nodes(raw_nodes, issues, source, result.type_fields, names, names_by_id)
+        nodes = _normalise_nodes(
+            raw_nodes, node_id_scope(raw), issues, source, result.type_fields, names, names_by_id
+        )
     if issues and not scan:
         return result
     build = not issues  # past a node problem, only the scan goes on
@@ -317,6 +344,7 @@ def _issue(path: str, code: ErrorCode, message: str) -> DefinitionIssue:
 
 def _normalise_nodes(
     raw_nodes: list[Any],
+    scope: str,
     issues: list[DefinitionIssue],
     source: list[DefinitionIssue] | None,
     type_fields: dict[int, str],
@@ -326,7 +354,8 @@ def _normalise_nodes(
     """Each node as the model expects it; with ``source``, also the raw structural check of each.
 
     Fills in ``names`` (string names: the model rejects others) and ``names_by_id`` (the last node with an id
-    wins), which connections resolve against, while each node is at hand.
+    wins), which connections resolve against, while each node is at hand. A node without an id gets one
+    generated in ``scope`` (:func:`generated_node_id`).
     """
     nodes: list[dict[str, Any]] = []
     for index, raw_node in enumerate(raw_nodes):
@@ -342,7 +371,7 @@ def _normalise_nodes(
         node_id: Any = raw_node.get("id")
         name: Any = raw_node.get("name")
         parameters = raw_node.get("parameters")
-        plain_identity = type(node_id) is str and type(name) is str
+        plain_identity = type(node_id) is str and node_id != "" and type(name) is str
         if source is not None:
             # The usual node, ruled out at a glance; anything else gets the full check, which may still
             # find nothing (a numeric id, a str subclass).
@@ -370,7 +399,7 @@ def _normalise_nodes(
             names_by_id[node_id] = name
             names.add(name)
             continue
-        node = _normalise_node(raw_node, index, issues)
+        node = _normalise_node(raw_node, index, scope, issues)
         nodes.append(node)
         node_id, name = node.get("id"), node.get("name")
         if node_id is not None:
@@ -399,8 +428,14 @@ def type_field_of(raw_node: dict[str, Any]) -> str:
 def raw_node_issues(index: int, raw_node: dict[str, Any]) -> list[DefinitionIssue]:
     """The structural problems of one source node, on its own keys."""
     type_field = type_field_of(raw_node)
+    node_id, name = raw_node.get("id"), raw_node.get("name")
     issues = identity_issues(
-        index, raw_node.get("id"), raw_node.get("name"), raw_node.get(type_field), type_field
+        index,
+        node_id,
+        name,
+        raw_node.get(type_field),
+        type_field,
+        id_optional=missing_id(node_id) and isinstance(name, str),
     )
     parameters = raw_node.get("parameters")
     if parameters is not None and not isinstance(parameters, dict):
@@ -411,11 +446,14 @@ def raw_node_issues(index: int, raw_node: dict[str, Any]) -> list[DefinitionIssu
 
 
 def identity_issues(
-    index: int, node_id: Any, name: Any, type_name: Any, type_field: str
+    index: int, node_id: Any, name: Any, type_name: Any, type_field: str, *, id_optional: bool = False
 ) -> list[DefinitionIssue]:
-    """Every node needs a non-blank id, name and executor type; the model alone accepts blank strings."""
+    """Every node needs a non-blank id, name and executor type; the model alone accepts blank strings.
+
+    ``id_optional``: the id is missing but will be generated from the name (a raw node's case)."""
     issues = []
-    for key, value in (("id", node_id), ("name", name), (type_field, type_name)):
+    fields = (("name", name), (type_field, type_name))
+    for key, value in fields if id_optional else (("id", node_id), *fields):
         problem = identity_problem(value, number_ok=key == "id")
         if problem:
             issues.append(_issue(f"nodes[{index}].{key}", ErrorCode.INVALID_NODES, f"node {key} {problem}"))
@@ -436,7 +474,9 @@ _new_link = tuple.__new__
 """Builds a :class:`Link` from a tuple of its fields without the generated ``__new__``'s Python frame."""
 
 
-def _normalise_node(raw: dict[str, Any], index: int, issues: list[DefinitionIssue]) -> dict[str, Any]:
+def _normalise_node(
+    raw: dict[str, Any], index: int, scope: str, issues: list[DefinitionIssue]
+) -> dict[str, Any]:
     """The node as the model's aliases expect it. Each rewrite is guarded by a membership test: this runs
     for every node of every workflow, and most nodes need none of them."""
     node = dict(raw)
@@ -444,9 +484,9 @@ def _normalise_node(raw: dict[str, Any], index: int, issues: list[DefinitionIssu
         node["category"] = node.get("type")
         node["type"] = node.pop("nodeType")
     node_id, name = node.get("id"), node.get("name")
-    if node_id is None:
-        if name is not None:
-            node["id"] = str(name)
+    if missing_id(node_id):
+        if isinstance(name, str):
+            node["id"] = generated_node_id(scope, name)
     else:
         if type(node_id) is not str:
             node["id"] = str(node_id)

@@ -24,6 +24,7 @@ from tenantflow.engine.definition import (
     OnError,
     VariableDefinition,
     extend,
+    generated_node_id,
     identity_issues,
     identity_problem,
     type_field_of,
@@ -94,10 +95,11 @@ def _source_path(path: str, type_fields: dict[int, str]) -> str:
 _ON_ERROR = frozenset(get_args(OnError))
 
 
-def skeleton(index: int, raw_node: dict[str, Any]) -> NodeSite | None:
+def skeleton(index: int, raw_node: dict[str, Any], scope: str) -> NodeSite | None:
     """A node built from the fields that passed the raw checks, or None when it has no usable name or type.
 
-    Ids and names fall back on each other as in the normaliser, so links resolve the same way.
+    Ids and names fall back on each other as in the normaliser (a missing id is generated in ``scope``), so
+    links resolve the same way.
     """
     type_field = type_field_of(raw_node)
     node_id, name = (
@@ -108,7 +110,8 @@ def skeleton(index: int, raw_node: dict[str, Any]) -> NodeSite | None:
     name = name or node_id
     if name is None or not isinstance(type_name, str):
         return None
-    fields: dict[str, Any] = {"id": node_id or name, "name": name, "type": type_name}
+    node_id = node_id or generated_node_id(scope, name)
+    fields: dict[str, Any] = {"id": node_id, "name": name, "type": type_name}
     version, parameters = raw_node.get("typeVersion", 1), raw_node.get("parameters") or {}
     usable_version = _is_number(version)
     if usable_version:

@@ -11,7 +11,13 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from tenantflow.engine.definition import DEFAULT_MAX_NODES, WorkflowDefinition, normalise, paused_gc
+from tenantflow.engine.definition import (
+    DEFAULT_MAX_NODES,
+    WorkflowDefinition,
+    node_id_scope,
+    normalise,
+    paused_gc,
+)
 from tenantflow.engine.errors import ErrorCode
 from tenantflow.engine.sdk import NodeRegistry
 from tenantflow.engine.validation.connections import Link, links_of
@@ -118,8 +124,11 @@ def _from_raw(raw: dict[str, Any], log: IssueLog, max_nodes: int) -> _Document |
         for i, type_field in result.type_fields.items():
             sites[i].type_field = type_field
     else:
+        scope = node_id_scope(raw)
         sites = [
-            site for i, node in enumerate(raw_nodes) if isinstance(node, dict) and (site := skeleton(i, node))
+            site
+            for i, node in enumerate(raw_nodes)
+            if isinstance(node, dict) and (site := skeleton(i, node, scope))
         ]
     return _Document(definition, sites, result.links, variables)
 
