@@ -84,6 +84,17 @@ def test_a_missing_or_malformed_position_defaults_to_the_origin() -> None:
     assert [n.position for n in parse_workflow(raw).nodes] == [(0, 0), (0, 0), (1, 2)]
 
 
+def test_ai_connections_are_kept_and_scanned_as_links() -> None:
+    connections = {"M": {"ai_languageModel": [[{"node": "A", "type": "ai_languageModel", "index": 0}]]}}
+    raw = doc(node("A"), node("M"), connections=connections)
+    result = normalise(raw, scan=True)
+    assert result.definition is not None and not result.source_issues
+    assert result.definition.connections == {
+        "M": {"ai_languageModel": [[{"node": "A", "type": "ai_languageModel", "index": 0}]]}
+    }
+    assert [(link.port, link.kind) for link in result.links] == [("ai_languageModel", "ai_languageModel")]
+
+
 def test_references_resolve_by_name_first_then_by_id() -> None:
     # "B" is node 2's name and node 1's id: the name wins; "id-C" is only an id.
     nodes = [node("A"), {"id": "B", "name": "Other", "type": "x"}, node("B"), node("C")]

@@ -161,11 +161,56 @@ def test_a_connection_source_entry_must_be_an_object() -> None:
     assert issues(check(doc)) == [("INVALID_EDGES", "connections['Start']")]
 
 
-def test_only_main_and_error_ports() -> None:
+def test_only_main_error_and_n8n_ai_ports() -> None:
     doc = workflow(
-        node("Start", TRIGGER), node("A"), connections={"Start": {"main": [to("A")], "ai_tool": [to("A")]}}
+        node("Start", TRIGGER), node("A"), connections={"Start": {"main": [to("A")], "custom": [to("A")]}}
     )
-    assert issues(check(doc)) == [("INVALID_EDGES", "connections['Start'].ai_tool")]
+    assert issues(check(doc)) == [("INVALID_EDGES", "connections['Start'].custom")]
+
+
+def ai_to(name: str, kind: str) -> list[list[dict[str, Any]]]:
+    return [[{"node": name, "type": kind, "index": 0}]]
+
+
+def test_ai_connections_between_unknown_types_report_only_the_unknown_types_once_each() -> None:
+    agent, model, tool = "@n8n/n8n-nodes-langchain.agent", "@n8n/n8n-nodes-langchain.lmChatOpenAi", "x.tool"
+    doc = workflow(
+        node("Start", TRIGGER),
+        node("Agent", agent),
+        node("Model", model),
+        node("Tool", tool),
+        connections={
+            "Start": {"main": [to("Agent")]},
+            "Model": {"ai_languageModel": ai_to("Agent", "ai_languageModel")},
+            "Tool": {"ai_tool": ai_to("Agent", "ai_tool")},
+        },
+    )
+    report = check(doc)
+    assert issues(report) == [
+        ("UNKNOWN_NODE_TYPE", "nodes[1].type"),
+        ("UNKNOWN_NODE_TYPE", "nodes[2].type"),
+        ("UNKNOWN_NODE_TYPE", "nodes[3].type"),
+    ]
+    assert report.warnings == []  # a sub-node attached by an ai_* connection is no orphan
+
+
+def test_ai_connections_are_checked_against_known_types_ports() -> None:
+    """A known type declares main inputs and outputs only: an ai_* port on either end is refused there."""
+    model = "@n8n/n8n-nodes-langchain.lmChatOpenAi"
+    doc = workflow(
+        node("Start", TRIGGER),
+        node("A"),
+        node("Model", model),
+        connections={
+            "Start": {"main": [to("A")], "ai_tool": ai_to("Model", "ai_tool") + ai_to("Model", "ai_tool")},
+            "Model": {"ai_languageModel": ai_to("A", "ai_languageModel")},
+        },
+    )
+    assert issues(check(doc)) == [
+        ("INVALID_EDGES", "connections['Model'].ai_languageModel[0][0].type"),
+        ("INVALID_EDGES", "connections['Start'].ai_tool"),
+        ("UNKNOWN_NODE_TYPE", "nodes[2].type"),
+    ]
 
 
 def test_outputs_must_be_an_array_or_index_map() -> None:

@@ -66,7 +66,7 @@ class ConnectionTarget(TypedDict):
     """Where one connection leads, as n8n writes it: the node, the connection type and the input index."""
 
     node: Annotated[str, Field(description="Target node name.")]
-    type: Annotated[str, Field(description="Connection type: main or error.")]
+    type: Annotated[str, Field(description="Connection type: main, error or one of n8n's ai_* types.")]
     index: Annotated[int, Field(ge=0, description="Target input index.")]
 
 
@@ -132,7 +132,8 @@ class WorkflowDefinition(_Model):
     active: bool = False
     nodes: tuple[NodeDefinition, ...]
     connections: dict[str, dict[str, PortConnections]] = Field(
-        default_factory=dict, description="source node name -> port (main|error) -> output index -> targets"
+        default_factory=dict,
+        description="source node name -> port (main|error|ai_*) -> output index -> targets",
     )
     settings: WorkflowSettings = Field(default_factory=WorkflowSettings)
     variables: dict[str, VariableDefinition] = Field(default_factory=dict)
@@ -242,6 +243,28 @@ class Link(NamedTuple):
 
 
 PORTS = frozenset({"main", "error"})
+"""The connection types that carry items."""
+
+AI_PORTS = frozenset(
+    {
+        "ai_agent",
+        "ai_chain",
+        "ai_document",
+        "ai_embedding",
+        "ai_languageModel",
+        "ai_memory",
+        "ai_outputParser",
+        "ai_reranker",
+        "ai_retriever",
+        "ai_textSplitter",
+        "ai_tool",
+        "ai_vectorStore",
+    }
+)
+"""n8n's LangChain connection types (``NodeConnectionTypes``): they attach a sub-node (a model, a tool) to
+the node that uses it, and carry no items."""
+
+CONNECTION_TYPES = PORTS | AI_PORTS
 """The connection types the validator accepts; the normaliser keeps any other as written."""
 
 NODE_ID_NAMESPACE = uuid.UUID("5b0e3a52-6c1f-4f0e-9d3a-8f2c7e4b1a90")
@@ -562,9 +585,9 @@ class _ConnectionWalk:
     them for the validator.
 
     The two readings differ at the edges, and each keeps its own: the normaliser keeps connection types
-    other than main/error and, in an index map, the last of two keys naming one output ("0", "00"); the
-    scan rejects the former and links both of the latter. Each problem is reported on canonical paths
-    into ``issues`` and, when scanning, on the source's own paths and terms into ``source``.
+    outside :data:`CONNECTION_TYPES` and, in an index map, the last of two keys naming one output ("0",
+    "00"); the scan rejects the former and links both of the latter. Each problem is reported on canonical
+    paths into ``issues`` and, when scanning, on the source's own paths and terms into ``source``.
     """
 
     def __init__(
@@ -602,7 +625,7 @@ class _ConnectionWalk:
                 continue
             resolved: dict[str, PortConnections] = {}
             for port, outputs in ports.items():
-                if type(outputs) is list and port in PORTS:  # the usual port, without _port's frame
+                if type(outputs) is list and port in CONNECTION_TYPES:  # the usual port, no _port frame
                     resolved[str(port)] = self._outputs(source, port, outputs, scan, build)
                 else:
                     resolved[str(port)] = self._port(source, port, outputs)
@@ -625,11 +648,11 @@ class _ConnectionWalk:
 
     def _port(self, source: Any, port: Any, outputs: Any) -> PortConnections:
         scan = self.links is not None
-        if scan and port not in PORTS:
+        if scan and port not in CONNECTION_TYPES:
             self._source(
                 extend(f"connections[{source!r}]", port),
                 ErrorCode.INVALID_EDGES,
-                f"unknown connection type {port!r}: use main or error",
+                f"unknown connection type {port!r}: use main, error or one of n8n's ai_* types",
             )
             scan = False  # the scan reports nothing more under an unknown type
         if isinstance(outputs, list):

@@ -20,7 +20,7 @@ from tenantflow.engine.definition import (
 )
 from tenantflow.engine.errors import ErrorCode
 from tenantflow.engine.sdk import NodeRegistry
-from tenantflow.engine.validation.connections import Link, links_of
+from tenantflow.engine.validation.connections import Link, check_ai_links, links_of
 from tenantflow.engine.validation.nodes import check_nodes
 from tenantflow.engine.validation.report import IssueLog, ValidationReport
 from tenantflow.engine.validation.structure import (
@@ -64,6 +64,7 @@ def _validate(source: Any, registry: NodeRegistry, max_nodes: int) -> Validation
         resolve = Resolver(document.sites)
         check_nodes(document.sites, registry, log, resolve.unique)
         pairs = check_links(document.links, resolve, registry, log)
+        check_ai_links(document.links, resolve, registry, log)
         if document.definition is not None:  # cycles and reachability need the normalised graph
             check_graph(document.definition, document.sites, pairs, document.links, resolve, registry, log)
         check_expressions(document.sites, document.variables, log)
