@@ -23,6 +23,16 @@ _VARIABLE_REFERENCE = re.compile(
     r"""\$(?:vars|workflow\.variables)(?:\.([A-Za-z_$][\w$]*)|\[\s*(["'])(.*?)\2\s*\])"""
 )
 
+# Source text of the Code/Function nodes: JavaScript or Python, never a template, though it may well contain
+# ``{{`` (real exports do: `const s = "{{ x }}"`). The script names are code in every node that has them;
+# ``code`` is code in the LangChain Code node only.
+_SCRIPT_PARAMETERS = frozenset({"jsCode", "pythonCode", "functionCode"})
+_LANGCHAIN_CODE = "@n8n/n8n-nodes-langchain.code"
+
+
+def _is_code(node_type: str, name: str) -> bool:
+    return name in _SCRIPT_PARAMETERS or (name == "code" and node_type == _LANGCHAIN_CODE)
+
 
 def check_expressions(sites: Sequence[NodeSite], declared: frozenset[str], log: IssueLog) -> None:
     # Built on first need: expressions that reference no other node (most, in many workflows) never ask.
@@ -31,7 +41,7 @@ def check_expressions(sites: Sequence[NodeSite], declared: frozenset[str], log: 
         parameters = site.node.parameters
         if not parameters or site.type == STICKY_NOTE:
             continue
-        for parts, text in _templates(parameters):
+        for parts, text in _templates(parameters, site.type):
             for code, message in _problems(text, names, declared):
                 log.error(node_path(site.index, "parameters", *parts), code, message)
 
@@ -59,11 +69,14 @@ def _variables(text: str) -> set[str]:
     return {match[1] or match[3] for match in _VARIABLE_REFERENCE.finditer(text)}
 
 
-def _templates(parameters: dict[str, Any]) -> Iterator[tuple[tuple[Any, ...], str]]:
-    """(path inside parameters, text) for every template string, depth-first. Containers already seen are
-    skipped, since parameters built in Python (not parsed from JSON) may contain themselves."""
-    seen: set[int] = set()
-    stack: list[tuple[tuple[Any, ...], Any]] = [((), parameters)]
+def _templates(parameters: dict[str, Any], node_type: str) -> Iterator[tuple[tuple[Any, ...], str]]:
+    """(path inside parameters, text) for every template string outside code, depth-first. Containers
+    already seen are skipped, since parameters built in Python (not parsed from JSON) may contain
+    themselves."""
+    seen: set[int] = {id(parameters)}
+    stack: list[tuple[tuple[Any, ...], Any]] = [
+        ((name,), value) for name, value in reversed(parameters.items()) if not _is_code(node_type, name)
+    ]
     while stack:
         parts, value = stack.pop()
         if isinstance(value, str):
