@@ -52,6 +52,22 @@ class WorkflowStoreContract:
         for field in ("averageExecutionTime", "lastExecutionStatus", "category", "variables", "createdAt"):
             assert field in data
 
+    async def test_store_keeps_the_ids_import_gives_nodes_without_one(
+        self, store: Store, actor_a: Actor
+    ) -> None:
+        """n8n exports may carry nodes without an id: validation derives one, the store keeps it, and a
+        rename (which would derive another) leaves it as it is."""
+        document = chain_document("no-ids", 2)
+        for node in document["nodes"]:
+            del node["id"]
+        async with store.unit(actor_a) as unit:
+            created = await unit.workflows.create(document)
+        ids = [node["id"] for node in created.data["nodes"]]
+        assert all(ids) and len(set(ids)) == 2
+        async with store.unit(actor_a) as unit:
+            renamed = await unit.workflows.update(created.id, {"name": "renamed"})
+        assert [node["id"] for node in renamed.data["nodes"]] == ids
+
     async def test_store_unit_answered_by_the_cache_opens_no_session(
         self, store: Store, actor_a: Actor
     ) -> None:

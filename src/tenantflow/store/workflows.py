@@ -323,6 +323,7 @@ class WorkflowRepository:
         with self._audited(operation, None):
             workflow = _input(data)
             report = self._checked(workflow, allow_invalid, operation)
+            workflow = _with_node_ids(workflow, report)
             now = utc_now()
             row = Workflow(
                 id=new_id(),
@@ -368,6 +369,7 @@ class WorkflowRepository:
             if updated == current:
                 return self._view(row)
             report = self._checked(updated, allow_invalid, operation)
+            updated = _with_node_ids(updated, report)
             apply_input(row, updated)
             _stamp_validation(row, report, self.unit.store.registry.fingerprint())
             row.updated_at = utc_now()
@@ -897,6 +899,19 @@ def _validation_columns(report: ValidationReport, fingerprint: str) -> dict[str,
 
 def _cached_report(report: ValidationReport, fingerprint: str) -> dict[str, Any]:
     return {"registry": fingerprint, "report": report.to_dict()}
+
+
+def _with_node_ids(workflow: WorkflowInput, report: ValidationReport) -> WorkflowInput:
+    """Nodes submitted without an id are stored with the one validation derived for them (as n8n's import
+    gives them one), so later edits, renames and exports keep it."""
+    definition = report.definition
+    if definition is None or len(definition.nodes) != len(workflow.nodes):
+        return workflow
+    nodes = [
+        {**node, "id": parsed.id} if isinstance(node, dict) and not node.get("id") else node
+        for node, parsed in zip(workflow.nodes, definition.nodes, strict=True)
+    ]
+    return replace(workflow, nodes=nodes) if nodes != workflow.nodes else workflow
 
 
 def _invalid_error(report: ValidationReport, operation: str) -> WorkflowValidationError:
