@@ -3,10 +3,12 @@
 Scheduling is Kahn's algorithm over connections. A node becomes ready once every incoming connection has
 *resolved*: fired (carried items) or pruned (its output was empty, or its source never ran). Several
 connections into one input run the node **once**, items concatenated in connection order. A node whose
-inputs are all pruned does not run and prunes its own outputs in turn. Loop nodes are the exception that
-makes cycles legal: when a back edge into a loop node fires, the loop's region is re-armed and the loop
-node runs again with a higher run index. While a loop node is still looping, its exit connections are held
-open rather than pruned.
+inputs are all pruned does not run and prunes its own outputs in turn. Any cycle is legal, as in n8n's v1
+order: when a back edge into a loop head (a loop node, or any node a cycle returns to) fires, the head
+runs again on the items it carried, with a higher run index, and its region (everything after it) is
+re-armed to run again on the head's latest output, once the region's current pass has finished. While a
+loop node (``splitInBatches``) is still looping, its exit connections are held open rather than pruned.
+``maxNodeExecutions`` stops a loop that never ends.
 
 The executor is host-agnostic: events go to an async callback (the store checkpoints ``node.finished``;
 the live-progress stream forwards them), and ``resume`` seeds the run with nodes that already finished.
@@ -500,7 +502,12 @@ class Execution:
             return
         fired = [e for e in backs if self._edge_state[e] == _FIRED]
         if fired:
-            self._loop_restarts[loop] = self._gather(loop, fired)
+            inputs, sources = self._gather(loop, fired)
+            pending = self._loop_restarts.get(loop)
+            if pending is not None:  # fired again before the last pass ended: nothing it sent is lost
+                inputs = [[*before, *now] for before, now in zip(pending[0], inputs, strict=True)]
+                sources = (*pending[1], *sources)
+            self._loop_restarts[loop] = inputs, sources
         else:
             self._finish_loop(loop)
 
@@ -510,11 +517,16 @@ class Execution:
         self._force_parents()
 
     def _restart_loops(self) -> None:
-        """Re-arm loops whose back edges fired, once the cascade that fired them has settled."""
-        while self._loop_restarts:
-            loop, (inputs, sources) = self._loop_restarts.popitem()
-            self._rearm(loop)
-            self._enqueue(loop, inputs, sources)
+        """Re-arm loops whose back edges fired, once the cascade that fired them has settled and no node of
+        the loop's region is still queued or running: re-arming under a running branch would lose its
+        pass. The latest loop first; a loop that restarts keeps any loop around it waiting."""
+        busy = self._queued | self._active
+        for loop in reversed(list(self._loop_restarts)):
+            if loop not in busy and busy.isdisjoint(self.graph.regions.get(loop, ())):
+                inputs, sources = self._loop_restarts.pop(loop)
+                self._rearm(loop)
+                self._enqueue(loop, inputs, sources)
+                busy.add(loop)
 
     def _rearm(self, loop: str) -> None:
         """Forget the loop region's previous pass so its nodes can run again on the next batch."""

@@ -1,9 +1,10 @@
 """The workflow as a graph: edges, start nodes, loop back-edges and loop regions.
 
-Cycles are legal only as a loop node's loop-back: a depth-first walk from the start nodes (in document
-order) classifies each edge that returns to a node still on the walk's stack as a *back edge*, and every
-back edge must end at a loop node (``splitInBatches``). Without back edges the graph must be a DAG; the
-scheduler runs over that DAG and re-arms a loop's region each time one of its back edges fires.
+Any cycle is legal, as in n8n: a depth-first walk from the start nodes (in document order) classifies each
+edge that returns to a node still on the walk's stack as a *back edge*, and the node it ends at is a loop
+*head* (a ``splitInBatches`` node, or any node a polling or retry loop returns to). Without its back edges
+the graph is a DAG; the scheduler runs over that DAG and re-arms a head's region each time one of its back
+edges fires, so the head and everything after it run again with a higher run index.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections import OrderedDict, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from graphlib import CycleError, TopologicalSorter
+from graphlib import TopologicalSorter
 
 from tenantflow.engine.definition import NodeDefinition, WorkflowDefinition
 from tenantflow.engine.sdk import NodeRegistry, NodeType
@@ -45,7 +46,7 @@ class Graph:
     start_nodes: list[str] = field(default_factory=list)
     order: list[str] = field(default_factory=list)
     regions: dict[str, frozenset[str]] = field(default_factory=dict)
-    bad_cycles: list[list[str]] = field(default_factory=list)
+    """Each loop head's region: the nodes one more pass of the loop re-arms."""
     position: dict[str, int] = field(default_factory=dict)
     types: dict[str, NodeType | None] = field(default_factory=dict)
     input_counts: dict[str, int] = field(default_factory=dict)
@@ -105,7 +106,6 @@ def build_graph(definition: WorkflowDefinition, registry: NodeRegistry) -> Graph
     loop_nodes = {n.name for n in definition.nodes if (t := registry.get(n.type)) is not None and t.is_loop}
     starts = _start_nodes(definition, registry, incoming)
     back = _back_edges(names, starts, outgoing)
-    bad = [[e.source, e.target] for e in back if e.target not in loop_nodes]
     graph = Graph(
         names=names,
         edges=edges,
@@ -122,13 +122,8 @@ def build_graph(definition: WorkflowDefinition, registry: NodeRegistry) -> Graph
     sorter: TopologicalSorter[str] = TopologicalSorter()
     for name in names:
         sorter.add(name, *[e.source for e in graph.forward_in[name]])
-    try:
-        graph.order = list(sorter.static_order())
-    except CycleError as exc:  # cannot happen after back-edge removal, kept as a guard for odd inputs
-        bad.append(list(exc.args[1]))
-        graph.order = names
-    graph.bad_cycles = bad
-    graph.regions = {loop: _region(graph, loop) for loop in loop_nodes}
+    graph.order = list(sorter.static_order())  # acyclic: the walk starts from every node
+    graph.regions = {head: _region(graph, head) for head in loop_nodes | {e.target for e in back}}
     return graph
 
 
@@ -256,3 +251,49 @@ def reachable_from(graph: Graph, roots: Iterable[str]) -> set[str]:
         seen.add(name)
         frontier.extend(e.target for e in graph.outgoing.get(name, []))
     return seen
+
+
+def cycles(graph: Graph) -> list[list[str]]:
+    """The strongly connected parts that hold a cycle (more than one node, or a self-loop), each in
+    document order: the validator asks whether anything can leave them.
+
+    Tarjan's algorithm, iterative so that a long chain cannot exhaust Python's stack.
+    """
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    for root in graph.names:
+        if root in index:
+            continue
+        work: list[tuple[str, int]] = [(root, 0)]
+        while work:
+            node, position = work.pop()
+            if position == 0:
+                index[node] = low[node] = len(index)
+                stack.append(node)
+                on_stack.add(node)
+            out = graph.outgoing.get(node, [])
+            if position < len(out):
+                work.append((node, position + 1))
+                target = out[position].target
+                if target not in index:
+                    work.append((target, 0))
+                elif target in on_stack:
+                    low[node] = min(low[node], index[target])
+                continue
+            if work:  # back in the parent: carry this node's low link up
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+            if low[node] == index[node]:
+                part = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    part.append(member)
+                    if member == node:
+                        break
+                if len(part) > 1 or any(e.target == node for e in graph.outgoing.get(node, [])):
+                    found.append(sorted(part, key=graph.position.__getitem__))
+    return found

@@ -1,10 +1,11 @@
-"""Connection semantics: endpoints exist, outputs and inputs exist, cycles pass through a loop node, and no
-node is stranded.
+"""Connection semantics: endpoints exist, outputs and inputs exist, every cycle can be left, and no node
+is stranded.
 
-Cycles and orphans are judged on the executor's own graph (:func:`~tenantflow.engine.graph.build_graph`),
-so the validator accepts exactly what the scheduler can run. Building that graph costs more than every other
-check together on a 10,000-node workflow, so it is built only when a quick pass over the links finds a
-cycle or an unconnected node; a plain DAG with everything connected has neither a bad cycle nor an orphan.
+Any cycle is legal, as in n8n (polling and retry loops); one that nothing can leave is a warning, since
+only ``executionLimits.maxNodeExecutions`` stops it. Cycles and orphans are judged on the executor's own
+graph (:func:`~tenantflow.engine.graph.build_graph`). Building that graph costs more than every other check
+together on a 10,000-node workflow, so it is built only when a quick pass over the links finds a cycle or
+an unconnected node; a plain DAG with everything connected has neither.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 from tenantflow.engine.definition import WorkflowDefinition
 from tenantflow.engine.errors import ErrorCode
-from tenantflow.engine.graph import build_graph, reachable_from
+from tenantflow.engine.graph import MAIN, Graph, build_graph, cycles, reachable_from
 from tenantflow.engine.sdk import NodeRegistry, NodeType
 from tenantflow.engine.validation.connections import Link
 from tenantflow.engine.validation.nodes import STICKY_NOTE
@@ -153,18 +154,21 @@ def check_graph(
     registry: NodeRegistry,
     log: IssueLog,
 ) -> None:
-    """Bad cycles (errors) and orphans (warnings: unconnected and unreachable from every start node)."""
+    """Cycles nothing can leave and orphans (warnings: unconnected and unreachable from every start node)."""
     connected = set(chain.from_iterable(pairs))
     lonely = [site for site in sites if site.index not in connected and site.type != STICKY_NOTE]
     if not lonely and not _has_cycle(pairs):
         return
     graph = build_graph(definition, registry)
-    for cycle in graph.bad_cycles:
-        log.error(
-            _link_path(cycle[0], cycle[1], links, resolve),
-            ErrorCode.CIRCULAR_DEPENDENCY,
-            f"connection {cycle[0]!r} -> {cycle[1]!r} closes a cycle through no loop node",
-        )
+    for part in cycles(graph):
+        if not _can_leave(graph, part):
+            site = resolve(part[0])
+            log.warning(
+                node_path(site.index) if site is not None else "connections",
+                ErrorCode.CIRCULAR_DEPENDENCY,
+                f"nodes {part!r} form a cycle that nothing leaves: only executionLimits.maxNodeExecutions"
+                " stops it",
+            )
     reachable = reachable_from(graph, graph.start_nodes) if lonely else set()
     for site in lonely:
         if site.name not in reachable:
@@ -173,6 +177,24 @@ def check_graph(
                 ErrorCode.ORPHANED_NODE,
                 f"node {site.name!r} has no connections and no start node reaches it",
             )
+
+
+def _can_leave(graph: Graph, part: list[str]) -> bool:
+    """Whether items can get out of a cycle: a connection leaves it, or a node has an output (a branch, or
+    the error output) that does not feed it, where the items it sends stop and the loop ends."""
+    members = set(part)
+    for name in part:
+        inside = {e.output for e in graph.outgoing.get(name, []) if e.port == MAIN and e.target in members}
+        if any(e.target not in members for e in graph.outgoing.get(name, [])):
+            return True
+        node, node_type = graph.nodes[name], graph.types[name]
+        try:
+            count = node_type.output_count(node) if node_type is not None else None
+        except Exception:  # a plugin may assume parameters its own schema check has already rejected
+            count = None
+        if count is None or len(inside) < count + (node.on_error == "continueErrorOutput"):
+            return True  # an output that does not feed the cycle, or outputs that cannot be told
+    return False
 
 
 def _has_cycle(pairs: Sequence[Pair]) -> bool:
@@ -198,16 +220,3 @@ def _has_cycle(pairs: Sequence[Pair]) -> bool:
             if not indegree[target]:
                 ready.append(target)
     return consumed < len(pairs)
-
-
-def _link_path(source: str, target: str, links: Sequence[Link], resolve: Resolver) -> str:
-    """The source path of the first link from ``source`` to ``target`` (looked up only for bad cycles)."""
-    for link in links:
-        if _ends(link, resolve) == (source, target):
-            return link.path()
-    return "connections"
-
-
-def _ends(link: Link, resolve: Resolver) -> tuple[str, str] | None:
-    source, target = resolve(link.source), resolve(link.target)
-    return None if source is None or target is None else (source.name, target.name)
