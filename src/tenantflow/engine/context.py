@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from tenantflow.engine.definition import NodeDefinition, WorkflowDefinition
-from tenantflow.engine.expressions import compile_template, resolve_value
+from tenantflow.engine.expressions import compile_template, follows_n8n, resolve_value
 from tenantflow.engine.pairing import input_source
 from tenantflow.engine.proxy import ExpressionScope, LayeredScope, ScopeInputs
 from tenantflow.engine.sdk import Items, LogLevel
@@ -18,24 +18,25 @@ if TYPE_CHECKING:
 _MISSING = object()
 
 
-def _holds_template(value: Any, seen: dict[int, bool]) -> bool:
-    """Whether ``value`` contains an expression; containers are checked once per node run (by identity),
-    so a node asking for the same static parameter for each of 10,000 items pays for one walk."""
+def _holds_template(value: Any, seen: dict[int, bool], n8n: bool) -> bool:
+    """Whether ``value`` may contain an expression (in n8n's dialect only ``=``-prefixed strings are);
+    containers are checked once per node run (by identity), so a node asking for the same static parameter
+    for each of 10,000 items pays for one walk."""
     if isinstance(value, str):
-        return value.startswith("=") or "{{" in value
+        return value.startswith("=") or (not n8n and "{{" in value)
     if not isinstance(value, dict | list):
         return False
     known = seen.get(id(value))
     if known is None:
         children = value.values() if isinstance(value, dict) else value
-        known = seen[id(value)] = any(_holds_template(child, seen) for child in children)
+        known = seen[id(value)] = any(_holds_template(child, seen, n8n) for child in children)
     return known
 
 
 class NodeRunContext:
     """The executor's implementation of :class:`~tenantflow.engine.sdk.NodeContext` for one node run."""
 
-    __slots__ = ("_execution", "_inputs", "_node", "_run_index", "_scope_inputs", "_static")
+    __slots__ = ("_execution", "_inputs", "_n8n", "_node", "_run_index", "_scope_inputs", "_static")
 
     def __init__(
         self, execution: Execution, node: NodeDefinition, inputs: list[Items], run_index: int
@@ -46,6 +47,7 @@ class NodeRunContext:
         self._inputs = inputs
         self._scope_inputs: ScopeInputs | None = None
         self._static: dict[int, bool] | None = None  # created when a container parameter is first asked for
+        self._n8n = follows_n8n(node.type)  # the node's template dialect
 
     @property
     def node(self) -> NodeDefinition:
@@ -95,16 +97,16 @@ class NodeRunContext:
 
     def evaluate(self, value: Any, item_index: int = 0) -> Any:
         if isinstance(value, str):
-            if not (value.startswith("=") or "{{" in value):
+            if not (value.startswith("=") or (not self._n8n and "{{" in value)):
                 return value
         elif isinstance(value, dict | list):
             if self._static is None:
                 self._static = {}
-            if not _holds_template(value, self._static):
+            if not _holds_template(value, self._static, self._n8n):
                 return value
         else:
             return value
-        return resolve_value(value, self._scope(item_index), self._execution.limits.expressions)
+        return resolve_value(value, self._scope(item_index), self._execution.limits.expressions, self._n8n)
 
     def evaluate_with(self, source: str, names: Mapping[str, Any], item_index: int = 0) -> Any:
         scope = LayeredScope(names, self._scope(item_index))

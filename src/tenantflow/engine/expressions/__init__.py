@@ -10,7 +10,7 @@ from .dates import make_date, parse_date, resolve_zone
 from .errors import ExpressionError, ExpressionLimitError, ExpressionSyntaxError
 from .regex import compile_js_regex
 from .runtime import ExpressionLimits
-from .template import Template, compile_template, is_template, resolve_value
+from .template import Template, compile_template, follows_n8n, is_template, resolve_value
 from .values import (
     UNDEFINED,
     HostObject,
@@ -43,6 +43,7 @@ __all__ = [
     "NativeFunction",
     "Template",
     "compile_template",
+    "follows_n8n",
     "is_template",
     "js_loose_equals",
     "js_strict_equals",

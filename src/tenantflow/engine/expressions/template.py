@@ -1,5 +1,8 @@
 """Parameter templates: ``=...`` (n8n) and ``...{{ expr }}...`` (MetaBuilder) strings.
 
+Which strings are templates depends on the node's dialect (:func:`follows_n8n`): n8n's nodes take only
+``=``-prefixed strings, MetaBuilder's also any string holding a ``{{ }}`` block.
+
 A value that is exactly one ``{{ }}`` block (after the optional ``=``) keeps the expression's type; otherwise
 the parts are joined into a string. Compiled templates are cached by source text.
 """
@@ -21,10 +24,21 @@ from .values import UNDEFINED, HostObject, js_string, to_json
 _Part = str | Eval
 
 
-def is_template(value: str) -> bool:
-    """``=``-prefixed (n8n) or containing a ``{{ … }}`` block (MetaBuilder)."""
+_N8N_NODE_PREFIXES = ("n8n-nodes-base.", "@n8n/")
+
+
+def follows_n8n(node_type: str) -> bool:
+    """Whether a node type takes n8n's template rule: its parameters are expressions only when they start
+    with ``=`` (n8n keeps ``"Bearer {{ 1+1 }}"`` as written). Every other node type is MetaBuilder's."""
+    return node_type.startswith(_N8N_NODE_PREFIXES)
+
+
+def is_template(value: str, n8n: bool = False) -> bool:
+    """``=``-prefixed, or (MetaBuilder's dialect, not ``n8n``'s) containing a ``{{ … }}`` block."""
     if value.startswith("="):
         return True
+    if n8n:
+        return False
     start = value.find("{{")
     return start != -1 and value.find("}}", start + 2) != -1
 
@@ -126,15 +140,18 @@ def compile_template(value: str) -> Template:
         raise ExpressionSyntaxError(exc.message, value) from None
 
 
-def resolve_value(value: Any, variables: Mapping[str, Any], limits: ExpressionLimits | None = None) -> Any:
-    """Deeply render a parameter structure: template strings are evaluated, other leaves returned as is."""
+def resolve_value(
+    value: Any, variables: Mapping[str, Any], limits: ExpressionLimits | None = None, n8n: bool = False
+) -> Any:
+    """Deeply render a parameter structure: template strings (in the dialect ``n8n`` picks, see
+    :func:`is_template`) are evaluated, other leaves returned as is."""
     if isinstance(value, str):
-        if not is_template(value):
+        if not is_template(value, n8n):
             return value
         bounds = limits or DEFAULT_LIMITS
         return to_json(compile_template(value).render(variables, bounds), bounds.max_array_length)
     if isinstance(value, dict):
-        return {k: resolve_value(v, variables, limits) for k, v in value.items()}
+        return {k: resolve_value(v, variables, limits, n8n) for k, v in value.items()}
     if isinstance(value, list):
-        return [resolve_value(v, variables, limits) for v in value]
+        return [resolve_value(v, variables, limits, n8n) for v in value]
     return value

@@ -12,7 +12,7 @@ from functools import cache
 from typing import Any
 
 from tenantflow.engine.errors import ErrorCode
-from tenantflow.engine.expressions import ExpressionSyntaxError, compile_template, is_template
+from tenantflow.engine.expressions import ExpressionSyntaxError, compile_template, follows_n8n, is_template
 from tenantflow.engine.validation.nodes import STICKY_NOTE
 from tenantflow.engine.validation.report import IssueLog, node_path
 from tenantflow.engine.validation.structure import NodeSite
@@ -70,9 +70,10 @@ def _variables(text: str) -> set[str]:
 
 
 def _templates(parameters: dict[str, Any], node_type: str) -> Iterator[tuple[tuple[Any, ...], str]]:
-    """(path inside parameters, text) for every template string outside code, depth-first. Containers
-    already seen are skipped, since parameters built in Python (not parsed from JSON) may contain
-    themselves."""
+    """(path inside parameters, text) for every template string (in the node type's dialect) outside code,
+    depth-first. Containers already seen are skipped, since parameters built in Python (not parsed from
+    JSON) may contain themselves."""
+    n8n = follows_n8n(node_type)
     seen: set[int] = {id(parameters)}
     stack: list[tuple[tuple[Any, ...], Any]] = [
         ((name,), value) for name, value in reversed(parameters.items()) if not _is_code(node_type, name)
@@ -80,7 +81,7 @@ def _templates(parameters: dict[str, Any], node_type: str) -> Iterator[tuple[tup
     while stack:
         parts, value = stack.pop()
         if isinstance(value, str):
-            if is_template(value):
+            if is_template(value, n8n):
                 yield parts, value
         elif isinstance(value, dict | list) and id(value) not in seen:
             seen.add(id(value))
