@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 
+from tenantflow.engine.definition import parse_workflow
 from tenantflow.engine.executor import Execution
+from tenantflow.engine.graph import build_graph
 from tenantflow.engine.validation import ValidationReport, validate
 from tenantflow.nodes import default_registry
 
@@ -214,3 +216,21 @@ def test_a_branch_output_left_unconnected_can_end_the_cycle() -> None:
     del document["nodes"][3]
     report = validate(document, REGISTRY)
     assert report.valid and cycle_warnings(report) == []
+
+
+async def test_ai_connections_carry_no_items_and_order_nothing() -> None:
+    """A LangChain sub-node hangs off the node that uses it by an ``ai_*`` connection: it is neither a
+    predecessor the user waits for nor a start node of its own."""
+    document = wf(
+        [node("Start", "manualTrigger"), node("Agent", "noOp"), node("Model", "noOp")],
+        {
+            "Start": {"main": [[to("Agent")]]},
+            "Model": {"ai_languageModel": [[{"node": "Agent", "type": "ai_languageModel", "index": 0}]]},
+        },
+    )
+    graph = build_graph(parse_workflow(document), REGISTRY)
+    assert [edge.source for edge in graph.incoming["Agent"]] == ["Start"]
+    assert "Model" not in graph.start_nodes and not graph.outgoing.get("Model")
+    record = (await run(document)).record
+    assert record.status == "success"
+    assert record.state["Agent"].runs == 1 and "Model" not in record.state

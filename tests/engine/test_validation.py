@@ -350,20 +350,23 @@ def test_a_trigger_has_no_inputs() -> None:
     assert ("INVALID_INPUT_INDEX", "connections['A'].main[0][0].index") in issues(check(doc))
 
 
-def test_a_cycle_without_a_loop_node() -> None:
+def test_a_cycle_without_a_loop_node_is_legal_and_warned_when_nothing_leaves_it() -> None:
     doc = workflow(node("Start", TRIGGER), node("A"), node("B"), connections=chain("Start", "A", "B", "A"))
     report = check(doc)
-    assert issues(report) == [("CIRCULAR_DEPENDENCY", "connections['B'].main[0][0]")]
-    assert (report.errors[0].number, report.errors[0].seed_class) == (4222, seed("CIRCULAR_DEPENDENCY", 4222))
+    assert report.valid and issues(report) == []
+    [warning] = report.warnings
+    assert (warning.code, warning.path, warning.number) == ("CIRCULAR_DEPENDENCY", "nodes[1]", 4222)
 
 
-def test_a_self_loop_is_a_cycle() -> None:
+def test_a_self_loop_is_a_cycle_nothing_leaves() -> None:
     doc = workflow(
         node("Start", TRIGGER),
         node("A"),
         connections={"Start": {"main": [to("A")]}, "A": {"main": [to("A")]}},
     )
-    assert issues(check(doc)) == [("CIRCULAR_DEPENDENCY", "connections['A'].main[0][0]")]
+    report = check(doc)
+    assert report.valid
+    assert [(w.code, w.path) for w in report.warnings] == [("CIRCULAR_DEPENDENCY", "nodes[1]")]
 
 
 def test_a_cycle_through_split_in_batches_is_a_loop() -> None:

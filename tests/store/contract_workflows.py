@@ -20,9 +20,10 @@ from tests.store.factories import audit_log, chain_document
 pytestmark = pytest.mark.anyio
 
 
-def cyclic_document(name: str) -> dict[str, Any]:
+def invalid_document(name: str) -> dict[str, Any]:
+    """A workflow validation refuses: Step 2 connects to a node that does not exist."""
     document = chain_document(name, 3)
-    document["connections"]["Step 2"] = {"main": [[{"node": "Step 1", "type": "main", "index": 0}]]}
+    document["connections"]["Step 2"] = {"main": [[{"node": "Ghost", "type": "main", "index": 0}]]}
     return document
 
 
@@ -97,15 +98,15 @@ class WorkflowStoreContract:
     ) -> None:
         with pytest.raises(WorkflowValidationError) as caught:
             async with store.unit(actor_a) as unit:
-                await unit.workflows.create(cyclic_document("cyclic"))
+                await unit.workflows.create(invalid_document("cyclic"))
         assert caught.value.code is ErrorCode.WORKFLOW_INVALID
-        assert caught.value.details["errors"][0]["code"] == "CIRCULAR_DEPENDENCY"
+        assert caught.value.details["errors"][0]["code"] == "UNKNOWN_CONNECTION_TARGET"
         assert caught.value.path is not None and caught.value.path.startswith("$")
         shown = caught.value.to_dict()
         assert list(shown) == ["code", "number", "message", "path", "details"]
         assert shown["number"] == 4600 and shown["details"]["errors"][0]["seedClass"] == {
-            "code": "CIRCULAR_DEPENDENCY",
-            "number": 4222,
+            "code": "INVALID_EDGES",
+            "number": 4221,
         }
         async with store.unit(actor_a) as unit:
             assert (await unit.workflows.list()).total == 0
@@ -138,9 +139,9 @@ class WorkflowStoreContract:
         self, store: Store, actor_a: Actor
     ) -> None:
         async with store.unit(actor_a) as unit:
-            draft = await unit.workflows.create(cyclic_document("draft"), allow_invalid=True)
+            draft = await unit.workflows.create(invalid_document("draft"), allow_invalid=True)
         assert draft.data["validationStatus"] == "invalid"
-        assert draft.data["validationErrors"][0]["code"] == "CIRCULAR_DEPENDENCY"
+        assert draft.data["validationErrors"][0]["code"] == "UNKNOWN_CONNECTION_TARGET"
         with pytest.raises(WorkflowValidationError):
             async with store.unit(actor_a) as unit:
                 await unit.workflows.set_enabled(draft.id, True)
@@ -324,7 +325,7 @@ class WorkflowStoreContract:
         with pytest.raises(WorkflowValidationError) as caught:
             async with store.unit(actor_a) as unit:
                 await unit.workflows.create_many(
-                    [chain_document("ok-1"), cyclic_document("bad"), chain_document("ok-2")]
+                    [chain_document("ok-1"), invalid_document("bad"), chain_document("ok-2")]
                 )
         assert caught.value.path is not None and caught.value.path.startswith("$[1]")
         async with store.unit(actor_a) as unit:
@@ -408,9 +409,9 @@ class WorkflowStoreContract:
         async with store.unit(actor_a) as unit:
             await unit.workflows.create(chain_document("replaced"))
         attempts: list[tuple[dict[str, Any], ConflictPolicy]] = [
-            ({"formatVersion": EXPORT_FORMAT, "workflow": cyclic_document("enveloped")}, "error"),
-            (cyclic_document("bare"), "error"),
-            (cyclic_document("replaced"), "replace"),
+            ({"formatVersion": EXPORT_FORMAT, "workflow": invalid_document("enveloped")}, "error"),
+            (invalid_document("bare"), "error"),
+            (invalid_document("replaced"), "replace"),
         ]
         for payload, policy in attempts:
             with pytest.raises(WorkflowValidationError) as caught:
@@ -419,11 +420,11 @@ class WorkflowStoreContract:
             assert (caught.value.code, caught.value.number) == (ErrorCode.IMPORT_VALIDATION_FAILED, 4252)
             [issue] = caught.value.details["errors"]
             assert (issue["code"], issue["number"], issue["path"]) == (
-                "CIRCULAR_DEPENDENCY",
-                4222,
-                "connections['Step 2'].main[0][0]",
+                "UNKNOWN_CONNECTION_TARGET",
+                4610,
+                "connections['Step 2'].main[0][0].node",
             )
-            assert caught.value.path == "$.connections['Step 2'].main[0][0]"
+            assert caught.value.path == "$.connections['Step 2'].main[0][0].node"
         refusals = [(e.operation, e.error_code) for e in await audit_log(store, actor_a.tenant_id)][1:]
         assert refusals == [("workflow.import", "IMPORT_VALIDATION_FAILED")] * 3
         async with store.unit(actor_a) as unit:

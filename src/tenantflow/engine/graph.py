@@ -81,13 +81,18 @@ class Graph:
 
 
 def edges_of(definition: WorkflowDefinition) -> list[Edge]:
-    """Every connection whose source and target both exist, in document order."""
+    """Every data connection (main or error) whose source and target both exist, in document order.
+
+    n8n's ``ai_*`` connections attach a LangChain sub-node to the node that uses it; no items flow along
+    them, so they neither order the run nor make a node wait."""
     names = {n.name for n in definition.nodes}
     edges: list[Edge] = []
     for source, ports in definition.connections.items():
         if source not in names:
             continue
         for port, outputs in ports.items():
+            if port not in (MAIN, ERROR):
+                continue
             for output, targets in enumerate(outputs):
                 for target in targets:
                     if (node := target["node"]) in names:

@@ -149,7 +149,6 @@ def check_graph(
     definition: WorkflowDefinition,
     sites: Sequence[NodeSite],
     pairs: Sequence[Pair],
-    links: Sequence[Link],
     resolve: Resolver,
     registry: NodeRegistry,
     log: IssueLog,

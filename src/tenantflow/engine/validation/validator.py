@@ -66,7 +66,7 @@ def _validate(source: Any, registry: NodeRegistry, max_nodes: int) -> Validation
         pairs = check_links(document.links, resolve, registry, log)
         check_ai_links(document.links, resolve, registry, log)
         if document.definition is not None:  # cycles and reachability need the normalised graph
-            check_graph(document.definition, document.sites, pairs, document.links, resolve, registry, log)
+            check_graph(document.definition, document.sites, pairs, resolve, registry, log)
         check_expressions(document.sites, document.variables, log)
     return log.report(document.definition)
 
