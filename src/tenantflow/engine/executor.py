@@ -520,6 +520,8 @@ class Execution:
         """Re-arm loops whose back edges fired, once the cascade that fired them has settled and no node of
         the loop's region is still queued or running: re-arming under a running branch would lose its
         pass. The latest loop first; a loop that restarts keeps any loop around it waiting."""
+        if not self._loop_restarts:  # the usual case, after every node of every run
+            return
         busy = self._queued | self._active
         for loop in reversed(list(self._loop_restarts)):
             if loop not in busy and busy.isdisjoint(self.graph.regions.get(loop, ())):
