@@ -312,6 +312,26 @@ class ExecutionStoreContract:
         operations = [e.operation for e in await audit_entries(store, actor_a.tenant_id, ended.id)]
         assert operations == ["execution.create", "execution.start", "execution.finish"]
 
+    async def test_execution_write_batch_clears_cached_stats_once(
+        self, store: Store, actor_a: Actor, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Creating, starting, finishing and counting runs of two workflows in one unit clear their cached
+        stats in one call (with Redis: one round trip), after the commit."""
+        first, second = await new_workflow(store, actor_a), await new_workflow(store, actor_a)
+        calls: list[tuple[str, ...]] = []
+
+        async def record(tenant_id: str, *workflow_ids: str) -> None:
+            calls.append((tenant_id, *workflow_ids))
+
+        monkeypatch.setattr(store.cache, "executions_changed", record)
+        requests = [QueuedExecution(actor_a, first, 1), QueuedExecution(actor_a, second, 1)]
+        finish = FinishedRun("success", None, Metrics(), T0)
+        progress = [ExecutionProgress(request.id, T0, finish=finish) for request in requests]
+        async with store.unit(actor_a) as unit:
+            await unit.executions.write_batch(requests, progress)
+            assert calls == []
+        assert calls == [(actor_a.tenant_id, *sorted([first, second]))]
+
     async def test_execution_write_batch_of_ended_runs_refuses_a_missing_workflow(
         self, store: Store, actor_a: Actor, actor_b: Actor
     ) -> None:

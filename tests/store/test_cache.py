@@ -12,7 +12,7 @@ import json
 import math
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,6 +70,7 @@ class Recorder:
     def __init__(self, inner: WarmCache) -> None:
         self.inner = inner
         self.written: list[str] = []
+        self.bumped: list[list[str]] = []  # each incr_all call's keys
 
     async def get(self, key: str) -> Any | None:
         return await self.inner.get(key)
@@ -83,6 +84,10 @@ class Recorder:
 
     async def incr(self, key: str) -> int:
         return await self.inner.incr(key)
+
+    async def incr_all(self, keys: Sequence[str]) -> None:
+        self.bumped.append(list(keys))
+        await self.inner.incr_all(keys)
 
     async def get_int(self, key: str) -> int:
         return await self.inner.get_int(key)
@@ -351,6 +356,23 @@ async def test_cache_stats_invalidation_is_exact(tiers: Tiers) -> None:
         ("a", "w2", "24h"): False,
         ("a", "*", "24h"): False,
         ("b", "w1", "24h"): True,
+    }
+
+
+async def test_cache_executions_of_several_workflows_bump_in_one_round_trip(tiers: Tiers) -> None:
+    cache = tiers.cache
+    entries = [("a", "w1", "24h"), ("a", "w2", "24h"), ("a", "w3", "24h"), ("a", "*", "24h")]
+    for entry in entries:
+        await load_stats(cache, *entry)
+    tiers.warm.bumped.clear()
+    await cache.executions_changed("a", "w2", "w1")
+    assert len(tiers.warm.bumped) == 1 and len(tiers.warm.bumped[0]) == 4  # the list, w1, w2, "*"
+    cached = {entry: await cache.get_stats(*entry) is not None for entry in entries}
+    assert cached == {
+        ("a", "w1", "24h"): False,
+        ("a", "w2", "24h"): False,
+        ("a", "w3", "24h"): True,
+        ("a", "*", "24h"): False,
     }
 
 

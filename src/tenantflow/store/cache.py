@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol, cast
 from urllib.parse import quote
 
@@ -97,6 +97,10 @@ class WarmCache(Protocol):
     async def set(self, key: str, value: Any, ttl: float) -> None: ...
     async def delete(self, *keys: str) -> None: ...
     async def incr(self, key: str) -> int: ...
+    async def incr_all(self, keys: Sequence[str]) -> None:
+        """Bump several counters at once: one round trip, however many a write moved."""
+        ...
+
     async def get_int(self, key: str) -> int: ...
     async def close(self) -> None: ...
 
@@ -145,6 +149,10 @@ class MemoryWarmCache:
         self._counters[key] = value
         return value
 
+    async def incr_all(self, keys: Sequence[str]) -> None:
+        for key in keys:
+            await self.incr(key)
+
     async def get_int(self, key: str) -> int:
         return self._counters.get(key, self._counters.floor)
 
@@ -179,6 +187,13 @@ class RedisWarmCache:
             pipe.expire(self._prefix + key, round(COUNTER_TTL))
             value, _ = await pipe.execute()
         return int(value)
+
+    async def incr_all(self, keys: Sequence[str]) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            for key in keys:
+                pipe.incr(self._prefix + key)
+                pipe.expire(self._prefix + key, round(COUNTER_TTL))
+            await pipe.execute()
 
     async def get_int(self, key: str) -> int:
         raw = await self._redis.getex(self._prefix + key, ex=round(COUNTER_TTL))
@@ -439,9 +454,10 @@ class WorkflowCache:
             await self._invalidation.publish(tenant_id, workflow_id)
         await self._bump(tenant_id, workflow_id)
 
-    async def executions_changed(self, tenant_id: str, workflow_id: str) -> None:
-        """An execution was recorded: its workflow's and tenant-wide stats go, and lists (lastExecution*)."""
-        await self._bump(tenant_id, workflow_id)
+    async def executions_changed(self, tenant_id: str, *workflow_ids: str) -> None:
+        """Executions were recorded: their workflows' and the tenant-wide stats go, and lists
+        (lastExecution*), in one warm-tier round trip."""
+        await self._bump(tenant_id, *workflow_ids)
 
     async def close(self) -> None:
         if self._drainer is not None:
@@ -452,13 +468,11 @@ class WorkflowCache:
             await self._invalidation.close()
         await self._warm.close()
 
-    async def _bump(self, tenant_id: str, workflow_id: str) -> None:
-        for counter in (
-            _key(tenant_id, "workflows"),
-            _key(tenant_id, "stats", workflow_id),
-            _key(tenant_id, "stats", "*"),
-        ):
-            await self._warm.incr(counter)
+    async def _bump(self, tenant_id: str, *workflow_ids: str) -> None:
+        scopes = sorted({*workflow_ids, "*"})
+        await self._warm.incr_all(
+            [_key(tenant_id, "workflows"), *(_key(tenant_id, "stats", s) for s in scopes)]
+        )
 
     async def _get_warm(self, tenant_id: str, key: str) -> Any | None:
         stored = await self._warm.get(key)

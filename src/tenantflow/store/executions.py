@@ -194,7 +194,6 @@ class ExecutionRepository:
 
     def __init__(self, unit: Unit) -> None:
         self.unit = unit
-        self._stats_touched: set[str] = set()
 
     @property
     def session(self) -> AsyncSession:
@@ -769,15 +768,7 @@ class ExecutionRepository:
 
     def _stats_changed(self, workflow_id: str | None) -> None:
         """Execution counts feed the cached stats (the workflow's and the tenant's): clear them on commit."""
-        scope = workflow_id or "*"
-        if scope in self._stats_touched:
-            return
-        self._stats_touched.add(scope)
-
-        async def clear() -> None:
-            await self.unit.cache.executions_changed(self.unit.tenant_id, scope)
-
-        self.unit.after_commit(clear)
+        self.unit.executions_changed(workflow_id)
 
     async def _missing(
         self, model: type[TenantScoped], ident: str, operation: str, *, write: bool

@@ -97,6 +97,7 @@ class Unit:
     read_only: bool = False
     _session: AsyncSession | None = None
     _after_commit: list[AfterCommit] = field(default_factory=list)
+    _counted: set[str] = field(default_factory=set)  # workflows ("*": none) whose executions changed
 
     @property
     def session(self) -> AsyncSession:
@@ -200,6 +201,17 @@ class Unit:
                 self.audit.failed(operation, target_type, target_id, error)
                 error.audited = True
             raise
+
+    def executions_changed(self, workflow_id: str | None) -> None:
+        """Executions of ``workflow_id`` (None: of no workflow) were written: once committed, their cached
+        stats and the tenant's lists go, for every workflow the unit touched in one warm-tier round trip."""
+        if not self._counted:
+
+            async def bump() -> None:
+                await self.cache.executions_changed(self.tenant_id, *sorted(self._counted))
+
+            self.after_commit(bump)
+        self._counted.add(workflow_id or "*")
 
     def after_commit(self, hook: AfterCommit) -> None:
         """Run ``hook`` once the transaction has committed; dropped if it rolls back."""

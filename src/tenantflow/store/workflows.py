@@ -540,6 +540,7 @@ class WorkflowRepository:
             counters = result.one_or_none()
             if counters is None:
                 await self._missing(workflow_id, operation, write=True)
+            self.unit.executions_changed(workflow_id)
             self._counted[workflow_id] = {
                 name: iso(value) if isinstance(value, datetime) else value
                 for name, value in zip(_COUNTERS, counters, strict=True)
@@ -813,7 +814,6 @@ class WorkflowRepository:
             for workflow_id, counters in sorted(self._counted.items()):
                 if workflow_id not in self._changed:
                     self.unit.cache.patch_workflow(tenant_id, workflow_id, counters)
-                    await self.unit.cache.executions_changed(tenant_id, workflow_id)
 
         self.unit.after_commit(invalidate)
 
