@@ -326,6 +326,13 @@ async def test_cache_write_bumps_the_list_generation(tiers: Tiers) -> None:
     assert await cache.get_list("a", "q1") is None
 
 
+async def still_cached(
+    cache: WorkflowCache, entries: list[tuple[str, str, str]]
+) -> dict[tuple[str, str, str], bool]:
+    """Which of the stats ``entries`` (tenant, workflow, window) the cache still holds."""
+    return {entry: await cache.get_stats(*entry) is not None for entry in entries}
+
+
 async def test_cache_stats_invalidation_is_exact(tiers: Tiers) -> None:
     cache = tiers.cache
     entries = [
@@ -338,8 +345,7 @@ async def test_cache_stats_invalidation_is_exact(tiers: Tiers) -> None:
     for entry in entries:
         await load_stats(cache, *entry)
     await cache.workflow_changed("a", "w1")
-    cached = {entry: await cache.get_stats(*entry) is not None for entry in entries}
-    assert cached == {
+    assert await still_cached(cache, entries) == {
         ("a", "w1", "24h"): False,
         ("a", "w1", "7d"): False,
         ("a", "w2", "24h"): True,
@@ -349,8 +355,7 @@ async def test_cache_stats_invalidation_is_exact(tiers: Tiers) -> None:
     for tenant_id, workflow_id, window in entries:
         await cache.put_stats(tenant_id, workflow_id, window, {"refilled": True})
     await cache.executions_changed("a", "w2")
-    cached = {entry: await cache.get_stats(*entry) is not None for entry in entries}
-    assert cached == {
+    assert await still_cached(cache, entries) == {
         ("a", "w1", "24h"): True,
         ("a", "w1", "7d"): True,
         ("a", "w2", "24h"): False,
@@ -367,8 +372,7 @@ async def test_cache_executions_of_several_workflows_bump_in_one_round_trip(tier
     tiers.warm.bumped.clear()
     await cache.executions_changed("a", "w2", "w1")
     assert len(tiers.warm.bumped) == 1 and len(tiers.warm.bumped[0]) == 4  # the list, w1, w2, "*"
-    cached = {entry: await cache.get_stats(*entry) is not None for entry in entries}
-    assert cached == {
+    assert await still_cached(cache, entries) == {
         ("a", "w1", "24h"): False,
         ("a", "w2", "24h"): False,
         ("a", "w3", "24h"): True,
