@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     execution_wait_seconds: float = Field(
         default=300.0, gt=0, description="How long `execute?wait=true` waits before answering 202."
     )
+    allow_host_commands: bool = Field(
+        default=False, description="Let n8n's Execute Command node run shell commands on this machine."
+    )
 
     @field_validator("rate_limits", mode="after")
     @classmethod

@@ -16,9 +16,10 @@ from tenantflow.api.deps import Runtime
 from tenantflow.api.middleware import ServiceMiddleware
 from tenantflow.api.ratelimit import RateLimiter
 from tenantflow.api.routes import executions, identity, secrets, system, workflows
+from tenantflow.engine.executor import RunLimits
 from tenantflow.services.access import Authenticator
 from tenantflow.services.events import InProcessEventBus
-from tenantflow.services.executions import ExecutionService
+from tenantflow.services.executions import ExecutionService, ExecutionSettings
 from tenantflow.services.runtime import open_store
 from tenantflow.settings import Settings
 
@@ -34,7 +35,8 @@ async def open_runtime(settings: Settings) -> Runtime:
         store, jwt_key=settings.jwt_key(keyring), jwt_ttl_seconds=settings.jwt_ttl_seconds
     )
     redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
-    executions = ExecutionService(store, InProcessEventBus())
+    limits = RunLimits(allow_host_commands=settings.allow_host_commands)
+    executions = ExecutionService(store, InProcessEventBus(), ExecutionSettings(limits=limits))
     await executions.start()
     return Runtime(settings, store, authenticator, RateLimiter.from_settings(settings), redis, executions)
 

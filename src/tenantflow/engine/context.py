@@ -81,6 +81,10 @@ class NodeRunContext:
     def allow_private_network(self) -> bool:
         return self._execution.limits.allow_private_network
 
+    @property
+    def allow_host_commands(self) -> bool:
+        return self._execution.limits.allow_host_commands
+
     def raw_param(self, path: str, default: Any = None) -> Any:
         value: Any = self._node.parameters
         for part in path.split("."):

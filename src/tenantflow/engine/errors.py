@@ -50,6 +50,7 @@ class ErrorCode(StrEnum):
     HTTP_ERROR = "HTTP_ERROR"
     BLOCKED_ADDRESS = "BLOCKED_ADDRESS"
     SUBWORKFLOW_FAILED = "SUBWORKFLOW_FAILED"
+    HOST_ACCESS_DENIED = "HOST_ACCESS_DENIED"
     WORKFLOW_INVALID = "WORKFLOW_INVALID"
     # Execution, raised by particular node families
     CODE_ERROR = "CODE_ERROR"
@@ -195,6 +196,7 @@ ERROR_NUMBERS: Final[Mapping[ErrorCode, int]] = MappingProxyType(
         ErrorCode.HTTP_ERROR: 5008,
         ErrorCode.BLOCKED_ADDRESS: 5009,
         ErrorCode.SUBWORKFLOW_FAILED: 5010,
+        ErrorCode.HOST_ACCESS_DENIED: 5011,
         # 51xx: node families.
         ErrorCode.CODE_ERROR: 5100,
         ErrorCode.DIVISION_BY_ZERO: 5101,

@@ -64,6 +64,7 @@ class RunLimits:
     execution_timeout_s: float | None = None
     expressions: ExpressionLimits = field(default_factory=ExpressionLimits)
     allow_private_network: bool = False
+    allow_host_commands: bool = False  # n8n's Execute Command runs a shell on the host: off unless allowed
 
 
 class ExecutionOptions(TypedDict, total=False):

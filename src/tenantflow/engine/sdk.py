@@ -49,6 +49,8 @@ class NodeContext(Protocol):
 
     @property
     def allow_private_network(self) -> bool: ...
+    @property
+    def allow_host_commands(self) -> bool: ...
 
     def param(self, path: str, item_index: int = 0, default: Any = None) -> Any:
         """The parameter at a dotted ``path``, expressions evaluated against input item ``item_index``.

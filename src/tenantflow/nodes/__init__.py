@@ -18,6 +18,7 @@ FAMILIES = (
     "n8n.flow.merge",
     "n8n.flow.loops",
     "n8n.http",
+    "n8n.host",
     "n8n.flow.subworkflow",
     "n8n.training",
     "n8n.data.lists",
