@@ -20,6 +20,7 @@ import signal
 from dataclasses import dataclass
 from typing import Any
 
+from tenantflow.engine.definition import NodeDefinition, WorkflowDefinition
 from tenantflow.engine.errors import ErrorCode, NodeError
 from tenantflow.engine.expressions import ExpressionError
 from tenantflow.engine.sdk import Item, Items, NodeContext, NodeType
@@ -27,10 +28,15 @@ from tenantflow.nodes.n8n.code.server import SERVER
 from tenantflow.nodes.n8n.core import first_input, object_schema, one_of
 
 CODE_ERROR = ErrorCode.CODE_ERROR
+FUNCTION_MODE = "function"
+"""All-items mode of the legacy Function node, whose script gets whole items numbered by ``index``."""
 FUNCTION_ITEM_MODE = "functionItem"
 """Per-item mode in which ``item`` is the item's json (the legacy Function Item node)."""
-N8N_ITEM_KEYS = frozenset({"json", "binary", "pairedItem", "error"})
+N8N_ITEM_KEYS = frozenset({"json", "binary", "pairedItem", "error", "index"})
+"""Top-level keys n8n accepts on a returned item; ``index`` is what the legacy Function nodes add."""
 _NODE_REFERENCE = re.compile(r"""\$\(\s*(['"`])((?:(?!\1).)+)\1\s*\)""")
+_LEGACY_REFERENCE = re.compile(r"""\$node\s*(?:\[\s*(['"`])((?:(?!\1).)+)\1\s*\]|\.\s*([A-Za-z_$][\w$]*))""")
+_ANY_REFERENCE = re.compile(r"\$node\b|\$\(")
 _PAIRED_REFERENCE = re.compile(_NODE_REFERENCE.pattern + r"\s*\.\s*(?:item|itemMatching|pairedItem)\b")
 _RETURN_ARRAY = "Please return an array of objects, one for each item you would like to output."
 _STARTUP_GRACE_SECONDS = 5.0
@@ -270,7 +276,11 @@ class CodeNode(_ScriptNode):
 
 
 class FunctionNode(_ScriptNode):
-    """The legacy Function node (before Code): ``functionCode`` over ``items``, returning items."""
+    """The legacy Function node (before Code): ``functionCode`` over ``items``, returning items.
+
+    As in n8n, the script gets copies of the input items numbered by ``index`` (an artefact n8n's output
+    keeps), may reassign ``items``, and reads other nodes through ``$node["Name"]``. Its
+    ``getWorkflowStaticData`` starts empty on every run: static data is not stored between executions."""
 
     type = "n8n-nodes-base.function"
     display_name = "Function"
@@ -280,7 +290,8 @@ class FunctionNode(_ScriptNode):
 
     async def run(self, ctx: NodeContext, inputs: list[Items]) -> list[Items]:
         code = str(ctx.raw_param("functionCode", ""))
-        result = await self.run_script(ctx, "runOnceForAllItems", code, first_input(inputs))
+        source = first_input(inputs)
+        result = await self.run_script(ctx, FUNCTION_MODE, code, source)
         if not isinstance(result, dict | list):
             raise _validation_error("Always an Array of items has to be returned!")
         items = _normalize_items(result)
@@ -289,11 +300,24 @@ class FunctionNode(_ScriptNode):
                 raise _validation_error("The json-property has to be an object!")
             if "binary" in item and not isinstance(item["binary"], dict):
                 raise _validation_error("The binary-property has to be an object!")
-        return [items]
+        return [_pair_unpaired(items, len(source))]
+
+
+def _pair_unpaired(items: Items, input_count: int) -> Items:
+    """n8n's fallback for output items that name no input item: with a single input item every item
+    derives from it, with as many items out as in each derives from the one at its position, otherwise
+    they stay unpaired. Items the script passed through keep the pairing they came in with."""
+    if input_count != 1 and len(items) != input_count:
+        return items
+    return [
+        item if "pairedItem" in item else {**item, "pairedItem": {"item": 0 if input_count == 1 else index}}
+        for index, item in enumerate(items)
+    ]
 
 
 class FunctionItemNode(_ScriptNode):
-    """The legacy Function Item node: ``functionCode`` per item, ``item`` is the item's json."""
+    """The legacy Function Item node: ``functionCode`` per item, ``item`` is the item's json (reassignable),
+    ``getBinaryData()``/``setBinaryData(data)`` read and replace the item's binary."""
 
     type = "n8n-nodes-base.functionItem"
     display_name = "Function Item"
@@ -307,28 +331,30 @@ class FunctionItemNode(_ScriptNode):
             ctx, FUNCTION_ITEM_MODE, str(ctx.raw_param("functionCode", "")), items
         )
         output: Items = []
-        for index, (item, result) in enumerate(zip(items, results or [], strict=False)):
-            if not isinstance(result, dict):
+        for index, result in enumerate(results or []):
+            value = result.get("json") if isinstance(result, dict) else None
+            if not isinstance(value, dict):
                 raise _validation_error("No data got returned. Always an object has to be returned!", index)
-            new_item: Item = {"json": result, "pairedItem": {"item": index}}
-            if "binary" in item:
-                new_item["binary"] = item["binary"]
+            new_item: Item = {"json": value, "pairedItem": {"item": index}}
+            if result.get("binary"):
+                new_item["binary"] = result["binary"]
             output.append(new_item)
         return [output]
 
 
 def _job_data(ctx: NodeContext, mode: str, code: str, items: Items) -> dict[str, Any]:
-    """What the script may see, as plain JSON: items, run index, variables and referenced node outputs."""
+    """What the script may see, as plain JSON: items, run index, variables and referenced nodes' runs."""
     workflow = ctx.workflow
     return {
         "mode": mode,
-        "items": [_json_safe_item(item) for item in items],
+        "items": [_script_item(item, index, mode) for index, item in enumerate(items)],
         "runIndex": ctx.run_index,
         "vars": ctx.variables,
         "params": ctx.node.parameters,
         "workflow": {"id": workflow.id, "name": workflow.name, "active": workflow.active},
         "execution": {"id": ctx.execution_id, "mode": "manual"},
-        "nodeOutputs": _referenced_outputs(ctx, code),
+        "nodeNames": [node.name for node in workflow.nodes],
+        "nodes": {node.name: _node_record(ctx, node, code) for node in _referenced_nodes(workflow, code)},
         "pairedItems": _paired_items(ctx, code, len(items)),
     }
 
@@ -341,19 +367,73 @@ def _json_safe_item(item: Item) -> Item:
     return safe
 
 
-def _referenced_outputs(ctx: NodeContext, code: str) -> dict[str, Any]:
-    """Outputs of nodes the code names as ``$('Name')``, read through the expression engine's own ``$()``.
+def _script_item(item: Item, index: int, mode: str) -> Item:
+    """An input item for the script; the Function node's keep their pairing and get their position."""
+    safe = _json_safe_item(item)
+    if mode == FUNCTION_MODE:
+        if "pairedItem" in item:
+            safe["pairedItem"] = item["pairedItem"]
+        safe["index"] = index
+    return safe
 
-    Names the engine cannot resolve (unknown or not yet run) are left out; the script's ``$()`` then throws.
-    """
-    outputs: dict[str, Any] = {}
-    for match in _NODE_REFERENCE.finditer(code):
-        name = match.group(2)
-        try:
-            outputs[name] = ctx.evaluate("={{ $(" + json.dumps(name) + ").all() }}")
-        except (NodeError, ExpressionError):
-            continue
-    return outputs
+
+def _referenced_nodes(workflow: WorkflowDefinition, code: str) -> list[NodeDefinition]:
+    """Nodes the code names as ``$('Name')``, ``$node["Name"]`` or ``$node.Name``; every node when it
+    computes a name (``$node[`Crypto${i}`]``), since the isolate cannot ask for more once it runs."""
+    named = [match.group(2) for match in _NODE_REFERENCE.finditer(code)]
+    named += [match.group(2) or match.group(3) for match in _LEGACY_REFERENCE.finditer(code)]
+    literal = [name for name in named if "${" not in name]
+    if len(literal) < len(_ANY_REFERENCE.findall(code)):
+        return list(workflow.nodes)
+    wanted = set(literal)
+    return [node for node in workflow.nodes if node.name in wanted]
+
+
+def _node_record(ctx: NodeContext, node: NodeDefinition, code: str) -> dict[str, Any]:
+    """One referenced node as the script's ``$()`` and ``$node`` read it, through the expression engine:
+    every run's outputs (``runs[run][branch]``) and the branch read when none is named (``defaults``),
+    its parameters with their expressions resolved, its context. No ``runs`` when it has not run."""
+    name = json.dumps(node.name)
+    record: dict[str, Any] = {}
+    if "param" in code:
+        record["parameter"] = {key: _resolved(ctx, value) for key, value in node.parameters.items()}
+    try:
+        if "context" in code:
+            record["context"] = ctx.evaluate(f"={{{{ $node[{name}].context }}}}")
+        if not ctx.evaluate(f"={{{{ $({name}).isExecuted }}}}"):
+            return record
+        last_run = int(ctx.evaluate(f"={{{{ $node[{name}].runIndex }}}}"))
+        branches = max(len(ctx.workflow.connections.get(node.name, {}).get("main", [])), 1)
+        runs = [
+            [
+                [_json_safe_item(item) for item in ctx.evaluate(f"={{{{ $({name}).all({branch}, {run}) }}}}")]
+                for branch in range(branches)
+            ]
+            for run in range(last_run + 1)
+        ]
+    except (NodeError, ExpressionError):
+        return record
+    record["runs"] = runs
+    record["defaults"] = [_default_branch(ctx, node.name, outputs) for outputs in runs]
+    return record
+
+
+def _resolved(ctx: NodeContext, value: Any) -> Any:
+    """A parameter of another node as n8n's ``$node[...].parameter`` gives it: expressions resolved (for the
+    running node's current item), the value as written where that fails."""
+    try:
+        return ctx.evaluate(value)
+    except (NodeError, ExpressionError):
+        return value
+
+
+def _default_branch(ctx: NodeContext, name: str, outputs: list[Items]) -> int:
+    """The output ``$('Name').all()`` reads, as expressions do: the one feeding this node, else the first
+    that has items."""
+    for index, targets in enumerate(ctx.workflow.connections.get(name, {}).get("main", [])):
+        if any(target["node"] == ctx.node.name for target in targets or []):
+            return index
+    return next((index for index, items in enumerate(outputs) if items), 0)
 
 
 def _paired_items(ctx: NodeContext, code: str, count: int) -> dict[str, list[dict[str, Any]]]:

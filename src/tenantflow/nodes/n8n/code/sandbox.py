@@ -28,6 +28,7 @@ import selectors
 import signal
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, NoReturn
 
 from py_mini_racer import JSEvalException, JSOOMException, JSTimeoutException, MiniRacer, init_mini_racer
@@ -49,29 +50,117 @@ function __tfConsole(logs) {
   return { log: info, info, debug: write('debug'), warn: write('warn'), error: write('error') };
 }
 
-function __tfNodeAccessor(outputs, paired, itemIndex) {
+// Another node's recorded runs, as the service sent them: runs[r][b] is output b of run r, defaults[r] the
+// output read when none is named.
+function __tfRunsOf(name, data) {
+  if (data.runs === undefined) {
+    throw new Error(`Node '${name}' hasn't been executed`);
+  }
+  return (branch, run) => {
+    const runIndex = run === undefined || run === -1 ? data.runs.length - 1 : run;
+    const outputs = data.runs[runIndex];
+    if (outputs === undefined) throw new Error(`Run ${runIndex} of node "${name}" not found`);
+    return outputs[branch === undefined ? data.defaults[runIndex] : branch] || [];
+  };
+}
+
+function __tfNodeAccessor(job, paired, itemIndex) {
   return (name) => {
-    const items = outputs[name];
-    if (items === undefined) throw new Error(`Referenced node is unexecuted or unknown: ${name}`);
+    if (!job.nodeNames.includes(name)) throw new Error("Referenced node doesn't exist");
+    const data = job.nodes[name] || {};
+    const output = (branch, run) => __tfRunsOf(name, data)(branch, run);
     // The item an input item derives from, as the engine resolved it; the same index when not resolved.
     const pairedWith = (index) => {
       const entry = (paired[name] || [])[index];
-      if (entry === undefined) return items[index];
+      if (entry === undefined) return output()[index];
       if (entry.error !== undefined) throw new Error(entry.error);
       return entry.item;
     };
     return {
-      all: () => items,
-      first: () => items[0],
-      last: () => items[items.length - 1],
+      all: (branch, run) => output(branch, run),
+      first: (branch, run) => output(branch, run)[0],
+      last: (branch, run) => { const items = output(branch, run); return items[items.length - 1]; },
       get item() { return pairedWith(itemIndex === null ? 0 : itemIndex); },
       itemMatching: (index) => pairedWith(index),
       pairedItem: (index) => pairedWith(index === undefined ? (itemIndex === null ? 0 : itemIndex) : index),
+      isExecuted: data.runs !== undefined,
+      params: data.parameter,
+      context: data.context,
     };
   };
 }
 
-function __tfScope(job, items, itemIndex, logs) {
+// n8n's legacy $node["Name"]: the item at the current index of the node's output (item 0 in the Function
+// node), its binary metadata, parameters, last run index and context; read lazily, so a missing item
+// only fails the script that reads it.
+function __tfLegacyNodes(job, itemIndex) {
+  const index = itemIndex === null ? 0 : itemIndex;
+  const view = (name) => {
+    const data = job.nodes[name] || {};
+    const item = () => {
+      const items = data.runs === undefined ? [] : __tfRunsOf(name, data)();
+      if (items.length === 0) throw new Error(`Node '${name}' hasn't been executed`);
+      if (items.length <= index) {
+        const count = `"${name}" node has ${items.length} item(s)`;
+        throw new Error(`${count} but you're trying to access item ${index}`);
+      }
+      return items[index];
+    };
+    const binary = () => {
+      const metadata = {};
+      for (const [key, value] of Object.entries(item().binary || {})) {
+        const { data: _content, ...rest } = value;
+        metadata[key] = rest;
+      }
+      return metadata;
+    };
+    return {
+      get json() { return item().json; },
+      get data() { return item().json; },
+      get binary() { return binary(); },
+      get parameter() { return data.parameter; },
+      get context() { return data.context; },
+      get runIndex() { return data.runs === undefined ? -1 : data.runs.length - 1; },
+    };
+  };
+  return new Proxy({}, {
+    has: () => true,
+    get(_, name) {
+      if (typeof name !== 'string' || !job.nodeNames.includes(name)) {
+        if (typeof name === 'symbol') return undefined;
+        throw new Error("Referenced node doesn't exist");
+      }
+      return view(name);
+    },
+  });
+}
+
+// The Function Item node's binary helpers work on the item's own copy, which is what its output carries.
+function __tfBinaryHelpers(whole) {
+  const set = (data) => { whole.binary = data; };
+  return {
+    getBinaryData: () => whole.binary,
+    setBinaryData: set,
+    getBinaryDataAsync: async () => whole.binary,
+    setBinaryDataAsync: async (data) => {
+      if (!data) throw new Error('No data was provided to setBinaryDataAsync (data: IBinaryKeyData).');
+      set(data);
+    },
+  };
+}
+
+// The Function node's: the same, on an item the script names.
+const __tfItemBinaryHelpers = {
+  getBinaryDataAsync: async (item) => item && item.binary,
+  setBinaryDataAsync: async (item, data) => {
+    const signature = '(item: INodeExecutionData, data: IBinaryKeyData).';
+    if (!item) throw new Error(`No item was provided to setBinaryDataAsync ${signature}`);
+    if (!data) throw new Error(`No data was provided to setBinaryDataAsync ${signature}`);
+    item.binary = data;
+  },
+};
+
+function __tfScope(job, items, itemIndex, logs, staticData) {
   const whole = itemIndex === null ? undefined : items[itemIndex];
   const item = whole !== undefined && job.mode === 'functionItem' ? whole.json : whole;
   const $input = {
@@ -81,13 +170,19 @@ function __tfScope(job, items, itemIndex, logs) {
     item,
     params: job.params,
   };
+  // Fresh for each run of the node: static data is not kept between executions (see FunctionNode).
+  const staticOf = (type) => staticData[type === 'node' ? 'node' : 'global'];
+  const binaryHelpers = whole === undefined ? __tfItemBinaryHelpers : __tfBinaryHelpers(whole);
   return {
     $input, items, item, $item: (index) => items[index],
     $json: whole === undefined ? (items[0] || {}).json : whole.json,
     $binary: whole === undefined ? undefined : whole.binary,
     $itemIndex: itemIndex === null ? 0 : itemIndex,
     $runIndex: job.runIndex, $vars: job.vars, $workflow: job.workflow, $execution: job.execution,
-    $node: job.nodeOutputs, $: __tfNodeAccessor(job.nodeOutputs, job.pairedItems || {}, itemIndex),
+    $node: __tfLegacyNodes(job, itemIndex),
+    $: __tfNodeAccessor(job, job.pairedItems || {}, itemIndex),
+    getWorkflowStaticData: staticOf, $getWorkflowStaticData: staticOf,
+    ...binaryHelpers,
     console: __tfConsole(logs),
   };
 }
@@ -104,12 +199,15 @@ function __tfFail(error, itemIndex) {
 
 async function __tfRunItems(job, logs) {
   const items = job.items;
+  const staticData = { global: {}, node: {} };
   const perItem = job.mode === 'runOnceForEachItem' || job.mode === 'functionItem';
-  if (!perItem) return await __tfUser(__tfScope(job, items, null, logs));
+  if (!perItem) return await __tfUser(__tfScope(job, items, null, logs, staticData));
   const results = [];
   for (let index = 0; index < items.length; index++) {
     try {
-      results.push(await __tfUser(__tfScope(job, items, index, logs)));
+      const result = await __tfUser(__tfScope(job, items, index, logs, staticData));
+      // Function Item returns the item's json; its binary is whatever the helpers left on the item.
+      results.push(job.mode === 'functionItem' ? { json: result, binary: items[index].binary } : result);
     } catch (error) {
       throw Object.assign(__tfFail(error, index), { tagged: true });
     }
@@ -138,15 +236,29 @@ globalThis.__tfMain = async function () {
 
 
 def user_source(mode: str, code: str) -> str:
-    """Wrap the user's code the way n8n does: a sloppy-mode (async) function body, helpers in scope."""
+    """Wrap the user's code the way n8n does: a sloppy-mode (async) function body, helpers in scope.
+
+    The helpers are bound with ``let``: n8n passes them as sandbox globals, so a script may reassign them
+    (``items = [...]`` in a Function node, ``item = {...}`` in a Function Item node)."""
     if mode == "sort":
         return f"globalThis.__tfCompare = function (a, b) {{\n{code}\n}};"
-    names = "$input, items, item, $item, $json, $binary, $itemIndex, $runIndex, $vars, $workflow, $execution"
     return (
         f"globalThis.__tfUser = function (__tfScope) {{\n"
-        f"const {{ {names}, $node, $, console }} = __tfScope;\n"
+        f"let {{ {_HELPERS} }} = __tfScope;\n"
         f"return (async function () {{\n{code}\n}}).call(undefined);\n}};"
     )
+
+
+_HELPERS = ", ".join(
+    (
+        "$input, items, item, $item, $json, $binary, $itemIndex, $runIndex, $vars, $workflow, $execution",
+        "$node, $, console, getWorkflowStaticData, $getWorkflowStaticData",
+        "getBinaryData, setBinaryData, getBinaryDataAsync, setBinaryDataAsync",
+    )
+)
+_BUFFER_SOURCE = (Path(__file__).with_name("vendor") / "buffer.js").read_text()
+"""Node's ``Buffer`` (the npm package ``buffer``, read once by the fork server), which V8 alone lacks; loaded
+into the isolates of scripts that name it."""
 
 
 def run_job(job: dict[str, Any]) -> dict[str, Any]:
@@ -155,6 +267,8 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     max_memory = int(job["maxMemoryMb"]) * 2**20
     racer = MiniRacer()
     try:
+        if "Buffer" in job["code"]:
+            racer.eval(_BUFFER_SOURCE)
         racer.eval(PRELUDE)
         racer.eval(user_source(job["mode"], job["code"]))
         racer.eval("globalThis.__tfJob = " + json.dumps(job["data"]))
