@@ -7,35 +7,26 @@ stops validating fails this test, and a file that starts validating is reported 
 
 from __future__ import annotations
 
-import json
-from collections import Counter
 from pathlib import Path
 
-from tenantflow.engine.errors import ErrorCode
-from tenantflow.engine.validation import validate
 from tenantflow.nodes import default_registry
+from tenantflow.regressions import realworld_report
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "n8n-realworld" / "workflows"
 EXPECTED = ROOT / "tests" / "realworld_expected.txt"
 
 
-def _refusals(path: Path) -> list[str]:
-    """The error codes other than UNKNOWN_NODE_TYPE that validation reports for one export."""
-    report = validate(json.loads(path.read_text()), default_registry(plugins=False))
-    return sorted({issue.code for issue in report.errors if issue.code != ErrorCode.UNKNOWN_NODE_TYPE})
-
-
 def test_listed_real_exports_still_validate() -> None:
     assert CORPUS.is_dir(), f"the real-export corpus is missing at {CORPUS}"
-    refused = {path.name: _refusals(path) for path in sorted(CORPUS.glob("*.json"))}
+    report = realworld_report(CORPUS, default_registry(plugins=False))
+    refused = report.refusals
     expected = {line.strip() for line in EXPECTED.read_text().splitlines() if line.strip()}
     assert expected <= refused.keys(), f"listed but not found: {sorted(expected - refused.keys())}"
-    accepted = {name for name, codes in refused.items() if not codes}
-    reasons = Counter(code for codes in refused.values() for code in codes)
+    accepted = report.accepted
     print(
         f"\nn8n real exports: {len(accepted)} of {len(refused)} validate (UNKNOWN_NODE_TYPE aside); "
-        f"refusals by code: {dict(reasons.most_common())}"
+        f"refusals by code: {dict(report.by_code.most_common())}"
     )
     regressions = [f"{name}: {refused[name]}" for name in sorted(expected - accepted)]
     assert not regressions, "listed exports no longer validate:\n" + "\n".join(regressions)

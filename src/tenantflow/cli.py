@@ -527,36 +527,83 @@ def serve_command(
 
 @app.command("conformance")
 def conformance_command(
-    directory: Path,
+    directory: Annotated[
+        Path | None, typer.Argument(help="n8n's node-test workflows (pinData = expected output).")
+    ] = None,
+    regressions: Annotated[
+        Path | None,
+        typer.Option("--regressions", help="n8n's regression workflows: workflows/N.json, snapshots/."),
+    ] = None,
+    realworld: Annotated[
+        Path | None, typer.Option("--realworld", help="Real n8n exports to validate (or their workflows/).")
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="One JSON object per fixture, then a total.")
     ] = False,
 ) -> None:
-    """Replay n8n's node-test workflows (pinData = expected output) and report pass / fail / unsupported."""
+    """Replay n8n's node-test workflows (pinData = expected output), its regression workflows (compared by
+    value with the executions n8n recorded) and report pass / fail / unsupported; count the real exports that
+    validate. Exits 1 when a fixture or a regression workflow fails (a refused export is only counted)."""
     import asyncio
 
     from rich.progress import Progress
 
     from tenantflow.conformance import FixtureResult, fixture_files, run_fixture
     from tenantflow.nodes import default_registry
+    from tenantflow.regressions import realworld_report, regression_workflows, run_regression
 
-    if not directory.is_dir():
-        _fail(f"not a directory: {directory}", EXIT_UNREADABLE)
+    if directory is None and regressions is None and realworld is None:
+        _fail("name a fixture directory, --regressions or --realworld", EXIT_UNREADABLE)
+    for folder in (directory, regressions, realworld):
+        if folder is not None and not folder.is_dir():
+            _fail(f"not a directory: {folder}", EXIT_UNREADABLE)
     registry = default_registry()
-    files = list(fixture_files(directory))
-    results: list[FixtureResult] = []
-    with Progress(console=err(), transient=True, disable=as_json) as progress:
-        task = progress.add_task("replaying fixtures", total=len(files))
-        for path in files:
-            results.append(asyncio.run(run_fixture(path, registry, directory)))
-            progress.advance(task)
-    totals = {status: sum(r.status == status for r in results) for status in ("pass", "fail", "unsupported")}
-    if as_json:
-        _emit_json({"results": [r.to_dict() for r in results], "totals": totals})
-    else:
+    report: dict[str, Any] = {}
+    failed = False
+
+    def replay(label: str, jobs: list[Callable[[], Coroutine[Any, Any, FixtureResult]]]) -> None:
+        nonlocal failed
+        results: list[FixtureResult] = []
+        with Progress(console=err(), transient=True, disable=as_json) as progress:
+            task = progress.add_task(f"replaying {label}", total=len(jobs))
+            for job in jobs:
+                results.append(asyncio.run(job()))
+                progress.advance(task)
+        totals = {s: sum(r.status == s for r in results) for s in ("pass", "fail", "unsupported")}
+        failed = failed or totals["fail"] > 0
+        if as_json:
+            report[label] = {"results": [r.to_dict() for r in results], "totals": totals}
+            return
         colours = {"pass": "green", "fail": "red", "unsupported": "yellow"}
         for result in results:
             colour = colours[result.status]
             out().print(f"[{colour}]{result.status:<11}[/{colour}] {result.path}  [dim]{result.reason}[/dim]")
-        out().print(f"{totals['pass']} passed, {totals['fail']} failed, {totals['unsupported']} unsupported")
-    raise typer.Exit(EXIT_OK if totals["fail"] == 0 else EXIT_FAILED)
+        summary = f"{totals['pass']} passed, {totals['fail']} failed, {totals['unsupported']} unsupported"
+        out().print(summary if label == "fixtures" else f"{label}: {summary}")
+
+    if directory is not None:
+        files = fixture_files(directory)
+        replay("fixtures", [functools.partial(run_fixture, path, registry, directory) for path in files])
+        if as_json:
+            report.update(report.pop("fixtures"))  # results and totals at the top, as this command always had
+    if regressions is not None:
+        pairs = regression_workflows(regressions)
+        replay(
+            "regressions", [functools.partial(run_regression, w, s, registry, regressions) for w, s in pairs]
+        )
+    if realworld is not None:
+        exports = realworld_report(realworld, registry)
+        if as_json:
+            report["realworld"] = exports.to_dict()
+        else:
+            for name, codes in exports.refusals.items():
+                verdict = f"[red]refused  [/red] {name}  [dim]{', '.join(codes)}[/dim]"
+                out().print(verdict if codes else f"[green]validates[/green] {name}")
+            by_code = ", ".join(f"{code} {count}" for code, count in exports.by_code.most_common())
+            out().print(
+                f"realworld: {len(exports.accepted)} of {len(exports.refusals)} validate "
+                f"(UNKNOWN_NODE_TYPE aside); refused by code: {by_code or 'none'}"
+            )
+    if as_json:
+        _emit_json(report)
+    raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)

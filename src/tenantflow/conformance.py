@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from tenantflow.engine.definition import DefinitionError, parse_workflow
+from tenantflow.engine.definition import DefinitionError, WorkflowDefinition, parse_workflow
 from tenantflow.engine.executor import execute
 from tenantflow.engine.sdk import NodeRegistry
 
@@ -51,16 +51,11 @@ async def run_fixture(path: Path, registry: NodeRegistry, root: Path | None = No
     expected = document.pop("pinData", None)
     if not isinstance(expected, dict) or "nodes" not in document:
         return FixtureResult(name, "unsupported", "not a harness workflow (no pinData)")
-    missing = sorted(
-        {n.get("type", "?") for n in document["nodes"] if registry.get(n.get("type", "")) is None}
-        - NEVER_EXECUTED
-    )
+    missing = missing_node_types(document, registry)
     if missing:
         return FixtureResult(name, "unsupported", "node types not implemented: " + ", ".join(missing))
-    settings = document.get("settings") if isinstance(document.get("settings"), dict) else {}
-    document["settings"] = {"timezone": N8N_DEFAULT_TIMEZONE, **settings}
     try:
-        definition = parse_workflow(document)
+        definition = as_n8n_instance_would(document)
     except DefinitionError as exc:
         return FixtureResult(name, "fail", f"definition rejected: {exc}")
     record = await execute(definition, registry=registry)
@@ -78,10 +73,24 @@ async def run_fixture(path: Path, registry: NodeRegistry, root: Path | None = No
         actual = _comparable(state.output[0] if state.output else [])
         wanted = _comparable(pinned)
         if not same(actual, wanted):
-            return FixtureResult(
-                name, "fail", f"node {node}: expected {_short(wanted)}, got {_short(actual)}"
-            )
+            return FixtureResult(name, "fail", f"node {node}: expected {short(wanted)}, got {short(actual)}")
     return FixtureResult(name, "pass", checked=len(expected))
+
+
+def missing_node_types(document: dict[str, Any], registry: NodeRegistry) -> list[str]:
+    """Node types the workflow uses that ``registry`` lacks (sticky notes never run, so they do not count)."""
+    return sorted(
+        {n.get("type", "?") for n in document["nodes"] if registry.get(n.get("type", "")) is None}
+        - NEVER_EXECUTED
+    )
+
+
+def as_n8n_instance_would(document: dict[str, Any]) -> WorkflowDefinition:
+    """Parse ``document`` with n8n's instance default time zone filled in, as n8n runs a workflow that sets
+    none (raises :class:`DefinitionError`)."""
+    settings = document.get("settings")
+    settings = settings if isinstance(settings, dict) else {}
+    return parse_workflow({**document, "settings": {"timezone": N8N_DEFAULT_TIMEZONE, **settings}})
 
 
 def _comparable(items: list[Any]) -> list[Any]:
@@ -90,17 +99,45 @@ def _comparable(items: list[Any]) -> list[Any]:
 
 def same(a: Any, b: Any) -> bool:
     """JavaScript ``toEqual``: bools are not numbers, ints equal floats of the same value."""
-    if isinstance(a, bool) or isinstance(b, bool):
-        return type(a) is type(b) and a == b
-    if isinstance(a, int | float) and isinstance(b, int | float):
-        return a == b
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
-    return type(a) is type(b) and a == b
+    return first_difference(b, a) is None
 
 
-def _short(value: Any, limit: int = 300) -> str:
+def first_difference(expected: Any, actual: Any, path: str = "$") -> str | None:
+    """Where ``actual`` first departs from ``expected`` under :func:`same`'s rules, as a JSON path and what
+    differs there; ``None`` when they are equal. Dict keys are visited in ``expected``'s order."""
+    if isinstance(expected, bool) or isinstance(actual, bool):
+        equal = type(expected) is type(actual) and expected == actual
+    elif isinstance(expected, int | float) and isinstance(actual, int | float):
+        equal = expected == actual
+    elif isinstance(expected, dict) and isinstance(actual, dict):
+        for key, value in expected.items():
+            if key not in actual:
+                return f"{path_step(path, key)}: missing (expected {short(value)})"
+            found = first_difference(value, actual[key], path_step(path, key))
+            if found is not None:
+                return found
+        extra = [key for key in actual if key not in expected]
+        return f"{path_step(path, extra[0])}: unexpected (got {short(actual[extra[0]])})" if extra else None
+    elif isinstance(expected, list) and isinstance(actual, list):
+        if len(expected) != len(actual):
+            return f"{path}: expected {len(expected)} entries, got {len(actual)}"
+        for index, (want, got) in enumerate(zip(expected, actual, strict=True)):
+            found = first_difference(want, got, f"{path}[{index}]")
+            if found is not None:
+                return found
+        return None
+    else:
+        equal = type(expected) is type(actual) and expected == actual
+    return None if equal else f"{path}: expected {short(expected)}, got {short(actual)}"
+
+
+def path_step(path: str, key: Any) -> str:
+    """``path.key``, or ``path["key"]`` when the key is not a plain identifier."""
+    text = str(key)
+    return f"{path}.{text}" if text.isidentifier() else f"{path}[{json.dumps(text)}]"
+
+
+def short(value: Any, limit: int = 300) -> str:
+    """``value`` as JSON, cut at ``limit`` characters for a one-line report."""
     text = json.dumps(value, default=str)
     return text if len(text) <= limit else text[:limit] + "…"
