@@ -9,8 +9,10 @@ import jsonschema_rs
 import pytest
 
 from tenantflow.engine.context import NodeRunContext
+from tenantflow.engine.definition import NodeDefinition
 from tenantflow.engine.executor import Execution, execute
 from tenantflow.engine.sdk import Items
+from tenantflow.engine.validation import validate
 from tenantflow.nodes.n8n.triggers import RespondToWebhook, ScheduleTrigger, Webhook, schedule_item
 from tests.nodes.harness import NODE, REGISTRY, workflow
 
@@ -78,9 +80,11 @@ def test_trigger_flags_and_schemas() -> None:
     assert not respond.is_valid({"respondWith": "jwt"})
 
 
-async def respond(parameters: dict[str, Any], items: Items = ITEMS) -> tuple[list[Items], dict[str, Any]]:
+async def respond(
+    parameters: dict[str, Any], items: Items = ITEMS, version: float = 1.1
+) -> tuple[list[Items], dict[str, Any]]:
     """Run the node on the executor's context and return its outputs and the recorded response."""
-    execution = Execution(workflow(RESPOND, parameters, [], version=1.1), registry=REGISTRY)
+    execution = Execution(workflow(RESPOND, parameters, [], version=version), registry=REGISTRY)
     ctx = NodeRunContext(execution, execution.nodes[NODE], [items], 0)
     outputs = await RespondToWebhook().run(ctx, [items])
     return outputs, ctx.node_state["response"]
@@ -133,3 +137,71 @@ async def test_respond_errors() -> None:
         await respond({"respondWith": "json", "responseBody": "{nope"})
     with pytest.raises(Exception, match="No item"):
         await respond({"respondWith": "firstIncomingItem"}, [])
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("version", "parameters", "outputs"),
+    [(1.2, {}, 1), (1.3, {}, 2), (1.4, {}, 1), (1.4, {"enableResponseOutput": True}, 2), (1.5, {}, 1)],
+)
+async def test_respond_versions_and_the_response_output(
+    version: float, parameters: dict[str, Any], outputs: int
+) -> None:
+    node = NodeDefinition.model_validate(
+        {"id": "r", "name": "R", "type": RESPOND, "typeVersion": version, "parameters": parameters}
+    )
+    assert RespondToWebhook().output_count(node) == outputs
+    result, _ = await respond({"respondWith": "noData", **parameters}, version=version)
+    assert result == [ITEMS, [{"json": {"response": {"statusCode": 200, "headers": {}}}}]][:outputs]
+
+
+def _validate(document: dict[str, Any]) -> list[str]:
+    return [str(issue.code) for issue in validate(document, REGISTRY).errors]
+
+
+@pytest.mark.parametrize(
+    ("node_type", "version"),
+    [
+        ("n8n-nodes-base.scheduleTrigger", 1.3),
+        ("n8n-nodes-base.webhook", 2.1),
+        (RESPOND, 1.4),
+        (RESPOND, 1.5),
+    ],
+)
+def test_new_versions_validate(node_type: str, version: float) -> None:
+    document = _single(node_type, {})
+    document["nodes"][0]["typeVersion"] = version
+    assert _validate(document) == []
+
+
+@pytest.mark.anyio
+async def test_webhook_with_multiple_methods_has_an_output_per_method() -> None:
+    """Two real exports wire output 1 of a ``multipleMethods`` webhook (GET and POST by default)."""
+    document = {
+        "nodes": [
+            {
+                "id": "w",
+                "name": "Hook",
+                "type": "n8n-nodes-base.webhook",
+                "typeVersion": 2,
+                "parameters": {"multipleMethods": True, "path": "p"},
+            },
+            {"id": "a", "name": "A", "type": "n8n-nodes-base.noOp", "parameters": {}},
+            {"id": "b", "name": "B", "type": "n8n-nodes-base.noOp", "parameters": {}},
+        ],
+        "connections": {
+            "Hook": {
+                "main": [
+                    [{"node": "A", "type": "main", "index": 0}],
+                    [{"node": "B", "type": "main", "index": 0}],
+                ]
+            }
+        },
+    }
+    assert _validate(document) == []
+    single = {**document["nodes"][0], "parameters": {"httpMethod": "POST", "path": "p"}}
+    assert "INVALID_OUTPUT_INDEX" in _validate({**document, "nodes": [single, *document["nodes"][1:]]})
+    record = await execute(document, registry=REGISTRY, input_items=[{"json": {"body": {}}}])
+    assert record.status == "success", record.error
+    assert [[item["json"] for item in items] for items in record.state["Hook"].output] == [[{"body": {}}], []]
+    assert "B" not in record.state

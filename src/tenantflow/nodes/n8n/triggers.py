@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from tenantflow.engine.definition import NodeDefinition
 from tenantflow.engine.errors import ErrorCode, NodeError
 from tenantflow.engine.expressions.dates import JSDate, now_ms
 from tenantflow.engine.sdk import Items, NodeContext, NodeType
@@ -53,10 +54,13 @@ _INTERVAL = object_schema(
 
 
 class ScheduleTrigger(TriggerNode):
-    """Starts a workflow on a schedule; each firing emits one item describing the moment it fired."""
+    """Starts a workflow on a schedule; each firing emits one item describing the moment it fired.
+
+    Its versions differ only in how n8n schedules the firings, which is the host's business.
+    """
 
     type = "n8n-nodes-base.scheduleTrigger"
-    versions = (1, 1.1, 1.2)
+    versions = (1, 1.1, 1.2, 1.3)
     display_name = "Schedule Trigger"
     description = "Triggers the workflow on a schedule (intervals or a cron expression)."
     aliases = ("scheduleTrigger",)
@@ -93,11 +97,23 @@ def schedule_item(epoch_ms: float, timezone: str) -> dict[str, str]:
 _METHODS = ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
 
 
+def listened_methods(parameters: dict[str, Any]) -> Any:
+    """``httpMethod`` with n8n's defaults: one method, or a list of them (one output each) when the node
+    allows several (``multipleMethods``, whose list defaults to GET and POST)."""
+    default = ["GET", "POST"] if parameters.get("multipleMethods") is True else "GET"
+    return parameters.get("httpMethod", default)
+
+
 class Webhook(TriggerNode):
-    """Starts a workflow on an HTTP request; emits the request item the host passes in."""
+    """Starts a workflow on an HTTP request; emits the request item the host passes in.
+
+    With several methods n8n has one output per method and sends the request down its method's output. The
+    request item carries no method, so the items go down the first method's output.
+    Version 2.1 only adds the ``streaming`` response mode, which the schema accepts for every version.
+    """
 
     type = "n8n-nodes-base.webhook"
-    versions = (1, 1.1, 2)
+    versions = (1, 1.1, 2, 2.1)
     display_name = "Webhook"
     description = "Starts the workflow when a webhook is called."
     aliases = ("webhook",)
@@ -126,6 +142,14 @@ class Webhook(TriggerNode):
         }
     )
 
+    def output_count(self, node: NodeDefinition) -> int | None:
+        methods = listened_methods(node.parameters)
+        return len(methods) if isinstance(methods, list) else 1
+
+    async def run(self, ctx: NodeContext, inputs: list[Items]) -> list[Items]:
+        [items] = await super().run(ctx, inputs)
+        return [items, *([] for _ in range(1, self.output_count(ctx.node) or 1))]
+
 
 # --- Respond to Webhook --------------------------------------------------------------------------------
 
@@ -136,12 +160,14 @@ class RespondToWebhook(NodeType):
     """Passes its items on and records the HTTP response a ``responseNode`` webhook would send.
 
     Only the JSON-expressible responses are supported; ``binary`` and ``jwt`` (which needs credentials)
-    are rejected by the schema rather than half-done.
+    are rejected by the schema rather than half-done. Version 1.3 adds a second output carrying the
+    response, which 1.4 and later only have with ``enableResponseOutput``; 1.2 and 1.5 change the editor
+    and streaming, not what a run produces here.
     """
 
     cpu_only = True
     type = "n8n-nodes-base.respondToWebhook"
-    versions = (1, 1.1)
+    versions = (1, 1.1, 1.2, 1.3, 1.4, 1.5)
     display_name = "Respond to Webhook"
     description = "Returns data for a webhook that is set to respond using this node."
     aliases = ("respondToWebhook",)
@@ -152,15 +178,25 @@ class RespondToWebhook(NodeType):
             ),
             "redirectURL": STRING,
             "responseBody": JSON_TEXT_OR_VALUE,
+            "enableResponseOutput": BOOLEAN,
             "options": object_schema(
                 {
                     "responseCode": or_expression({"type": "integer", "minimum": 100, "maximum": 599}),
                     "responseKey": STRING,
                     "responseHeaders": object_schema({"entries": {"type": "array", "items": _HEADER}}),
+                    "enableStreaming": BOOLEAN,
                 }
             ),
         }
     )
+
+    def output_count(self, node: NodeDefinition) -> int | None:
+        if node.type_version == 1.3:
+            return 2
+        if node.type_version < 1.4:
+            return 1
+        enabled = node.parameters.get("enableResponseOutput", False)
+        return None if isinstance(enabled, str) else 2 if enabled is True else 1
 
     async def run(self, ctx: NodeContext, inputs: list[Items]) -> list[Items]:
         items = first_input(inputs)
@@ -172,7 +208,13 @@ class RespondToWebhook(NodeType):
         respond_with = ctx.param("respondWith", 0, "firstIncomingItem")
         status = options.get("responseCode") or (307 if respond_with == "redirect" else 200)
         body = _response_body(ctx, str(respond_with), items, options, headers)
-        ctx.node_state["response"] = {"statusCode": status, "headers": headers, "body": body}
+        response = {"statusCode": status, "headers": headers, "body": body}
+        ctx.node_state["response"] = response
+        if ctx.node.type_version == 1.3 or (
+            ctx.node.type_version >= 1.4 and ctx.param("enableResponseOutput", 0, False) is True
+        ):
+            sent = {key: value for key, value in response.items() if value is not None}
+            return [items, [{"json": {"response": sent}}]]
         return [items]
 
 

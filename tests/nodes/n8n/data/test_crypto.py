@@ -1,4 +1,4 @@
-"""Crypto v1: n8n's expected values (RSA-MD5 sign, MD5 hash and HMAC), binary input, generation."""
+"""Crypto v1 and v2: n8n's expected values (RSA-MD5 sign, MD5 hash and HMAC), binary input, generation."""
 
 from __future__ import annotations
 
@@ -118,7 +118,26 @@ async def test_generate_values() -> None:
         assert re.fullmatch(pattern, out.json()[0][0]["data"]), kind
 
 
+@pytest.mark.anyio
+async def test_version_2_defaults_to_sha256_and_drops_the_hashed_binary() -> None:
+    binary = {"data": {"data": base64.b64encode(b"test").decode(), "mimeType": "text/plain"}}
+    text = await run_node(CRYPTO, {"value": "x"}, [{}], version=2)
+    assert text.json()[0] == [{"data": hashlib.sha256(b"x").hexdigest()}]
+    hashed = await run_with_items(CRYPTO, {"binaryData": True}, [[{"json": {}, "binary": binary}]], version=2)
+    assert hashed[0] == [{"json": {"data": hashlib.sha256(b"test").hexdigest()}, "pairedItem": {"item": 0}}]
+    kept = await run_with_items(CRYPTO, {"value": "x"}, [[{"json": {}, "binary": binary}]], version=2)
+    assert kept[0][0]["binary"] == binary
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("action", ["hmac", "sign"])
+async def test_version_2_needs_credentials_for_hmac_and_sign(action: str) -> None:
+    run = await run_node(CRYPTO, {"action": action, "value": "x", "secret": "k"}, [{}], version=2)
+    assert "credentials" in run.error["message"]
+
+
 def test_schema() -> None:
+    assert Crypto.versions == (1, 2)
     schema = jsonschema_rs.validator_for(dict(Crypto().schema_for(1)))
     assert not schema.is_valid({"type": "SHA999"})
     assert not schema.is_valid({"action": "generate", "stringLength": -1})

@@ -1,7 +1,10 @@
-"""The Crypto node (typeVersion 1): hash, HMAC, RSA sign and random value generation.
+"""The Crypto node (typeVersions 1 and 2): hash, HMAC, RSA sign and random value generation.
 
 Each item gets the result at ``dataPropertyName`` (a lodash path). Hash and HMAC read either the ``value``
 text (UTF-8) or, with ``binaryData``, the bytes of a binary property, as n8n's node does.
+
+Version 2 keeps the parameters but moves the HMAC secret and the signing key into ``crypto`` credentials,
+hashes with SHA256 unless told otherwise, and drops the binary it hashed from the output item.
 """
 
 from __future__ import annotations
@@ -47,13 +50,19 @@ class Crypto(NodeType):
 
     cpu_only = True
     type = "n8n-nodes-base.crypto"
-    versions = (1,)
+    versions = (1, 2)
     display_name = "Crypto"
     description = "Provide cryptographic utilities: hash, HMAC, sign and random values."
     aliases = ("crypto",)
     parameters_schema = _SCHEMA
 
     async def run(self, ctx: NodeContext, inputs: list[Items]) -> list[Items]:
+        if ctx.node.type_version >= 2 and ctx.param("action", 0, "hash") in ("hmac", "sign"):
+            raise NodeError(
+                "Crypto typeVersion 2 takes its HMAC secret and private key from 'crypto' credentials, "
+                "which are not available yet",
+                code=ErrorCode.INVALID_PARAMETER,
+            )
         return [[_process(ctx, item, index) for index, item in enumerate(first_input(inputs))]]
 
 
@@ -68,7 +77,8 @@ def _process(ctx: NodeContext, item: Item, index: int) -> Item:
     else:
         raise NodeError(f"Unknown action {action!r}", code=ErrorCode.INVALID_PARAMETER)
     out: Item = {"json": copy.deepcopy(item.get("json", {})), "pairedItem": {"item": index}}
-    if "binary" in item:
+    hashed_binary = action in ("hash", "hmac") and ctx.param("binaryData", index, False)
+    if "binary" in item and not (hashed_binary and ctx.node.type_version >= 2):
         out["binary"] = item["binary"]
     set_path(out["json"], str(ctx.param("dataPropertyName", index, "data")), result)
     return out
@@ -97,7 +107,7 @@ def _input_bytes(ctx: NodeContext, item: Item, index: int) -> bytes:
 
 
 def _digest(ctx: NodeContext, item: Item, index: int, action: str) -> str:
-    algorithm = hash_name(str(ctx.param("type", index, "MD5")))
+    algorithm = hash_name(str(ctx.param("type", index, "MD5" if ctx.node.type_version < 2 else "SHA256")))
     if algorithm not in hashlib.algorithms_available:
         raise NodeError(f"Unsupported hash type {algorithm!r}", code=ErrorCode.INVALID_PARAMETER)
     data = _input_bytes(ctx, item, index)
