@@ -22,7 +22,7 @@ from tenantflow.engine.expressions import ExpressionError, ExpressionSyntaxError
         ("={{ 3in }}", 6, "after number"),
         ("={{ x ++ }}", 7, "not supported"),
         ("={{ a instanceof b }}", 7, "instanceof"),
-        ("={{ /(a+)+/.test('') }}", 5, "nests unbounded quantifiers"),
+        ("={{ /(a/.test('') }}", 5, "Invalid regular expression"),
         ("={{ /a/q }}", 5, "Invalid regular expression flags"),
         ("={{ /[a/ }}", 5, "Unterminated regular expression"),
         ("={{ #x }}", 5, "Unexpected token '#'"),

@@ -8,7 +8,7 @@ the bounds of :class:`ExpressionLimits`.
 from .access import array_index
 from .dates import make_date, parse_date, resolve_zone
 from .errors import ExpressionError, ExpressionLimitError, ExpressionSyntaxError
-from .regex import compile_js_regex
+from .regex import compile_js_regex, search
 from .runtime import ExpressionLimits
 from .template import Template, compile_template, follows_n8n, is_template, resolve_value
 from .values import (
@@ -67,6 +67,7 @@ __all__ += [
     "js_typeof",
     "parse_date",
     "resolve_zone",
+    "search",
     "string_to_number",
     "to_integer",
     "to_number",

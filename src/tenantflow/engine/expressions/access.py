@@ -35,9 +35,9 @@ from .values import UNDEFINED, HostObject, NativeFunction, js_string, js_typeof,
 DENIED_MEMBERS = frozenset({"__proto__", "constructor", "prototype"})
 
 _REGEX_METHODS: dict[str, Method] = {
-    "test": lambda ctx, rx, a: rx.pattern.search(js_string(arg(a, 0))) is not None,
+    "test": lambda ctx, rx, a: rx.search(ctx, js_string(arg(a, 0))) is not None,
     "exec": lambda ctx, rx, a: (
-        None if (m := rx.pattern.search(js_string(arg(a, 0)))) is None else match_array(m)
+        None if (m := rx.search(ctx, js_string(arg(a, 0)))) is None else match_array(m)
     ),
     "toString": lambda ctx, rx, a: rx.js_string(),
 }

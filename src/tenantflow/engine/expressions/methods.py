@@ -161,9 +161,9 @@ def _match(ctx: Context, s: str, args: list[Any]) -> Any:
     rx = _as_regex(arg(args, 0))
     ctx.charge(len(s) // 16)
     if rx.is_global:
-        found = [m.group(0) for m in rx.pattern.finditer(s)]
+        found = [m.group(0) for m in rx.finditer(ctx, s)]
         return found or None
-    m = rx.pattern.search(s)
+    m = rx.search(ctx, s)
     return None if m is None else match_array(m)
 
 
@@ -225,8 +225,8 @@ STRING_METHODS: dict[str, Method] = {
     "replace": lambda ctx, s, a: _string_replace(ctx, s, arg(a, 0), arg(a, 1), False),
     "replaceAll": lambda ctx, s, a: _string_replace(ctx, s, arg(a, 0), arg(a, 1), True),
     "match": lambda ctx, s, a: _match(ctx, s, a),
-    "matchAll": lambda ctx, s, a: [match_array(m) for m in _as_regex(arg(a, 0)).pattern.finditer(s)],
-    "search": lambda ctx, s, a: next((m.start() for m in _as_regex(arg(a, 0)).pattern.finditer(s)), -1),
+    "matchAll": lambda ctx, s, a: [match_array(m) for m in _as_regex(arg(a, 0)).finditer(ctx, s)],
+    "search": lambda ctx, s, a: -1 if (m := _as_regex(arg(a, 0)).search(ctx, s)) is None else m.start(),
     "padStart": lambda ctx, s, a: _pad(ctx, s, a, True),
     "padEnd": lambda ctx, s, a: _pad(ctx, s, a, False),
     "repeat": lambda ctx, s, a: _repeat(ctx, s, a),

@@ -1,26 +1,32 @@
-"""JavaScript regular expressions on top of Python's ``re``.
+"""JavaScript regular expressions on top of the ``regex`` package, matched against a deadline.
 
-JS syntax is translated (named groups, ``\\d``/``\\w`` as ASCII, ``.`` and ``$`` semantics) and patterns with
-nested unbounded quantifiers such as ``(a+)+`` are rejected: ``re`` cannot be interrupted, so catastrophic
-backtracking must be prevented before a pattern ever runs.
+JS syntax is translated (named groups, ``\\d``/``\\w`` as ASCII, ``.`` and ``$`` semantics). Every valid
+pattern compiles: a backtracking one such as ``/(a|a)+$/`` is not refused up front (no heuristic can tell
+it from the safe patterns real workflows use), it is stopped while it runs. Matching takes a timeout, the
+time left in the evaluation's budget (:meth:`Context.remaining_seconds`), and running out is
+EXPRESSION_LIMIT naming the pattern. Nodes that match outside an expression give their own (:func:`search`).
 """
 
 from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
-from .errors import ExpressionError
+import regex
+
+from .errors import ExpressionError, ExpressionLimitError
 from .runtime import Context, call_function
 from .values import UNDEFINED, JSValue, NativeFunction, js_string
 
-_FLAG_BITS = {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL, "g": 0, "u": 0, "d": 0}
+_FLAG_BITS = {"i": regex.IGNORECASE, "m": regex.MULTILINE, "s": regex.DOTALL, "g": 0, "u": 0, "d": 0}
 _CLASS_ESCAPES = {"d": "0-9", "w": "A-Za-z0-9_", "b": r"\x08"}
 _ATOM_ESCAPES = {"d": "[0-9]", "D": "[^0-9]", "w": "[A-Za-z0-9_]", "W": "[^A-Za-z0-9_]"}
 _KEPT_ESCAPES = set("sSbBDWnrtvf")
 _DOT = r"[^\n\r\u2028\u2029]"
+_T = TypeVar("_T")
 
 
 class JSRegExp(JSValue):
@@ -37,23 +43,52 @@ class JSRegExp(JSValue):
     def js_string(self) -> str:
         return f"/{self.source}/{self.flags}"
 
+    def search(self, ctx: Context, subject: str) -> regex.Match[str] | None:
+        return _bounded(
+            self.source, ctx.remaining_seconds(), lambda t: self.pattern.search(subject, timeout=t)
+        )
+
+    def finditer(self, ctx: Context, subject: str) -> list[regex.Match[str]]:
+        """Every match, found within the evaluation's time left (a list: the timeout covers the walk)."""
+        return _bounded(
+            self.source, ctx.remaining_seconds(), lambda t: list(self.pattern.finditer(subject, timeout=t))
+        )
+
 
 @lru_cache(maxsize=512)
-def compile_js_regex(source: str, flags: str) -> re.Pattern[str]:
-    """Translate and compile; raises ExpressionError for unsupported or unsafe patterns."""
-    bits = 0
+def compile_js_regex(source: str, flags: str) -> regex.Pattern[str]:
+    """Translate and compile; raises ExpressionError for an invalid or unsupported pattern."""
+    bits = regex.VERSION0
     for flag in flags:
         if flag not in _FLAG_BITS or flags.count(flag) > 1:
             raise ExpressionError(f"Invalid regular expression flags '{flags}'")
         bits |= _FLAG_BITS[flag]
-    _reject_nested_quantifiers(source)
     translated = _translate(source, dotall="s" in flags, multiline="m" in flags)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return re.compile(translated, bits)
-    except (re.error, OverflowError, RecursionError) as exc:
+            return regex.compile(translated, bits)
+    except (regex.error, OverflowError, RecursionError) as exc:
         raise ExpressionError(f"Invalid regular expression /{source}/: {exc}") from None
+
+
+def search(
+    pattern: regex.Pattern[str], source: str, subject: str, seconds: float, *, sticky: bool = False
+) -> regex.Match[str] | None:
+    """``pattern.search`` (``match`` when ``sticky``) for nodes that match outside an expression, stopped
+    after ``seconds``."""
+    find = pattern.match if sticky else pattern.search
+    return _bounded(source, seconds, lambda t: find(subject, timeout=t))
+
+
+def _bounded(source: str, seconds: float, run: Callable[[float], _T]) -> _T:
+    try:
+        return run(seconds)
+    except TimeoutError:
+        raise ExpressionLimitError(
+            f"Regular expression /{source}/ ran out of time ({seconds:.3g} s left): it backtracks too much "
+            "on this text"
+        ) from None
 
 
 def _is_digits(text: str) -> bool:
@@ -154,62 +189,20 @@ def _translate(source: str, dotall: bool, multiline: bool) -> str:
     return "".join(out)
 
 
-_QUANTIFIER = re.compile(r"\*|\+|\?|\{(\d+)(,(\d*))?\}")
-
-
-def _reject_nested_quantifiers(source: str) -> None:
-    """Reject star height > 1 such as ``(a+)+`` or ``(\\w*\\s?)*``: the catastrophic-backtracking shape."""
-    stack = [False]  # per open group: does it contain an unbounded quantifier?
-    closed: bool | None = None  # flag of a group that just closed (quantifier would apply to it)
-    i = 0
-    while i < len(source):
-        c = source[i]
-        quant = _QUANTIFIER.match(source, i)
-        if quant and i > 0:
-            text = quant.group(0)
-            unbounded = (
-                text in "*+"
-                or (quant.group(2) is not None and not quant.group(3))
-                or (bool(quant.group(3)) and int(quant.group(3)) > 32)
-            )
-            if unbounded and closed:
-                raise ExpressionError(
-                    f"Regular expression /{source}/ nests unbounded quantifiers (catastrophic backtracking)"
-                )
-            stack[-1] = stack[-1] or unbounded
-            closed = None
-            i = quant.end()
-            continue
-        closed = None
-        if c == "\\":
-            i += 2
-        elif c == "[":
-            i = _class_end(source, i)
-        elif c == "(":
-            stack.append(False)
-            i += 1
-        elif c == ")" and len(stack) > 1:
-            closed = stack.pop()
-            stack[-1] = stack[-1] or closed
-            i += 1
-        else:
-            i += 1
-
-
 # ---------------------------------------------------------------- operations used by string methods
 
 
-def _groups(match: re.Match[str]) -> list[Any]:
+def _groups(match: regex.Match[str]) -> list[Any]:
     return [UNDEFINED if g is None else g for g in match.groups()]
 
 
-def match_array(match: re.Match[str]) -> list[Any]:
+def match_array(match: regex.Match[str]) -> list[Any]:
     """The array ``exec`` returns (without the ``index``/``input`` properties JS attaches)."""
     return [match.group(0), *_groups(match)]
 
 
 def expand_replacement(
-    template: str, match: re.Match[str] | None, matched: str, position: int, subject: str
+    template: str, match: regex.Match[str] | None, matched: str, position: int, subject: str
 ) -> str:
     """Apply JS replacement patterns ``$$ $& $` $' $n $<name>``."""
     if "$" not in template:
@@ -262,7 +255,7 @@ def regex_replace(ctx: Context, subject: str, rx: JSRegExp, replacement: Any, re
     is_fn = isinstance(replacement, NativeFunction)
     template = "" if is_fn else js_string(replacement)
 
-    def substitute(m: re.Match[str]) -> str:
+    def substitute(m: regex.Match[str]) -> str:
         nonlocal total
         ctx.charge(1)
         if is_fn:
@@ -273,7 +266,12 @@ def regex_replace(ctx: Context, subject: str, rx: JSRegExp, replacement: Any, re
         ctx.check_string(total)
         return result
 
-    return rx.pattern.sub(substitute, subject, count=0 if (rx.is_global or replace_all) else 1)
+    count = 0 if (rx.is_global or replace_all) else 1
+    return _bounded(
+        rx.source,
+        ctx.remaining_seconds(),
+        lambda t: rx.pattern.sub(substitute, subject, count=count, timeout=t),
+    )
 
 
 def regex_split(ctx: Context, subject: str, rx: JSRegExp, limit: int) -> list[Any]:
@@ -281,7 +279,7 @@ def regex_split(ctx: Context, subject: str, rx: JSRegExp, limit: int) -> list[An
     ctx.charge(len(subject))
     out: list[Any] = []
     start = 0
-    for m in rx.pattern.finditer(subject):
+    for m in rx.finditer(ctx, subject):
         if m.end() == start or m.start() >= len(subject):
             continue
         out.append(subject[start : m.start()])

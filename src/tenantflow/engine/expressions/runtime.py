@@ -61,6 +61,17 @@ class Context:
                 raise ExpressionLimitError(f"Expression exceeded the time budget ({limits.max_seconds} s)")
             self.next_check = min(self.steps + _TIME_CHECK_INTERVAL, limits.max_steps + 1)
 
+    def remaining_seconds(self) -> float:
+        """The wall-clock budget left (starting the clock if nothing has yet): how long a native operation
+        that cannot count steps, such as a regex match, may run."""
+        now = time.monotonic()
+        if not self.deadline:
+            self.deadline = now + self.limits.max_seconds
+        left = self.deadline - now
+        if left <= 0:
+            raise ExpressionLimitError(f"Expression exceeded the time budget ({self.limits.max_seconds} s)")
+        return left
+
     def check_string(self, length: int) -> None:
         """Call *before* building a string of ``length`` characters."""
         if length > self.limits.max_string_length:

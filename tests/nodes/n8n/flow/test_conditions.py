@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 import jsonschema_rs
 import pytest
 
 from tenantflow.engine.errors import NodeError
-from tenantflow.engine.expressions import UNDEFINED
+from tenantflow.engine.expressions import UNDEFINED, ExpressionLimitError
 from tenantflow.nodes.n8n.flow.conditions import (
     FILTER_SCHEMA,
+    REGEX_SECONDS,
     FilterOptions,
     condition_passes,
     filter_options,
@@ -129,6 +131,16 @@ def test_regex_literal_and_bare_source() -> None:
     assert js_regex_test("^value$", "value")
     assert not js_regex_test("/^value$/", "value\n")  # JS $ does not match before a final newline
     assert js_regex_test(r"/(?<word>\w+)/", "hi")
+
+
+def test_a_backtracking_regex_stops_at_its_time_limit() -> None:
+    """If/Filter/Switch regex operators match outside an expression: they get the expression budget."""
+    started = time.monotonic()
+    with pytest.raises(ExpressionLimitError, match="ran out of time"):
+        js_regex_test("/(a|a)+$/", "a" * 40 + "b")
+    assert time.monotonic() - started < 2 * REGEX_SECONDS
+    assert js_regex_test("/^(\\*\\.)?([a-zA-Z0-9-]+\\.)+[a-zA-Z]{2,}$/", "*.example.com")
+    assert js_regex_test("/b+/y", "bbc") and not js_regex_test("/c/y", "bbc")  # sticky: from the start
 
 
 def test_invalid_regex_is_a_node_error() -> None:

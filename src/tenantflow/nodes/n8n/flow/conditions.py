@@ -37,6 +37,7 @@ from tenantflow.engine.expressions import (
     js_typeof,
     parse_date,
     resolve_zone,
+    search,
     to_json,
     to_number,
 )
@@ -63,6 +64,7 @@ def js_gte(a: Any, b: Any) -> bool:
 
 
 _REGEX_LITERAL = re.compile(r"/(.*?)/([gimusy]*)")
+REGEX_SECONDS = 1.0  # as long as one expression may run: a backtracking pattern stops with EXPRESSION_LIMIT
 
 
 def js_regex_test(pattern: Any, subject: str) -> bool:
@@ -74,8 +76,7 @@ def js_regex_test(pattern: Any, subject: str) -> bool:
         compiled = compile_js_regex(source, flags.replace("y", ""))
     except ExpressionError as exc:
         raise NodeError(f"Invalid regular expression: {text}", description=str(exc)) from exc
-    found = compiled.match(subject) if "y" in flags else compiled.search(subject)
-    return found is not None
+    return search(compiled, source, subject, REGEX_SECONDS, sticky="y" in flags) is not None
 
 
 def _date_ms(value: Any, zone: tzinfo) -> float:

@@ -26,7 +26,7 @@ _HASHES: dict[str, str] = {
 def hash_name(algorithm: str) -> str:
     """hashlib's name for a Node algorithm name: ``RSA-SHA256``, ``sha256``, ``SHA3-256``, ``ripemd`` ..."""
     name = algorithm.strip().lower().removeprefix("rsa-").replace("-", "_")
-    if name == "ripemd":  # OpenSSL's (and so Node's) alias
+    if name in ("ripemd", "rmd160"):  # OpenSSL's (and so Node's) aliases
         return "ripemd160"
     return "sha3_" + name[5:] if name.startswith("sha3_") else name.replace("_", "")
 
