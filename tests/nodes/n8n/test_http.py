@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import socket
 from collections.abc import AsyncIterator
@@ -509,9 +510,184 @@ def test_public_address_classification(address: str, public: bool) -> None:
     ],
 )
 def test_schema(parameters: dict[str, Any], valid: bool) -> None:
-    for version in HttpRequest.versions:
+    for version in (v for v in HttpRequest.versions if v >= 3):
         schema = dict(HttpRequest().schema_for(version))
         assert jsonschema_rs.Draft202012Validator(schema).is_valid(parameters) is valid
+
+
+@pytest.mark.parametrize(
+    ("parameters", "valid_in"),
+    [
+        (
+            {
+                "url": "https://example.com",
+                "requestMethod": "POST",
+                "jsonParameters": True,
+                "bodyParametersJson": '={"a": {{ 1 }}}',
+                "options": {"fullResponse": True, "bodyContentType": "raw", "timeout": 5000},
+            },
+            (1, 2),
+        ),
+        ({"url": "https://example.com", "authentication": "basicAuth"}, (1,)),
+        ({"url": "https://example.com", "authentication": "genericCredentialType"}, (2,)),
+        ({"url": "https://example.com", "responseFormat": "text"}, ()),
+        ({"url": "https://example.com", "requestMethod": "FETCH"}, ()),
+        ({"url": "https://example.com", "queryParametersUi": {"parameter": "a=1"}}, ()),
+        ({"requestMethod": "GET"}, ()),
+    ],
+)
+def test_legacy_schema(parameters: dict[str, Any], valid_in: tuple[int, ...]) -> None:
+    for version in (1, 2):
+        schema = dict(HttpRequest().schema_for(version))
+        assert jsonschema_rs.Draft202012Validator(schema).is_valid(parameters) is (version in valid_in)
+
+
+# --- typeVersions 1 and 2 ------------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("version", [1, 2])
+async def test_legacy_key_value_parameters(version: float) -> None:
+    """Repeated query names become ``a[0]``, ``a[1]`` (qs's default); header names are lower-cased; the
+    body rows go out as JSON; accept says which format the node expects."""
+    async with serve() as (_, port):
+        record = await run_request(
+            {
+                "requestMethod": "POST",
+                "url": f"http://127.0.0.1:{port}/echo",
+                "queryParametersUi": {
+                    "parameter": [{"name": "a", "value": "1"}, {"name": "a", "value": "2"}]
+                },
+                "headerParametersUi": {"parameter": [{"name": "X-Token", "value": "={{ $json.t }}"}]},
+                "bodyParametersUi": {"parameter": [{"name": "n", "value": "v"}]},
+                "options": {},
+            },
+            items=[{"json": {"t": "abc"}}],
+            version=version,
+        )
+    [echo] = output(record)
+    assert echo["method"] == "POST"
+    assert echo["query"] == [["a[0]", "1"], ["a[1]", "2"]]
+    assert echo["headers"]["x-token"] == "abc"
+    assert echo["headers"]["accept"] == "application/json,text/*;q=0.99"
+    assert echo["headers"]["content-type"] == "application/json"
+    assert json.loads(echo["body"]) == {"n": "v"}
+
+
+@pytest.mark.anyio
+async def test_legacy_json_parameters_form_body_and_full_response() -> None:
+    async with serve() as (_, port):
+        record = await run_request(
+            {
+                "requestMethod": "PUT",
+                "url": f"http://127.0.0.1:{port}/echo",
+                "jsonParameters": True,
+                "queryParametersJson": '{"tag": ["x", "y"]}',
+                "headerParametersJson": '={"X-Id": {{ $json.id }}}',
+                "bodyParametersJson": '={"id": {{ $json.id }}}',
+                "options": {
+                    "bodyContentType": "form-urlencoded",
+                    "useQueryString": True,
+                    "fullResponse": True,
+                },
+            },
+            items=[{"json": {"id": 7}}],
+            version=2,
+        )
+    [full] = output(record)
+    assert set(full) == {"body", "headers", "statusCode", "statusMessage"}
+    assert full["statusCode"] == 200
+    assert full["body"]["query"] == [["tag", "x"], ["tag", "y"]]
+    assert full["body"]["headers"]["x-id"] == "7"
+    assert full["body"]["headers"]["content-type"] == "application/x-www-form-urlencoded"
+    assert full["body"]["body"] == "id=7"
+
+
+@pytest.mark.anyio
+async def test_legacy_raw_body_with_its_mime_type_and_binary_file() -> None:
+    binary = {"data": {"data": base64.b64encode(b"<x/>").decode(), "mimeType": "text/xml"}}
+    async with serve() as (_, port):
+        common = {"requestMethod": "POST", "url": f"http://127.0.0.1:{port}/echo", "jsonParameters": True}
+        raw = await run_request(
+            {
+                **common,
+                "bodyParametersJson": "<a>{{ 1 }}</a>",
+                "options": {"bodyContentType": "raw", "bodyContentCustomMimeType": "application/xml"},
+            },
+            version=1,
+        )
+        upload = await run_request(
+            {**common, "sendBinaryData": True, "options": {"bodyContentType": "raw"}},
+            items=[{"json": {}, "binary": binary}],
+            version=1,
+        )
+        refused = await run_request(
+            {**common, "sendBinaryData": True, "options": {}},
+            items=[{"json": {}, "binary": binary}],
+            version=1,
+        )
+    [echo] = output(raw)
+    assert (echo["body"], echo["headers"]["content-type"]) == ("<a>{{ 1 }}</a>", "application/xml")
+    assert output(upload)[0]["body"] == "<x/>"
+    assert "RAW/CUSTOM" in error(refused)["message"]
+
+
+@pytest.mark.anyio
+async def test_legacy_response_formats() -> None:
+    """``json`` (the default) must parse; ``string`` keeps text as text but hands JSON back parsed, as
+    n8n's request helper does; an empty body is no body."""
+    async with serve() as (server, port):
+        server.routes["/html"] = lambda _: _text("<p>hi</p>")
+        server.routes["/json"] = lambda _: _json({"a": 1})
+        server.routes["/empty"] = lambda _: _text("")
+        base = f"http://127.0.0.1:{port}"
+        html = await run_request({"url": f"{base}/html", "responseFormat": "string"}, version=1)
+        parsed = await run_request(
+            {"url": f"{base}/json", "responseFormat": "string", "dataPropertyName": "out"}, version=1
+        )
+        full = await run_request(
+            {"url": f"{base}/html", "responseFormat": "string", "options": {"fullResponse": True}}, version=1
+        )
+        empty = await run_request({"url": f"{base}/empty"}, version=1)
+        not_json = await run_request({"url": f"{base}/html"}, version=1)
+    assert output(html) == [{"data": "<p>hi</p>"}]
+    assert output(parsed) == [{"out": {"a": 1}}]
+    assert output(full)[0]["data"] == "<p>hi</p>" and output(full)[0]["statusCode"] == 200
+    assert output(empty) == [{}]
+    assert (
+        error(not_json)["message"] == 'Response body is not valid JSON. Change "Response Format" to "String"'
+    )
+
+
+@pytest.mark.anyio
+async def test_legacy_file_response_keeps_the_item_json() -> None:
+    async with serve() as (server, port):
+        server.routes["/f.png"] = lambda _: _file(b"\x89PNG", "image/png")
+        record = await run_request(
+            {"url": f"http://127.0.0.1:{port}/f.png", "responseFormat": "file", "dataPropertyName": "img"},
+            items=[{"json": {"keep": True}}],
+            version=1,
+        )
+    assert record.status == "success", record.error
+    [item] = record.state["HTTP"].output[0]
+    assert item["json"] == {"keep": True}
+    assert base64.b64decode(item["binary"]["img"]["data"]) == b"\x89PNG"
+
+
+@pytest.mark.anyio
+async def test_legacy_redirects_follow_get_only_unless_all_are_followed() -> None:
+    async with serve() as (server, port):
+        server.routes["/moved"] = lambda _: _redirect("/final")
+        url = f"http://127.0.0.1:{port}/moved"
+        get = await run_request({"url": url}, version=1)
+        post = await run_request({"url": url, "requestMethod": "POST"}, version=1)
+        post_all = await run_request(
+            {"url": url, "requestMethod": "POST", "options": {"followAllRedirects": True}}, version=1
+        )
+        assert server.hits.count("/final") == 2
+    assert output(get)[0]["path"] == "/final"
+    assert output(post) == [{}]
+    assert output(post_all)[0]["path"] == "/final"
 
 
 # --- handlers ------------------------------------------------------------------------------------------

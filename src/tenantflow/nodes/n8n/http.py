@@ -1,4 +1,8 @@
-"""HTTP Request (typeVersion 3 to 4.2): one request per input item, n8n's parameter shape and output items.
+"""HTTP Request (every typeVersion, 1 to 4.4): one request per input item, n8n's parameters and output items.
+
+Versions 1 and 2 have their own parameter shape (``requestMethod``, ``jsonParameters``, ``*ParametersUi``,
+flat ``options``) and output shapes; they are read into the same :class:`RequestSpec` and sent by the same
+transport as version 3 and later, whose versions differ only in the editor and in credential handling.
 
 Outbound requests are the one place a workflow author reaches the network from inside the service, so the
 transport is locked down: every address the connector is about to connect to (after DNS, for IP literals
@@ -15,7 +19,7 @@ import ipaddress
 import json
 import mimetypes
 import socket
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
 from urllib.parse import urljoin, urlsplit
@@ -25,6 +29,7 @@ from tenantflow.engine.expressions import js_string
 from tenantflow.engine.sdk import Item, Items, NodeContext, NodeType
 from tenantflow.nodes.n8n.core import (
     BOOLEAN,
+    JSON_TEXT_OR_VALUE,
     NUMBER,
     STRING,
     first_input,
@@ -40,6 +45,7 @@ if TYPE_CHECKING:  # aiohttp loads at the first request, not with the node regis
 
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 DEFAULT_TIMEOUT_MS = 300_000
+LEGACY_TIMEOUT_MS = 3_600_000  # typeVersions 1 and 2 wait an hour unless told otherwise
 DEFAULT_MAX_REDIRECTS = 21  # n8n's default
 MAX_CONNECTIONS = 16
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -149,6 +155,8 @@ class ResponseOptions:
     full_response: bool = False
     never_error: bool = False
     response_format: str = "autodetect"
+    parse_text_json: bool = False
+    """typeVersions 1 and 2, ``string`` format: JSON text comes out parsed unless the body was sent raw."""
     output_property: str = "data"
     follow_redirects: bool = True
     max_redirects: int = DEFAULT_MAX_REDIRECTS
@@ -157,8 +165,8 @@ class ResponseOptions:
 
 
 def _pairs(ctx: NodeContext, path: str, index: int) -> list[tuple[str, Any]]:
-    """An n8n ``parameters`` list (``[{name, value}]``) as pairs, blank names dropped like n8n does."""
-    rows = ctx.param(f"{path}.parameters", index, []) or []
+    """The name/value list at ``path`` (``[{name, value}]``) as pairs, blank names dropped like n8n does."""
+    rows = ctx.param(path, index, []) or []
     return [
         (str(row.get("name")), row.get("value")) for row in rows if isinstance(row, dict) and row.get("name")
     ]
@@ -179,7 +187,7 @@ def _name_values(
         return []
     if ctx.param(mode, index, "keypair") == "json":
         return list(_json_object(ctx, json_name, index).items())
-    return _pairs(ctx, pairs, index)
+    return _pairs(ctx, f"{pairs}.parameters", index)
 
 
 def _query(ctx: NodeContext, index: int) -> list[tuple[str, str]]:
@@ -210,7 +218,7 @@ def _json_payload(ctx: NodeContext, index: int, item: Item, headers: dict[str, s
     _default_header(headers, "content-type", "application/json")
     if ctx.param("specifyBody", index, "keypair") == "json":
         return json.dumps(parse_json_param(ctx.param("jsonBody", index, "{}"), "jsonBody"))
-    return json.dumps(dict(_pairs(ctx, "bodyParameters", index)))
+    return json.dumps(dict(_pairs(ctx, "bodyParameters.parameters", index)))
 
 
 def _form_payload(ctx: NodeContext, index: int, item: Item, headers: dict[str, str]) -> Body:
@@ -220,7 +228,7 @@ def _form_payload(ctx: NodeContext, index: int, item: Item, headers: dict[str, s
     if ctx.param("specifyBody", index, "keypair") == "string":
         return js_string(ctx.param("body", index, ""))
     return aiohttp.FormData(
-        [(name, js_string(value)) for name, value in _pairs(ctx, "bodyParameters", index)]
+        [(name, js_string(value)) for name, value in _pairs(ctx, "bodyParameters.parameters", index)]
     )
 
 
@@ -284,8 +292,8 @@ def _binary_of(item: Item, prop: str) -> tuple[bytes, str, str]:
     return base64.b64decode(binary["data"]), mime, str(binary.get("fileName") or prop)
 
 
-def build_request(ctx: NodeContext, index: int, item: Item) -> RequestSpec:
-    """The request for item ``index``; parameters are evaluated against that item."""
+def _checked_url(ctx: NodeContext, index: int) -> str:
+    """The ``url`` parameter, refused unless it is http(s); credentials are refused here too (none exist)."""
     auth = ctx.param("authentication", index, "none")
     if auth != "none":
         raise NodeError(
@@ -297,6 +305,12 @@ def build_request(ctx: NodeContext, index: int, item: Item) -> RequestSpec:
         raise NodeError(
             f"Invalid URL: {url!r} (it must start with http:// or https://)", code=ErrorCode.INVALID_PARAMETER
         )
+    return url
+
+
+def build_request(ctx: NodeContext, index: int, item: Item) -> RequestSpec:
+    """The request for item ``index``; parameters are evaluated against that item."""
+    url = _checked_url(ctx, index)
     headers = _headers(ctx, index)
     body = _body(ctx, index, item, headers)
     method = str(ctx.param("method", index, "GET")).upper()
@@ -316,6 +330,167 @@ def response_options(ctx: NodeContext, index: int) -> ResponseOptions:
         max_redirects=int(ctx.param(f"{redirect}.maxRedirects", index, DEFAULT_MAX_REDIRECTS)),
         timeout_s=float(timeout_ms) / 1000 if timeout_ms else DEFAULT_TIMEOUT_MS / 1000,
         verify_tls=not ctx.param("options.allowUnauthorizedCerts", index, False),
+    )
+
+
+# --- typeVersions 1 and 2 ------------------------------------------------------------------------------
+
+_BODY_METHODS = ("PATCH", "POST", "PUT")
+_LEGACY_ACCEPT = {
+    "json": "application/json,text/*;q=0.99",
+    "string": "application/json,text/html,application/xhtml+xml,application/xml,text/*;q=0.9, */*;q=0.1",
+    "file": "application/json,text/html,application/xhtml+xml,application/xml,text/*;q=0.9, image/*;q=0.8, "
+    "*/*;q=0.7",
+}
+
+
+def _legacy_json(ctx: NodeContext, name: str, label: str, index: int, *, parse: bool = True) -> Any:
+    """A ``*ParametersJson`` value, None when empty. Text is parsed unless ``parse`` is off (a raw body)."""
+    value = ctx.param(name, index, "")
+    if value is None or value == "":
+        return None
+    if not parse or not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise NodeError(
+            f'The data in "{label}" is no valid JSON. Set Body Content Type to "RAW/Custom" for XML or other '
+            "types of payloads",
+            code=ErrorCode.INVALID_PARAMETER,
+        ) from exc
+
+
+def _qs(prefix: str, value: Any, repeat: bool) -> Iterator[tuple[str, str]]:
+    """``qs.stringify`` of one field: ``a[0]=x&a[1]=y`` for arrays (``a=x&a=y`` with ``useQueryString``),
+    ``a[b]=x`` for objects."""
+    if isinstance(value, list):
+        for position, element in enumerate(value):
+            yield from _qs(prefix if repeat else f"{prefix}[{position}]", element, repeat)
+    elif isinstance(value, dict):
+        for key, element in value.items():
+            yield from _qs(f"{prefix}[{key}]", element, repeat)
+    else:
+        yield prefix, "" if value is None else js_string(value)
+
+
+def _legacy_query(ctx: NodeContext, index: int, as_json: bool) -> list[tuple[str, str]]:
+    fields: dict[str, Any] = {}
+    if as_json:
+        parsed = _legacy_json(ctx, "queryParametersJson", "Query Parameters", index)
+        fields = parsed if isinstance(parsed, dict) else {}
+    for name, value in [] if as_json else _pairs(ctx, "queryParametersUi.parameter", index):
+        if name in fields:  # a repeated name collects its values, as n8n's node does
+            previous = fields[name]
+            value = [*previous, value] if isinstance(previous, list) else [previous, value]
+        fields[name] = value
+    repeat = ctx.param("options.useQueryString", index, False) is True
+    return [pair for name, value in fields.items() for pair in _qs(str(name), value, repeat)]
+
+
+def _legacy_headers(ctx: NodeContext, index: int, as_json: bool) -> dict[str, str]:
+    if as_json:
+        parsed = _legacy_json(ctx, "headerParametersJson", "Headers", index)
+        return {str(k): js_string(v) for k, v in (parsed.items() if isinstance(parsed, dict) else [])}
+    return {
+        name.lower(): js_string(value) for name, value in _pairs(ctx, "headerParametersUi.parameter", index)
+    }
+
+
+def _legacy_binary(ctx: NodeContext, index: int, item: Item, content_type: str) -> Body:
+    """``sendBinaryData``: the raw bytes of one binary property, or multipart parts named
+    ``"field:property,field2:property2"`` (a lone property goes out as ``file``)."""
+    import aiohttp
+
+    names = str(ctx.param("binaryPropertyName", index, "data"))
+    if content_type == "raw":
+        return _binary_of(item, names)[0]
+    if content_type != "multipart-form-data":
+        raise NodeError(
+            'Sending binary data is only supported when option "Body Content Type" is set to "RAW/CUSTOM" or '
+            '"FORM-DATA/MULTIPART"!',
+            code=ErrorCode.INVALID_PARAMETER,
+        )
+    parts = [part.strip() for part in names.split(",")]
+    form = aiohttp.FormData(default_to_multipart=True)
+    for part in parts:
+        field, colon, prop = part.partition(":")
+        if not colon:
+            if len(parts) > 1:
+                raise NodeError(
+                    'Several binary properties must be given as "sendKey1:binaryProperty1,'
+                    'sendKey2:binaryProperty2"',
+                    code=ErrorCode.INVALID_PARAMETER,
+                )
+            field, prop = "file", part
+        data, mime, filename = _binary_of(item, prop)
+        form.add_field(field, data, content_type=mime, filename=filename)
+    return form
+
+
+def _legacy_body(
+    ctx: NodeContext, index: int, item: Item, method: str, as_json: bool, headers: dict[str, str]
+) -> Body | None:
+    """The body: only PATCH, POST, PUT and DELETE have one, and only the first three a content type other
+    than JSON (n8n hides the parameters otherwise, so they do not apply)."""
+    import aiohttp
+
+    if method not in (*_BODY_METHODS, "DELETE"):
+        return None
+    content_type = str(ctx.param("options.bodyContentType", index, "json")) if method != "DELETE" else "json"
+    if as_json and method != "DELETE" and ctx.param("sendBinaryData", index, False):
+        return _legacy_binary(ctx, index, item, content_type)
+    if as_json:
+        body = _legacy_json(ctx, "bodyParametersJson", "Body Parameters", index, parse=content_type != "raw")
+    elif ctx.raw_param("bodyParametersUi.parameter") is not None:
+        body = dict(_pairs(ctx, "bodyParametersUi.parameter", index))
+    else:
+        return None
+    if body is None:
+        return None
+    if content_type == "raw":
+        return body if isinstance(body, str) else json.dumps(body)
+    if content_type in ("multipart-form-data", "form-urlencoded") and isinstance(body, dict):
+        multipart = content_type == "multipart-form-data"
+        if not multipart:
+            _default_header(headers, "content-type", "application/x-www-form-urlencoded")
+        fields = [(str(name), js_string(value)) for name, value in body.items()]
+        return aiohttp.FormData(fields, default_to_multipart=multipart)
+    _default_header(headers, "content-type", "application/json")
+    return json.dumps(body)
+
+
+def build_legacy_request(ctx: NodeContext, index: int, item: Item) -> RequestSpec:
+    """The request of typeVersions 1 and 2 for item ``index``."""
+    url = _checked_url(ctx, index)
+    method = str(ctx.param("requestMethod", index, "GET")).upper()
+    as_json = bool(ctx.param("jsonParameters", index, False))
+    headers = _legacy_headers(ctx, index, as_json)
+    body = _legacy_body(ctx, index, item, method, as_json, headers)
+    mime = ctx.param("options.bodyContentCustomMimeType", index, "")
+    if mime:
+        headers = {k: v for k, v in headers.items() if k.lower() != "content-type"}
+        headers["content-type"] = js_string(mime)
+    accept = _LEGACY_ACCEPT.get(str(ctx.param("responseFormat", index, "json")), _LEGACY_ACCEPT["file"])
+    _default_header(headers, "accept", accept)
+    return RequestSpec(method, url, _legacy_query(ctx, index, as_json), headers, body)
+
+
+def legacy_response_options(ctx: NodeContext, index: int) -> ResponseOptions:
+    """Versions 1 and 2 follow redirects of GET and HEAD unless ``followRedirect`` is off, and of every
+    method with ``followAllRedirects``."""
+    method = str(ctx.param("requestMethod", index, "GET")).upper()
+    follow = ctx.param("options.followRedirect", index, True) is not False and method in ("GET", "HEAD")
+    timeout_ms = ctx.param("options.timeout", index, LEGACY_TIMEOUT_MS) or LEGACY_TIMEOUT_MS
+    return ResponseOptions(
+        full_response=bool(ctx.param("options.fullResponse", index, False)),
+        never_error=bool(ctx.param("options.ignoreResponseCode", index, False)),
+        response_format=str(ctx.param("responseFormat", index, "json")),
+        parse_text_json=ctx.param("options.bodyContentType", index, "json") != "raw",
+        output_property=str(ctx.param("dataPropertyName", index, "data")),
+        follow_redirects=follow or ctx.param("options.followAllRedirects", index, False) is True,
+        timeout_s=float(timeout_ms) / 1000,
+        verify_tls=not ctx.param("allowUnauthorizedCerts", index, False),
     )
 
 
@@ -546,20 +721,55 @@ def _file_item(response: RawResponse, opts: ResponseOptions, item: Item, index: 
     }
 
 
+def _text_item(response: RawResponse, opts: ResponseOptions, value: Any, index: int) -> Item:
+    """``value`` under ``opts.output_property``, in the ``fullResponse`` envelope when asked for."""
+    key = opts.output_property
+    payload = (
+        _envelope(response, key, value) if opts.full_response else ({} if value is None else {key: value})
+    )
+    return {"json": payload, "pairedItem": {"item": index}}
+
+
+def _body_items(response: RawResponse, opts: ResponseOptions, body: Any, index: int) -> Items:
+    """A parsed body as items, or as one ``fullResponse`` envelope."""
+    if opts.full_response:
+        return [{"json": _envelope(response, "body", body), "pairedItem": {"item": index}}]
+    return _as_items(body, index)
+
+
 def response_items(response: RawResponse, opts: ResponseOptions, item: Item, index: int) -> Items:
     """The output items of one response, shaped as n8n's HTTP Request v3+ shapes them."""
     fmt = _format_of(response, opts)
     if fmt == "file":
         return [_file_item(response, opts, item, index)]
     if fmt == "text":
-        text = response.text() or None
-        key = opts.output_property
-        payload = _envelope(response, key, text) if opts.full_response else ({key: text} if text else {})
-        return [{"json": payload, "pairedItem": {"item": index}}]
+        return [_text_item(response, opts, response.text() or None, index)]
     body = _parse_json(response, opts, opts.response_format == "autodetect") if response.body else None
-    if opts.full_response:
-        return [{"json": _envelope(response, "body", body), "pairedItem": {"item": index}}]
-    return _as_items(body, index)
+    return _body_items(response, opts, body, index)
+
+
+def legacy_response_items(response: RawResponse, opts: ResponseOptions, item: Item, index: int) -> Items:
+    """The output items of typeVersions 1 and 2: ``json`` must parse, ``string`` puts the text (or parsed
+    JSON, see :attr:`ResponseOptions.parse_text_json`) under ``dataPropertyName``, ``file`` as in v3+.
+
+    An empty body is no body (n8n's request helper gives ``undefined``); an array body is one item per
+    element whether or not ``splitIntoItems`` is set, since an item's json must be an object here.
+    """
+    if opts.response_format == "file":
+        return [_file_item(response, opts, item, index)]
+    body: Any = response.text() if response.body else None
+    if body is not None and (opts.response_format == "json" or opts.parse_text_json):
+        try:
+            body = json.loads(body)
+        except json.JSONDecodeError as exc:
+            if opts.response_format == "json":
+                raise NodeError(
+                    'Response body is not valid JSON. Change "Response Format" to "String"',
+                    code=ErrorCode.HTTP_ERROR,
+                ) from exc
+    if opts.response_format == "string":
+        return [_text_item(response, opts, body, index)]
+    return _body_items(response, opts, body, index)
 
 
 # --- the node ------------------------------------------------------------------------------------------
@@ -568,6 +778,73 @@ _NAME_VALUE_LIST = {
     "type": "object",
     "properties": {"parameters": {"type": "array", "items": {"type": "object"}}},
 }
+_LEGACY_NAME_VALUE_LIST = {
+    "type": "object",
+    "properties": {"parameter": {"type": "array", "items": {"type": "object"}}},
+}
+_METHOD = one_of("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+_TIMEOUT = or_expression({"type": "number", "minimum": 1})
+_CREDENTIAL_TYPES = ("predefinedCredentialType", "genericCredentialType")
+
+
+def _legacy_schema(*authentications: str) -> dict[str, Any]:
+    """The parameters of typeVersions 1 and 2, which differ only in how they name authentication."""
+    return object_schema(
+        {
+            "authentication": one_of("none", *authentications),
+            "requestMethod": _METHOD,
+            "url": STRING,
+            "allowUnauthorizedCerts": BOOLEAN,
+            "responseFormat": one_of("file", "json", "string"),
+            "dataPropertyName": STRING,
+            "jsonParameters": BOOLEAN,
+            "sendBinaryData": BOOLEAN,
+            "binaryPropertyName": STRING,
+            "bodyParametersJson": JSON_TEXT_OR_VALUE,
+            "bodyParametersUi": _LEGACY_NAME_VALUE_LIST,
+            "headerParametersJson": JSON_TEXT_OR_VALUE,
+            "headerParametersUi": _LEGACY_NAME_VALUE_LIST,
+            "queryParametersJson": JSON_TEXT_OR_VALUE,
+            "queryParametersUi": _LEGACY_NAME_VALUE_LIST,
+            "options": object_schema(
+                {
+                    "batchInterval": NUMBER,
+                    "batchSize": NUMBER,
+                    "bodyContentType": one_of("json", "raw", "multipart-form-data", "form-urlencoded"),
+                    "bodyContentCustomMimeType": STRING,
+                    "fullResponse": BOOLEAN,
+                    "followAllRedirects": BOOLEAN,
+                    "followRedirect": BOOLEAN,
+                    "ignoreResponseCode": BOOLEAN,
+                    "splitIntoItems": BOOLEAN,
+                    "timeout": _TIMEOUT,
+                    "useQueryString": BOOLEAN,
+                }
+            ),
+        },
+        required=("url",),
+    )
+
+
+_LEGACY_SCHEMAS: dict[float, dict[str, Any]] = {
+    1: _legacy_schema("basicAuth", "digestAuth", "headerAuth", "oAuth1", "oAuth2", "queryAuth"),
+    2: _legacy_schema(*_CREDENTIAL_TYPES),
+}
+
+
+@dataclass(frozen=True)
+class _Dialect:
+    """How one generation of the node reads its parameters and shapes its output items."""
+
+    request: Callable[[NodeContext, int, Item], RequestSpec]
+    options: Callable[[NodeContext, int], ResponseOptions]
+    items: Callable[[RawResponse, ResponseOptions, Item, int], Items]
+    batching: str
+    """Where ``batchSize`` and ``batchInterval`` are."""
+
+
+_CURRENT = _Dialect(build_request, response_options, response_items, "options.batching.batch")
+_LEGACY = _Dialect(build_legacy_request, legacy_response_options, legacy_response_items, "options")
 
 
 def open_session(ctx: NodeContext, guard: AddressGuard) -> aiohttp.ClientSession:
@@ -582,18 +859,22 @@ def open_session(ctx: NodeContext, guard: AddressGuard) -> aiohttp.ClientSession
 
 
 class HttpRequest(NodeType):
-    """n8n's HTTP Request node, typeVersions 3 to 4.2 (authentication "none" only for now)."""
+    """n8n's HTTP Request node, every typeVersion (authentication "none" only for now).
+
+    4.4 stops sending credentials along cross-origin redirects; with no credentials here, and credential
+    headers never following a redirect to another origin, 4.3 and 4.4 behave as 4.2.
+    """
 
     type = "n8n-nodes-base.httpRequest"
-    versions = (3, 4, 4.1, 4.2)
+    versions = (1, 2, 3, 4, 4.1, 4.2, 4.3, 4.4)
     display_name = "HTTP Request"
     description = "Makes an HTTP request per input item and returns the response data."
     aliases = ("httpRequest",)
     parameters_schema: ClassVar[Mapping[str, Any]] = object_schema(
         {
-            "method": one_of("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"),
+            "method": _METHOD,
             "url": STRING,
-            "authentication": one_of("none", "predefinedCredentialType", "genericCredentialType"),
+            "authentication": one_of("none", *_CREDENTIAL_TYPES),
             "sendQuery": BOOLEAN,
             "specifyQuery": one_of("keypair", "json"),
             "queryParameters": _NAME_VALUE_LIST,
@@ -612,7 +893,7 @@ class HttpRequest(NodeType):
             "inputDataFieldName": STRING,
             "options": object_schema(
                 {
-                    "timeout": or_expression({"type": "number", "minimum": 1}),
+                    "timeout": _TIMEOUT,
                     "allowUnauthorizedCerts": BOOLEAN,
                     "lowercaseHeaders": BOOLEAN,
                     "batching": object_schema(
@@ -639,42 +920,51 @@ class HttpRequest(NodeType):
         required=("url",),
     )
 
+    def schema_for(self, version: float) -> Mapping[str, Any]:
+        return _LEGACY_SCHEMAS.get(version, self.parameters_schema)
+
     async def run(self, ctx: NodeContext, inputs: list[Items]) -> list[Items]:
         items = first_input(inputs)
+        dialect = _LEGACY if ctx.node.type_version < 3 else _CURRENT
         guard = AddressGuard()
-        batches, pause = _batches(ctx, len(items))
+        batches, pause = _batches(ctx, len(items), dialect.batching)
         results: list[Items] = []
         async with open_session(ctx, guard) as session:
             for number, batch in enumerate(batches):
                 if number:
                     await ctx.sleep(pause)
-                results.extend(await _all([self._one(session, ctx, guard, i, items[i]) for i in batch]))
+                calls = [_one(dialect, session, ctx, guard, i, items[i]) for i in batch]
+                results.extend(await _all(calls))
         return [[out for per_item in results for out in per_item]]
 
-    async def _one(
-        self, session: aiohttp.ClientSession, ctx: NodeContext, guard: AddressGuard, index: int, item: Item
-    ) -> Items:
-        spec = build_request(ctx, index, item)
-        opts = response_options(ctx, index)
-        response = await send(session, ctx, spec, opts, guard)
-        if (
-            not opts.never_error
-            and not 200 <= response.status < 300
-            and response.status not in REDIRECT_STATUSES
-        ):
-            raise status_error(response)
-        return response_items(response, opts, item, index)
+
+async def _one(
+    dialect: _Dialect,
+    session: aiohttp.ClientSession,
+    ctx: NodeContext,
+    guard: AddressGuard,
+    index: int,
+    item: Item,
+) -> Items:
+    spec = dialect.request(ctx, index, item)
+    opts = dialect.options(ctx, index)
+    response = await send(session, ctx, spec, opts, guard)
+    if not opts.never_error and not 200 <= response.status < 300 and response.status not in REDIRECT_STATUSES:
+        raise status_error(response)
+    return dialect.items(response, opts, item, index)
 
 
-def _batches(ctx: NodeContext, count: int) -> tuple[list[range], float]:
-    """Item index ranges sent together, and the pause between them (n8n's ``options.batching``).
+def _batches(ctx: NodeContext, count: int, prefix: str) -> tuple[list[range], float]:
+    """Item index ranges sent together, and the pause between them (``batchSize`` and ``batchInterval``
+    under ``prefix``): -1 turns batching off and 0 counts as 1, as in n8n.
 
     Without batching every item's request goes out at once, as in n8n (the connector caps the parallelism).
     """
-    size = int(ctx.param("options.batching.batch.batchSize", 0, -1) or -1)
-    pause = float(ctx.param("options.batching.batch.batchInterval", 0, 0) or 0) / 1000
-    if size <= 0 or pause <= 0:
+    size = int(ctx.param(f"{prefix}.batchSize", 0, -1) or 0)
+    pause = float(ctx.param(f"{prefix}.batchInterval", 0, 0) or 0) / 1000
+    if size < 0 or pause <= 0:
         return [range(count)], 0.0
+    size = max(size, 1)
     return [range(start, min(start + size, count)) for start in range(0, count, size)], pause
 
 
