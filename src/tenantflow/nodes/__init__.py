@@ -30,6 +30,7 @@ FAMILIES = (
     "n8n.triggers",
     "n8n.data.markup",
     "n8n.code",
+    "n8n.files",
 )
 
 
