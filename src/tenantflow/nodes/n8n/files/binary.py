@@ -13,8 +13,6 @@ import posixpath
 import re
 from typing import Any
 
-import filetype  # type: ignore[import-untyped]
-
 from tenantflow.engine.errors import ErrorCode, NodeError
 from tenantflow.engine.expressions.values import js_num, number_to_string
 from tenantflow.engine.sdk import Item
@@ -87,6 +85,8 @@ def prepare_binary(data: bytes, file_name: str | None = None, mime_type: str | N
     if not mime_type and file_name:
         mime_type = _MIME.guess_type(file_name, strict=False)[0]
     if not mime_type:
+        import filetype  # type: ignore[import-untyped]  # 16 ms to import: only when the bytes must tell
+
         kind = filetype.guess(data)
         if kind is not None:
             mime_type, extension = kind.mime, kind.extension

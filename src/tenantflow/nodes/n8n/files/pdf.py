@@ -5,14 +5,14 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from pypdf import PdfReader
-from pypdf.errors import FileNotDecryptedError, PdfReadError
-
 from tenantflow.engine.errors import ErrorCode, NodeError
 
 
 def extract_pdf(data: bytes, password: Any, max_pages: Any, join_pages: Any) -> dict[str, Any]:
     """``numpages``, ``numrender``, ``info`` and the ``text`` of the first ``maxPages`` pages (all when 0)."""
+    from pypdf import PdfReader  # loads (with cryptography) when a node reads a PDF: start-up time
+    from pypdf.errors import FileNotDecryptedError, PdfReadError
+
     try:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted:

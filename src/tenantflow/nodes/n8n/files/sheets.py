@@ -17,17 +17,10 @@ import math
 import re
 import zipfile
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import openpyxl
-from bs4 import BeautifulSoup, Tag
-from odf.opendocument import OpenDocumentSpreadsheet  # type: ignore[import-untyped]
-from odf.table import Table, TableCell, TableRow  # type: ignore[import-untyped]
-from odf.teletype import addTextToElement  # type: ignore[import-untyped]
-from odf.text import P  # type: ignore[import-untyped]
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-from openpyxl.utils import get_column_letter
-from python_calamine import CalamineError, CalamineWorkbook
+if TYPE_CHECKING:  # the format libraries load when a node reads or writes that format (start-up time)
+    from bs4 import Tag
 
 from tenantflow.engine.errors import ErrorCode, NodeError
 from tenantflow.engine.expressions.values import js_num, number_to_string
@@ -175,6 +168,8 @@ def _html_attributes(value: Any) -> str:
 
 
 def _html_text(grid: Grid) -> str:
+    from openpyxl.utils import get_column_letter
+
     """SheetJS ``sheet_to_html`` with its default page around the table."""
     rows = []
     for r, row in enumerate(grid, start=1):
@@ -193,6 +188,9 @@ def _html_text(grid: Grid) -> str:
 
 
 def _xlsx_bytes(grid: Grid, sheet_name: str) -> bytes:
+    import openpyxl
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
     workbook = openpyxl.Workbook()
     sheet = workbook.active
     assert sheet is not None
@@ -212,6 +210,11 @@ def _xlsx_bytes(grid: Grid, sheet_name: str) -> bytes:
 
 
 def _ods_bytes(grid: Grid, sheet_name: str) -> bytes:
+    from odf.opendocument import OpenDocumentSpreadsheet  # type: ignore[import-untyped]
+    from odf.table import Table, TableCell, TableRow  # type: ignore[import-untyped]
+    from odf.teletype import addTextToElement  # type: ignore[import-untyped]
+    from odf.text import P  # type: ignore[import-untyped]
+
     document = OpenDocumentSpreadsheet()
     sheet = Table(name=sheet_name)
     for row in grid:
@@ -270,6 +273,8 @@ def read_csv(text: str, options: Mapping[str, Any]) -> list[Any]:
 
 
 def read_workbook(data: bytes) -> dict[str, Grid]:
+    from python_calamine import CalamineError, CalamineWorkbook
+
     """Every sheet of a file SheetJS would read, by sniffing its bytes (as ``XLSX.read`` does)."""
     if data.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
         try:
@@ -307,6 +312,8 @@ def _typed_csv(text: str) -> Grid:
 
 
 def _html_sheets(text: str) -> dict[str, Grid]:
+    from bs4 import BeautifulSoup
+
     """Each ``<table>`` is a sheet; SheetJS's ``data-t``/``data-v`` attributes give typed values."""
     soup = BeautifulSoup(text, "html.parser")
     sheets: dict[str, Grid] = {}
