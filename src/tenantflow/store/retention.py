@@ -11,6 +11,7 @@ created with ``auto_vacuum = INCREMENTAL``); PostgreSQL's autovacuum reuses them
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -213,6 +214,9 @@ async def _audit(database: Database, tenant_id: str, expired: int, over_cap: int
         await write_queued(session)
 
 
+CHECKPOINT_ATTEMPTS = 250  # 5 s of 20 ms waits for another checkpoint to finish
+
+
 async def _reclaim(database: Database) -> Vacuum | None:
     """Hand freed pages back to the file system; measured after WAL checkpoints, so sizes are the file's."""
     path = make_url(database.url).database
@@ -229,12 +233,21 @@ async def _reclaim(database: Database) -> Vacuum | None:
             await cursor.close()
             return rows
 
-        await run("PRAGMA wal_checkpoint(TRUNCATE)")
+        async def checkpoint() -> None:
+            """Copy the whole WAL into the file. Another checkpoint (the service's checkpointer thread, or
+            another process) makes this one answer busy rather than wait: try again until it completes."""
+            for _ in range(CHECKPOINT_ATTEMPTS):
+                [(busy, _log, _copied)] = await run("PRAGMA wal_checkpoint(TRUNCATE)")
+                if not busy:
+                    return
+                await asyncio.sleep(0.02)
+
+        await checkpoint()
         size_before = os.path.getsize(path)
         [(free_before,)] = await run("PRAGMA freelist_count")
         # It frees one page per step, and a cursor stops stepping a statement without columns after the
         # first; a script is stepped to the end.
         await driver.executescript("PRAGMA incremental_vacuum;")
-        await run("PRAGMA wal_checkpoint(TRUNCATE)")
+        await checkpoint()
         [(free_after,)] = await run("PRAGMA freelist_count")
     return Vacuum(free_before - free_after, size_before, os.path.getsize(path))
