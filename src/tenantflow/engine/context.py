@@ -47,7 +47,7 @@ class NodeRunContext:
         self._inputs = inputs
         self._scope_inputs: ScopeInputs | None = None
         self._static: dict[int, bool] | None = None  # created when a container parameter is first asked for
-        self._n8n = follows_n8n(node.type)  # the node's template dialect
+        self._n8n: bool | None = None  # the node's template dialect, found when an expression may be near
 
     @property
     def node(self) -> NodeDefinition:
@@ -101,16 +101,24 @@ class NodeRunContext:
 
     def evaluate(self, value: Any, item_index: int = 0) -> Any:
         if isinstance(value, str):
-            if not (value.startswith("=") or (not self._n8n and "{{" in value)):
+            if not (value.startswith("=") or ("{{" in value and not self._n8n_dialect())):
                 return value
         elif isinstance(value, dict | list):
             if self._static is None:
                 self._static = {}
-            if not _holds_template(value, self._static, self._n8n):
+            if not _holds_template(value, self._static, self._n8n_dialect()):
                 return value
         else:
             return value
-        return resolve_value(value, self._scope(item_index), self._execution.limits.expressions, self._n8n)
+        n8n = self._n8n if self._n8n is not None else self._n8n_dialect()
+        return resolve_value(value, self._scope(item_index), self._execution.limits.expressions, n8n)
+
+    def _n8n_dialect(self) -> bool:
+        """Whether the node takes n8n's template rule (only ``=``-prefixed strings); found once per run, and
+        only by nodes that evaluate something (a chain of no-ops never pays for it)."""
+        if self._n8n is None:
+            self._n8n = follows_n8n(self._node.type)
+        return self._n8n
 
     def evaluate_with(self, source: str, names: Mapping[str, Any], item_index: int = 0) -> Any:
         scope = LayeredScope(names, self._scope(item_index))
