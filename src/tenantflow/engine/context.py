@@ -85,6 +85,10 @@ class NodeRunContext:
     def allow_host_commands(self) -> bool:
         return self._execution.limits.allow_host_commands
 
+    @property
+    def files_root(self) -> str | None:
+        return self._execution.limits.files_root
+
     def raw_param(self, path: str, default: Any = None) -> Any:
         value: Any = self._node.parameters
         for part in path.split("."):

@@ -65,6 +65,7 @@ class RunLimits:
     expressions: ExpressionLimits = field(default_factory=ExpressionLimits)
     allow_private_network: bool = False
     allow_host_commands: bool = False  # n8n's Execute Command runs a shell on the host: off unless allowed
+    files_root: str | None = None  # the host directory file nodes may read and write; None: no disk access
 
 
 class ExecutionOptions(TypedDict, total=False):

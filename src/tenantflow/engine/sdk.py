@@ -51,6 +51,10 @@ class NodeContext(Protocol):
     def allow_private_network(self) -> bool: ...
     @property
     def allow_host_commands(self) -> bool: ...
+    @property
+    def files_root(self) -> str | None:
+        """The host directory file nodes may read and write (None: the host allows no disk access)."""
+        ...
 
     def param(self, path: str, item_index: int = 0, default: Any = None) -> Any:
         """The parameter at a dotted ``path``, expressions evaluated against input item ``item_index``.
