@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     allow_host_commands: bool = Field(
         default=False, description="Let n8n's Execute Command node run shell commands on this machine."
     )
+    files_dir: Path | None = Field(
+        default=None, description="The one directory file nodes may read and write; none: no disk access."
+    )
 
     @field_validator("rate_limits", mode="after")
     @classmethod

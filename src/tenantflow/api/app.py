@@ -35,7 +35,8 @@ async def open_runtime(settings: Settings) -> Runtime:
         store, jwt_key=settings.jwt_key(keyring), jwt_ttl_seconds=settings.jwt_ttl_seconds
     )
     redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
-    limits = RunLimits(allow_host_commands=settings.allow_host_commands)
+    files_root = None if settings.files_dir is None else str(settings.files_dir.resolve())
+    limits = RunLimits(allow_host_commands=settings.allow_host_commands, files_root=files_root)
     executions = ExecutionService(store, InProcessEventBus(), ExecutionSettings(limits=limits))
     await executions.start()
     return Runtime(settings, store, authenticator, RateLimiter.from_settings(settings), redis, executions)

@@ -74,8 +74,11 @@ async def test_the_service_setting_reaches_every_execution(allowed: bool, tmp_pa
     from tenantflow.api.app import close_runtime, open_runtime
     from tenantflow.settings import Settings
 
-    runtime = await open_runtime(Settings(data_dir=tmp_path, allow_host_commands=allowed))
+    files = tmp_path / "files" if allowed else None
+    runtime = await open_runtime(Settings(data_dir=tmp_path, allow_host_commands=allowed, files_dir=files))
     try:
-        assert runtime.executions.settings.limits.allow_host_commands is allowed
+        limits = runtime.executions.settings.limits
+        assert limits.allow_host_commands is allowed
+        assert limits.files_root == (None if files is None else str(files.resolve()))
     finally:
         await close_runtime(runtime)
