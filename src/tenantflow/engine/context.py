@@ -89,6 +89,11 @@ class NodeRunContext:
     def files_root(self) -> str | None:
         return self._execution.limits.files_root
 
+    def static_data(self, scope: str) -> dict[str, Any]:
+        key = "global" if scope == "global" else f"node:{self._node.name}"  # n8n's keys
+        data: dict[str, Any] = self._execution.static_scopes.setdefault(key, {})
+        return data
+
     def raw_param(self, path: str, default: Any = None) -> Any:
         value: Any = self._node.parameters
         for part in path.split("."):

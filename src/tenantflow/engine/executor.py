@@ -17,6 +17,7 @@ the live-progress stream forwards them), and ``resume`` seeds the run with nodes
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import uuid
 from collections import deque
@@ -82,6 +83,7 @@ class ExecutionOptions(TypedDict, total=False):
     workflow_loader: WorkflowLoader | None  # resolves sub-workflow references
     execution_id: str | None
     start_node: str | None  # the trigger that fired (default: the first enabled trigger)
+    static_data: Mapping[str, Any] | None  # the workflow's static data as the last execution left it
 
 
 class _Stop(Exception):
@@ -142,6 +144,7 @@ class Execution:
         "redactor",
         "registry",
         "secrets",
+        "static_scopes",
         "variables",
         "workflow_loader",
     )
@@ -174,6 +177,9 @@ class Execution:
         self.graph: Graph = cached_graph(self.definition, registry)
         self.nodes = self.graph.nodes
         self.variables = self._initial_variables(options.get("variables") or {})
+        # n8n's workflow static data ({"global": {...}, "node:<name>": {...}}), which nodes change in place
+        # through their context; the host reads :attr:`static_data` after the run and keeps it.
+        self.static_scopes: dict[str, Any] = copy.deepcopy(dict(options.get("static_data") or {}))
         self.record = ExecutionRecord(
             id=self.id, workflow_id=self.definition.id, status="running", start_time=utc_now()
         )
@@ -204,6 +210,11 @@ class Execution:
         self._last_finished: str | None = None
 
     # ------------------------------------------------------------------ public API
+
+    @property
+    def static_data(self) -> dict[str, Any]:
+        """The workflow's static data after the run, for the next execution (scopes left empty dropped)."""
+        return {scope: data for scope, data in self.static_scopes.items() if data}
 
     def abort(self, reason: str = "aborted by user") -> None:
         """Stop the execution: running nodes are cancelled, nothing new starts, status becomes ``aborted``."""

@@ -51,6 +51,11 @@ class NodeContext(Protocol):
     def allow_private_network(self) -> bool: ...
     @property
     def allow_host_commands(self) -> bool: ...
+    def static_data(self, scope: str) -> dict[str, Any]:
+        """n8n's workflow static data, ``global`` or this ``node``'s: kept across executions by the host;
+        change it in place."""
+        ...
+
     @property
     def files_root(self) -> str | None:
         """The host directory file nodes may read and write (None: the host allows no disk access)."""

@@ -52,6 +52,9 @@ class SandboxLimits:
     max_memory_mb: int = 128
 
 
+STATIC_DATA = "getWorkflowStaticData"  # also matches $getWorkflowStaticData
+
+
 @dataclass(frozen=True)
 class SandboxJob:
     mode: str
@@ -244,6 +247,7 @@ class _ScriptNode(NodeType):
         _log_console(ctx, reply)
         if isinstance(reply.get("error"), dict):
             raise _script_error(reply["error"])
+        _keep_static_data(ctx, reply.get("staticData"))
         return reply["ok"]
 
 
@@ -280,7 +284,7 @@ class FunctionNode(_ScriptNode):
 
     As in n8n, the script gets copies of the input items numbered by ``index`` (an artefact n8n's output
     keeps), may reassign ``items``, and reads other nodes through ``$node["Name"]``. Its
-    ``getWorkflowStaticData`` starts empty on every run: static data is not stored between executions."""
+    ``getWorkflowStaticData`` is the workflow's static data, which the host keeps between executions."""
 
     type = "n8n-nodes-base.function"
     display_name = "Function"
@@ -356,7 +360,24 @@ def _job_data(ctx: NodeContext, mode: str, code: str, items: Items) -> dict[str,
         "nodeNames": [node.name for node in workflow.nodes],
         "nodes": {node.name: _node_record(ctx, node, code) for node in _referenced_nodes(workflow, code)},
         "pairedItems": _paired_items(ctx, code, len(items)),
+        # Only scripts that ask for it get (and give back) the workflow's static data.
+        "staticData": (
+            {"global": ctx.static_data("global"), "node": ctx.static_data("node")}
+            if STATIC_DATA in code
+            else None
+        ),
     }
+
+
+def _keep_static_data(ctx: NodeContext, returned: Any) -> None:
+    """What the script left in ``$getWorkflowStaticData``, back into the execution's static data."""
+    if not isinstance(returned, dict):
+        return
+    for scope in ("global", "node"):
+        if isinstance(data := returned.get(scope), dict):
+            kept = ctx.static_data(scope)
+            kept.clear()
+            kept.update(data)
 
 
 def _json_safe_item(item: Item) -> Item:

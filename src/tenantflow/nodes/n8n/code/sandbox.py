@@ -170,7 +170,7 @@ function __tfScope(job, items, itemIndex, logs, staticData) {
     item,
     params: job.params,
   };
-  // Fresh for each run of the node: static data is not kept between executions (see FunctionNode).
+  // The workflow's static data when the script asks for it (job.staticData), handed back in the reply.
   const staticOf = (type) => staticData[type === 'node' ? 'node' : 'global'];
   const binaryHelpers = whole === undefined ? __tfItemBinaryHelpers : __tfBinaryHelpers(whole);
   return {
@@ -199,7 +199,7 @@ function __tfFail(error, itemIndex) {
 
 async function __tfRunItems(job, logs) {
   const items = job.items;
-  const staticData = { global: {}, node: {} };
+  const staticData = job.staticData || { global: {}, node: {} };
   const perItem = job.mode === 'runOnceForEachItem' || job.mode === 'functionItem';
   if (!perItem) return await __tfUser(__tfScope(job, items, null, logs, staticData));
   const results = [];
@@ -227,7 +227,9 @@ globalThis.__tfMain = async function () {
   const logs = [];
   try {
     const result = job.mode === 'sort' ? __tfSort(job) : await __tfRunItems(job, logs);
-    return JSON.stringify({ ok: result === undefined ? null : result, logs });
+    const reply = { ok: result === undefined ? null : result, logs };
+    if (job.staticData) reply.staticData = job.staticData;
+    return JSON.stringify(reply);
   } catch (error) {
     return JSON.stringify({ error: error && error.tagged ? error : __tfFail(error, null), logs });
   }
