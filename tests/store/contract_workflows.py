@@ -5,16 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from tenantflow.engine.errors import ErrorCode
 from tenantflow.engine.sdk import NodeRegistry
 from tenantflow.store.audit import Actor
 from tenantflow.store.documents import EXPORT_FORMAT
-from tenantflow.store.errors import ConflictError, InvalidRequestError, NotFoundError, WorkflowValidationError
-from tenantflow.store.models import Workflow, WorkflowVersion
+from tenantflow.store.errors import (
+    AccessDeniedError,
+    ConflictError,
+    InvalidRequestError,
+    NotFoundError,
+    WorkflowValidationError,
+)
+from tenantflow.store.models import Workflow, WorkflowStaticData, WorkflowVersion
 from tenantflow.store.unit import Store
-from tenantflow.store.workflows import ConflictPolicy
+from tenantflow.store.workflows import ConflictPolicy, StaticData
 from tests.store.factories import audit_log, chain_document
 
 pytestmark = pytest.mark.anyio
@@ -52,6 +58,40 @@ class WorkflowStoreContract:
         assert data["isLocked"] is False and data["lockedBy"] is None
         for field in ("averageExecutionTime", "lastExecutionStatus", "category", "variables", "createdAt"):
             assert field in data
+
+    async def test_store_static_data_is_kept_per_workflow_with_optimistic_saves(
+        self, store: Store, actor_a: Actor, actor_b: Actor
+    ) -> None:
+        async with store.unit(actor_a) as unit:
+            workflow_id = (await unit.workflows.create(chain_document("static"))).id
+            assert await unit.workflows.static_data(workflow_id) == StaticData({}, 0)
+            saved = await unit.workflows.save_static_data(
+                workflow_id, {"global": {"n": 1}}, expected_version=0
+            )
+        assert saved == StaticData({"global": {"n": 1}}, 1)
+        async with store.unit(actor_a) as unit:
+            assert await unit.workflows.static_data(workflow_id) == saved
+            await unit.workflows.save_static_data(workflow_id, {"global": {"n": 2}}, expected_version=1)
+        for stale in (0, 1):  # a run that read before the last save does not overwrite it
+            with pytest.raises(ConflictError) as caught:
+                async with store.unit(actor_a) as unit:
+                    await unit.workflows.save_static_data(workflow_id, {"lost": True}, expected_version=stale)
+            assert caught.value.code is ErrorCode.VERSION_CONFLICT
+        with pytest.raises(InvalidRequestError) as refused:
+            async with store.unit(actor_a) as unit:
+                await unit.workflows.save_static_data(
+                    workflow_id, {"global": {"k": "a\x00"}}, expected_version=2
+                )
+        assert refused.value.path == "$.global.k"
+        async with store.unit(actor_b) as unit:  # another tenant neither reads nor writes it
+            assert await unit.workflows.static_data(workflow_id) == StaticData({}, 0)
+        with pytest.raises(AccessDeniedError):
+            async with store.unit(actor_b) as unit:
+                await unit.workflows.save_static_data(workflow_id, {"mine": 1}, expected_version=0)
+        async with store.unit(actor_a) as unit:
+            assert (await unit.workflows.static_data(workflow_id)).data == {"global": {"n": 2}}
+            await unit.workflows.delete(workflow_id)
+            assert await unit.session.scalar(select(func.count()).select_from(WorkflowStaticData)) == 0
 
     async def test_store_keeps_the_ids_import_gives_nodes_without_one(
         self, store: Store, actor_a: Actor

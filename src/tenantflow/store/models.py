@@ -197,6 +197,21 @@ class WorkflowVersion(TenantScoped, Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
 
 
+class WorkflowStaticData(TenantScoped, Base):
+    """n8n's workflow static data (``$getWorkflowStaticData``): what a workflow's executions keep from one
+    run to the next. A row of its own, so a run that changes it does not make a new workflow version or
+    drop the workflow from the caches; ``version`` makes concurrent saves optimistic."""
+
+    __tablename__ = "workflow_static_data"
+
+    workflow_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("workflows.id", ondelete="CASCADE"), primary_key=True
+    )
+    data: Mapped[dict[str, Any]] = mapped_column(JSONValue, default=dict)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+
+
 class Execution(TenantScoped, Base):
     """One run of a workflow. Node outputs live in :class:`ExecutionNode` rows, not on this one."""
 

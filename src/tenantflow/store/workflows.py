@@ -46,7 +46,7 @@ from tenantflow.store.errors import (
     WorkflowValidationError,
     not_found,
 )
-from tenantflow.store.models import Execution, Workflow, WorkflowVersion, new_id, utc_now
+from tenantflow.store.models import Execution, Workflow, WorkflowStaticData, WorkflowVersion, new_id, utc_now
 from tenantflow.store.queries import (
     DEFAULT_LIMIT,
     Page,
@@ -60,7 +60,7 @@ from tenantflow.store.queries import (
     search_statement,
     search_terms,
 )
-from tenantflow.store.text import NUL
+from tenantflow.store.text import NUL, unstorable
 from tenantflow.store.unit import Unit
 
 MAX_BULK = 100
@@ -128,6 +128,14 @@ def _count_runs_statement() -> Any:
 
 
 _COUNT_RUNS = _count_runs_statement()
+
+
+@dataclass(frozen=True, slots=True)
+class StaticData:
+    """A workflow's static data and the version a save must name (0: never saved)."""
+
+    data: dict[str, Any]
+    version: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -506,6 +514,49 @@ class WorkflowRepository:
     ) -> None:
         """Count one finished execution on its workflow (see :meth:`record_executions`)."""
         await self.record_executions([CountedRun(workflow_id, status, duration_ms, finished_at)])
+
+    async def static_data(self, workflow_id: str) -> StaticData:
+        """The workflow's static data as its last execution left it (empty, version 0, if none did or the
+        id is not this tenant's workflow: the caller reads it for a workflow it has just loaded)."""
+        row = await self.session.scalar(
+            select(WorkflowStaticData).where(WorkflowStaticData.workflow_id == workflow_id)
+        )
+        return StaticData({}, 0) if row is None else StaticData(row.data, row.version)
+
+    async def save_static_data(
+        self, workflow_id: str, data: Mapping[str, Any], *, expected_version: int
+    ) -> StaticData:
+        """Keep what an execution left, if nothing was saved since it read ``expected_version`` (0: nothing
+        had been); otherwise VERSION_CONFLICT, and the caller decides (an execution logs that its changes
+        were not kept, rather than overwrite another's)."""
+        operation = "workflow.static_data"
+        with self._audited(operation, workflow_id):
+            value = dict(data)
+            if (found := unstorable(value)) is not None:
+                raise InvalidRequestError(ErrorCode.INVALID_VALUE, found[1], path=found[0])
+            now = utc_now()
+            if expected_version == 0:
+                if await self.session.scalar(select(Workflow.id).where(Workflow.id == workflow_id)) is None:
+                    await self._missing(workflow_id, operation, write=True)
+                try:
+                    async with self.session.begin_nested():
+                        self.session.add(
+                            WorkflowStaticData(workflow_id=workflow_id, data=value, version=1, updated_at=now)
+                        )
+                except IntegrityError as exc:
+                    raise _static_data_conflict() from exc
+                return StaticData(value, 1)
+            result = await self.session.execute(
+                update(WorkflowStaticData)
+                .where(
+                    WorkflowStaticData.workflow_id == workflow_id,
+                    WorkflowStaticData.version == expected_version,
+                )
+                .values(data=value, version=expected_version + 1, updated_at=now)
+            )
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                raise _static_data_conflict()
+            return StaticData(value, expected_version + 1)
 
     async def record_executions(
         self, runs: Sequence[CountedRun], *, operation: str = "workflow.record_execution"
@@ -912,6 +963,14 @@ def _with_node_ids(workflow: WorkflowInput, report: ValidationReport) -> Workflo
         for node, parsed in zip(workflow.nodes, definition.nodes, strict=True)
     ]
     return replace(workflow, nodes=nodes) if nodes != workflow.nodes else workflow
+
+
+def _static_data_conflict() -> ConflictError:
+    return ConflictError(
+        ErrorCode.VERSION_CONFLICT,
+        "the workflow's static data changed since this execution read it",
+        path="$.staticData",
+    )
 
 
 def _invalid_error(report: ValidationReport, operation: str) -> WorkflowValidationError:
