@@ -21,6 +21,7 @@ from tenantflow.store.errors import AccessDeniedError, ConflictError, StoreError
 from tenantflow.store.models import Execution, ExecutionLog, ExecutionNode, Workflow
 from tenantflow.store.tenancy import SYSTEM
 from tenantflow.store.unit import Store
+from tenantflow.store.workflows import StaticData
 from tests.store.conftest import new_tenant
 
 pytestmark = pytest.mark.anyio
@@ -430,3 +431,46 @@ async def test_many_executions_at_once(
     for i, summary in enumerate(summaries):
         back = await stored(store, actor if i % 2 else other, summary.id)
         assert back.state["Set"].output[0][0]["json"]["x"] == str(i)
+
+
+# ----- workflow static data ---------------------------------------------------------------------------
+COUNTER = (
+    "const d = $getWorkflowStaticData('global'); d.runs = (d.runs || 0) + 1; return [{json: {runs: d.runs}}];"
+)
+
+
+async def test_static_data_is_kept_from_one_execution_to_the_next(
+    store: Store, service: ExecutionService, actor: Actor
+) -> None:
+    workflow_id = await saved(store, actor, chain("static", node("Count", "code", {"jsCode": COUNTER}, 2)))
+    runs = [
+        (await run(service, actor, workflow_id)).state["Count"].output[0][0]["json"]["runs"] for _ in range(3)
+    ]
+    assert runs == [1, 2, 3]
+    async with store.unit(actor, read_only=True) as unit:
+        kept = await unit.workflows.static_data(workflow_id)
+    assert (kept.data, kept.version) == ({"global": {"runs": 3}}, 3)
+
+
+async def test_static_data_saved_by_another_execution_meanwhile_is_not_overwritten(
+    store: Store, service: ExecutionService, actor: Actor
+) -> None:
+    slow = "await new Promise((r) => setTimeout(r, 300));\n" + COUNTER
+    workflow_id = await saved(store, actor, chain("race", node("Count", "code", {"jsCode": slow}, 2)))
+    first, second = await asyncio.gather(run(service, actor, workflow_id), run(service, actor, workflow_id))
+    async with store.unit(actor, read_only=True) as unit:
+        kept = await unit.workflows.static_data(workflow_id)
+    assert (kept.data, kept.version) == ({"global": {"runs": 1}}, 1)
+    lost = [
+        view for view in (first, second) if any("static data was not saved" in e.message for e in view.logs)
+    ]
+    assert len(lost) == 1 and lost[0].status == "success"
+
+
+async def test_workflows_without_static_data_never_read_or_write_it(
+    store: Store, service: ExecutionService, actor: Actor
+) -> None:
+    workflow_id = await saved(store, actor, chain("plain", set_node("Set", "x", "1")))
+    await run(service, actor, workflow_id)
+    async with store.unit(actor, read_only=True) as unit:
+        assert await unit.workflows.static_data(workflow_id) == StaticData({}, 0)

@@ -14,6 +14,7 @@ EXECUTION_IN_PROGRESS (retry of a queued or running one), and the store's own (n
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -26,7 +27,7 @@ from tenantflow import metrics
 from tenantflow.engine.definition import WorkflowDefinition, parse_workflow
 from tenantflow.engine.errors import ErrorCode
 from tenantflow.engine.executor import Execution, ExecutionEvent, RunLimits
-from tenantflow.engine.record import ExecutionRecord, Metrics, NodeState, iso, utc_now
+from tenantflow.engine.record import ExecutionRecord, LogEntry, Metrics, NodeState, iso, utc_now
 from tenantflow.engine.validation import validate
 from tenantflow.services.events import (
     EXECUTION_FINISHED,
@@ -42,7 +43,7 @@ from tenantflow.services.inputs import request_data, secret_names, start_items, 
 from tenantflow.services.writer import GroupCommitWriter
 from tenantflow.store.audit import Actor
 from tenantflow.store.documents import WorkflowView
-from tenantflow.store.errors import ConflictError, InvalidRequestError, not_found
+from tenantflow.store.errors import ConflictError, InvalidRequestError, StoreError, not_found
 from tenantflow.store.executions import (
     ACTIVE_STATUSES,
     FINISHED_STATUSES,
@@ -52,11 +53,13 @@ from tenantflow.store.executions import (
     QueuedExecution,
 )
 from tenantflow.store.unit import Store, Unit
+from tenantflow.store.workflows import StaticData
 
 log = logging.getLogger("tenantflow.executions")
 
 TriggerKind = Literal["manual", "api"]
 SHUTDOWN_MESSAGE: Final = "the server shut down while the execution ran"
+STATIC_DATA: Final = "getWorkflowStaticData"  # in a node's parameters: the workflow keeps static data
 _SUMMARY_FIELDS: Final = tuple(item.name for item in fields(ExecutionSummary))
 
 
@@ -77,6 +80,7 @@ class _Compiled:
     definition: WorkflowDefinition
     secret_names: frozenset[str]
     node_types: dict[str, str]  # node name -> type, for the node-duration metric
+    keeps_static_data: bool  # a node asks for $getWorkflowStaticData: read before the run, saved after
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +93,7 @@ class _Plan:
     secrets: dict[str, str]
     input: dict[str, Any]  # what the row stores: triggerData, variables, request, trigger
     resume: dict[str, dict[str, Any]] = field(default_factory=dict)
+    static: StaticData | None = None  # the workflow's static data, for workflows that keep it
 
 
 @dataclass(eq=False)
@@ -311,9 +316,11 @@ class ExecutionService:
         if compiled is None:
             definition = parse_workflow(document)
             types = {node.name: node.type for node in definition.nodes}
-            compiled = self._compiled[key] = _Compiled(definition, secret_names(document), types)
+            keeps = STATIC_DATA in json.dumps(document.get("nodes"), default=str)
+            compiled = self._compiled[key] = _Compiled(definition, secret_names(document), types, keeps)
         secrets = await unit.secrets.values_for(compiled.secret_names) if compiled.secret_names else {}
-        return _Plan(workflow_id, version, compiled, secrets, stored_input)
+        static = await unit.workflows.static_data(workflow_id) if compiled.keeps_static_data else None
+        return _Plan(workflow_id, version, compiled, secrets, stored_input, static=static)
 
     async def _launch(
         self,
@@ -407,6 +414,7 @@ class ExecutionService:
             events=lambda event: self._on_event(run, event),
             resume=plan.resume,
             workflow_loader=workflow_loader(self.store, run.actor),
+            static_data=plan.static.data if plan.static is not None else None,
         )
         run.execution = execution
         if run.abort_reason is not None:
@@ -414,7 +422,21 @@ class ExecutionService:
         resumed = [(name, state["runs"] - 1, state) for name, state in plan.resume.items()]
         self._writer.progress(tenant_id, execution_id, started_at=execution.record.start_time, nodes=resumed)
         record = await execution.run()
+        if plan.static is not None and execution.static_data != plan.static.data:
+            await self._keep_static_data(run, plan.static, execution)
         return FinishedRun(record.status, record.error, record.metrics, record.end_time), record
+
+    async def _keep_static_data(self, run: _Run, read: StaticData, execution: Execution) -> None:
+        """Save what the run left in the workflow's static data. If another execution saved since this
+        one read it, this one's changes are not kept (no overwrite): its log says so."""
+        try:
+            async with self.store.unit(run.actor) as unit:
+                await unit.workflows.save_static_data(
+                    run.plan.workflow_id, execution.static_data, expected_version=read.version
+                )
+        except StoreError as error:
+            message = f"the workflow's static data was not saved: {error.message}"
+            execution.record.logs.append(LogEntry(utc_now(), "warn", message, None, {"code": error.code}))
 
     async def _on_event(self, run: _Run, event: ExecutionEvent) -> None:
         """Checkpoint finished nodes (with the log lines since the last one) and forward progress."""
