@@ -157,6 +157,10 @@ def run_command(
     secret: Annotated[list[str] | None, typer.Option("--secret", help="Secret NAME=VALUE.")] = None,
     timeout: Annotated[float | None, typer.Option("--timeout", help="Execution timeout in seconds.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the execution record as JSON.")] = False,
+    files_dir: Annotated[
+        Path | None,
+        typer.Option("--files-dir", help="The only directory disk nodes may use (default: none)."),
+    ] = None,
 ) -> None:
     """Run a workflow file and print its execution record."""
     import asyncio
@@ -165,6 +169,7 @@ def run_command(
     from tenantflow.engine.validation import validate
     from tenantflow.nodes import default_registry
 
+    files_root = _files_root(files_dir)
     registry = default_registry()
     report = validate(_read(file), registry)
     if report.definition is None or not report.valid:
@@ -180,7 +185,7 @@ def run_command(
             input_items=_parse_input(input_),
             variables=_pairs(var or [], "--var"),
             secrets=_pairs(secret or [], "--secret"),
-            limits=RunLimits(execution_timeout_s=timeout),
+            limits=RunLimits(execution_timeout_s=timeout, files_root=files_root),
             events=None if as_json else _Progress(),
         )
     )
@@ -189,6 +194,15 @@ def run_command(
     else:
         _print_summary(record.to_dict())
     raise typer.Exit(EXIT_OK if record.status == "success" else EXIT_FAILED)
+
+
+def _files_root(files_dir: Path | None) -> str | None:
+    """The ``--files-dir`` directory as an absolute path; a missing one is a usage error, not a node's."""
+    if files_dir is None:
+        return None
+    if not files_dir.is_dir():
+        _fail(f"not a directory: {files_dir}", EXIT_UNREADABLE)
+    return str(files_dir.resolve())
 
 
 def _print_summary(record: dict[str, Any]) -> None:

@@ -29,6 +29,7 @@ from tenantflow.nodes.n8n.files.binary import (
     name_file,
     prepare_binary,
 )
+from tenantflow.nodes.n8n.files.disk import NODE_TYPES as DISK_NODE_TYPES
 from tenantflow.nodes.n8n.files.pdf import extract_pdf
 from tenantflow.nodes.n8n.files.sheets import (
     WRITE_FORMATS,
@@ -396,4 +397,10 @@ class SpreadsheetFile(NodeType):
         raise NodeError(f'The operation "{operation}" is not supported!', code=ErrorCode.INVALID_PARAMETER)
 
 
-NODE_TYPES: list[type[NodeType]] = [ConvertToFile, ExtractFromFile, MoveBinaryData, SpreadsheetFile]
+NODE_TYPES: list[type[NodeType]] = [
+    ConvertToFile,
+    ExtractFromFile,
+    MoveBinaryData,
+    SpreadsheetFile,
+    *DISK_NODE_TYPES,
+]
