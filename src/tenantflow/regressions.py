@@ -12,6 +12,7 @@ out or compared by shape, each with its reason below.
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -28,7 +29,7 @@ from tenantflow.conformance import (
 )
 from tenantflow.engine.definition import DefinitionError
 from tenantflow.engine.errors import ErrorCode
-from tenantflow.engine.executor import Execution
+from tenantflow.engine.executor import Execution, RunLimits
 from tenantflow.engine.graph import MAIN
 from tenantflow.engine.sdk import Item, Items, NodeRegistry
 from tenantflow.engine.validation import validate
@@ -47,6 +48,15 @@ VARYING: dict[str, tuple[re.Pattern[str], str]] = {
 
 READS_FILE = {"n8n-nodes-base.readBinaryFile": "filePath"}
 WRITES_FILE = {"n8n-nodes-base.writeBinaryFile": "fileName"}
+READS_GLOB = {"n8n-nodes-base.readBinaryFiles": "fileSelector"}
+
+# The files directory the replay grants the disk nodes. n8n's CI copies its fixtures to /tmp and the
+# workflows name /tmp paths literally; the nodes take an absolute path only under their directory, so a
+# fresh directory could stand in for /tmp only if the workflows were rewritten. What a workflow writes there
+# stays, as in n8n's CI.
+FILES_ROOT = "/tmp"
+# Execute Command runs a shell on the host: the replay does not allow it (any --regressions folder replays).
+HOST_COMMAND = "n8n-nodes-base.executeCommand"
 
 
 def regression_workflows(root: Path) -> Iterator[tuple[Path, Path]]:
@@ -80,6 +90,19 @@ def missing_local_files(document: dict[str, Any]) -> list[str]:
     return sorted(path for path in read if path is not None and not Path(path).exists())
 
 
+def paths_outside(document: dict[str, Any], root: str) -> list[str]:
+    """Literal paths and globs of the disk nodes that lead out of ``root``, which the nodes refuse."""
+    real_root = os.path.realpath(root)
+    nodes = document.get("nodes", [])
+    literals = {_literal(n, table) for n in nodes for table in (READS_FILE, WRITES_FILE, READS_GLOB)}
+    outside = []
+    for path in literals - {None}:
+        real = os.path.realpath(os.path.join(real_root, str(path)))
+        if os.path.commonpath([real, real_root]) != real_root:
+            outside.append(str(path))
+    return sorted(outside)
+
+
 def _literal(node: dict[str, Any], parameter_of: dict[str, str]) -> str | None:
     parameter = parameter_of.get(node.get("type", ""))
     value = (node.get("parameters") or {}).get(parameter) if parameter else None
@@ -103,8 +126,16 @@ async def run_regression(
     absent = missing_local_files(document)
     if absent:
         return FixtureResult(name, "unsupported", "reads files this machine lacks: " + ", ".join(absent))
+    outside = paths_outside(document, FILES_ROOT)
+    if outside:
+        reason = f"names paths outside the replay's files directory {FILES_ROOT}: " + ", ".join(outside)
+        return FixtureResult(name, "unsupported", reason)
+    if any(node.get("type") == HOST_COMMAND for node in document.get("nodes", [])):
+        reason = "runs shell commands (Execute Command), which the replay does not allow"
+        return FixtureResult(name, "unsupported", reason)
     try:
-        execution = Execution(as_n8n_instance_would(document), registry=registry)
+        limits = RunLimits(files_root=FILES_ROOT)
+        execution = Execution(as_n8n_instance_would(document), registry=registry, limits=limits)
     except DefinitionError as exc:
         return FixtureResult(name, "fail", f"definition rejected: {exc}")
     record = await execution.run()
