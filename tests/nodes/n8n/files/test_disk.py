@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from tenantflow.cli import app
 from tenantflow.engine.context import NodeRunContext
 from tenantflow.engine.errors import ErrorCode, NodeError
 from tenantflow.engine.executor import Execution, RunLimits, execute
@@ -165,3 +168,16 @@ async def test_read_pdf_keeps_the_file_and_adds_its_text() -> None:
     assert out["json"] == {"numpages": 1, "numrender": 1, "info": out["json"]["info"], "text": ""}
     assert out["json"]["info"]["PDFFormatVersion"].startswith("1.")
     assert out["binary"] == item["binary"] and out["pairedItem"] == {"item": 0}
+
+
+def test_cli_run_files_dir_grants_that_directory(tmp_path: Path) -> None:
+    (tmp_path / "in.txt").write_bytes(b"hi")
+    path = tmp_path / "flow.json"
+    path.write_text(json.dumps(workflow(READ_WRITE, {"fileSelector": "in.txt"}, [{}])))
+    runner = CliRunner()
+    allowed = runner.invoke(app, ["run", str(path), "--json", "--files-dir", str(tmp_path)])
+    assert allowed.exit_code == 0, allowed.output
+    assert json.loads(allowed.stdout)["state"][NODE]["output"][0][0]["json"]["fileName"] == "in.txt"
+    refused = json.loads(runner.invoke(app, ["run", str(path), "--json"]).stdout)
+    assert refused["error"]["code"] == ErrorCode.HOST_ACCESS_DENIED
+    assert runner.invoke(app, ["run", str(path), "--files-dir", str(tmp_path / "absent")]).exit_code == 2
