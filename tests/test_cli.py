@@ -432,3 +432,48 @@ def test_serve_passes_settings_and_options_to_the_server(
     [(first, workers), (second, _)] = calls
     assert (first.host, first.port, workers, second.host, second.port) == ("0.0.0.0", 9100, 2, "::1", 8000)
     assert operator("serve", "--port", "70000").exit_code == 2
+
+
+def _code_workflow(code: str) -> dict[str, Any]:
+    return {
+        "name": "scripted",
+        "nodes": [
+            {"id": "t", "name": "Start", "type": "n8n-nodes-base.manualTrigger", "parameters": {}},
+            {
+                "id": "c",
+                "name": "Code",
+                "type": "n8n-nodes-base.code",
+                "typeVersion": 2,
+                "parameters": {"jsCode": code},
+            },
+        ],
+        "connections": {"Start": {"main": [[{"node": "Code", "type": "main", "index": 0}]]}},
+    }
+
+
+def test_run_static_data_is_kept_next_to_the_workflow(tmp_path: Path) -> None:
+    code = "const d = $getWorkflowStaticData('global'); d.n = (d.n || 0) + 1; return [{json: {n: d.n}}];"
+    path = write(tmp_path, _code_workflow(code))
+    for expected in (1, 2):
+        done = runner.invoke(app, ["run", str(path), "--json", "--static-data"])
+        assert done.exit_code == 0, done.output
+        assert json.loads(done.stdout)["state"]["Code"]["output"][0][0]["json"] == {"n": expected}
+    assert json.loads((tmp_path / "wf.json.static-data.json").read_text()) == {"global": {"n": 2}}
+    (tmp_path / "wf.json.static-data.json").write_text("[1]")
+    refused = runner.invoke(app, ["run", str(path), "--static-data"])
+    assert refused.exit_code == 2 and "must hold a JSON object" in refused.output
+
+
+def test_run_execute_command_needs_the_flag(tmp_path: Path) -> None:
+    document = _code_workflow("")
+    document["nodes"][1] = {
+        "id": "c",
+        "name": "Code",
+        "type": "n8n-nodes-base.executeCommand",
+        "parameters": {"command": "echo hi"},
+    }
+    path = write(tmp_path, document)
+    refused = runner.invoke(app, ["run", str(path), "--json"])
+    assert json.loads(refused.stdout)["state"]["Code"]["error"]["code"] == "HOST_ACCESS_DENIED"
+    allowed = runner.invoke(app, ["run", str(path), "--json", "--allow-host-commands"])
+    assert json.loads(allowed.stdout)["state"]["Code"]["output"][0][0]["json"]["stdout"] == "hi"

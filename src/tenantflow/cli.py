@@ -161,11 +161,20 @@ def run_command(
         Path | None,
         typer.Option("--files-dir", help="The only directory disk nodes may use (default: none)."),
     ] = None,
+    allow_host_commands: Annotated[
+        bool, typer.Option("--allow-host-commands", help="Let Execute Command run shell commands here.")
+    ] = False,
+    static_data: Annotated[
+        bool,
+        typer.Option(
+            "--static-data", help="Keep the workflow's static data in FILE.static-data.json next to it."
+        ),
+    ] = False,
 ) -> None:
     """Run a workflow file and print its execution record."""
     import asyncio
 
-    from tenantflow.engine.executor import RunLimits, execute
+    from tenantflow.engine.executor import Execution, RunLimits
     from tenantflow.engine.validation import validate
     from tenantflow.nodes import default_registry
 
@@ -178,22 +187,38 @@ def run_command(
         else:
             _print_report(report)
         raise typer.Exit(EXIT_FAILED)
-    record = asyncio.run(
-        execute(
-            report.definition,
-            registry=registry,
-            input_items=_parse_input(input_),
-            variables=_pairs(var or [], "--var"),
-            secrets=_pairs(secret or [], "--secret"),
-            limits=RunLimits(execution_timeout_s=timeout, files_root=files_root),
-            events=None if as_json else _Progress(),
-        )
+    kept = file.with_name(file.name + ".static-data.json") if static_data else None
+    execution = Execution(
+        report.definition,
+        registry=registry,
+        input_items=_parse_input(input_),
+        variables=_pairs(var or [], "--var"),
+        secrets=_pairs(secret or [], "--secret"),
+        limits=RunLimits(
+            execution_timeout_s=timeout, files_root=files_root, allow_host_commands=allow_host_commands
+        ),
+        events=None if as_json else _Progress(),
+        static_data=_read_static_data(kept) if kept is not None and kept.exists() else None,
     )
+    record = asyncio.run(execution.run())
+    if kept is not None:
+        kept.write_text(json.dumps(execution.static_data, indent=2, default=str) + "\n")
     if as_json:
         _emit_json(record.to_dict(), default=str)
     else:
         _print_summary(record.to_dict())
     raise typer.Exit(EXIT_OK if record.status == "success" else EXIT_FAILED)
+
+
+def _read_static_data(path: Path) -> dict[str, Any]:
+    """The static data a previous ``run --static-data`` left: a JSON object, or a usage error naming it."""
+    try:
+        data = json.loads(_read(path))
+    except json.JSONDecodeError as exc:
+        _fail(f"{path} is not JSON: {exc}", EXIT_UNREADABLE)
+    if not isinstance(data, dict):
+        _fail(f"{path} must hold a JSON object", EXIT_UNREADABLE)
+    return data
 
 
 def _files_root(files_dir: Path | None) -> str | None:
