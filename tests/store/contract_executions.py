@@ -318,19 +318,28 @@ class ExecutionStoreContract:
         """Creating, starting, finishing and counting runs of two workflows in one unit clear their cached
         stats in one call (with Redis: one round trip), after the commit."""
         first, second = await new_workflow(store, actor_a), await new_workflow(store, actor_a)
+        tenant = actor_a.tenant_id
+        for workflow_id in (first, second):  # cached stats the batch must clear
+            assert await store.cache.get_stats(tenant, workflow_id, "24h") is None
+            await store.cache.put_stats(tenant, workflow_id, "24h", {"total": 0})
+            assert await store.cache.get_stats(tenant, workflow_id, "24h") == {"total": 0}
         calls: list[tuple[str, ...]] = []
+        clear = store.cache.executions_changed
 
-        async def record(tenant_id: str, *workflow_ids: str) -> None:
+        async def counted(tenant_id: str, *workflow_ids: str) -> None:  # counts, then clears for real
             calls.append((tenant_id, *workflow_ids))
+            await clear(tenant_id, *workflow_ids)
 
-        monkeypatch.setattr(store.cache, "executions_changed", record)
+        monkeypatch.setattr(store.cache, "executions_changed", counted)
         requests = [QueuedExecution(actor_a, first, 1), QueuedExecution(actor_a, second, 1)]
         finish = FinishedRun("success", None, Metrics(), T0)
         progress = [ExecutionProgress(request.id, T0, finish=finish) for request in requests]
         async with store.unit(actor_a) as unit:
             await unit.executions.write_batch(requests, progress)
             assert calls == []
-        assert calls == [(actor_a.tenant_id, *sorted([first, second]))]
+        assert calls == [(tenant, *sorted([first, second]))]
+        for workflow_id in (first, second):
+            assert await store.cache.get_stats(tenant, workflow_id, "24h") is None
 
     async def test_execution_write_batch_of_ended_runs_refuses_a_missing_workflow(
         self, store: Store, actor_a: Actor, actor_b: Actor

@@ -22,6 +22,9 @@ Item = dict[str, Any]
 Items = list[Item]
 LogLevel = Literal["debug", "info", "warn", "error"]
 ENTRY_POINT_GROUP = "tenantflow.nodes"
+# What a script calls for the workflow's static data (also matches $getWorkflowStaticData): a workflow whose
+# nodes mention it keeps static data between executions, and only scripts that mention it are given it.
+STATIC_DATA_CALL = "getWorkflowStaticData"
 
 
 class NodeContext(Protocol):

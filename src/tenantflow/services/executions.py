@@ -28,6 +28,7 @@ from tenantflow.engine.definition import WorkflowDefinition, parse_workflow
 from tenantflow.engine.errors import ErrorCode
 from tenantflow.engine.executor import Execution, ExecutionEvent, RunLimits
 from tenantflow.engine.record import ExecutionRecord, LogEntry, Metrics, NodeState, iso, utc_now
+from tenantflow.engine.sdk import STATIC_DATA_CALL
 from tenantflow.engine.validation import validate
 from tenantflow.services.events import (
     EXECUTION_FINISHED,
@@ -59,7 +60,6 @@ log = logging.getLogger("tenantflow.executions")
 
 TriggerKind = Literal["manual", "api"]
 SHUTDOWN_MESSAGE: Final = "the server shut down while the execution ran"
-STATIC_DATA: Final = "getWorkflowStaticData"  # in a node's parameters: the workflow keeps static data
 _SUMMARY_FIELDS: Final = tuple(item.name for item in fields(ExecutionSummary))
 
 
@@ -316,7 +316,7 @@ class ExecutionService:
         if compiled is None:
             definition = parse_workflow(document)
             types = {node.name: node.type for node in definition.nodes}
-            keeps = STATIC_DATA in json.dumps(document.get("nodes"), default=str)
+            keeps = STATIC_DATA_CALL in json.dumps(document.get("nodes"), default=str)
             compiled = self._compiled[key] = _Compiled(definition, secret_names(document), types, keeps)
         secrets = await unit.secrets.values_for(compiled.secret_names) if compiled.secret_names else {}
         static = await unit.workflows.static_data(workflow_id) if compiled.keeps_static_data else None

@@ -23,7 +23,7 @@ from typing import Any
 from tenantflow.engine.definition import NodeDefinition, WorkflowDefinition
 from tenantflow.engine.errors import ErrorCode, NodeError
 from tenantflow.engine.expressions import ExpressionError
-from tenantflow.engine.sdk import Item, Items, NodeContext, NodeType
+from tenantflow.engine.sdk import STATIC_DATA_CALL, Item, Items, NodeContext, NodeType
 from tenantflow.nodes.n8n.code.server import SERVER
 from tenantflow.nodes.n8n.core import first_input, object_schema, one_of
 
@@ -50,9 +50,6 @@ class SandboxLimits:
 
     timeout: float = 5.0
     max_memory_mb: int = 128
-
-
-STATIC_DATA = "getWorkflowStaticData"  # also matches $getWorkflowStaticData
 
 
 @dataclass(frozen=True)
@@ -363,7 +360,7 @@ def _job_data(ctx: NodeContext, mode: str, code: str, items: Items) -> dict[str,
         # Only scripts that ask for it get (and give back) the workflow's static data.
         "staticData": (
             {"global": ctx.static_data("global"), "node": ctx.static_data("node")}
-            if STATIC_DATA in code
+            if STATIC_DATA_CALL in code
             else None
         ),
     }
