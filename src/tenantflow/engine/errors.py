@@ -51,6 +51,7 @@ class ErrorCode(StrEnum):
     BLOCKED_ADDRESS = "BLOCKED_ADDRESS"
     SUBWORKFLOW_FAILED = "SUBWORKFLOW_FAILED"
     HOST_ACCESS_DENIED = "HOST_ACCESS_DENIED"
+    BINARY_LIMIT = "BINARY_LIMIT"
     WORKFLOW_INVALID = "WORKFLOW_INVALID"
     # Execution, raised by particular node families
     CODE_ERROR = "CODE_ERROR"
@@ -197,6 +198,7 @@ ERROR_NUMBERS: Final[Mapping[ErrorCode, int]] = MappingProxyType(
         ErrorCode.BLOCKED_ADDRESS: 5009,
         ErrorCode.SUBWORKFLOW_FAILED: 5010,
         ErrorCode.HOST_ACCESS_DENIED: 5011,
+        ErrorCode.BINARY_LIMIT: 5012,
         # 51xx: node families.
         ErrorCode.CODE_ERROR: 5100,
         ErrorCode.DIVISION_BY_ZERO: 5101,

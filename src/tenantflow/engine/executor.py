@@ -67,6 +67,7 @@ class RunLimits:
     allow_private_network: bool = False
     allow_host_commands: bool = False  # n8n's Execute Command runs a shell on the host: off unless allowed
     files_root: str | None = None  # the host directory file nodes may read and write; None: no disk access
+    max_binary_bytes: int | None = None  # binary file data one execution may add; None: the default cap
 
 
 class ExecutionOptions(TypedDict, total=False):
@@ -106,6 +107,8 @@ class Execution:
     # instance with this many attributes loses its fast attribute path (~6% of a noOp node's cost).
     __slots__ = (
         "_active",
+        "_binary_bytes",
+        "_binary_seen",
         "_completions",
         "_dispatched",
         "_done",
@@ -208,6 +211,8 @@ class Execution:
         self._inline: asyncio.Task[Any] | None = None
         self._dispatched = 0
         self._last_finished: str | None = None
+        self._binary_bytes = 0
+        self._binary_seen: set[int] = set()
 
     # ------------------------------------------------------------------ public API
 
@@ -384,6 +389,14 @@ class Execution:
     def _after(self, outcome: _Outcome) -> None:
         """Record a finished run and route its outputs (plain code: the hot path creates no coroutine)."""
         name = outcome.name
+        for output in outcome.outputs:  # the binary cap's whole cost for outputs without files
+            for item in output:
+                if "binary" in item:
+                    break
+            else:
+                continue
+            self._count_binary(outcome)
+            break
         self._record_run(outcome)
         if outcome.stop is not None:
             raise outcome.stop
@@ -392,6 +405,34 @@ class Execution:
         self._fire_outputs(name, outcome.outputs, error_output=outcome.error_output)
         if self._loop_restarts or self._parents_to_force:
             self._settle()
+
+    def _count_binary(self, outcome: _Outcome) -> None:
+        """Add the decoded size of files the node's outputs hold that no earlier output held, and stop the
+        execution over the cap. A file is known by its base64 text's identity: passing an item (or a copy of
+        it) on shares that string, so a file travelling through 100 nodes counts once, and every counted
+        string stays alive in the recorded runs, so its id cannot be reused."""
+        seen, added = self._binary_seen, 0
+        for output in outcome.outputs:
+            for item in output:
+                files = item.get("binary")
+                if not isinstance(files, dict):
+                    continue
+                for entry in files.values():
+                    data = entry.get("data") if isinstance(entry, dict) else None
+                    if isinstance(data, str) and id(data) not in seen:
+                        seen.add(id(data))
+                        added += decoded_size(data)
+        self._binary_bytes += added
+        cap = self.limits.max_binary_bytes or DEFAULT_MAX_BINARY_BYTES
+        if added and self._binary_bytes > cap and outcome.stop is None:
+            message = (
+                f"the execution's binary data ({self._binary_bytes} bytes) exceeds its limit of {cap} bytes"
+            )
+            error = {"message": message, "code": ErrorCode.BINARY_LIMIT, "node": outcome.name}
+            outcome.state.status = "error"
+            outcome.state.error = error
+            self._log("error", message, outcome.name, {"code": ErrorCode.BINARY_LIMIT})
+            outcome.stop = _Stop("error", error)
 
     def _record_run(self, outcome: _Outcome) -> None:
         name, state, metrics = outcome.name, outcome.state, self.record.metrics
@@ -836,6 +877,15 @@ def _as_node_error(exc: Exception, node: NodeDefinition) -> NodeError:
 
 
 MAX_SUBWORKFLOW_DEPTH = 10
+DEFAULT_MAX_BINARY_BYTES = 256 * 1024 * 1024
+"""Binary file data (decoded) one execution may add when the host sets no ``max_binary_bytes``."""
+
+
+def decoded_size(data: str) -> int:
+    """Bytes the base64 text ``data`` decodes to, told from its length and padding: no decoding, no copy."""
+    return len(data) * 3 // 4 - data.endswith("=") - data.endswith("==")
+
+
 _NO_OUTPUTS: frozenset[int] = frozenset()
 
 
