@@ -7,6 +7,7 @@ before must keep passing.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import re
 from pathlib import Path
@@ -15,12 +16,14 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from tenantflow import regressions
 from tenantflow.cli import app
 from tenantflow.conformance import FixtureResult, first_difference
 from tenantflow.nodes import default_registry
 from tenantflow.regressions import (
     VARYING,
     missing_local_files,
+    recorded_files,
     regression_workflows,
     run_regression,
     shallow,
@@ -32,9 +35,14 @@ EXPECTED = ROOT / "tests" / "regressions_expected.txt"
 REGISTRY = default_registry(plugins=False)
 
 
-def _run_all(root: Path) -> list[FixtureResult]:
+def _run_all(root: Path, *, allow_host_commands: bool = True) -> list[FixtureResult]:
+    """Replays ``root``; n8n's own workflows are trusted with Execute Command, as the operator opts in."""
+
     async def run() -> list[FixtureResult]:
-        return [await run_regression(w, s, REGISTRY, root) for w, s in regression_workflows(root)]
+        return [
+            await run_regression(w, s, REGISTRY, root, allow_host_commands=allow_host_commands)
+            for w, s in regression_workflows(root)
+        ]
 
     return asyncio.run(run())
 
@@ -110,13 +118,21 @@ def _corpus(tmp_path: Path, set_value: str, recorded_value: str, **extra_nodes: 
         _node("Set", "set", 200, values={"string": [{"name": "name", "value": set_value}]}),
         *extra_nodes.values(),
     ]
-    connections = {"Start": {"main": [[{"node": "Set", "index": 0}]]}}
-    workflow = {"name": "t", "nodes": nodes, "connections": connections}
     recorded = {"json": {"name": recorded_value}, "pairedItem": {"item": 0}, "index": 0}
-    run_data = {
-        "Start": [_run(None, [{"json": {}, "pairedItem": {"item": 0}}])],
-        "Set": [_run("Start", [recorded])],
-    }
+    return _chain_corpus(tmp_path, nodes, {"Set": [recorded]})
+
+
+START_ITEM = {"json": {}, "pairedItem": {"item": 0}}
+
+
+def _chain_corpus(tmp_path: Path, nodes: list[dict[str, Any]], outputs: dict[str, list[Any]]) -> Path:
+    """Workflow ``1.json``: ``nodes`` connected in the order of ``outputs`` after Start, and the snapshot
+    in which each of them output those items."""
+    order = ["Start", *outputs]
+    connections = {a: {"main": [[{"node": b, "index": 0}]]} for a, b in itertools.pairwise(order)}
+    workflow = {"name": "t", "nodes": nodes, "connections": connections}
+    run_data = {"Start": [_run(None, [START_ITEM])]}
+    run_data.update({node: [_run(order[i], items)] for i, (node, items) in enumerate(outputs.items())})
     snapshot = {"data": {"resultData": {"runData": run_data}}, "startedAt": "x", "status": "running"}
     (tmp_path / "workflows").mkdir(parents=True)
     (tmp_path / "snapshots").mkdir()
@@ -178,3 +194,78 @@ def test_conformance_command_replays_regressions_and_counts_real_exports(tmp_pat
     assert report["regressions"]["totals"] == {"pass": 1, "fail": 0, "unsupported": 0}
     assert report["realworld"]["validate"] == 1 and list(report["realworld"]["refusals"]) == ["bad.json"]
     assert runner.invoke(app, ["conformance"]).exit_code == 2
+
+
+def _read_file_corpus(tmp_path: Path, directory: Path, write_it: bool = False) -> Path:
+    """Start -> Read Binary File of ``directory/fixture.txt`` (written first by the workflow if
+    ``write_it``), with the snapshot n8n wrote where the file held ``hi``."""
+    path = str(directory / "fixture.txt")
+    data = {"data": "aGk=", "fileExtension": "txt", "fileName": "fixture.txt"}
+    nodes = [_node("Start", "start", 0), _node("Read", "readBinaryFile", 200, filePath=path)]
+    outputs: dict[str, list[Any]] = {}
+    if write_it:
+        nodes += [
+            _node(
+                "Make",
+                "function",
+                0,
+                functionCode=f"return [{{json: {{}}, binary: {{data: {json.dumps(data)}}}}}];",
+            ),
+            _node("Write", "writeBinaryFile", 0, fileName=path),
+        ]
+        outputs["Make"] = [{"json": {}, "binary": {"data": data}, "pairedItem": {"item": 0}}]
+        outputs["Write"] = [{"json": {"fileName": path}, "binary": {"data": data}, "pairedItem": {"item": 0}}]
+    read = {
+        **data,
+        "mimeType": "text/plain",
+        "fileType": "text",
+        "directory": str(directory),
+        "fileSize": "2 B",
+    }
+    json_before = outputs["Write"][0]["json"] if write_it else {}
+    outputs["Read"] = [{"json": json_before, "binary": {"data": read}, "pairedItem": {"item": 0}}]
+    return _chain_corpus(tmp_path, nodes, outputs)
+
+
+def test_the_files_a_read_node_found_are_restored_from_the_snapshot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = tmp_path / "files"
+    monkeypatch.setattr(regressions, "FILES_ROOT", str(files))
+    (result,) = _run_all(_read_file_corpus(tmp_path / "restored", files / "in"))
+    assert (result.status, result.reason) == ("pass", "")
+    assert (files / "in" / "fixture.txt").read_bytes() == b"hi"
+    (files / "in" / "fixture.txt").write_bytes(b"changed on this machine")
+    (again,) = _run_all(_read_file_corpus(tmp_path / "again", files / "in"))
+    assert again.status == "pass" and (files / "in" / "fixture.txt").read_bytes() == b"hi"
+    # Outside the files directory nothing is written; the workflow is unsupported, as the file is missing.
+    (outside,) = _run_all(_read_file_corpus(tmp_path / "outside", tmp_path / "elsewhere"))
+    assert outside.status == "unsupported" and "elsewhere/fixture.txt" in outside.reason
+    assert not (tmp_path / "elsewhere").exists()
+
+
+def test_a_file_the_workflow_writes_is_not_restored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    files = tmp_path / "files"
+    files.mkdir()
+    monkeypatch.setattr(regressions, "FILES_ROOT", str(files))
+    corpus = _read_file_corpus(tmp_path / "written", files, write_it=True)
+    document = json.loads((corpus / "workflows" / "1.json").read_text())
+    run_data = json.loads((corpus / "snapshots" / "1-snapshot.json").read_text())["data"]["resultData"][
+        "runData"
+    ]
+    assert recorded_files(document, run_data, str(files)) == {}
+    (result,) = _run_all(corpus)
+    assert (result.status, result.reason) == ("pass", "")
+
+
+def test_execute_command_runs_only_when_the_replay_allows_it(tmp_path: Path) -> None:
+    nodes = [_node("Start", "start", 0), _node("Shell", "executeCommand", 200, command="echo hi")]
+    shell = {"json": {"exitCode": 0, "stderr": "", "stdout": "hi"}, "pairedItem": {"item": 0}}
+    corpus = _chain_corpus(tmp_path, nodes, {"Shell": [shell]})
+    (refused,) = _run_all(corpus, allow_host_commands=False)
+    assert refused.status == "unsupported" and "--allow-host-commands" in refused.reason
+    (allowed,) = _run_all(corpus)
+    assert (allowed.status, allowed.reason) == ("pass", "")
+    args = ["conformance", "--regressions", str(corpus)]
+    assert "0 passed, 0 failed, 1 unsupported" in CliRunner().invoke(app, args).stdout
+    assert "1 passed, 0 failed" in CliRunner().invoke(app, [*args, "--allow-host-commands"]).stdout

@@ -579,10 +579,18 @@ def conformance_command(
     as_json: Annotated[
         bool, typer.Option("--json", help="One JSON object per fixture, then a total.")
     ] = False,
+    allow_host_commands: Annotated[
+        bool,
+        typer.Option(
+            "--allow-host-commands",
+            help="Let the regression workflows' Execute Command run shell commands here (you trust them).",
+        ),
+    ] = False,
 ) -> None:
     """Replay n8n's node-test workflows (pinData = expected output), its regression workflows (compared by
     value with the executions n8n recorded) and report pass / fail / unsupported; count the real exports that
-    validate. Exits 1 when a fixture or a regression workflow fails (a refused export is only counted)."""
+    validate. Exits 1 when a fixture or a regression workflow fails (a refused export is only counted).
+    Without --allow-host-commands a regression workflow with Execute Command is unsupported."""
     import asyncio
 
     from rich.progress import Progress
@@ -627,9 +635,8 @@ def conformance_command(
             report.update(report.pop("fixtures"))  # results and totals at the top, as this command always had
     if regressions is not None:
         pairs = regression_workflows(regressions)
-        replay(
-            "regressions", [functools.partial(run_regression, w, s, registry, regressions) for w, s in pairs]
-        )
+        replay_one = functools.partial(run_regression, allow_host_commands=allow_host_commands)
+        replay("regressions", [functools.partial(replay_one, w, s, registry, regressions) for w, s in pairs])
     if realworld is not None:
         exports = realworld_report(realworld, registry)
         if as_json:

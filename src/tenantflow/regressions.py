@@ -11,11 +11,15 @@ out or compared by shape, each with its reason below.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import contextlib
 import json
 import os
 import re
+import tempfile
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,9 +57,10 @@ READS_GLOB = {"n8n-nodes-base.readBinaryFiles": "fileSelector"}
 # The files directory the replay grants the disk nodes. n8n's CI copies its fixtures to /tmp and the
 # workflows name /tmp paths literally; the nodes take an absolute path only under their directory, so a
 # fresh directory could stand in for /tmp only if the workflows were rewritten. What a workflow writes there
-# stays, as in n8n's CI.
+# stays, as in n8n's CI; so do the fixtures the replay restores from a snapshot (:func:`recorded_files`).
 FILES_ROOT = "/tmp"
-# Execute Command runs a shell on the host: the replay does not allow it (any --regressions folder replays).
+# Execute Command runs a shell on the host: the replay allows it only when the operator says so
+# (``tenantflow conformance --allow-host-commands``), since any --regressions folder replays.
 HOST_COMMAND = "n8n-nodes-base.executeCommand"
 
 
@@ -81,24 +86,81 @@ def shallow(data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def missing_local_files(document: dict[str, Any]) -> list[str]:
-    """Files a node reads by a literal path that the workflow does not write first and this machine lacks
-    (n8n's CI copies its fixtures to ``/tmp`` before the run)."""
+def missing_local_files(document: dict[str, Any], restored: Collection[str] = ()) -> list[str]:
+    """Files a node reads by a literal path that the workflow does not write first, the replay does not
+    restore from the snapshot and this machine lacks (n8n's CI copies its fixtures to ``/tmp`` first)."""
     nodes = document.get("nodes", [])
-    written = {_literal(n, WRITES_FILE) for n in nodes}
-    read = {_literal(n, READS_FILE) for n in nodes} - written - {None}
+    read = {_literal(n, READS_FILE) for n in nodes} - _written(document) - {None} - set(restored)
     return sorted(path for path in read if path is not None and not Path(path).exists())
 
 
+def recorded_files(document: dict[str, Any], run_data: dict[str, Any], root: str) -> dict[str, bytes]:
+    """The files the workflow's read nodes found on n8n's disk, by path, from their recorded outputs (a
+    snapshot keeps binary ``data`` in full, with ``directory`` and ``fileName``): the fixtures n8n's CI
+    copied in. Only for nodes that name a literal path or glob (an expression may name another file in
+    this run), inside ``root``, and not written by the workflow itself (that is what its run checks)."""
+    real_root = os.path.realpath(root)
+    written = {os.path.normpath(path) for path in _written(document) if path is not None}
+    files: dict[str, bytes] = {}
+    for node in document.get("nodes", []):
+        if _literal(node, READS_FILE) is None and _literal(node, READS_GLOB) is None:
+            continue
+        for meta in _recorded_binaries(run_data.get(node.get("name"), [])):
+            path = _recorded_path(meta)
+            if path is not None and path not in written and _inside(path, real_root):
+                with contextlib.suppress(binascii.Error):
+                    files[path] = base64.b64decode(meta["data"])
+    return files
+
+
+def _recorded_binaries(runs: list[dict[str, Any]]) -> Iterator[Any]:
+    """The binary metadata of every item a node's recorded runs output."""
+    for run in runs:
+        for items in (run.get("data") or {}).get("main") or []:
+            for item in items or []:
+                yield from (item.get("binary") or {}).values()
+
+
+def restore_files(files: dict[str, bytes]) -> None:
+    """Put each recorded file in place (atomically: another replay may read it meanwhile)."""
+    for path, data in files.items():
+        target = Path(path)
+        if target.is_file() and target.read_bytes() == data:
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(data)
+        os.replace(temporary, target)
+
+
+def _recorded_path(meta: Any) -> str | None:
+    if not isinstance(meta, dict) or not isinstance(meta.get("data"), str):
+        return None
+    directory, name = meta.get("directory"), meta.get("fileName")
+    if not isinstance(directory, str) or not isinstance(name, str) or not os.path.isabs(directory):
+        return None
+    return os.path.normpath(os.path.join(directory, name))
+
+
+def _written(document: dict[str, Any]) -> set[str | None]:
+    return {_literal(node, WRITES_FILE) for node in document.get("nodes", [])}
+
+
+def _inside(path: str, real_root: str) -> bool:
+    real = os.path.realpath(os.path.join(real_root, path))
+    return os.path.commonpath([real, real_root]) == real_root
+
+
 def paths_outside(document: dict[str, Any], root: str) -> list[str]:
-    """Literal paths and globs of the disk nodes that lead out of ``root``, which the nodes refuse."""
+    """Literal paths of the disk nodes that lead out of ``root``, which the nodes refuse (a glob there
+    matches nothing, as one that finds no file does in n8n)."""
     real_root = os.path.realpath(root)
     nodes = document.get("nodes", [])
-    literals = {_literal(n, table) for n in nodes for table in (READS_FILE, WRITES_FILE, READS_GLOB)}
+    literals = {_literal(n, table) for n in nodes for table in (READS_FILE, WRITES_FILE)}
     outside = []
     for path in literals - {None}:
-        real = os.path.realpath(os.path.join(real_root, str(path)))
-        if os.path.commonpath([real, real_root]) != real_root:
+        if not _inside(str(path), real_root):
             outside.append(str(path))
     return sorted(outside)
 
@@ -110,10 +172,16 @@ def _literal(node: dict[str, Any], parameter_of: dict[str, str]) -> str | None:
 
 
 async def run_regression(
-    workflow: Path, snapshot: Path, registry: NodeRegistry, root: Path | None = None
+    workflow: Path,
+    snapshot: Path,
+    registry: NodeRegistry,
+    root: Path | None = None,
+    *,
+    allow_host_commands: bool = False,
 ) -> FixtureResult:
     """Run one regression workflow and compare it with n8n's snapshot; ``checked`` counts the node runs
-    found equal (those that finished, when the run stopped early)."""
+    found equal (those that finished, when the run stopped early). Execute Command runs only with
+    ``allow_host_commands``: the operator trusts these workflows with a shell."""
     name = str(workflow.relative_to(root / "workflows")) if root is not None else str(workflow)
     try:
         document = json.loads(workflow.read_text(encoding="utf-8"))
@@ -123,18 +191,23 @@ async def run_regression(
     missing = missing_node_types(document, registry)
     if missing:
         return FixtureResult(name, "unsupported", "node types not implemented: " + ", ".join(missing))
-    absent = missing_local_files(document)
+    restored = recorded_files(document, recorded, FILES_ROOT)
+    absent = missing_local_files(document, restored)
     if absent:
         return FixtureResult(name, "unsupported", "reads files this machine lacks: " + ", ".join(absent))
     outside = paths_outside(document, FILES_ROOT)
     if outside:
         reason = f"names paths outside the replay's files directory {FILES_ROOT}: " + ", ".join(outside)
         return FixtureResult(name, "unsupported", reason)
-    if any(node.get("type") == HOST_COMMAND for node in document.get("nodes", [])):
-        reason = "runs shell commands (Execute Command), which the replay does not allow"
+    if not allow_host_commands and any(n.get("type") == HOST_COMMAND for n in document.get("nodes", [])):
+        reason = "runs shell commands (Execute Command): replay with --allow-host-commands to allow them"
         return FixtureResult(name, "unsupported", reason)
     try:
-        limits = RunLimits(files_root=FILES_ROOT)
+        restore_files(restored)
+    except OSError as exc:
+        return FixtureResult(name, "unsupported", f"cannot restore the files it reads: {exc}")
+    try:
+        limits = RunLimits(files_root=FILES_ROOT, allow_host_commands=allow_host_commands)
         execution = Execution(as_n8n_instance_would(document), registry=registry, limits=limits)
     except DefinitionError as exc:
         return FixtureResult(name, "fail", f"definition rejected: {exc}")

@@ -133,11 +133,24 @@ async def test_paths_leading_out_of_the_root_are_refused(tmp_path: Path, path: s
 
 
 async def test_globs_cannot_leave_the_root(tmp_path: Path) -> None:
+    """A glob outside the root matches nothing there (n8n: no items when nothing matches); a symlink match
+    leading out is refused."""
     root = tmp_path / "root"
-    root.mkdir()
+    (root / "sub").mkdir(parents=True)
     (tmp_path / "a.png").write_bytes(b"x")
+    for selector in (
+        "../*.png",
+        "../../../assets/*.png",
+        f"{tmp_path}/*.png",
+        "sub/../../*.png",
+        "*/../../*",
+    ):
+        assert (await _run(root, READ_MANY, {"fileSelector": selector})).outputs == [[]], selector
+        error = (await _run(root, READ_WRITE, {"fileSelector": selector}, version=1.1)).error
+        assert error["message"] == "No file(s) found", selector
     (root / "link").symlink_to(tmp_path / "a.png")
-    for selector in ("../*.png", "../../../assets/*.png", f"{tmp_path}/*.png", "*"):
+    (root / "dir").symlink_to(tmp_path)
+    for selector in ("*", "dir/*.png"):
         error = (await _run(root, READ_MANY, {"fileSelector": selector})).error
         assert error["code"] == ErrorCode.HOST_ACCESS_DENIED, selector
 

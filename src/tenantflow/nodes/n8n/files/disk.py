@@ -5,9 +5,15 @@ The disk is the host's, so these nodes touch only the directory the operator nam
 (``RunLimits.files_root``: ``tenantflow run --files-dir``, the service's files directory); with none they
 are refused (HOST_ACCESS_DENIED). A relative path is taken from that directory; an absolute one must be
 under it, so that a workflow written for n8n with ``/tmp/x.png`` runs where the directory is ``/tmp``.
-Either way the path must still be inside once ``..`` and symlinks are resolved, globs included; a glob
-matches at most :data:`MAX_GLOB_FILES` files, and a file at most ``binary.MAX_FILE_BYTES``. Items name
-files by the path the workflow gave, never by the host's real path.
+Either way the path must still be inside once ``..`` and symlinks are resolved, or it is refused.
+
+A glob sees only the files directory: where its ``..`` or absolute path leads out of it, it matches
+nothing there, which in n8n (fast-glob, then a read check per match) is what a pattern that finds no file
+gives: no items (Read/Write Files from Disk 1.1: "No file(s) found"). Nothing outside is read, and a glob's
+directory outside is not listed. A match inside that is a symlink leading out is refused, as n8n refuses
+to read it. A glob matches at most
+:data:`MAX_GLOB_FILES` files, and a file at most ``binary.MAX_FILE_BYTES``. Items name files by the path
+the workflow gave, never by the host's real path.
 """
 
 from __future__ import annotations
@@ -51,10 +57,17 @@ class FilesRoot:
             )
         self.root = os.path.realpath(ctx.files_root)
 
+    def contains(self, path: str) -> bool:
+        """Whether ``path`` names a place inside the root (``..`` taken literally; symlinks not followed)."""
+        return self._within(os.path.normpath(os.path.join(self.root, path)))
+
+    def _within(self, path: str) -> bool:
+        return path == self.root or path.startswith(self.root.rstrip(os.sep) + os.sep)
+
     def resolve(self, path: str) -> str:
         """The real path of ``path``; refused when it leads outside the root (``..``, a symlink)."""
         real = os.path.realpath(os.path.join(self.root, path))
-        if real != self.root and not real.startswith(self.root.rstrip(os.sep) + os.sep):
+        if not self._within(real):
             raise NodeError(
                 f'The path "{path}" is outside the files directory this deployment allows',
                 code=ErrorCode.HOST_ACCESS_DENIED,
@@ -73,6 +86,8 @@ class FilesRoot:
         parts = selector.split("/")
         fixed = next((i for i, part in enumerate(parts) if _MAGIC.search(part)), len(parts))
         base = "/".join(parts[:fixed]) or ("/" if selector.startswith("/") else ".")
+        if fixed < len(parts) and not self.contains(base):
+            return []
         real_base = self.resolve(base)
         if fixed == len(parts):
             return [(selector, real_base)] if os.path.isfile(real_base) else []
@@ -80,6 +95,8 @@ class FilesRoot:
         found: list[tuple[str, str]] = []
         for match in iglob(pattern, root_dir=real_base, recursive=True):
             shown = posixpath.join(base, match) if fixed else match
+            if not self.contains(shown):  # a ``..`` after a wildcard: a match outside is not seen
+                continue
             real = self.resolve(shown)
             if not os.path.isfile(real):
                 continue
