@@ -1,35 +1,23 @@
-"""The Code node's sandbox: a fork server that runs each job in a new process with a fresh V8 isolate.
+"""The JavaScript Code node's sandbox runner: each job in a new process with a fresh V8 isolate.
 
 A job runs in its own short-lived process rather than inside the service because V8 aborts the whole process
 when a script exhausts its heap; that kills only the job's process, which the service reports as a
 memory-limit error. A new process per job also means a new isolate: nothing a script leaves on
-``globalThis`` can reach another run. Starting Python and importing ``py_mini_racer`` costs ~70 ms, so one
-server process (``python -I sandbox.py``, empty environment) pays it once and forks a child per job; V8
-itself starts only in the child. Data crosses the boundary as JSON only, and the isolate has no Python
-callbacks, modules, timers, network or filesystem.
-
-Protocol on the server's stdin and stdout: frames of a 4-byte big-endian length and a JSON object. In:
-``{"id", "job"}`` runs a job, ``{"id", "kill": true}`` kills its process. Out, once per job:
-``{"id", "reply", "status"}``, the child's JSON reply text (null if it died first) and its exit status
-(negative: the signal that ended it).
+``globalThis`` can reach another run. Starting Python and importing ``py_mini_racer`` costs ~70 ms, so the
+fork server (:mod:`forkserver`: ``python -I forkserver.py sandbox.py``, empty environment) pays it once and
+forks a child per job; V8 itself starts only in the child. Data crosses the boundary as JSON only, and the
+isolate has no Python callbacks, modules, timers, network or filesystem.
 
 Kept free of ``tenantflow`` imports: what runs next to user code is stdlib and ``py_mini_racer``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import json
 import math
-import os
 import resource
-import selectors
-import signal
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from py_mini_racer import JSEvalException, JSOOMException, JSTimeoutException, MiniRacer, init_mini_racer
 
@@ -293,114 +281,8 @@ def _limit_cpu(timeout: float) -> None:
     resource.setrlimit(resource.RLIMIT_CPU, (seconds, seconds + 1))
 
 
-def _child(job: dict[str, Any], reply_fd: int) -> NoReturn:
-    """A forked job process: V8 starts here, runs the one job, writes the one reply and exits."""
-    try:
-        _limit_cpu(float(job["timeout"]))
-        init_mini_racer(flags=("--single-threaded", f"--max-old-space-size={int(job['maxMemoryMb'])}"))
-        _write_all(reply_fd, json.dumps(run_job(job)).encode())
-    finally:
-        os._exit(0)  # V8's teardown can hang after a terminated script; the reply is already out
-
-
-@dataclass
-class _Job:
-    """A running job: its request id, process and reply pipe, and the reply read so far."""
-
-    id: int
-    pid: int
-    fd: int
-    reply: bytearray = field(default_factory=bytearray)
-
-
-def serve() -> None:
-    """The fork server's loop: start jobs, collect replies, reap children; exit when the service is gone."""
-    selector = selectors.DefaultSelector()
-    os.set_blocking(0, False)
-    selector.register(0, selectors.EVENT_READ)
-    inbox = bytearray()
-    by_fd: dict[int, _Job] = {}
-    by_id: dict[int, _Job] = {}
-    while True:
-        for key, _ in selector.select():
-            if key.fd == 0:
-                chunk = os.read(0, 1 << 16)
-                if not chunk:
-                    for job in by_id.values():
-                        os.kill(job.pid, signal.SIGKILL)
-                    os._exit(0)
-                inbox += chunk
-                for message in _frames(inbox):
-                    if message.get("kill"):
-                        running = by_id.get(message["id"])
-                        if running is not None:  # not reaped yet, so the pid is still this job's
-                            os.kill(running.pid, signal.SIGKILL)
-                        continue
-                    job = _start(message, selector)
-                    by_fd[job.fd] = by_id[job.id] = job
-                continue
-            job = by_fd[key.fd]
-            chunk = os.read(key.fd, 1 << 16)
-            if chunk:
-                job.reply += chunk
-                continue
-            selector.unregister(key.fd)
-            os.close(key.fd)
-            del by_fd[key.fd], by_id[job.id]
-            _, status = os.waitpid(job.pid, 0)
-            reply = job.reply.decode() if job.reply else None
-            _write_all(1, _frame({"id": job.id, "reply": reply, "status": os.waitstatus_to_exitcode(status)}))
-
-
-def _start(message: dict[str, Any], selector: selectors.BaseSelector) -> _Job:
-    read_fd, write_fd = os.pipe()
-    server = os.getpid()
-    pid = os.fork()
-    if pid == 0:  # the child keeps only its reply pipe (and stderr)
-        _die_with(server)
-        os.dup2(write_fd, 3)
-        os.closerange(0, 2)
-        os.closerange(4, os.sysconf("SC_OPEN_MAX"))
-        _child(message["job"], 3)
-    os.close(write_fd)
-    os.set_blocking(read_fd, False)
-    selector.register(read_fd, selectors.EVENT_READ)
-    return _Job(int(message["id"]), pid, read_fd)
-
-
-def _die_with(server: int) -> None:
-    """End this job's process when the server ends, even when the server is killed outright (Linux's
-    parent-death signal): a runaway script must not outlive the server that was to stop it."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != server:  # the server was gone before the signal was armed
-        os._exit(1)
-
-
-_PR_SET_PDEATHSIG = 1
-
-
-def _frame(message: dict[str, Any]) -> bytes:
-    body = json.dumps(message).encode()
-    return len(body).to_bytes(4, "big") + body
-
-
-def _frames(inbox: bytearray) -> Iterator[dict[str, Any]]:
-    """Complete frames off the front of ``inbox``, leaving a partial one for the next read."""
-    while len(inbox) >= 4:
-        size = int.from_bytes(inbox[:4], "big")
-        if len(inbox) < 4 + size:
-            return
-        body = bytes(inbox[4 : 4 + size])
-        del inbox[: 4 + size]
-        yield json.loads(body)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-if __name__ == "__main__":
-    serve()
+def child(job: dict[str, Any]) -> dict[str, Any]:
+    """One job in its forked process (see :mod:`forkserver`): V8 starts here and runs the job."""
+    _limit_cpu(float(job["timeout"]))
+    init_mini_racer(flags=("--single-threaded", f"--max-old-space-size={int(job['maxMemoryMb'])}"))
+    return run_job(job)

@@ -1,8 +1,8 @@
-"""The Code node's fork server (:mod:`tenantflow.nodes.n8n.code.sandbox`), seen from the service.
+"""The Code node's fork servers (:mod:`tenantflow.nodes.n8n.code.forkserver`), seen from the service.
 
-One server process per service process, started on first use and again if it dies, and shared by every
-event loop (a test run has many): a reader thread takes the server's replies and hands each to the loop that
-asked for it.
+One server process per runner (JavaScript, Python) per service process, started on first use and again if
+it dies, and shared by every event loop (a test run has many): a reader thread takes the server's replies and
+hands each to the loop that asked for it.
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ class SandboxServer:
 
     def _start(self) -> subprocess.Popen[bytes]:
         process = subprocess.Popen(
-            [sys.executable, "-I", str(self._script)],
+            [sys.executable, "-I", str(_FORK_SERVER), str(self._script)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -139,5 +139,6 @@ def _resolve(future: asyncio.Future[Outcome], outcome: Outcome) -> None:
         future.set_result(outcome)
 
 
+_FORK_SERVER = Path(__file__).with_name("forkserver.py")
 SERVER = SandboxServer(Path(__file__).with_name("sandbox.py"))
 atexit.register(SERVER.close)
