@@ -4,6 +4,10 @@ The API's execute body (the seed's): ``triggerData`` becomes the start items (an
 list is one item per element), ``variables`` the ``$vars``, ``request`` (method, headers, query, body)
 ``$context.request``. Credentials in the request's headers (``Authorization``, cookies, API keys) are the
 caller's to the API, not data for the workflow: they are dropped before the workflow or the store sees them.
+
+A request may also carry ``rawBody``, the body's bytes as base64 text (its type is the ``content-type``
+header): a webhook route passes it, with the request, as the Webhook node's item, and the node turns it into
+binary data as n8n does (a file upload, a form's files, the ``rawBody`` option).
 """
 
 from __future__ import annotations
@@ -47,12 +51,15 @@ def request_data(request: Mapping[str, Any] | None) -> dict[str, Any]:
     if request is None:
         return {}
     headers = request.get("headers") or {}
-    return {
+    data = {
         "method": request.get("method"),
         "headers": {name: value for name, value in headers.items() if name.lower() not in CREDENTIAL_HEADERS},
         "query": request.get("query") or {},
         "body": request.get("body"),
     }
+    if isinstance(raw := request.get("rawBody"), str):
+        data["rawBody"] = raw
+    return data
 
 
 def secret_names(document: Any) -> frozenset[str]:

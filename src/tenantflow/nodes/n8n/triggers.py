@@ -2,18 +2,22 @@
 
 Firing them (a scheduler, an HTTP listener) is the host's business and not done here. What is here is
 what a run needs: the schedule item n8n emits when the trigger fires, the webhook passing on the request
-item the host hands it (``{headers, params, query, body}``), and the response Respond to Webhook would
-send, recorded in ``ctx.node_state["response"]`` for the HTTP layer to pick up.
+item the host hands it (``{headers, params, query, body}``, plus ``rawBody``, the body's bytes as base64
+text, when the host has them: the webhook makes binary data of it as n8n does), and the response Respond to
+Webhook would send, recorded in ``ctx.node_state["response"]`` for the HTTP layer to pick up:
+``{statusCode, headers, body}``, or for a file ``body`` None and ``binary``, the binary entry (its
+metadata and base64 ``data``) whose bytes are the body.
 """
 
 from __future__ import annotations
 
+import uuid
 from typing import Any, ClassVar
 
 from tenantflow.engine.definition import NodeDefinition
 from tenantflow.engine.errors import ErrorCode, NodeError
 from tenantflow.engine.expressions.dates import JSDate, now_ms
-from tenantflow.engine.sdk import Items, NodeContext, NodeType
+from tenantflow.engine.sdk import Item, Items, NodeContext, NodeType
 from tenantflow.nodes.n8n.core import (
     BOOLEAN,
     JSON_TEXT_OR_VALUE,
@@ -27,6 +31,15 @@ from tenantflow.nodes.n8n.core import (
 )
 from tenantflow.nodes.n8n.data.dates.formats import moment_format, zone
 from tenantflow.nodes.n8n.data.set import set_path
+from tenantflow.nodes.n8n.files.binary import (
+    binary_bytes,
+    binary_property,
+    copy_binary,
+    decode_base64,
+    disposition_filename,
+    form_data,
+    media_type,
+)
 
 # --- Schedule Trigger ----------------------------------------------------------------------------------
 
@@ -129,6 +142,7 @@ class Webhook(TriggerNode):
             "responseBinaryPropertyName": STRING,
             "options": object_schema(
                 {
+                    "binaryData": BOOLEAN,
                     "binaryPropertyName": STRING,
                     "ignoreBots": BOOLEAN,
                     "ipWhitelist": STRING,
@@ -148,7 +162,64 @@ class Webhook(TriggerNode):
 
     async def run(self, ctx: NodeContext, inputs: list[Items]) -> list[Items]:
         [items] = await super().run(ctx, inputs)
+        items = [_request_item(ctx, item) if "rawBody" in item["json"] else item for item in items]
         return [items, *([] for _ in range(1, self.output_count(ctx.node) or 1))]
+
+
+def _request_item(ctx: NodeContext, item: Item) -> Item:
+    """n8n's webhook item for a request whose body bytes the host passed (``rawBody``, base64 text)."""
+    request = dict(item["json"])
+    raw = request.pop("rawBody")
+    raw = raw if isinstance(raw, str) else ""
+    data = decode_base64(raw)
+    headers = {str(name).lower(): value for name, value in (request.get("headers") or {}).items()}
+    content_type = media_type(headers.get("content-type"))
+    options = ctx.param("options", 0, {}) or {}
+    if options.get("binaryData") is True:
+        return _file_item(request, data, content_type, headers, options)
+    if content_type == "multipart/form-data":
+        return _form_item(request, data, str(headers["content-type"]), options)
+    if ctx.node.type_version > 1 and request.get("body") in (None, "") and options.get("rawBody") is not True:
+        return _file_item(request, data, content_type, headers, options)
+    if options.get("rawBody") is True:
+        mime_type = content_type or "application/json"
+        return {"json": request, "binary": {"data": {"data": raw, "mimeType": mime_type}}}
+    return {"json": request}
+
+
+def _file_item(
+    request: dict[str, Any], data: bytes, content_type: str | None, headers: dict[str, Any], options: Any
+) -> Item:
+    """The body as one file (n8n's ``handleBinaryData``); its name from Content-Disposition, else a uuid."""
+    item: Item = {"json": {**request, "body": {}}}
+    if data:
+        name = disposition_filename(headers.get("content-disposition")) or str(uuid.uuid4())
+        meta = copy_binary(data, name, content_type or "application/octet-stream")
+        item["binary"] = {str(options.get("binaryPropertyName") or "data"): meta}
+    return item
+
+
+def _form_item(request: dict[str, Any], data: bytes, content_type: str, options: Any) -> Item:
+    """A form: its fields are the body, each file a binary property named after its field (``files[]``
+    loses the brackets, a field with several files numbers them) or ``binaryPropertyName`` + a count."""
+    fields, files = form_data(data, content_type)
+    item: Item = {"json": {**request, "body": fields}}
+    per_field: dict[str, int] = {}
+    for field, *_ in files:
+        per_field[field] = per_field.get(field, 0) + 1
+    binary: dict[str, Any] = {}
+    numbered: dict[str, int] = {}
+    for count, (field, file_name, mime_type, content) in enumerate(files):
+        name = field.removesuffix("[]")
+        if per_field[field] > 1:
+            name += str(numbered.setdefault(field, 0))
+            numbered[field] += 1
+        if options.get("binaryPropertyName"):
+            name = f"{options['binaryPropertyName']}{count}"
+        binary[name] = copy_binary(content, file_name, mime_type)
+    if binary:
+        item["binary"] = binary
+    return item
 
 
 # --- Respond to Webhook --------------------------------------------------------------------------------
@@ -159,10 +230,9 @@ _HEADER = object_schema({"name": STRING, "value": {"type": ["string", "number", 
 class RespondToWebhook(NodeType):
     """Passes its items on and records the HTTP response a ``responseNode`` webhook would send.
 
-    Only the JSON-expressible responses are supported; ``binary`` and ``jwt`` (which needs credentials)
-    are rejected by the schema rather than half-done. Version 1.3 adds a second output carrying the
-    response, which 1.4 and later only have with ``enableResponseOutput``; 1.2 and 1.5 change the editor
-    and streaming, not what a run produces here.
+    ``jwt`` (which needs credentials) is rejected by the schema rather than half-done. Version 1.3 adds a
+    second output carrying the response, which 1.4 and later only have with ``enableResponseOutput``; 1.2
+    and 1.5 change the editor and streaming, not what a run produces here.
     """
 
     cpu_only = True
@@ -174,9 +244,11 @@ class RespondToWebhook(NodeType):
     parameters_schema: ClassVar[dict[str, Any]] = object_schema(
         {
             "respondWith": one_of(
-                "allIncomingItems", "firstIncomingItem", "json", "text", "noData", "redirect"
+                "allIncomingItems", "binary", "firstIncomingItem", "json", "text", "noData", "redirect"
             ),
             "redirectURL": STRING,
+            "responseDataSource": one_of("automatically", "set"),
+            "inputFieldName": STRING,
             "responseBody": JSON_TEXT_OR_VALUE,
             "enableResponseOutput": BOOLEAN,
             "options": object_schema(
@@ -207,8 +279,12 @@ class RespondToWebhook(NodeType):
         }
         respond_with = ctx.param("respondWith", 0, "firstIncomingItem")
         status = options.get("responseCode") or (307 if respond_with == "redirect" else 200)
-        body = _response_body(ctx, str(respond_with), items, options, headers)
-        response = {"statusCode": status, "headers": headers, "body": body}
+        if respond_with == "binary":
+            response = {"statusCode": status, "headers": headers, "body": None}
+            response["binary"] = _response_file(ctx, items, headers)
+        else:
+            body = _response_body(ctx, str(respond_with), items, options, headers)
+            response = {"statusCode": status, "headers": headers, "body": body}
         ctx.node_state["response"] = response
         if ctx.node.type_version == 1.3 or (
             ctx.node.type_version >= 1.4 and ctx.param("enableResponseOutput", 0, False) is True
@@ -216,6 +292,21 @@ class RespondToWebhook(NodeType):
             sent = {key: value for key, value in response.items() if value is not None}
             return [items, [{"json": {"response": sent}}]]
         return [items]
+
+
+def _response_file(ctx: NodeContext, items: Items, headers: dict[str, str]) -> dict[str, Any]:
+    """The first item's file as the body (``responseDataSource``: its first binary property, or the one
+    ``inputFieldName`` names); Content-Type from its MIME type unless a header sets it, and its length."""
+    if not items or not isinstance(items[0].get("binary"), dict) or not items[0]["binary"]:
+        raise NodeError("No binary data exists on the first item!", code=ErrorCode.INVALID_PARAMETER)
+    if ctx.param("responseDataSource", 0, "automatically") == "set":
+        name = str(ctx.param("inputFieldName", 0, "data"))
+    else:
+        name = next(iter(items[0]["binary"]))
+    meta = binary_property(items[0], name, 0)
+    headers["content-length"] = str(len(binary_bytes(items[0], name, 0)))
+    headers.setdefault("content-type", str(meta.get("mimeType") or "application/octet-stream"))
+    return dict(meta)
 
 
 def _header_text(value: Any) -> str:

@@ -11,6 +11,9 @@ import codecs
 import mimetypes
 import posixpath
 import re
+from email.message import Message
+from email.parser import BytesParser
+from email.policy import HTTP
 from typing import Any
 
 from tenantflow.engine.errors import ErrorCode, NodeError
@@ -188,3 +191,62 @@ def encode_text(text: str, encoding: Any, add_bom: Any = False) -> bytes:
     if add_bom is True and name.startswith("utf") and name != "utf-16":
         text = "\ufeff" + text
     return text.encode(name, errors="replace")
+
+
+# --- HTTP bodies --------------------------------------------------------------------------------------------
+
+
+def copy_binary(data: bytes, file_name: str | None, mime_type: str | None) -> dict[str, Any]:
+    """n8n's ``copyBinaryFile``: a given MIME type is taken as it is, and then only the file name gives the
+    extension (without one, the bytes' signature gives both)."""
+    meta = prepare_binary(data, file_name, mime_type)
+    if mime_type and not posixpath.splitext(meta.get("fileName", ""))[1]:
+        meta.pop("fileExtension", None)
+    return meta
+
+
+def _header(value: str, name: str) -> Message:
+    message = Message()
+    message[name] = value
+    return message
+
+
+def media_type(content_type: str | None) -> str | None:
+    """The ``type/subtype`` of a Content-Type header, lower-case, without parameters."""
+    return _header(content_type, "content-type").get_content_type() if content_type else None
+
+
+def disposition_filename(disposition: str | None) -> str | None:
+    """The file name a Content-Disposition header gives (``filename*`` in RFC 2231 form included)."""
+    return _header(disposition, "content-disposition").get_filename() if disposition else None
+
+
+FormFile = tuple[str, str, str | None, bytes]
+"""One file of a form: its field name, file name, MIME type (None when the part names none) and bytes."""
+
+
+def form_data(body: bytes, content_type: str) -> tuple[dict[str, Any], list[FormFile]]:
+    """A ``multipart/form-data`` body's fields and files, in body order. A name given several times holds a
+    list, once its value alone, as n8n's form parser leaves them."""
+    head = b"Content-Type: " + content_type.encode("latin-1", "replace") + b"\r\n\r\n"
+    document = BytesParser(policy=HTTP).parsebytes(head + body)
+    fields: dict[str, list[str]] = {}
+    files: list[FormFile] = []
+    for part in document.iter_parts() if document.is_multipart() else ():
+        name = str(part.get_param("name", "", header="content-disposition"))
+        payload = part.get_payload(decode=True)
+        data = payload if isinstance(payload, bytes) else b""
+        file_name = part.get_filename()
+        if file_name is not None:
+            files.append((name, file_name, part.get_content_type() if "content-type" in part else None, data))
+        else:
+            fields.setdefault(name, []).append(_field_text(data, part.get_content_charset("utf-8")))
+    return {name: values[0] if len(values) == 1 else values for name, values in fields.items()}, files
+
+
+def _field_text(data: bytes, charset: str) -> str:
+    """A form field's text in the charset its part names; an unknown charset is read as UTF-8."""
+    try:
+        return data.decode(charset, "replace")
+    except LookupError:
+        return data.decode("utf-8", "replace")
