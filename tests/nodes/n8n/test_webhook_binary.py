@@ -73,7 +73,7 @@ async def hook_item(version: float, options: dict[str, Any], item: dict[str, Any
     record, _ = await hook(version, options, item)
     assert record.status == "success", record.error
     [[result]] = record.state["Hook"].output
-    assert "rawBody" not in result["json"]
+    assert "rawBody" not in result["json"] and result["pairedItem"] == {"item": 0}
     return {key: value for key, value in result.items() if key != "pairedItem"}
 
 

@@ -162,7 +162,9 @@ class Webhook(TriggerNode):
 
     async def run(self, ctx: NodeContext, inputs: list[Items]) -> list[Items]:
         [items] = await super().run(ctx, inputs)
-        items = [_request_item(ctx, item) if "rawBody" in item["json"] else item for item in items]
+        items = [
+            {**item, **_request_item(ctx, item)} if "rawBody" in item["json"] else item for item in items
+        ]
         return [items, *([] for _ in range(1, self.output_count(ctx.node) or 1))]
 
 
