@@ -1,4 +1,5 @@
-"""The JavaScript Code node, run in a sandboxed V8 isolate in a child process.
+"""The Code node (JavaScript in a sandboxed V8 isolate, Python in a seccomp-confined process), each run in a
+child process.
 
 Every run gets a fresh process with a fresh isolate, forked by the sandbox server
 (:mod:`tenantflow.nodes.n8n.code.sandbox`, driven through :mod:`tenantflow.nodes.n8n.code.server`): a script
@@ -8,6 +9,10 @@ comes back as JSON; the isolate has no ``require``, ``process``, ``fetch``, modu
 (``setTimeout`` exists, and counts against the run's time limit).
 Results are validated and normalised with n8n's rules and messages (``Code doesn't return items properly``,
 ``A 'json' property isn't an object [item 0]``), so workflows that rely on them behave as in n8n.
+
+Python (``language: python``/``pythonNative``) runs through its own runner,
+:mod:`tenantflow.nodes.n8n.code.python_sandbox`, with n8n's ``_input``/``_json``/``_('Name')`` names; its
+results go through the same validation.
 
 :func:`run_js_comparator_sort` exposes the same sandbox to the Sort node's ``type: code`` comparator.
 """
@@ -24,7 +29,7 @@ from tenantflow.engine.definition import NodeDefinition, WorkflowDefinition
 from tenantflow.engine.errors import ErrorCode, NodeError
 from tenantflow.engine.expressions import ExpressionError
 from tenantflow.engine.sdk import STATIC_DATA_CALL, Item, Items, NodeContext, NodeType
-from tenantflow.nodes.n8n.code.server import SERVER
+from tenantflow.nodes.n8n.code.server import PYTHON_SERVER, SERVER, SandboxServer
 from tenantflow.nodes.n8n.core import first_input, object_schema, one_of
 
 CODE_ERROR = ErrorCode.CODE_ERROR
@@ -37,11 +42,32 @@ N8N_ITEM_KEYS = frozenset({"json", "binary", "pairedItem", "error", "index"})
 _NODE_REFERENCE = re.compile(r"""\$\(\s*(['"`])((?:(?!\1).)+)\1\s*\)""")
 _LEGACY_REFERENCE = re.compile(r"""\$node\s*(?:\[\s*(['"`])((?:(?!\1).)+)\1\s*\]|\.\s*([A-Za-z_$][\w$]*))""")
 _ANY_REFERENCE = re.compile(r"\$node\b|\$\(")
-_PAIRED_REFERENCE = re.compile(_NODE_REFERENCE.pattern + r"\s*\.\s*(?:item|itemMatching|pairedItem)\b")
+_PY_NODE_REFERENCE = re.compile(r"""(?<![\w.])_\(\s*(['"])((?:(?!\1).)+)\1\s*\)""")
 _RETURN_ARRAY = "Please return an array of objects, one for each item you would like to output."
 _STARTUP_GRACE_SECONDS = 5.0
 """Time allowed on top of the script timeout for starting the job's process and V8 (and, the first time,
 the fork server)."""
+
+
+@dataclass(frozen=True)
+class Language:
+    """How scripts of one language run: their sandbox server, and how they name other nodes (the nodes
+    named get their outputs sent along): ``$('Name')``/``$node`` in JavaScript, ``_('Name')`` in Python."""
+
+    server: SandboxServer
+    node_reference: re.Pattern[str]
+    legacy_reference: re.Pattern[str]
+    any_reference: re.Pattern[str]
+
+    @property
+    def paired_reference(self) -> re.Pattern[str]:
+        return re.compile(self.node_reference.pattern + r"\s*\.\s*(?:item|itemMatching|pairedItem)\b")
+
+
+JAVASCRIPT = Language(SERVER, _NODE_REFERENCE, _LEGACY_REFERENCE, _ANY_REFERENCE)
+PYTHON = Language(PYTHON_SERVER, _PY_NODE_REFERENCE, re.compile("(?!)"), re.compile(r"(?<![\w.])_\("))
+_LANGUAGES = {"javaScript": JAVASCRIPT, "python": PYTHON, "pythonNative": PYTHON}
+_CODE_PARAMETER = {"javaScript": "jsCode", "python": "pythonCode", "pythonNative": "pythonCode"}
 
 
 @dataclass(frozen=True)
@@ -59,7 +85,9 @@ class SandboxJob:
     data: dict[str, Any]
 
 
-async def run_sandbox(job: SandboxJob, limits: SandboxLimits) -> dict[str, Any]:
+async def run_sandbox(
+    job: SandboxJob, limits: SandboxLimits, server: SandboxServer = SERVER
+) -> dict[str, Any]:
     """Run ``job`` in a new sandbox process; returns the reply, raising NodeError for limits and crashes."""
     payload = {
         "mode": job.mode,
@@ -69,7 +97,7 @@ async def run_sandbox(job: SandboxJob, limits: SandboxLimits) -> dict[str, Any]:
         "maxMemoryMb": limits.max_memory_mb,
     }
     try:
-        reply, status = await SERVER.run(payload, limits.timeout + _STARTUP_GRACE_SECONDS)
+        reply, status = await server.run(payload, limits.timeout + _STARTUP_GRACE_SECONDS)
     except TimeoutError:
         raise _timeout_error(limits) from None
     except OSError as exc:
@@ -238,9 +266,12 @@ class _ScriptNode(NodeType):
     def __init__(self, limits: SandboxLimits | None = None) -> None:
         self.limits = limits or SandboxLimits()
 
-    async def run_script(self, ctx: NodeContext, mode: str, code: str, items: Items) -> Any:
+    async def run_script(
+        self, ctx: NodeContext, mode: str, code: str, items: Items, language: Language = JAVASCRIPT
+    ) -> Any:
         """Run ``code`` over ``items``; the script's result (``None`` for ``undefined``) or a NodeError."""
-        reply = await run_sandbox(SandboxJob(mode, code, _job_data(ctx, mode, code, items)), self.limits)
+        job = SandboxJob(mode, code, _job_data(ctx, mode, code, items, language))
+        reply = await run_sandbox(job, self.limits, language.server)
         _log_console(ctx, reply)
         if isinstance(reply.get("error"), dict):
             raise _script_error(reply["error"])
@@ -249,27 +280,29 @@ class _ScriptNode(NodeType):
 
 
 class CodeNode(_ScriptNode):
-    """n8n's Code node for JavaScript, both modes, with the legacy ``items``/``item`` names kept."""
+    """n8n's Code node, JavaScript or Python, both modes, with the legacy ``items``/``item`` names kept."""
 
     type = "n8n-nodes-base.code"
     versions = (1, 2)
     display_name = "Code"
-    description = "Runs custom JavaScript in a sandbox, once for all items or once for each item."
+    description = "Runs custom JavaScript or Python in a sandbox, once for all items or once for each item."
     aliases = ("code",)
     parameters_schema = object_schema(
         {
             "mode": one_of("runOnceForAllItems", "runOnceForEachItem"),
-            "language": one_of("javaScript"),
+            "language": one_of(*_LANGUAGES),
             "jsCode": {"type": "string"},
+            "pythonCode": {"type": "string"},
         }
     )
 
     async def run(self, ctx: NodeContext, inputs: list[Items]) -> list[Items]:
         language = ctx.raw_param("language", "javaScript")
-        if language != "javaScript":
+        if language not in _LANGUAGES:
             raise NodeError(f"Language {language!r} is not supported", code=ErrorCode.INVALID_PARAMETER)
         mode = str(ctx.raw_param("mode", "runOnceForAllItems"))
-        result = await self.run_script(ctx, mode, str(ctx.raw_param("jsCode", "")), first_input(inputs))
+        code = str(ctx.raw_param(_CODE_PARAMETER[language], ""))
+        result = await self.run_script(ctx, mode, code, first_input(inputs), _LANGUAGES[language])
         if mode == "runOnceForEachItem":
             outputs = [normalize_each_item(entry, index) for index, entry in enumerate(result or [])]
             return [[item for item in outputs if item is not None]]
@@ -343,7 +376,9 @@ class FunctionItemNode(_ScriptNode):
         return [output]
 
 
-def _job_data(ctx: NodeContext, mode: str, code: str, items: Items) -> dict[str, Any]:
+def _job_data(
+    ctx: NodeContext, mode: str, code: str, items: Items, language: Language = JAVASCRIPT
+) -> dict[str, Any]:
     """What the script may see, as plain JSON: items, run index, variables and referenced nodes' runs."""
     workflow = ctx.workflow
     return {
@@ -355,8 +390,10 @@ def _job_data(ctx: NodeContext, mode: str, code: str, items: Items) -> dict[str,
         "workflow": {"id": workflow.id, "name": workflow.name, "active": workflow.active},
         "execution": {"id": ctx.execution_id, "mode": "manual"},
         "nodeNames": [node.name for node in workflow.nodes],
-        "nodes": {node.name: _node_record(ctx, node, code) for node in _referenced_nodes(workflow, code)},
-        "pairedItems": _paired_items(ctx, code, len(items)),
+        "nodes": {
+            node.name: _node_record(ctx, node, code) for node in _referenced_nodes(workflow, code, language)
+        },
+        "pairedItems": _paired_items(ctx, code, len(items), language),
         # Only scripts that ask for it get (and give back) the workflow's static data.
         "staticData": (
             {"global": ctx.static_data("global"), "node": ctx.static_data("node")}
@@ -395,13 +432,14 @@ def _script_item(item: Item, index: int, mode: str) -> Item:
     return safe
 
 
-def _referenced_nodes(workflow: WorkflowDefinition, code: str) -> list[NodeDefinition]:
-    """Nodes the code names as ``$('Name')``, ``$node["Name"]`` or ``$node.Name``; every node when it
-    computes a name (``$node[`Crypto${i}`]``), since the isolate cannot ask for more once it runs."""
-    named = [match.group(2) for match in _NODE_REFERENCE.finditer(code)]
-    named += [match.group(2) or match.group(3) for match in _LEGACY_REFERENCE.finditer(code)]
+def _referenced_nodes(workflow: WorkflowDefinition, code: str, language: Language) -> list[NodeDefinition]:
+    """Nodes the code names as ``$('Name')``, ``$node["Name"]`` or ``$node.Name`` (``_('Name')`` in Python);
+    every node when it computes a name (``$node[`Crypto${i}`]``), since the sandbox cannot ask for more once
+    it runs."""
+    named = [match.group(2) for match in language.node_reference.finditer(code)]
+    named += [match.group(2) or match.group(3) for match in language.legacy_reference.finditer(code)]
     literal = [name for name in named if "${" not in name]
-    if len(literal) < len(_ANY_REFERENCE.findall(code)):
+    if len(literal) < len(language.any_reference.findall(code)):
         return list(workflow.nodes)
     wanted = set(literal)
     return [node for node in workflow.nodes if node.name in wanted]
@@ -454,12 +492,14 @@ def _default_branch(ctx: NodeContext, name: str, outputs: list[Items]) -> int:
     return next((index for index, items in enumerate(outputs) if items), 0)
 
 
-def _paired_items(ctx: NodeContext, code: str, count: int) -> dict[str, list[dict[str, Any]]]:
+def _paired_items(
+    ctx: NodeContext, code: str, count: int, language: Language
+) -> dict[str, list[dict[str, Any]]]:
     """For nodes the code reads item by item (``$('Name').item``, ``.itemMatching(i)``): the item each input
     item pairs with, resolved by the engine as for expressions, or ``{"error": message}`` where it cannot be.
     The script's ``.item`` and ``.itemMatching(i)`` read these."""
     paired: dict[str, list[dict[str, Any]]] = {}
-    for name in dict.fromkeys(match.group(2) for match in _PAIRED_REFERENCE.finditer(code)):
+    for name in dict.fromkeys(match.group(2) for match in language.paired_reference.finditer(code)):
         expression = "={{ $(" + json.dumps(name) + ").item }}"
         entries: list[dict[str, Any]] = []
         for index in range(count):

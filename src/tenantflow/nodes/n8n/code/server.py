@@ -141,4 +141,6 @@ def _resolve(future: asyncio.Future[Outcome], outcome: Outcome) -> None:
 
 _FORK_SERVER = Path(__file__).with_name("forkserver.py")
 SERVER = SandboxServer(Path(__file__).with_name("sandbox.py"))
+PYTHON_SERVER = SandboxServer(Path(__file__).with_name("python_sandbox.py"))
 atexit.register(SERVER.close)
+atexit.register(PYTHON_SERVER.close)
