@@ -20,6 +20,7 @@ from tenantflow.engine.expressions import UNDEFINED, format_json, js_string, to_
 from tenantflow.engine.sdk import Item, Items, NodeContext, NodeType
 from tenantflow.nodes.n8n.core import BOOLEAN, STRING, first_input, object_schema, one_of
 from tenantflow.nodes.n8n.data.set import get_path, js_json_parse, set_path, unset_path
+from tenantflow.nodes.n8n.files.archive import Compression
 from tenantflow.nodes.n8n.files.binary import (
     binary_bytes,
     binary_property,
@@ -30,6 +31,7 @@ from tenantflow.nodes.n8n.files.binary import (
     prepare_binary,
 )
 from tenantflow.nodes.n8n.files.disk import NODE_TYPES as DISK_NODE_TYPES
+from tenantflow.nodes.n8n.files.image import EditImage
 from tenantflow.nodes.n8n.files.pdf import extract_pdf
 from tenantflow.nodes.n8n.files.sheets import (
     WRITE_FORMATS,
@@ -403,4 +405,6 @@ NODE_TYPES: list[type[NodeType]] = [
     MoveBinaryData,
     SpreadsheetFile,
     *DISK_NODE_TYPES,
+    Compression,
+    EditImage,
 ]
