@@ -367,6 +367,50 @@ class ExecutionStoreContract:
             )
             assert list(outcomes) == ["error", "denied"]
 
+    async def test_execution_write_batch_of_ended_runs_writes_all_or_nothing(
+        self, store: Store, actor_a: Actor
+    ) -> None:
+        """A batch of runs that all ended (on PostgreSQL, one statement): every run's row, its node runs
+        (a node checkpointed twice keeps its last state), logs, audit rows and counts land; when one
+        workflow of the batch is missing, nothing does, not even the other workflow's count."""
+        first, second = await new_workflow(store, actor_a), await new_workflow(store, actor_a)
+        finish = FinishedRun("error", {"message": "bad \x00 value"}, Metrics(nodes_executed=2), T0)
+        requests = [QueuedExecution(actor_a, first, 1), QueuedExecution(actor_a, second, 1)]
+        progress = [
+            ExecutionProgress(
+                request.id,
+                T0,
+                [("A", 0, node([{"json": {"try": 1}}])), ("A", 0, node([{"json": {"n": float("nan")}}]))],
+                [LogEntry(T0, "warn", f"log {index}", node="A")],
+                finish,
+            )
+            for index, request in enumerate(requests)
+        ]
+        async with store.unit(actor_a) as unit:
+            made, done = await unit.executions.write_batch(requests, progress)
+        assert [summary.status for summary, _ in made] == ["error", "error"] and done == [s for s, _ in made]
+        async with store.unit(actor_a, read_only=True) as unit:
+            shown = [(await unit.executions.get(request.id)).to_dict() for request in requests]
+            counts = [(await unit.session.get(Workflow, w)).execution_count for w in (first, second)]  # type: ignore[union-attr]
+        assert [view["state"]["A"]["output"] for view in shown] == [[[{"json": {"n": None}}]]] * 2
+        assert [[entry["message"] for entry in view["logs"]] for view in shown] == [["log 0"], ["log 1"]]
+        assert shown[0]["error"]["message"] == "bad \ufffd value" and counts == [1, 1]
+        for request in requests:
+            operations = [e.operation for e in await audit_entries(store, actor_a.tenant_id, request.id)]
+            assert operations == ["execution.create", "execution.start", "execution.finish"]
+
+        again = [QueuedExecution(actor_a, first, 1), QueuedExecution(actor_a, "no-such-workflow", 1)]
+        ended = [ExecutionProgress(request.id, T0, finish=finish) for request in again]
+
+        async def write(unit: Unit) -> Any:
+            return await unit.executions.write_batch(again, ended)
+
+        await raises(store, actor_a, write, NotFoundError)
+        for request in again:
+            assert await count_rows(store, actor_a, Execution, request.id) == 0
+        async with store.unit(actor_a, read_only=True) as unit:
+            assert (await unit.session.get(Workflow, first)).execution_count == 1  # type: ignore[union-attr]
+
     async def test_execution_get_can_skip_nodes_and_logs(self, store: Store, actor_a: Actor) -> None:
         async with store.unit(actor_a) as unit:
             created = await unit.executions.create()

@@ -158,10 +158,16 @@ class AuditTrail:
         }
 
 
+def take_queued(session: AsyncSession) -> list[dict[str, Any]]:
+    """The ``ok`` rows queued on ``session``, for a caller that writes them itself (in its own statement)."""
+    rows: list[dict[str, Any]] = session.info.pop(_QUEUED, [])
+    return rows
+
+
 async def write_queued(session: AsyncSession) -> None:
     """Insert the ``ok`` rows queued on ``session``, inside its transaction (a table INSERT: the guard
     checks each row's tenant_id, and the ORM's bulk path would cost more than the SQL)."""
-    rows = session.info.pop(_QUEUED, None)
+    rows = take_queued(session)
     if rows:
         await session.execute(_QUEUED_INSERT, rows)
 

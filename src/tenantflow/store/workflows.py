@@ -130,6 +130,30 @@ def _count_runs_statement() -> Any:
 _COUNT_RUNS = _count_runs_statement()
 
 
+def count_parameters(runs: Sequence[CountedRun], tenant_id: str) -> list[dict[str, Any]]:
+    """What counting ``runs`` binds, one entry per workflow, in workflow id order (every writer locks in
+    that order): how many runs, how many without a duration, their total duration, the latest's end."""
+    by_workflow: dict[str, list[CountedRun]] = {}
+    for run in runs:
+        by_workflow.setdefault(run.workflow_id, []).append(run)
+    parameters = []
+    for workflow_id, group in sorted(by_workflow.items()):
+        latest = max(group, key=lambda run: run.finished_at)
+        timed = [run.duration_ms for run in group if run.duration_ms is not None]
+        parameters.append(
+            {
+                "workflow_id": workflow_id,
+                "row_tenant": tenant_id,
+                "runs": len(group),
+                "untimed": len(group) - len(timed),
+                "total_ms": sum(timed) if timed else None,
+                "at": latest.finished_at,
+                "status": latest.status,
+            }
+        )
+    return parameters
+
+
 @dataclass(frozen=True, slots=True)
 class StaticData:
     """A workflow's static data and the version a save must name (0: never saved)."""
@@ -570,32 +594,21 @@ class WorkflowRepository:
         catch up within the hot tier's 100 ms); lists and stats move to a new generation. A missing
         workflow is refused as a write of ``operation``.
         """
-        by_workflow: dict[str, list[CountedRun]] = {}
-        for run in runs:
-            by_workflow.setdefault(run.workflow_id, []).append(run)
-        for workflow_id, group in sorted(by_workflow.items()):  # one lock order for every writer
-            latest = max(group, key=lambda run: run.finished_at)
-            timed = [run.duration_ms for run in group if run.duration_ms is not None]
-            result = await self.session.execute(
-                _COUNT_RUNS,
-                {
-                    "workflow_id": workflow_id,
-                    "row_tenant": self.unit.tenant_id,
-                    "runs": len(group),
-                    "untimed": len(group) - len(timed),
-                    "total_ms": sum(timed) if timed else None,
-                    "at": latest.finished_at,
-                    "status": latest.status,
-                },
-            )
+        for params in count_parameters(runs, self.unit.tenant_id):  # one lock order for every writer
+            result = await self.session.execute(_COUNT_RUNS, params)
             counters = result.one_or_none()
             if counters is None:
-                await self._missing(workflow_id, operation, write=True)
-            self.unit.executions_changed(workflow_id)
-            self._counted[workflow_id] = {
-                name: iso(value) if isinstance(value, datetime) else value
-                for name, value in zip(_COUNTERS, counters, strict=True)
-            }
+                await self._missing(params["workflow_id"], operation, write=True)
+            self.counted(params["workflow_id"], tuple(counters))
+
+    def counted(self, workflow_id: str, counters: tuple[Any, ...]) -> None:
+        """A workflow's counters after this unit counted its runs (in :data:`_COUNTERS` order): on commit
+        its cached copy gets them, and its lists and stats move to a new generation."""
+        self.unit.executions_changed(workflow_id)
+        self._counted[workflow_id] = {
+            name: iso(value) if isinstance(value, datetime) else value
+            for name, value in zip(_COUNTERS, counters, strict=True)
+        }
         self._invalidate_after_commit()
 
     async def clone(self, workflow_id: str, *, name: str | None = None) -> WorkflowView:
