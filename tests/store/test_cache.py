@@ -279,7 +279,7 @@ async def test_tenant_hot_entry_of_another_tenant_is_dropped_after_retrieval(tie
     await load(tiers.cache, "a", workflow("a", "w"))
     [(tenant_id, key)] = tiers.hot.written
     for planted in (workflow("b", "w"), workflow("a", "other"), ["not", "a", "workflow"]):
-        tiers.hot.set(tenant_id, key, json.dumps(planted))
+        tiers.hot.set(tenant_id, key, (json.dumps(planted), {}))  # JSON text, counters patched since
         assert await tiers.cache.get_workflow("a", "w") is None
         assert tiers.hot.get(tenant_id, key) is None
 

@@ -359,12 +359,14 @@ class WorkflowCache:
         key = _key(tenant_id, "workflow", workflow_id)
         stored = self._hot.get(tenant_id, key)
         if stored is not None:
-            workflow = json.loads(stored)
+            text, counters = stored
+            workflow = json.loads(text)
             if (
                 isinstance(workflow, dict)
                 and workflow.get("tenantId") == tenant_id
                 and workflow.get("id") == workflow_id
             ):
+                workflow.update(counters)
                 return workflow
             self._hot.delete(tenant_id, key)
         self._hot_fills.setdefault(key, True)
@@ -395,15 +397,17 @@ class WorkflowCache:
             raise ValueError(f"workflow {workflow.get('id')!r} does not belong to tenant {tenant_id!r}")
         key = _key(tenant_id, "workflow", str(workflow["id"]))
         if self._hot_fills.pop(key, False):
-            self._hot.set(tenant_id, key, _dumps(workflow))
+            self._hot.set(tenant_id, key, (_dumps(workflow), {}))
 
     def patch_workflow(self, tenant_id: str, workflow_id: str, fields: dict[str, Any]) -> None:
-        """Update this process's hot copy in place (counters an execution moved): the definition is
-        unchanged, so dropping the entry would only make the next read go to the database."""
+        """Update this process's hot copy (counters an execution moved): the definition is unchanged, so
+        dropping the entry would only make the next read go to the database. The copy is JSON text plus the
+        fields patched since, so a batch of executions does not re-encode the whole definition."""
         key = _key(tenant_id, "workflow", workflow_id)
         stored = self._hot.get(tenant_id, key)
         if stored is not None:
-            self._hot.set(tenant_id, key, _dumps({**json.loads(stored), **fields}))
+            text, counters = stored
+            self._hot.set(tenant_id, key, (text, {**counters, **fields}))
 
     async def get_list(self, tenant_id: str, query_key: str) -> Any | None:
         generation = await self._warm.get_int(_key(tenant_id, "workflows"))
