@@ -15,7 +15,7 @@ import pytest
 from tenantflow.engine.errors import NodeError
 from tenantflow.engine.sdk import Item
 from tenantflow.nodes.n8n.files import archive
-from tenantflow.nodes.n8n.files.binary import prepare_binary
+from tenantflow.nodes.n8n.files.binary import MAX_FILE_BYTES, prepare_binary
 from tests.nodes.harness import run_with_items
 
 COMPRESSION = "n8n-nodes-base.compression"
@@ -193,7 +193,7 @@ async def test_tar_and_tar_gz_round_trip_and_read_python_tars() -> None:
 async def test_a_zip_bomb_is_refused_while_it_inflates() -> None:
     made = io.BytesIO()
     with zipfile.ZipFile(made, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zipped:
-        zipped.writestr("zeros.bin", bytes(archive.MAX_FILE_BYTES + 1))
+        zipped.writestr("zeros.bin", bytes(MAX_FILE_BYTES + 1))
     assert len(made.getvalue()) < 200_000
     with pytest.raises(NodeError, match="exceeds the maximum allowed size of 64 MB") as refused:
         await _unpack(made.getvalue(), "bomb.zip")
@@ -201,7 +201,7 @@ async def test_a_zip_bomb_is_refused_while_it_inflates() -> None:
 
 
 async def test_an_item_s_archives_share_one_budget() -> None:
-    third = archive.MAX_FILE_BYTES // 3 + 1
+    third = MAX_FILE_BYTES // 3 + 1
     made = io.BytesIO()
     with zipfile.ZipFile(made, "w", zipfile.ZIP_DEFLATED) as zipped:
         for n in range(2):
@@ -212,7 +212,7 @@ async def test_an_item_s_archives_share_one_budget() -> None:
 
 
 async def test_a_gzip_bomb_is_refused() -> None:
-    bomb = gzip.compress(bytes(archive.MAX_FILE_BYTES + 1), compresslevel=9)
+    bomb = gzip.compress(bytes(MAX_FILE_BYTES + 1), compresslevel=9)
     with pytest.raises(NodeError, match="exceeds the maximum allowed size"):
         await _unpack(bomb, "zeros.bin.gz")
 

@@ -114,6 +114,7 @@ def encode(image: Image.Image, image_format: str, quality: float | None) -> byte
     """``image`` in ``image_format`` (a format Pillow cannot write becomes PNG); without transparency, or
     for JPEG and BMP, as RGB."""
     name = _SAVE_FORMATS.get(image_format.lower(), "JPEG" if image_format == "MPO" else image_format.upper())
+    Image.init()  # registers every writer: only the common ones are loaded until then
     name = name if name in Image.SAVE else "PNG"
     opaque = image.mode == "RGBA" and image.getchannel("A").getextrema()[0] == 255
     if opaque or name in ("JPEG", "BMP"):
