@@ -438,6 +438,8 @@ async def test_bad_parameters_and_files_get_n8n_s_errors() -> None:
         await _edit({"operation": "blur", "dataPropertyName": "other"})
     with pytest.raises(NodeError, match="Invalid image format: svg"):
         await _edit({"operation": "blur", "options": {"format": "={{ 'svg' }}"}})
+    with pytest.raises(NodeError, match="Multi Step has no operations"):
+        await _edit({"operation": "multiStep", "operations": "={{ 'none' }}"})
     with pytest.raises(NodeError, match='"sky" is not a colour'):
         await _edit({"operation": "border", "borderColor": "sky"})
 

@@ -139,8 +139,9 @@ class EditImage(NodeType):
 
     def _operations(self, ctx: NodeContext, operation: str, index: int) -> list[dict[str, Any]]:
         if operation == "multiStep":
-            steps = (ctx.param("operations", index, {}) or {}).get("operations") or []
-            listed = [dict(step) for step in steps if isinstance(step, dict)]
+            collection = ctx.param("operations", index, {})
+            steps = collection.get("operations") if isinstance(collection, dict) else None
+            listed = [dict(step) for step in steps or [] if isinstance(step, dict)]
         else:
             defaults = _DEFAULTS.get(operation)
             if defaults is None:
@@ -158,7 +159,8 @@ class EditImage(NodeType):
         operation = str(ctx.param("operation", index, "border"))
         name = ctx.param("dataPropertyName", index, "data")
         name = name if isinstance(name, str) else "data"
-        options = dict(ctx.param("options", index, {}) or {})
+        given = ctx.param("options", index, {})
+        options = dict(given) if isinstance(given, dict) else {}
         destination = str(options.get("destinationKey") or name)
         steps = self._operations(ctx, operation, index)
         source = None if steps[0]["operation"] == "create" else binary_bytes(item, name, index)
