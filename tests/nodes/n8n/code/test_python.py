@@ -42,6 +42,11 @@ return {"json": {"double": _input.item.json.value * 2, "i": _itemIndex}}
     assert run.outputs == [[{"json": {"double": 2, "i": 0}, "pairedItem": {"item": 0}}]]
 
 
+async def test_input_item_is_the_first_item_when_run_for_all_items() -> None:
+    run = await run_python("return [{'name': _input.item.json.name, 'each': _item}]")
+    assert run.json() == [[{"name": "a", "each": None}]]
+
+
 async def test_python_native_is_the_same_language() -> None:
     run = await run_python("return {'ok': True}", language="pythonNative")
     assert run.json() == [[{"ok": True}]]
@@ -148,6 +153,11 @@ async def test_log_lines_are_capped_at_100() -> None:
         ("import os", "runOnceForAllItems", "ImportError: Import of module 'os' is not allowed"),
         ("from scipy.sparse import coo_array", "runOnceForAllItems", "module 'scipy.sparse' is not allowed"),
         ("return [{'x': object()}]", "runOnceForAllItems", "Object of type object is not JSON serializable"),
+        (
+            "return [{'x': float('nan')}]",
+            "runOnceForAllItems",
+            "Out of range float values are not JSON compliant",
+        ),
         ("return [{'home': _env['HOME']}]", "runOnceForAllItems", "access to env vars denied"),
         ("import asyncio", "runOnceForAllItems", "not allowed"),
     ],

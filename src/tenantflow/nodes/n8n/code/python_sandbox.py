@@ -277,7 +277,7 @@ def _reply(reply: dict[str, Any]) -> NoReturn:
 
 def _encode(reply: dict[str, Any]) -> bytes:
     try:
-        return json.dumps(reply, default=_json_value).encode()
+        return json.dumps(reply, default=_json_value, allow_nan=False).encode()
     except MemoryError:
         return json.dumps({"error": {"kind": "memory"}}).encode()
     except (TypeError, ValueError, RecursionError) as exc:
@@ -330,13 +330,13 @@ def _run(job: dict[str, Any], logs: list[list[str]]) -> dict[str, Any]:
             raise
         except BaseException as exc:  # the script's own error, as n8n reports it
             error = {"name": type(exc).__name__, "message": str(exc), "stack": _stack(exc, job["code"])}
-            _flush(logs)
+            _flush()
             return {"error": {**error, "itemIndex": index}, "logs": logs}
         if not per_item:
             result = value
             break
         result.append(value)
-    _flush(logs)
+    _flush()
     reply = {"ok": result, "logs": logs}
     if data.get("staticData"):
         reply["staticData"] = static
@@ -395,7 +395,7 @@ class _LogStream:
             self.partial = ""
 
 
-def _flush(logs: list[list[str]]) -> None:
+def _flush() -> None:
     for stream in (sys.stdout, sys.stderr):
         if isinstance(stream, _LogStream):
             stream.flush()
@@ -445,7 +445,8 @@ class _EnvAccess:
 
 
 class _Input:
-    """``_input``: the node's input items."""
+    """``_input``: the node's input items; ``.item`` is the current one (the first when run for all items, as
+    n8n's proxy for item 0 gives it)."""
 
     def __init__(self, items: list[Any], item: Any, params: Any) -> None:
         self._items, self.item, self.params = items, item, params
@@ -518,7 +519,7 @@ def _scope(data: dict[str, Any], index: int | None, static: dict[str, Any]) -> d
     return {
         "__builtins__": _BUILTINS,
         "__name__": "__main__",
-        "_input": _Input(items, item, data["params"]),
+        "_input": _Input(items, items[index or 0] if items else None, data["params"]),
         "_json": (item or (items[0] if items else JsonDict())).get("json"),
         "_items": items,
         "_item": item,
