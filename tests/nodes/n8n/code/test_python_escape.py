@@ -220,13 +220,13 @@ return [{"builtin": hasattr(g["builtins"], "leaked"), "class": hasattr(type(_inp
 
 
 def _job_pids(server: int) -> list[int]:
-    """The server's children that run jobs (as ``nobody``), not its zygote."""
+    """The server's children that run jobs (under seccomp), not its zygote."""
     children = [
         int(pid)
         for task in Path(f"/proc/{server}/task").iterdir()
         for pid in (task / "children").read_text().split()
     ]
-    return [pid for pid in children if "\nUid:\t65534\t" in Path(f"/proc/{pid}/status").read_text()]
+    return [pid for pid in children if "\nSeccomp:\t2\n" in Path(f"/proc/{pid}/status").read_text()]
 
 
 def _memory_holds(pid: int, needle: bytes) -> bool:
