@@ -38,6 +38,7 @@ from tenantflow.store.executions import (
 from tenantflow.store.models import AuditEntry, Execution, ExecutionLog, ExecutionNode, Workflow
 from tenantflow.store.secrets import Keyring
 from tenantflow.store.unit import Store, Unit
+from tests.store.contract_binaries import BinaryStoreContract
 from tests.store.factories import chain_document, engine_events, insert_workflow_row, walk
 
 pytestmark = pytest.mark.anyio
@@ -107,7 +108,7 @@ def node(output: list[dict[str, Any]], *, status: str = "success", seconds: floa
     }
 
 
-class ExecutionStoreContract:
+class ExecutionStoreContract(BinaryStoreContract):
     # ----- create, idempotency --------------------------------------------------------------------
     async def test_execution_create_queues_with_workflow_version_and_audit(
         self, store: Store, actor_a: Actor

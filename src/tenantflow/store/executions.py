@@ -28,8 +28,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantflow.engine.errors import ErrorCode
 from tenantflow.engine.record import ExecutionRecord, LogEntry, Metrics, NodeState, NodeStatus, iso, millis
+from tenantflow.store import binaries
 from tenantflow.store.audit import Actor, AuditTrail, take_queued
-from tenantflow.store.errors import ConflictError, InvalidRequestError
+from tenantflow.store.errors import ConflictError, InvalidRequestError, not_found
 from tenantflow.store.keyset import Keyset, KeysetPage
 from tenantflow.store.models import (
     Execution,
@@ -265,6 +266,23 @@ class ExecutionRepository:
             lambda row: ExecutionSummary(**row._asdict()),
         )
 
+    async def binary(self, execution_id: str, binary_id: str) -> binaries.StoredBinary:
+        """One file an execution's node outputs carry (their entries' ``id``, with or without ``tfbin:``).
+        An execution this tenant does not have, or a file it does not hold, is EXECUTION_NOT_FOUND."""
+        stored = await binaries.read(self.session, execution_id, binary_id)
+        if stored is not None:
+            return stored
+        if await self.session.scalar(select(Execution.id).where(Execution.id == execution_id)) is None:
+            await self._missing(Execution, execution_id, "execution.binary", write=False)
+        raise not_found(ErrorCode.EXECUTION_NOT_FOUND, f"execution {execution_id!r}: binary data", binary_id)
+
+    async def with_files(
+        self, execution_id: str, states: Mapping[str, dict[str, Any]]
+    ) -> dict[str, dict[str, Any]]:
+        """``states`` (the execution's node states as dicts) with their stored files' bytes back inline,
+        as a run that reuses them needs: one query for the execution, none when no output has a file."""
+        return await binaries.rehydrate(self.session, execution_id, states)
+
     async def is_abort_requested(self, execution_id: str) -> bool:
         """What a running worker polls between nodes."""
         flag = await self.session.scalar(
@@ -361,9 +379,10 @@ class ExecutionRepository:
         with self._audited("execution.append_node", execution_id):
             node = _checkpoint(node_name, state, run_index)
             await self._open_row(execution_id, "execution.append_node", share=True)
-            await self.session.execute(
-                self._node_upsert(), [self._node_values(execution_id, node_name, run_index, node)]
-            )
+            files: binaries.Files = {}
+            values = self._node_values(execution_id, node_name, run_index, node, files)
+            await self.session.execute(self._node_upsert(), [values])
+            await self._insert_files(files)
 
     async def append_logs(self, execution_id: str, entries: Iterable[LogEntry | Mapping[str, Any]]) -> int:
         """Add log lines in order, in one bulk INSERT; returns how many."""
@@ -535,7 +554,7 @@ class ExecutionRepository:
         values = [self._queued_values(request, versions, now=now) for request in requests]
         states = [_queued_state(row) for row in values]
         self._audit_created(requests, states)
-        node_rows, log_rows = self._progress_rows(along)
+        node_rows, log_rows, files = self._progress_rows(along)
         if along:
             by_id = {state.id: state for state in states}
             finished = [state for item in along if (state := self._advance(by_id[item.execution_id], item))]
@@ -543,11 +562,11 @@ class ExecutionRepository:
                 row.update({name: getattr(state, name) for name in _PROGRESS_WRITTEN})
             if counted_first:
                 if self.unit.store.database.dialect == "postgresql":
-                    await self._write_at_once(finished, values, node_rows, log_rows)
+                    await self._write_at_once(finished, values, node_rows, log_rows, files)
                     return [(_summary(state), True) for state in states]
                 await self._count_finished(finished, "execution.create")
         await self.session.execute(_QUEUED_INSERT, values)
-        await self._insert_progress(node_rows, log_rows)
+        await self._insert_progress(node_rows, log_rows, files)
         if along and not counted_first:
             await self._count_finished(finished)
         return [(_summary(state), True) for state in states]
@@ -558,6 +577,7 @@ class ExecutionRepository:
         values: Sequence[dict[str, Any]],
         node_rows: Sequence[dict[str, Any]],
         log_rows: Sequence[dict[str, Any]],
+        files: binaries.Files,
     ) -> None:
         """PostgreSQL: count, insert and audit the batch in one statement (:mod:`.one_statement`); sent
         outside a transaction when the unit has done nothing else, which saves BEGIN's and COMMIT's round
@@ -569,6 +589,7 @@ class ExecutionRepository:
             "executions": values,
             "nodes": _last_per_run(node_rows),
             "logs": log_rows,
+            "binaries": self._file_rows(files),
             "audit": take_queued(session),
         }
         counts = count_parameters(_counted_runs(finished), self.unit.tenant_id)
@@ -627,7 +648,7 @@ class ExecutionRepository:
         per kind for all of them. Audited like :meth:`create_queued`."""
         target = progress[0].execution_id if len(progress) == 1 else None
         with self._audited("execution.progress", target) if target is not None else nullcontext():
-            node_rows, log_rows = self._progress_rows(progress)
+            node_rows, log_rows, files = self._progress_rows(progress)
             ids = sorted({item.execution_id for item in progress})
             # The columns alone, not ORM rows: a batch reads and writes many executions, and loading
             # entities (identity map, JSON input decoded, a unit-of-work flush) cost more than the SQL.
@@ -643,7 +664,7 @@ class ExecutionRepository:
                 if state is None:
                     await self._missing(Execution, item.execution_id, "execution.progress", write=True)
                 _refuse_finished(state)
-            await self._insert_progress(node_rows, log_rows)
+            await self._insert_progress(node_rows, log_rows, files)
             finished = [state for item in progress if (state := self._advance(rows[item.execution_id], item))]
             written = [
                 {"row_id": state.id, "row_tenant": self.unit.tenant_id}
@@ -656,10 +677,11 @@ class ExecutionRepository:
 
     def _progress_rows(
         self, progress: Sequence[ExecutionProgress]
-    ) -> tuple[builtins.list[dict[str, Any]], builtins.list[dict[str, Any]]]:
-        """The checkpoint and log rows of ``progress``, checked (as is every finishing status)."""
+    ) -> tuple[builtins.list[dict[str, Any]], builtins.list[dict[str, Any]], binaries.Files]:
+        """The checkpoint, log and file rows of ``progress``, checked (as is every finishing status)."""
+        files: binaries.Files = {}
         node_rows = [
-            self._node_values(item.execution_id, name, run_index, _checkpoint(name, state, run_index))
+            self._node_values(item.execution_id, name, run_index, _checkpoint(name, state, run_index), files)
             for item in progress
             for name, run_index, state in item.nodes
         ]
@@ -671,15 +693,25 @@ class ExecutionRepository:
         for item in progress:
             if item.finish is not None:
                 _finished_status(item.finish.status)
-        return node_rows, log_rows
+        return node_rows, log_rows, files
 
     async def _insert_progress(
-        self, node_rows: Sequence[dict[str, Any]], log_rows: Sequence[dict[str, Any]]
+        self, node_rows: Sequence[dict[str, Any]], log_rows: Sequence[dict[str, Any]], files: binaries.Files
     ) -> None:
         if node_rows:
             await self.session.execute(self._node_upsert(), node_rows)
         if log_rows:
             await self.session.execute(insert(ExecutionLog), log_rows)
+        await self._insert_files(files)
+
+    async def _insert_files(self, files: binaries.Files) -> None:
+        if files:
+            await binaries.insert_files(
+                self.session, self.unit.store.database.dialect, self._file_rows(files)
+            )
+
+    def _file_rows(self, files: binaries.Files) -> builtins.list[dict[str, Any]]:
+        return [{"tenant_id": self.unit.tenant_id, **row} for row in files.values()]
 
     def _advance(self, state: _RowState, item: ExecutionProgress) -> _RowState | None:
         """Start and/or finish ``state`` as ``item`` says; the state if it finished."""
@@ -771,8 +803,9 @@ class ExecutionRepository:
         return statement
 
     def _node_values(
-        self, execution_id: str, node_name: str, run_index: int, node: NodeState
+        self, execution_id: str, node_name: str, run_index: int, node: NodeState, files: binaries.Files
     ) -> dict[str, Any]:
+        """A checkpoint row; the files its output carries go to ``files``, its output keeps their ids."""
         return {
             "tenant_id": self.unit.tenant_id,
             "execution_id": execution_id,
@@ -780,7 +813,7 @@ class ExecutionRepository:
             "run_index": run_index,
             "status": node.status,
             "attempts": node.attempts,
-            "output": node.output,
+            "output": binaries.split(node.output, execution_id, files),
             "item_count": sum(len(items) for items in node.output),
             "error": node.error,
             "started_at": node.start_time,

@@ -25,6 +25,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Text,
     TypeDecorator,
@@ -280,6 +281,23 @@ class ExecutionLog(TenantScoped, Base):
     message: Mapped[str] = mapped_column(Text)
     data: Mapped[dict[str, Any] | None] = mapped_column(JSONValue, nullable=True)
     logged_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+
+
+class ExecutionBinary(TenantScoped, Base):
+    """A file an execution's node outputs carry, stored once per execution: the outputs keep its metadata
+    and ``id`` (``tfbin:`` + ``binary_id``), so reads, lists and events do not carry the bytes."""
+
+    __tablename__ = "execution_binaries"
+    # Execution first: deleting an execution (ON DELETE CASCADE) and reading its files find the rows by
+    # it; the tenant in the key keeps another tenant's row from ever meeting this one's.
+    __table_args__ = (PrimaryKeyConstraint("execution_id", "binary_id", "tenant_id"),)
+
+    execution_id: Mapped[str] = mapped_column(String(36), ForeignKey("executions.id", ondelete="CASCADE"))
+    binary_id: Mapped[str] = mapped_column(String(64))  # sha256 of the bytes, hex
+    mime_type: Mapped[str | None] = mapped_column(String(255))
+    file_name: Mapped[str | None] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(BigInteger)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class Secret(TenantScoped, Base):

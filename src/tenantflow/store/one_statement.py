@@ -1,12 +1,12 @@
 """PostgreSQL: a batch of executions that ended before their rows were written, stored by one statement.
 
 Such a batch (the usual one when callers wait for the end of short runs) counts its runs on their
-workflows and inserts the finished executions, their node runs, their logs and its audit rows. As
-separate statements in a transaction that is seven round trips (BEGIN, five statements, COMMIT), which
-cost more than everything else the batch does; here it is one data-modifying ``WITH`` statement, sent
-outside an explicit transaction, which PostgreSQL runs atomically by itself. Rows travel as one JSON
-document per table (``jsonb_to_recordset``), so the statement text, and the prepared statement asyncpg
-keeps for it, is the same for a batch of one and of 200.
+workflows and inserts the finished executions, their node runs, their logs, their files and its audit
+rows. As separate statements in a transaction that is up to eight round trips (BEGIN, six statements,
+COMMIT), which cost more than everything else the batch does; here it is one data-modifying ``WITH``
+statement, sent outside an explicit transaction, which PostgreSQL runs atomically by itself. Rows travel
+as one JSON document per table (``jsonb_to_recordset``; bytes as base64 text), so the statement text, and
+the prepared statement asyncpg keeps for it, is the same for a batch of one and of 200.
 
 The workflows are locked in id order (the order every other writer uses) and counted only if all of them
 exist in the tenant; otherwise nothing at all is written and :func:`write_finished` says which are
@@ -16,23 +16,25 @@ session's guard checks (:mod:`tenantflow.store.tenancy`): the JSON rows carry no
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from functools import cache
 from typing import Any, Final
 
-from sqlalchemy import JSON, Table, TextClause, text
+from sqlalchemy import JSON, LargeBinary, Table, TextClause, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantflow.store import text as stored_text
-from tenantflow.store.models import AuditEntry, Execution, ExecutionLog, ExecutionNode
+from tenantflow.store.models import AuditEntry, Execution, ExecutionBinary, ExecutionLog, ExecutionNode
 
 # The JSON document that carries each table's rows, by statement parameter name.
 _TABLES: Final[dict[str, Table]] = {
     "executions": Execution.__table__,  # type: ignore[dict-item]
     "nodes": ExecutionNode.__table__,  # type: ignore[dict-item]
     "logs": ExecutionLog.__table__,  # type: ignore[dict-item]
+    "binaries": ExecutionBinary.__table__,  # type: ignore[dict-item]
     "audit": AuditEntry.__table__,  # type: ignore[dict-item]
 }
 _COUNTED: Final = ("execution_count", "average_execution_time", "last_executed_at", "last_execution_status")
@@ -66,18 +68,31 @@ wanted AS (
 
 def _insert(name: str, table: Table, columns: Sequence[str]) -> str:
     """``name AS (INSERT … SELECT …)`` of ``columns`` read from the JSON rows in ``:name``. A JSON null
-    becomes JSON ``null``, not SQL NULL, as the ORM stores a ``None`` in a JSON column."""
+    becomes JSON ``null``, not SQL NULL, as the ORM stores a ``None`` in a JSON column; bytes travel as
+    base64 text (:func:`_json_value`)."""
     dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
-    definitions = ", ".join(f"{column} {table.c[column].type.compile(dialect=dialect)}" for column in columns)
-    values = ", ".join(
-        f"coalesce(r.{column}, 'null'::jsonb)" if isinstance(table.c[column].type, JSON) else f"r.{column}"
+    definitions = ", ".join(
+        f"{column} {'text' if _is_bytes(table, column) else table.c[column].type.compile(dialect=dialect)}"
         for column in columns
     )
+    values = ", ".join(_value(table, column) for column in columns)
     return (
         f"{name} AS (INSERT INTO {table.name} (tenant_id, {', '.join(columns)})"
         f" SELECT :tenant_id, {values} FROM jsonb_to_recordset(CAST(:{name} AS jsonb)) AS r({definitions})"
         " WHERE (SELECT ok FROM complete))"
     )
+
+
+def _is_bytes(table: Table, column: str) -> bool:
+    return isinstance(table.c[column].type, LargeBinary)
+
+
+def _value(table: Table, column: str) -> str:
+    if isinstance(table.c[column].type, JSON):
+        return f"coalesce(r.{column}, 'null'::jsonb)"
+    if _is_bytes(table, column):
+        return f"decode(r.{column}, 'base64')"
+    return f"r.{column}"
 
 
 @cache
@@ -100,7 +115,9 @@ def _document(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
 
 
 def _json_value(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, datetime) else value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return base64.b64encode(value).decode("ascii") if isinstance(value, bytes) else value
 
 
 async def write_finished(
