@@ -43,6 +43,7 @@ from tenantflow.services.events import (
 from tenantflow.services.inputs import request_data, secret_names, start_items, workflow_loader
 from tenantflow.services.writer import GroupCommitWriter
 from tenantflow.store.audit import Actor
+from tenantflow.store.binaries import metadata_only
 from tenantflow.store.documents import WorkflowView
 from tenantflow.store.errors import ConflictError, InvalidRequestError, StoreError, not_found
 from tenantflow.store.executions import (
@@ -262,11 +263,12 @@ class ExecutionService:
                 },
             }
             plan = await self._plan(unit, workflow.id, version, document, stored_input)
-        resume = {
-            name: state.to_dict()
-            for name, state in original.state.items()
-            if state.status in ("success", "disabled")
-        }
+            reused = {
+                name: state.to_dict()
+                for name, state in original.state.items()
+                if state.status in ("success", "disabled")
+            }
+            resume = await unit.executions.with_files(original.id, reused)  # the nodes to run read them
         return await self._launch(actor, _with_resume(plan, resume), "retry", None)
 
     async def events(
@@ -476,8 +478,13 @@ class ExecutionService:
 
 def _as_stored(state: NodeState) -> NodeState:
     """The node state as its checkpoint stores it: times to the millisecond, as the engine's events carry
-    them, so the view equals what the store reads back."""
-    return replace(state, start_time=_to_millis(state.start_time), end_time=_to_millis(state.end_time))
+    them, and files as their metadata, so the view equals what the store reads back."""
+    return replace(
+        state,
+        output=metadata_only(state.output),
+        start_time=_to_millis(state.start_time),
+        end_time=_to_millis(state.end_time),
+    )
 
 
 def _to_millis(moment: datetime | None) -> datetime | None:
