@@ -107,13 +107,19 @@ async def _bulk(world: World) -> Call:
     return Call(json={"operation": "createMany", "items": [workflow_body()]})
 
 
-async def _executed(world: World, body: dict[str, Any] | None = None) -> str:
-    """Run a workflow to its end as A's admin; returns the execution id."""
+async def run_to_end(world: World, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Run a workflow to its end as A's admin; returns the execute response."""
     created = await world.create(body)
     url = world.url(f"/{created['id']}/execute")
     response = await world.send("POST", url, who=world.admin, json={})
     assert response.status_code == 200, response.text
-    execution_id: str = response.json()["executionId"]
+    result: dict[str, Any] = response.json()
+    return result
+
+
+async def _executed(world: World, body: dict[str, Any] | None = None) -> str:
+    """Run a workflow to its end as A's admin; returns the execution id."""
+    execution_id: str = (await run_to_end(world, body))["executionId"]
     return execution_id
 
 
@@ -130,6 +136,24 @@ async def _failed_execution(world: World) -> Call:
         "parameters": {"errorMessage": "stopped on purpose"},
     }
     return Call(path={"execution_id": await _executed(world, body)}, json={})
+
+
+def file_workflow() -> dict[str, Any]:
+    """A workflow whose second node makes a file: Convert to File writes the trigger's items as JSON."""
+    body = workflow_body()
+    body["nodes"][1] = {
+        **body["nodes"][1],
+        "type": "n8n-nodes-base.convertToFile",
+        "parameters": {"operation": "toJson", "options": {"fileName": "items.json"}},
+    }
+    return body
+
+
+async def _execution_file(world: World) -> Call:
+    """A run that made a file, and the file's id (its ``binary`` entry's ``id``)."""
+    result = await run_to_end(world, file_workflow())
+    [[made]] = result["state"]["Pass"]["output"]
+    return Call(path={"execution_id": result["executionId"], "binary_id": made["binary"]["data"]["id"]})
 
 
 async def _queued_execution(world: World) -> Call:
@@ -252,6 +276,7 @@ TABLE: tuple[Rule, ...] = (
     Rule("POST", EID + "/abort", USER, 200, _queued_execution),
     Rule("POST", EID + "/retry", USER, 202, _failed_execution),
     Rule("GET", EID + "/events", USER, 200, _execution),
+    Rule("GET", EID + "/binary/{binary_id}", USER, 200, _execution_file),
     # --- secrets, users, API keys, audit: admin+ ---
     Rule("PUT", T + "/secrets/{name}", ADMIN, 200, _new_secret),
     Rule("GET", T + "/secrets", ADMIN, 200),

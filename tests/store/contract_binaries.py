@@ -72,7 +72,7 @@ class BinaryStoreContract:
     ) -> None:
         report = file_entry(REPORT, "report.json", "application/json")
         photo = file_entry(PHOTO, "photo.png", "image/png")
-        made = [{"json": {"n": 1}, "binary": {"data": report}}, {"json": {"n": 2}}]
+        made: list[dict[str, Any]] = [{"json": {"n": 1}, "binary": {"data": report}}, {"json": {"n": 2}}]
         passed_on = [{"json": {}, "binary": {"data": report, "picture": photo}}]
         kept = json.dumps(made)
         async with store.unit(actor_a) as unit:
@@ -109,7 +109,11 @@ class BinaryStoreContract:
     ) -> None:
         """No file: no copy, no file row. Data that is not base64 has no bytes to store: it stays inline."""
         odd = {"data": "not base64!", "mimeType": "text/plain"}
-        output = [{"json": {"a": 1}}, {"json": {}, "binary": {"data": odd}}, {"json": {}, "binary": None}]
+        output: list[dict[str, Any]] = [
+            {"json": {"a": 1}},
+            {"json": {}, "binary": {"data": odd}},
+            {"json": {}, "binary": None},
+        ]
         async with store.unit(actor_a) as unit:
             created = await unit.executions.create()
             await unit.executions.append_node(created.id, "A", state(output), run_index=0)

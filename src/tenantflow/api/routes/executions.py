@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -36,6 +38,8 @@ from tenantflow.store.text import dumps
 router = APIRouter(prefix="/api/v1/{tenant}", tags=["executions"], responses=ERROR_RESPONSES)
 
 KEEPALIVE_SECONDS = 15.0
+BINARY_ID_PATTERN = r"^(tfbin:)?[0-9a-f]{64}$"
+_MEDIA_TYPE = re.compile(r"[\w.+-]+/[\w.+-]+( *; *[\w.+-]+=[\w.+-]+)*", re.ASCII)  # no header injection
 Id = Annotated[str, Path(pattern=ID_PATTERN)]
 # Seed 003: execute is user+ (and only enabled, valid workflows run); reading runs is user+ like reading
 # workflows; abort and retry act on a run as execute does.
@@ -143,6 +147,43 @@ async def list_executions(
 async def get_execution(caller: Reader, execution_id: Id) -> dict[str, Any]:
     async with caller.unit(read_only=True) as unit:
         return (await unit.executions.get(execution_id)).to_dict()
+
+
+@router.get(
+    "/executions/{execution_id}/binary/{binary_id}",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}, "description": "The file's bytes"}},
+    summary="A file an execution's node outputs carry (binary data)",
+)
+async def binary(
+    caller: Reader,
+    execution_id: Id,
+    binary_id: Annotated[
+        str, Path(pattern=BINARY_ID_PATTERN, description="The `id` of a `binary` entry (`tfbin:…`).")
+    ],
+) -> Response:
+    async with caller.unit(read_only=True) as unit:
+        stored = await unit.executions.binary(execution_id, binary_id)
+    media_type = stored.mime_type if stored.mime_type and _MEDIA_TYPE.fullmatch(stored.mime_type) else None
+    headers = {
+        "Content-Type": media_type or "application/octet-stream",  # as stored: no charset added
+        # A stored file is the workflow's data, not the API's page: never rendered in the API's origin.
+        "Content-Disposition": _attachment(stored.file_name),
+        "X-Content-Type-Options": "nosniff",
+    }
+    return Response(stored.data, headers=headers)
+
+
+def _attachment(file_name: str | None) -> str:
+    """RFC 6266's header, as Starlette's FileResponse writes it: a plain name quoted, others encoded."""
+    if not file_name:
+        return "attachment"
+    encoded = quote(file_name)
+    return (
+        f'attachment; filename="{file_name}"'
+        if encoded == file_name
+        else f"attachment; filename*=utf-8''{encoded}"
+    )
 
 
 @router.post("/executions/{execution_id}/abort", response_model=ExecutionSummary, summary="Abort a run")
