@@ -16,6 +16,7 @@ from tenantflow.nodes.n8n.files import binary as binary_module
 from tenantflow.nodes.n8n.files.binary import pretty_bytes
 from tenantflow.nodes.n8n.files.sheets import general_number
 from tests.nodes.harness import run_node, run_with_items
+from tests.nodes.n8n.files.pdf_build import pdf
 
 CONVERT = "n8n-nodes-base.convertToFile"
 EXTRACT = "n8n-nodes-base.extractFromFile"
@@ -268,26 +269,8 @@ async def test_extract_json_text_and_base64() -> None:
 
 
 def _pdf(text: str) -> bytes:
-    """A one-page PDF showing ``text`` in Helvetica, with a correct cross-reference table."""
-    stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode()
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
-        b"/Resources << /Font << /F1 5 0 R >> >> >>",
-        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    return bytes(out)
+    """A one-page PDF showing ``text`` in Helvetica."""
+    return pdf(f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode())
 
 
 @pytest.mark.anyio
@@ -296,9 +279,11 @@ async def test_extract_pdf_text() -> None:
     assert out["json"] == {
         "numpages": 1,
         "numrender": 1,
-        "info": {"PDFFormatVersion": "1.4"},
+        "info": out["json"]["info"],
         "text": "Hello PDF",
+        "version": "2.16.105",
     }
+    assert out["json"]["info"]["PDFFormatVersion"] == "1.4"
     assert out["binary"] == {}
     with pytest.raises(NodeError, match="not a readable PDF"):
         await _extract("pdf", {"json": {}, "binary": {"data": _file(b"plain text")}})
