@@ -29,6 +29,7 @@ Backoff = Literal["fixed", "exponential", "linear", "fibonacci"]
 ExecutionOrder = Literal["v0", "v1"]
 
 DEFAULT_MAX_CONCURRENCY = 16
+MAX_CONCURRENCY = 64  # nodes of one execution running at once; each may hold a sandbox process or a socket
 DEFAULT_MAX_NODE_EXECUTIONS = 10_000
 DEFAULT_MAX_NODES = 10_000
 MAX_OUTPUTS = 1024  # outputs one node may have (Switch rules included)
@@ -112,7 +113,7 @@ class WorkflowSettings(_Model):
     execution_timeout_s: float | None = Field(
         None, gt=0, alias="executionTimeout", description="Whole-execution timeout in seconds."
     )
-    max_concurrency: int = Field(DEFAULT_MAX_CONCURRENCY, ge=1, le=1024, alias="maxConcurrency")
+    max_concurrency: int = Field(DEFAULT_MAX_CONCURRENCY, ge=1, le=MAX_CONCURRENCY, alias="maxConcurrency")
     execution_order: ExecutionOrder = Field(
         "v0", alias="executionOrder", description="n8n scheduling rule for multi-input nodes (absent = v0)."
     )
@@ -639,7 +640,12 @@ class _ConnectionWalk:
                     for i, targets in enumerate(outputs):
                         while len(existing) <= i:
                             existing.append([])
-                        existing[i].extend(targets)
+                        for slot, target in enumerate(targets):
+                            if target in existing[i]:
+                                spot = (target["node"], target["type"], target["index"])
+                                self._duplicate((source, port, i, i, slot), spot, scan)
+                            else:
+                                existing[i].append(target)
         return result
 
     def _source(self, path: str, code: ErrorCode, message: str) -> None:
@@ -739,20 +745,41 @@ class _ConnectionWalk:
                     continue
                 if targets is None:
                     continue
+            seen: set[tuple[str, str, int]] | None = set() if len(targets) > 1 else None
             for slot, target in enumerate(targets):
                 if type(target) is dict and type(node := target.get("node")) is str:  # the usual target
                     index, kind = target.get("index", 0), target.get("type", "main")
                     if type(index) is int and index >= 0 and type(kind) is str:
+                        resolved = node if node in names else self.resolve(node)
+                        if seen is not None:
+                            spot = (resolved, kind, index)
+                            if spot in seen:
+                                self._duplicate((source, port, output, key, slot), spot, scan)
+                                continue
+                            seen.add(spot)
                         if links is not None:
                             links.append(
                                 _new_link(Link, (source, port, output, key, slot, node, kind, index, False))
                             )
                         if build:
-                            resolved = node if node in names else self.resolve(node)
                             out.append({"node": resolved, "type": kind, "index": index})
                         continue
                 self._odd_target(source, port, output, key, slot, target, out if build else None, scan)
         return result
+
+    def _duplicate(
+        self, where: tuple[Any, Any, int, int | str, int], spot: tuple[str, str, int], scan: bool
+    ) -> None:
+        """A second identical connection (``where``: source, port, output, key, slot). n8n runs the target
+        once per connection entry (its executor enqueues the target for each), so each copy multiplies the
+        runs after it: refused, not collapsed, since collapsing would change what the workflow does in n8n.
+        n8n's editor cannot draw one."""
+        node, kind, index = spot
+        message = (
+            f"duplicate connection: output {where[2]} of {where[0]!r} already leads to {node!r} ({kind} input"
+            f" {index}); n8n would run the target once per copy"
+        )
+        self._target_issue(*where, (), ErrorCode.INVALID_EDGES, message, scan)
 
     def _odd_target(
         self,
