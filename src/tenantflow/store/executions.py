@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantflow.engine.errors import ErrorCode
 from tenantflow.engine.record import ExecutionRecord, LogEntry, Metrics, NodeState, NodeStatus, iso, millis
-from tenantflow.store import binaries
+from tenantflow.store import binaries, sqlite_writes
 from tenantflow.store.audit import Actor, AuditTrail, take_queued
 from tenantflow.store.errors import ConflictError, InvalidRequestError, not_found
 from tenantflow.store.keyset import Keyset, KeysetPage
@@ -561,10 +561,8 @@ class ExecutionRepository:
             for row, state in zip(values, states, strict=True):
                 row.update({name: getattr(state, name) for name in _PROGRESS_WRITTEN})
             if counted_first:
-                if self.unit.store.database.dialect == "postgresql":
-                    await self._write_at_once(finished, values, node_rows, log_rows, files)
-                    return [(_summary(state), True) for state in states]
-                await self._count_finished(finished, "execution.create")
+                await self._write_at_once(finished, values, node_rows, log_rows, files)
+                return [(_summary(state), True) for state in states]
         await self.session.execute(_QUEUED_INSERT, values)
         await self._insert_progress(node_rows, log_rows, files)
         if along and not counted_first:
@@ -579,11 +577,13 @@ class ExecutionRepository:
         log_rows: Sequence[dict[str, Any]],
         files: binaries.Files,
     ) -> None:
-        """PostgreSQL: count, insert and audit the batch in one statement (:mod:`.one_statement`); sent
-        outside a transaction when the unit has done nothing else, which saves BEGIN's and COMMIT's round
-        trips (one statement is atomic by itself)."""
+        """Count, insert and audit a batch of runs that all ended. PostgreSQL: in one statement
+        (:mod:`.one_statement`), sent outside a transaction when the unit has done nothing else, which
+        saves BEGIN's and COMMIT's round trips (one statement is atomic by itself). SQLite: one statement
+        per table, sent to the driver directly in the unit's transaction (:mod:`.sqlite_writes`)."""
         session = self.session
-        if not session.in_transaction():
+        database = self.unit.store.database
+        if database.dialect == "postgresql" and not session.in_transaction():
             await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
         tables = {
             "executions": values,
@@ -593,7 +593,11 @@ class ExecutionRepository:
             "audit": take_queued(session),
         }
         counts = count_parameters(_counted_runs(finished), self.unit.tenant_id)
-        counters, missing = await write_finished(session, self.unit.tenant_id, counts, tables)
+        if database.dialect == "postgresql":
+            counters, missing = await write_finished(session, self.unit.tenant_id, counts, tables)
+        else:
+            dialect = database.engine.dialect
+            counters, missing = await sqlite_writes.write_ended(session, dialect, counts, tables)
         for workflow_id in sorted(missing):
             await self._missing(Workflow, workflow_id, "execution.create", write=True)
         for workflow_id, counted in counters.items():
@@ -776,15 +780,13 @@ class ExecutionRepository:
         )
         self._stats_changed(row.workflow_id)
 
-    async def _count_finished(
-        self, rows: Sequence[Execution | _RowState], operation: str = "workflow.record_execution"
-    ) -> None:
+    async def _count_finished(self, rows: Sequence[Execution | _RowState]) -> None:
         """Count finished runs on their workflows, one UPDATE per workflow. Separate from
         :meth:`_finish_row`: its UPDATE flushes the session, and a batch flushes its rows' changes once,
         together, when they are all made."""
         runs = _counted_runs(rows)
         if runs:
-            await self.unit.workflows.record_executions(runs, operation=operation)
+            await self.unit.workflows.record_executions(runs)
 
     def _node_upsert(self) -> Any:
         """INSERT of node runs where the same ``(execution, node, run)`` again replaces its row; built once

@@ -138,6 +138,11 @@ class InlineConnection:
     def in_transaction(self) -> bool:
         return self._open().in_transaction
 
+    @property
+    def sqlite(self) -> sqlite3.Connection:
+        """The ``sqlite3`` connection itself, for writes that skip SQLAlchemy (:mod:`.sqlite_writes`)."""
+        return self._open()
+
     def cursor(self) -> InlineCursor:
         return InlineCursor(self._open().cursor())
 

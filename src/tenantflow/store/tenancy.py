@@ -82,6 +82,18 @@ def _rows(parameters: Any) -> Iterable[Mapping[str, Any]]:
     return tuple(parameters)
 
 
+def check_rows(session: Session, rows: Iterable[Mapping[str, Any]], column: str = "tenant_id") -> None:
+    """Refuse rows that do not name the session's tenant in ``column``: what the guard asks of every row
+    of a bulk INSERT or of literal SQL, and of writes sent to the driver directly
+    (:mod:`tenantflow.store.sqlite_writes`)."""
+    scope = scope_of(session)
+    if isinstance(scope, _System):
+        return
+    rows = tuple(rows)
+    if not rows or any(row.get(column) != scope for row in rows):
+        raise TenantScopeError(f"every row must bind {column} to the session's tenant")
+
+
 @event.listens_for(TenantSession, "do_orm_execute")
 def _filter_by_tenant(state: ORMExecuteState) -> None:
     scope = scope_of(state.session)
@@ -92,15 +104,11 @@ def _filter_by_tenant(state: ORMExecuteState) -> None:
             raise TenantScopeError("literal SQL must declare tenant_filtered=True and filter by tenant_id")
         # An UPDATE cannot name its WHERE parameter after a column it could SET: it names it itself.
         name = state.execution_options.get("tenant_param", "tenant_id")
-        rows = list(_rows(state.parameters))
-        if not rows or any(row.get(name) != scope for row in rows):
-            raise TenantScopeError(f"tenant_filtered SQL must bind {name} to the session's tenant")
+        check_rows(state.session, _rows(state.parameters), name)
         return
     if state.is_insert:
         if _touches_tenant_data(state):
-            rows = list(_rows(state.parameters))
-            if not rows or any(row.get("tenant_id") != scope for row in rows):
-                raise TenantScopeError("bulk INSERT rows must carry the session's tenant_id")
+            check_rows(state.session, _rows(state.parameters))
         return
     if state.is_column_load or state.is_relationship_load:
         return  # the parent statement's criteria already propagate to these loads

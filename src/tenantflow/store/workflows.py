@@ -127,7 +127,7 @@ def _count_runs_statement() -> Any:
     )
 
 
-_COUNT_RUNS = _count_runs_statement()
+COUNT_RUNS = _count_runs_statement()
 
 
 def count_parameters(runs: Sequence[CountedRun], tenant_id: str) -> list[dict[str, Any]]:
@@ -582,9 +582,7 @@ class WorkflowRepository:
                 raise _static_data_conflict()
             return StaticData(value, expected_version + 1)
 
-    async def record_executions(
-        self, runs: Sequence[CountedRun], *, operation: str = "workflow.record_execution"
-    ) -> None:
+    async def record_executions(self, runs: Sequence[CountedRun]) -> None:
         """Count finished executions: one UPDATE per workflow, however many of its runs the batch holds.
 
         Concurrent recorders never lose a count or skew the mean: the new mean is computed from the old
@@ -592,13 +590,13 @@ class WorkflowRepository:
         where it is), and the "last" fields only move forward in time. The counters are not the
         definition, so this process's cached copy is patched rather than dropped (other processes' copies
         catch up within the hot tier's 100 ms); lists and stats move to a new generation. A missing
-        workflow is refused as a write of ``operation``.
+        workflow is refused.
         """
         for params in count_parameters(runs, self.unit.tenant_id):  # one lock order for every writer
-            result = await self.session.execute(_COUNT_RUNS, params)
+            result = await self.session.execute(COUNT_RUNS, params)
             counters = result.one_or_none()
             if counters is None:
-                await self._missing(params["workflow_id"], operation, write=True)
+                await self._missing(params["workflow_id"], "workflow.record_execution", write=True)
             self.counted(params["workflow_id"], tuple(counters))
 
     def counted(self, workflow_id: str, counters: tuple[Any, ...]) -> None:
