@@ -77,6 +77,17 @@ class Settings(BaseSettings):
     files_dir: Path | None = Field(
         default=None, description="The one directory file nodes may read and write; none: no disk access."
     )
+    code_sandboxes_per_process: int | None = Field(
+        default=None, ge=1, description="Code node sandboxes running at once in a process; default 2 per CPU."
+    )
+    code_sandboxes_per_execution: int = Field(
+        default=4, ge=1, description="Code node sandboxes one execution runs at once; others wait their turn."
+    )
+    code_reply_max_mb: int = Field(
+        default=16,
+        ge=1,
+        description="Largest Code node reply (result and logs, serialised) a sandbox may send.",
+    )
 
     @field_validator("rate_limits", mode="after")
     @classmethod

@@ -29,7 +29,7 @@ from tenantflow.engine.definition import NodeDefinition, WorkflowDefinition
 from tenantflow.engine.errors import ErrorCode, NodeError
 from tenantflow.engine.expressions import ExpressionError
 from tenantflow.engine.sdk import STATIC_DATA_CALL, Item, Items, NodeContext, NodeType
-from tenantflow.nodes.n8n.code.server import PYTHON_SERVER, SERVER, SandboxServer
+from tenantflow.nodes.n8n.code.server import PYTHON_SERVER, SERVER, Bounds, Outcome, SandboxServer, bounds
 from tenantflow.nodes.n8n.core import first_input, object_schema, one_of
 
 CODE_ERROR = ErrorCode.CODE_ERROR
@@ -47,6 +47,11 @@ _RETURN_ARRAY = "Please return an array of objects, one for each item you would 
 _STARTUP_GRACE_SECONDS = 5.0
 """Time allowed on top of the script timeout for starting the job's process and V8 (and, the first time,
 the fork server)."""
+_SLOT_WAIT_SECONDS = 300.0
+"""How long a job waits for a free sandbox beyond the caps (:mod:`tenantflow.nodes.n8n.code.slots`) before it
+fails; the execution's own timeout ends the wait sooner."""
+MAX_LOG_LINES = 100
+"""Console lines kept from one run (the sandboxes keep no more either)."""
 
 
 @dataclass(frozen=True)
@@ -86,44 +91,94 @@ class SandboxJob:
 
 
 async def run_sandbox(
-    job: SandboxJob, limits: SandboxLimits, server: SandboxServer = SERVER
+    job: SandboxJob, limits: SandboxLimits, server: SandboxServer = SERVER, execution: str | None = None
 ) -> dict[str, Any]:
-    """Run ``job`` in a new sandbox process; returns the reply, raising NodeError for limits and crashes."""
+    """Run ``job`` in a new sandbox process once one of ``execution``'s and the process's sandbox slots is
+    free; returns the reply, raising NodeError for limits and crashes."""
+    group = bounds()
     payload = {
         "mode": job.mode,
         "code": job.code,
         "data": job.data,
         "timeout": limits.timeout,
         "maxMemoryMb": limits.max_memory_mb,
+        "maxReplyBytes": group.max_reply_bytes,
     }
     try:
-        reply, status = await server.run(payload, limits.timeout + _STARTUP_GRACE_SECONDS)
+        async with group.slots.slot(execution, _SLOT_WAIT_SECONDS):
+            outcome = await _run_in_slot(server, payload, limits)
+    except TimeoutError:
+        raise _no_slot_error(group) from None
+    if outcome.oversize:
+        raise _reply_size_error(group.max_reply_bytes)
+    return _parse_reply(outcome, limits, sent_static_data=job.data.get("staticData") is not None)
+
+
+async def _run_in_slot(server: SandboxServer, payload: dict[str, Any], limits: SandboxLimits) -> Outcome:
+    try:
+        outcome = await server.run(payload, limits.timeout + _STARTUP_GRACE_SECONDS)
     except TimeoutError:
         raise _timeout_error(limits) from None
     except OSError as exc:
         raise NodeError("The code sandbox could not be started", description=str(exc)) from exc
-    if status is None:  # the sandbox server itself went away; the next run starts a new one
+    if outcome.status is None:  # the sandbox server itself went away; the next run starts a new one
         raise NodeError("The code sandbox stopped before the script finished", retryable=True)
-    return _parse_reply(reply, status, limits)
+    return outcome
 
 
-def _parse_reply(stdout: str | None, returncode: int | None, limits: SandboxLimits) -> dict[str, Any]:
+def _parse_reply(outcome: Outcome, limits: SandboxLimits, sent_static_data: bool) -> dict[str, Any]:
     """The child's JSON reply; a child that died without one hit a hard limit (V8 aborts on heap OOM,
-    the kernel stops it with SIGXCPU past its CPU-time ceiling)."""
+    the kernel stops it with SIGXCPU past its CPU-time ceiling).
+
+    What the child wrote is the script's to shape (a Python script can write its reply pipe), so only what
+    a reply may hold is kept: at most 100 log lines, static data only when it was sent."""
     try:
-        reply = json.loads(stdout) if stdout else None
-    except json.JSONDecodeError:
+        reply = json.loads(outcome.reply) if outcome.reply else None
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
         reply = None
-    if not isinstance(reply, dict) and returncode == -signal.SIGXCPU:
+    if not isinstance(reply, dict) and outcome.status == -signal.SIGXCPU:
         raise _timeout_error(limits)
     if not isinstance(reply, dict):
-        raise _memory_error(limits, f"The sandbox process ended without a result (exit status {returncode})")
+        detail = f"The sandbox process ended without a result (exit status {outcome.status})"
+        raise _memory_error(limits, detail)
     error = reply.get("error")
     if isinstance(error, dict) and error.get("kind") == "timeout":
         raise _timeout_error(limits)
     if isinstance(error, dict) and error.get("kind") == "memory":
         raise _memory_error(limits, "The script allocated more memory than allowed")
-    return reply
+    if isinstance(error, dict) and error.get("kind") == "size":
+        raise _reply_size_error(bounds().max_reply_bytes)
+    logs = reply.get("logs")
+    kept: dict[str, Any] = {
+        "ok": reply.get("ok"),
+        "logs": logs[:MAX_LOG_LINES] if isinstance(logs, list) else [],
+    }
+    if isinstance(error, dict):
+        kept["error"] = error
+    if sent_static_data and "staticData" in reply:
+        kept["staticData"] = reply["staticData"]
+    return kept
+
+
+def _reply_size_error(max_bytes: int) -> NodeError:
+    return NodeError(
+        f"The Code node's result is larger than the {max_bytes // 2**20} MB limit",
+        code=ErrorCode.LIMIT_EXCEEDED,
+        description="Counted once serialised, every reference to a value in full: return less data, or "
+        "split the work over several items or runs.",
+        retryable=False,
+    )
+
+
+def _no_slot_error(group: Bounds) -> NodeError:
+    per_process, per_execution = group.slots.per_process, group.slots.per_execution
+    return NodeError(
+        f"No code sandbox became free within {_SLOT_WAIT_SECONDS:g} seconds",
+        code=ErrorCode.TIMEOUT,
+        description=f"At most {per_execution} Code nodes of one execution, and {per_process} in this "
+        "process, run at once; the others wait their turn.",
+        retryable=True,
+    )
 
 
 def _timeout_error(limits: SandboxLimits) -> NodeError:
@@ -158,8 +213,12 @@ def _validation_error(message: str, item_index: Any = None, description: str | N
 
 
 def _log_console(ctx: NodeContext, reply: dict[str, Any]) -> None:
-    for level, line in reply.get("logs") or []:
-        ctx.log(level if level in ("debug", "info", "warn", "error") else "info", line, source="console")
+    for entry in reply["logs"]:
+        if isinstance(entry, list) and len(entry) == 2:
+            level, line = entry
+            ctx.log(
+                level if level in ("debug", "info", "warn", "error") else "info", str(line), source="console"
+            )
 
 
 # --- result validation: n8n's JavaScriptSandbox rules ------------------------------------------------------
@@ -271,7 +330,7 @@ class _ScriptNode(NodeType):
     ) -> Any:
         """Run ``code`` over ``items``; the script's result (``None`` for ``undefined``) or a NodeError."""
         job = SandboxJob(mode, code, _job_data(ctx, mode, code, items, language))
-        reply = await run_sandbox(job, self.limits, language.server)
+        reply = await run_sandbox(job, self.limits, language.server, ctx.execution_id)
         _log_console(ctx, reply)
         if isinstance(reply.get("error"), dict):
             raise _script_error(reply["error"])

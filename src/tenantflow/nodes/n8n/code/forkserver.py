@@ -6,9 +6,11 @@ Started as ``python -I forkserver.py <runner.py>`` with an empty environment. Th
 starting a job's process (``spawn(job) -> (pid, reply_fd)``; the process must be a child of this one).
 
 Protocol on the server's stdin and stdout: frames of a 4-byte big-endian length and a JSON object. In:
-``{"id", "job"}`` runs a job, ``{"id", "kill": true}`` kills its process. Out, once per job:
-``{"id", "reply", "status"}``, the child's JSON reply text (null if it died first) and its exit status
-(negative: the signal that ended it).
+``{"id", "job"}`` runs a job, ``{"id", "kill": true}`` kills its process. Out, once per job: the header
+``{"id", "status", "size", "oversize"}`` framed the same way, then ``size`` bytes of the child's reply (none
+if it died first): the child's exit status (negative: the signal that ended it), and whether its reply grew
+past the job's ``maxReplyBytes`` (then the process is killed there and nothing of it is sent). What a job
+writes is only ever the body of a frame this server made: it cannot pose as the server.
 
 Kept free of ``tenantflow`` imports: it runs next to user code with nothing but the standard library.
 """
@@ -37,13 +39,15 @@ Child = Callable[[dict[str, Any]], dict[str, Any]]
 
 @dataclass
 class _Job:
-    """A running job: its request id, process and reply pipe, and the reply read so far."""
+    """A running job: its request id, process and reply pipe, the reply read so far and its cap."""
 
     id: int
     pid: int
     fd: int
+    max_reply: int
     reply: bytearray = field(default_factory=bytearray)
     pidfd: int = -1
+    oversize: bool = False
 
 
 def serve(spawn: Spawn) -> None:
@@ -75,7 +79,8 @@ def serve(spawn: Spawn) -> None:
                     pid, fd = spawn(message["job"])
                     os.set_blocking(fd, False)
                     selector.register(fd, selectors.EVENT_READ)
-                    by_fd[fd] = by_id[int(message["id"])] = _Job(int(message["id"]), pid, fd)
+                    job = _Job(int(message["id"]), pid, fd, int(message["job"]["maxReplyBytes"]))
+                    by_fd[fd] = by_id[job.id] = job
                 continue
             job = by_fd.pop(key.fd)
             if key.fd == job.pidfd:  # the process has exited
@@ -83,6 +88,10 @@ def serve(spawn: Spawn) -> None:
                 del by_id[job.id]
                 continue
             chunk = os.read(key.fd, 1 << 16)
+            if chunk and len(job.reply) + len(chunk) > job.max_reply:
+                os.kill(job.pid, signal.SIGKILL)
+                job.reply, job.oversize = bytearray(), True
+                chunk = b""
             if chunk:
                 job.reply += chunk
                 by_fd[key.fd] = job
@@ -98,8 +107,8 @@ def _finish(selector: selectors.BaseSelector, job: _Job) -> None:
     selector.unregister(job.pidfd)
     os.close(job.pidfd)
     _, status = os.waitpid(job.pid, 0)
-    reply = job.reply.decode() if job.reply else None
-    _write_all(1, _frame({"id": job.id, "reply": reply, "status": os.waitstatus_to_exitcode(status)}))
+    header = {"id": job.id, "status": os.waitstatus_to_exitcode(status), "size": len(job.reply)}
+    _write_all(1, _frame({**header, "oversize": job.oversize}) + job.reply)
 
 
 def fork_spawner(child: Child) -> Spawn:
@@ -116,7 +125,7 @@ def fork_spawner(child: Child) -> Spawn:
                 os.dup2(write_fd, 3)
                 os.closerange(0, 2)
                 os.closerange(4, os.sysconf("SC_OPEN_MAX"))
-                _write_all(3, json.dumps(child(job)).encode())
+                _write_all(3, json.dumps(child(job), ensure_ascii=False).encode())
             finally:
                 os._exit(0)  # no interpreter teardown (V8's can hang after a terminated script)
         os.close(write_fd)

@@ -269,15 +269,20 @@ def _on_alarm(signum: int, frame: FrameType | None) -> None:
         _reply({"error": {"kind": "timeout"}})
 
 
-def _reply(reply: dict[str, Any]) -> NoReturn:
+def _reply(reply: dict[str, Any], max_bytes: int = 1 << 16) -> NoReturn:
+    """Write the reply and exit; one longer than ``max_bytes`` once serialised is replaced by a size error.
+
+    The reply pipe is this process's, and so within the script's reach (CPython has no boundary inside a
+    process): the fork server caps what it reads from it, and the service checks what it holds."""
     _STATE["replying"] = True
-    _write_all(_REPLY_FD, _encode(reply))
+    _write_all(_REPLY_FD, _encode(reply, max_bytes))
     os._exit(0)
 
 
-def _encode(reply: dict[str, Any]) -> bytes:
+def _encode(reply: dict[str, Any], max_bytes: int) -> bytes:
     try:
-        return json.dumps(reply, default=_json_value, allow_nan=False).encode()
+        text = json.dumps(reply, default=_json_value, allow_nan=False).encode()
+        return text if len(text) <= max_bytes else b'{"error": {"kind": "size"}}'
     except MemoryError:
         return json.dumps({"error": {"kind": "memory"}}).encode()
     except (TypeError, ValueError, RecursionError) as exc:
@@ -304,7 +309,7 @@ def run_job(job: dict[str, Any]) -> NoReturn:
         confine(float(job["timeout"]), int(job["maxMemoryMb"]))
         sys.stdout = _LogStream(logs, "info")
         sys.stderr = _LogStream(logs, "error")
-        _reply(_run(job, logs))
+        _reply(_run(job, logs), int(job["maxReplyBytes"]))
     except MemoryError:
         _reply({"error": {"kind": "memory"}})
 

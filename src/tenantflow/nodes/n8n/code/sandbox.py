@@ -24,6 +24,7 @@ from py_mini_racer import JSEvalException, JSOOMException, JSTimeoutException, M
 PRELUDE = r"""
 'use strict';
 delete globalThis.WebAssembly;
+const __tfStringify = JSON.stringify;
 
 const __tfShow = (value) => {
   if (typeof value === 'string') return value;
@@ -209,19 +210,43 @@ function __tfSort(job) {
   return order;
 }
 
-globalThis.__tfMain = async function () {
+// The reply as JSON text, refused once it grows past __tfMaxReply: every value is counted where it appears
+// (ten references to one string count ten times), before the text that big is ever built.
+function __tfSerialise(reply) {
+  let size = 0;
+  const count = (key, value) => {
+    size += typeof key === 'string' ? key.length + 4 : 1;
+    if (typeof value === 'string') size += value.length;
+    if (size > __tfMaxReply) throw __tfTooLarge;
+    return value;
+  };
+  return __tfStringify(reply, count);
+}
+
+const __tfTooLarge = { tooLarge: true };
+
+async function __tfRun() {
   const job = globalThis.__tfJob;
   delete globalThis.__tfJob;
   const logs = [];
   try {
-    const result = job.mode === 'sort' ? __tfSort(job) : await __tfRunItems(job, logs);
-    const reply = { ok: result === undefined ? null : result, logs };
-    if (job.staticData) reply.staticData = job.staticData;
-    return JSON.stringify(reply);
+    try {
+      const result = job.mode === 'sort' ? __tfSort(job) : await __tfRunItems(job, logs);
+      const reply = { ok: result === undefined ? null : result, logs };
+      if (job.staticData) reply.staticData = job.staticData;
+      return __tfSerialise(reply);
+    } catch (error) {
+      if (error === __tfTooLarge) throw error;
+      return __tfSerialise({ error: error && error.tagged ? error : __tfFail(error, null), logs });
+    }
   } catch (error) {
-    return JSON.stringify({ error: error && error.tagged ? error : __tfFail(error, null), logs });
+    if (error === __tfTooLarge) return '{"error": {"kind": "size"}}';
+    throw error;
   }
-};
+}
+
+// Defined once and for good: a script that closes its wrapper runs after this and cannot replace it.
+Object.defineProperty(globalThis, '__tfMain', { value: __tfRun, writable: false, configurable: false });
 """
 
 
@@ -259,12 +284,12 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     try:
         if "Buffer" in job["code"]:
             racer.eval(_BUFFER_SOURCE)
+        racer.eval(f"const __tfMaxReply = {int(job['maxReplyBytes'])};")
         racer.eval(PRELUDE)
         racer.eval(user_source(job["mode"], job["code"]))
         racer.eval("globalThis.__tfJob = " + json.dumps(job["data"]))
         promise = racer.eval("__tfMain()", timeout_sec=timeout, max_memory=max_memory)
-        reply: Any = json.loads(str(promise.get(timeout=timeout)))  # type: ignore[union-attr]
-        return dict(reply)
+        return checked_reply(promise.get(timeout=timeout), job)  # type: ignore[union-attr]
     except JSTimeoutException:
         return {"error": {"kind": "timeout"}}
     except TimeoutError:
@@ -273,6 +298,34 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         return {"error": {"kind": "memory"}}
     except JSEvalException as exc:
         return {"error": {"name": "SyntaxError", "message": str(exc).strip(), "itemIndex": None}}
+
+
+def checked_reply(text: object, job: dict[str, Any]) -> dict[str, Any]:
+    """The reply as this runner vouches for it, whatever the script did to the isolate's built-ins: JSON
+    no longer than the job allows, an ``ok`` or ``error``, at most 100 log lines, static data only when it
+    was sent."""
+    if not isinstance(text, str) or len(text) > int(job["maxReplyBytes"]):
+        return {"error": {"kind": "size"}}
+    try:
+        reply = json.loads(text)
+    except (ValueError, RecursionError):
+        reply = None
+    if not isinstance(reply, dict):
+        return {
+            "error": {"name": "Error", "message": "The script's result could not be read", "itemIndex": None}
+        }
+    logs = reply.get("logs")
+    checked: dict[str, Any] = {"logs": logs[:_MAX_LOG_LINES] if isinstance(logs, list) else []}
+    if isinstance(reply.get("error"), dict):
+        checked["error"] = reply["error"]
+    else:
+        checked["ok"] = reply.get("ok")
+    if job["data"].get("staticData") is not None and "staticData" in reply:
+        checked["staticData"] = reply["staticData"]
+    return checked
+
+
+_MAX_LOG_LINES = 100
 
 
 def _limit_cpu(timeout: float) -> None:
