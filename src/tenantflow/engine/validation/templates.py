@@ -30,19 +30,23 @@ _SCRIPT_PARAMETERS = frozenset({"jsCode", "pythonCode", "functionCode"})
 _LANGCHAIN_CODE = "@n8n/n8n-nodes-langchain.code"
 
 
-def _is_code(node_type: str, name: str) -> bool:
+def is_code(node_type: str, name: str) -> bool:
     return name in _SCRIPT_PARAMETERS or (name == "code" and node_type == _LANGCHAIN_CODE)
 
 
 def check_expressions(sites: Sequence[NodeSite], declared: frozenset[str], log: IssueLog) -> None:
     # Built on first need: expressions that reference no other node (most, in many workflows) never ask.
     names = cache(lambda: {site.name for site in sites})
+    found: dict[str, list[tuple[ErrorCode, str]]] = {}  # by text: a repeated expression is checked once
     for site in sites:
         parameters = site.node.parameters
         if not parameters or site.type == STICKY_NOTE:
             continue
-        for parts, text in _templates(parameters, site.type):
-            for code, message in _problems(text, names, declared):
+        for parts, text in templates(parameters, site.type):
+            problems = found.get(text)
+            if problems is None:
+                problems = found[text] = list(_problems(text, names, declared))
+            for code, message in problems:
                 log.error(node_path(site.index, "parameters", *parts), code, message)
 
 
@@ -69,14 +73,14 @@ def _variables(text: str) -> set[str]:
     return {match[1] or match[3] for match in _VARIABLE_REFERENCE.finditer(text)}
 
 
-def _templates(parameters: dict[str, Any], node_type: str) -> Iterator[tuple[tuple[Any, ...], str]]:
+def templates(parameters: dict[str, Any], node_type: str) -> Iterator[tuple[tuple[Any, ...], str]]:
     """(path inside parameters, text) for every template string (in the node type's dialect) outside code,
     depth-first. Containers already seen are skipped, since parameters built in Python (not parsed from
     JSON) may contain themselves."""
     n8n = follows_n8n(node_type)
     seen: set[int] = {id(parameters)}
     stack: list[tuple[tuple[Any, ...], Any]] = [
-        ((name,), value) for name, value in reversed(parameters.items()) if not _is_code(node_type, name)
+        ((name,), value) for name, value in reversed(parameters.items()) if not is_code(node_type, name)
     ]
     while stack:
         parts, value = stack.pop()

@@ -21,6 +21,7 @@ from tenantflow.engine.definition import (
 from tenantflow.engine.errors import ErrorCode
 from tenantflow.engine.sdk import NodeRegistry
 from tenantflow.engine.validation.connections import Link, check_ai_links, links_of
+from tenantflow.engine.validation.limits import DocumentLimits, check_limits, check_text_size
 from tenantflow.engine.validation.nodes import check_nodes
 from tenantflow.engine.validation.report import IssueLog, ValidationReport
 from tenantflow.engine.validation.structure import (
@@ -46,18 +47,26 @@ class _Document:
     variables: frozenset[str] = frozenset()
 
 
-def validate(source: Any, registry: NodeRegistry, *, max_nodes: int = DEFAULT_MAX_NODES) -> ValidationReport:
+def validate(
+    source: Any,
+    registry: NodeRegistry,
+    *,
+    max_nodes: int = DEFAULT_MAX_NODES,
+    limits: DocumentLimits | None = None,
+) -> ValidationReport:
     """Validate a workflow given as JSON text, a parsed document or a :class:`WorkflowDefinition`.
 
-    Problems with the input itself (bad JSON, not an object) are errors in the report like any other.
+    Problems with the input itself (bad JSON, not an object) are errors in the report like any other. A
+    document past ``limits`` (default: :class:`DocumentLimits` with ``max_nodes`` nodes) gets only its
+    ``LIMIT_EXCEEDED`` errors: bounding the work is what the limits are for.
     """
     with paused_gc():
-        return _validate(source, registry, max_nodes)
+        return _validate(source, registry, limits or DocumentLimits(nodes=max_nodes))
 
 
-def _validate(source: Any, registry: NodeRegistry, max_nodes: int) -> ValidationReport:
+def _validate(source: Any, registry: NodeRegistry, limits: DocumentLimits) -> ValidationReport:
     log = IssueLog()
-    document = _document(source, log, max_nodes)
+    document = _document(source, log, limits)
     if document is None:
         return log.report(None)
     if document.sites:
@@ -71,15 +80,20 @@ def _validate(source: Any, registry: NodeRegistry, max_nodes: int) -> Validation
     return log.report(document.definition)
 
 
-def _document(source: Any, log: IssueLog, max_nodes: int) -> _Document | None:
+def _document(source: Any, log: IssueLog, limits: DocumentLimits) -> _Document | None:
     if isinstance(source, WorkflowDefinition):
-        return _from_definition(source, log, max_nodes)
-    raw = _load(source, log)
-    return None if raw is None else _from_raw(raw, log, max_nodes)
+        return _from_definition(source, log, limits)
+    raw = _load(source, log, limits)
+    return None if raw is None else _from_raw(raw, log, limits)
 
 
-def _load(source: Any, log: IssueLog) -> dict[str, Any] | None:
+def _load(source: Any, log: IssueLog, limits: DocumentLimits) -> dict[str, Any] | None:
     if isinstance(source, str | bytes | bytearray):
+        size = len(source)
+        if isinstance(source, str) and size <= limits.document_bytes:  # characters never outnumber bytes
+            size = len(source.encode("utf-8", "surrogatepass"))
+        if not check_text_size(size, log, limits):
+            return None
         try:
             source = json.loads(source)
         except json.JSONDecodeError as exc:
@@ -108,12 +122,12 @@ def _too_many(count: int, max_nodes: int, log: IssueLog) -> bool:
     return True
 
 
-def _from_raw(raw: dict[str, Any], log: IssueLog, max_nodes: int) -> _Document | None:
+def _from_raw(raw: dict[str, Any], log: IssueLog, limits: DocumentLimits) -> _Document | None:
     raw_nodes = raw.get("nodes")
     if not isinstance(raw_nodes, list) or not raw_nodes:
         log.error("nodes", ErrorCode.INVALID_NODES, "nodes must be a non-empty array")
         raw_nodes = []
-    if _too_many(len(raw_nodes), max_nodes, log):
+    if _too_many(len(raw_nodes), limits.nodes, log) or not check_limits(raw, log, limits):
         return None
     result = normalise(raw, scan=True)
     log_issues(result.source_issues, log)
@@ -134,8 +148,8 @@ def _from_raw(raw: dict[str, Any], log: IssueLog, max_nodes: int) -> _Document |
     return _Document(definition, sites, result.links, variables)
 
 
-def _from_definition(definition: WorkflowDefinition, log: IssueLog, max_nodes: int) -> _Document:
-    if _too_many(len(definition.nodes), max_nodes, log):
+def _from_definition(definition: WorkflowDefinition, log: IssueLog, limits: DocumentLimits) -> _Document:
+    if _too_many(len(definition.nodes), limits.nodes, log) or not check_limits(definition, log, limits):
         return _Document(definition)
     for index, node in enumerate(definition.nodes):
         if not (node.id.strip() and node.name.strip() and node.type.strip()):
