@@ -313,15 +313,26 @@ class PdfFont:
     def _init_simple(self, font: DictionaryObject) -> None:
         self._cmap: CMap | None = None
         descriptor = _resolved(font.get("/FontDescriptor")) or DictionaryObject()
-        base, base_name, differences = _encoding(font, descriptor)
-        by_names = _names_to_unicode(base, base_name, differences)
+        table, base_name, differences = _encoding(font, descriptor)
+        by_names = _names_to_unicode(_encoding_table(table), base_name, differences)
         to_unicode = _to_unicode(font)
+        builtin = _builtin_encoding(descriptor, table)
         if to_unicode is not None:
+            built = {code: text for code, text in builtin.items() if to_unicode(code) is None}
             self._unicode: Callable[[int], str | None] = lambda code: (
-                to_unicode(code) or (by_names.get(code) if base_name or differences else None)
+                to_unicode(code)
+                or built.get(code)
+                or (by_names.get(code) if base_name or differences else None)
             )
         else:
-            self._unicode = by_names.get
+            has_encoding = bool(base_name or differences)
+            # pdf.js adjustToUnicode: the built-in encoding fills what the /Encoding does not say
+            built = {
+                code: text
+                for code, text in builtin.items()
+                if not has_encoding or (differences and code not in differences)
+            }
+            self._unicode = {**by_names, **built}.get
         widths = _resolved(font.get("/Widths"))
         if isinstance(widths, ArrayObject):
             first = int(_number(font.get("/FirstChar")))
@@ -378,10 +389,9 @@ def _fallback_font() -> DictionaryObject:
     return font
 
 
-def _encoding(
-    font: DictionaryObject, descriptor: DictionaryObject
-) -> tuple[list[str], str | None, dict[int, str]]:
-    """pdf.js ``extractDataStructures``: the base encoding (named, or by font kind) and its differences."""
+def _encoding(font: DictionaryObject, descriptor: DictionaryObject) -> tuple[str, str | None, dict[int, str]]:
+    """pdf.js ``extractDataStructures``: the default encoding's name (the named base encoding, or one by
+    font kind), the named base encoding (``None`` when there is none), and the differences."""
     encoding = _resolved(font.get("/Encoding"))
     base_name: str | None = None
     differences: dict[int, str] = {}
@@ -402,7 +412,7 @@ def _encoding(
     if base_name not in ("/MacRomanEncoding", "/WinAnsiEncoding"):
         base_name = None
     if base_name:
-        return _encoding_table(base_name), base_name, differences
+        return base_name, base_name, differences
     flags = int(_number(descriptor.get("/Flags")))
     name = str(font.get("/BaseFont", ""))
     table = (
@@ -422,7 +432,39 @@ def _encoding(
                 if "dingbats" in name.lower()
                 else table
             )
-    return _encoding_table(table), None, differences
+    return table, None, differences
+
+
+def _builtin_encoding(descriptor: DictionaryObject, default: str) -> dict[int, str]:
+    """An embedded Type1 program's own encoding, as text by code, as pdf.js's Type1 parser reads it from
+    the clear-text header; nothing when it is the font's default encoding anyway. (CFF programs'
+    encodings are not read.)"""
+    program = _resolved(descriptor.get("/FontFile"))
+    if not isinstance(program, StreamObject):
+        return {}
+    clear = program.get_data().split(b"eexec")[0]
+    found = re.search(rb"/Encoding\s+(\S+)", clear)
+    if found is None:
+        return {}
+    if found.group(1) == b"StandardEncoding":
+        if default == "/StandardEncoding":
+            return {}
+        return {
+            code: char for code, char in enumerate(_std_encoding) if char != chr(code) or 0x20 < code < 0x7F
+        }
+    end = re.compile(rb"\sdef\b").search(clear, found.end())
+    entries = re.findall(
+        rb"dup\s+(\d+)\s*/([^\s/\[\]{}()<>]+)\s+put", clear[found.end() : end.start() if end else None]
+    )
+    texts: dict[int, str] = {}
+    for code, name in entries:
+        glyph = name.decode("latin-1")
+        text = _named_glyph(glyph)
+        if text is None and (parsed := _uni_name(glyph)) is not None:
+            text = chr(parsed)
+        if text is not None and int(code) < 256:
+            texts[int(code)] = text
+    return texts
 
 
 def _to_unicode(font: DictionaryObject) -> Callable[[int], str | None] | None:

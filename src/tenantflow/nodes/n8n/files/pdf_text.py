@@ -270,9 +270,19 @@ class _Run:
             self._build(b"".join(buffer), 0.0)
 
     def _current_transform(self) -> Matrix:
+        """CTM × text matrix × (size·scale, 0, 0, size, 0, rise): the zero terms of pdf.js's product are
+        left out, which changes no finite result (``x·0 + y`` is ``y`` exactly)."""
         state = self.state
-        tsm = (state.font_size * state.h_scale, 0.0, 0.0, state.font_size, 0.0, state.rise)
-        return transform(state.ctm, transform(state.text_matrix, tsm))
+        t, width, size = state.text_matrix, state.font_size * state.h_scale, state.font_size
+        text = (
+            t[0] * width,
+            t[1] * width,
+            t[2] * size,
+            t[3] * size,
+            t[2] * state.rise + t[4],
+            t[3] * state.rise + t[5],
+        )
+        return transform(state.ctm, text)
 
     def _advance(self, x: float) -> None:
         self.state.text_matrix = _translate(self.state.text_matrix, x, 0)

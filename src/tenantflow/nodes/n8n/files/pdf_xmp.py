@@ -1,15 +1,15 @@
 """A PDF's XMP metadata as pdf.js's ``MetadataParser`` reads it, which is what n8n outputs as ``metadata``.
 
 Every child of every ``rdf:Description`` becomes a key (lower-cased qualified name) with its trimmed
-text; ``dc:creator`` and ``dc:subject`` become the list of their ``rdf:li`` texts. XML that does not
-parse gives an empty object, as pdf.js's tolerant parser does. Entity declarations are refused (no
-expansion), which pdf.js's parser does not read either.
+text; ``dc:creator`` and ``dc:subject`` become the list of their ``rdf:li`` texts. The XML is read as
+pdf.js's own small parser reads it (tolerant of mismatched end tags, no DTD, no entity declarations:
+nothing expands); a tag left open gives an empty object.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from xml.parsers import expat
 
 from tenantflow.nodes.n8n.files.pdf_fonts import JS_WHITESPACE
 
@@ -28,44 +28,54 @@ class _Node:
         return [child for child in self.children if isinstance(child, _Node)]
 
 
-class _EntityDeclared(Exception):
-    """An entity declaration: refused, so that no document can expand one."""
+_TOKEN = re.compile(
+    r"<!--.*?-->|<!\[CDATA\[(?P<cdata>.*?)\]\]>|<![^>]*>|<\?.*?\?>"
+    r"|</(?P<end>[^\s>]*)\s*>|<(?P<start>[^\s>/]+)(?P<attributes>(?:[^>\"']|\"[^\"]*\"|'[^']*')*)>",
+    re.DOTALL,
+)
+_ENTITY = re.compile(r"&([^;]+);")
+_NAMED = {"lt": "<", "gt": ">", "amp": "&", "quot": '"', "apos": "'"}
+
+
+def _entity(match: re.Match[str]) -> str:
+    name = match.group(1)
+    try:
+        if name.startswith("#x"):
+            return chr(int(name[2:], 16))
+        if name.startswith("#"):
+            return chr(int(name[1:]))
+    except (ValueError, OverflowError):
+        return match.group()
+    return _NAMED.get(name, match.group())
 
 
 def _parse(text: str) -> _Node | None:
-    """The element tree, names lower-cased, text that is only whitespace dropped (pdf.js's rules)."""
+    """pdf.js ``SimpleXMLParser``: tolerant (an end tag closes the open element whatever its name), names
+    lower-cased, entities resolved, text that is only whitespace dropped; an unclosed tag is an error."""
     document = _Node("#document")
     stack = [document]
-    pending: list[str] = []
 
-    def flush() -> None:
-        data = "".join(pending)
-        pending.clear()
+    def add_text(data: str) -> None:
         if data.strip(" \t\n\r"):
             stack[-1].children.append(data)
 
-    def start(name: str, _attributes: dict[str, str]) -> None:
-        flush()
-        node = _Node(name.lower())
-        stack[-1].children.append(node)
-        stack.append(node)
-
-    def end(_name: str) -> None:
-        flush()
-        stack.pop()
-
-    def entity(*_args: object) -> None:
-        raise _EntityDeclared
-
-    parser = expat.ParserCreate()
-    parser.StartElementHandler = start
-    parser.EndElementHandler = end
-    parser.CharacterDataHandler = pending.append
-    parser.EntityDeclHandler = entity
-    try:
-        parser.Parse(text, True)
-    except (expat.ExpatError, _EntityDeclared):
+    position = 0
+    for match in _TOKEN.finditer(text):
+        add_text(_ENTITY.sub(_entity, text[position : match.start()]))
+        position = match.end()
+        if match.group("cdata") is not None:
+            add_text(match.group("cdata"))
+        elif match.group("end") is not None:
+            if len(stack) > 1:
+                stack.pop()
+        elif match.group("start") is not None:
+            node = _Node(match.group("start").lower())
+            stack[-1].children.append(node)
+            if not match.group("attributes").rstrip().endswith("/"):
+                stack.append(node)
+    if "<" in text[position:]:
         return None
+    add_text(_ENTITY.sub(_entity, text[position:]))
     roots = document.elements()
     return roots[0] if roots else None
 
