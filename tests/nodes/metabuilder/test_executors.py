@@ -6,7 +6,6 @@ implementation of :class:`WorkflowDataStore`; ``http-request`` hits a local aioh
 
 from __future__ import annotations
 
-import asyncio
 import email
 import email.policy
 import itertools
@@ -27,6 +26,7 @@ from tenantflow.nodes.metabuilder.executors import (
 )
 from tenantflow.nodes.metabuilder.executors.format import flatten, group_by, to_csv, to_xml, to_yaml
 from tests.nodes.harness import REGISTRY, NodeRun, run_node, workflow
+from tests.nodes.smtp_sink import smtp_sink
 
 # --- transform -----------------------------------------------------------------------------------------
 
@@ -262,53 +262,6 @@ async def test_http_request_sends_for_real() -> None:
 
 
 # --- email ---------------------------------------------------------------------------------------------
-
-
-class SmtpSink:
-    """Just enough SMTP (EHLO/HELO, MAIL, RCPT, DATA, QUIT) to receive messages into ``received``."""
-
-    def __init__(self) -> None:
-        self.received: list[tuple[str, list[str], bytes]] = []
-
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        sender, recipients = "", list[str]()
-        writer.write(b"220 sink ready\r\n")
-        while line := await reader.readline():
-            command = line.decode().strip()
-            verb = command[:4].upper()
-            if verb in ("EHLO", "HELO"):
-                reply = "250 sink"
-            elif verb == "MAIL":
-                sender, recipients, reply = command.split(":", 1)[1].strip(" <>"), [], "250 ok"
-            elif verb == "RCPT":
-                recipients.append(command.split(":", 1)[1].strip(" <>"))
-                reply = "250 ok"
-            elif verb == "DATA":
-                writer.write(b"354 go\r\n")
-                data = b""
-                while (chunk := await reader.readline()) != b".\r\n":
-                    data += chunk
-                self.received.append((sender, recipients, data))
-                reply = "250 queued"
-            elif verb == "QUIT":
-                writer.write(b"221 bye\r\n")
-                break
-            else:
-                reply = "250 ok" if verb in ("RSET", "NOOP") else "502 no"
-            writer.write(reply.encode() + b"\r\n")
-            await writer.drain()
-        writer.close()
-
-
-@asynccontextmanager
-async def smtp_sink() -> AsyncIterator[tuple[SmtpSink, int]]:
-    sink = SmtpSink()
-    server = await asyncio.start_server(sink.handle, "127.0.0.1", 0)
-    try:
-        yield sink, server.sockets[0].getsockname()[1]
-    finally:
-        server.close()
-        await server.wait_closed()
 
 
 @pytest.mark.anyio

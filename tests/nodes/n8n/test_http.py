@@ -6,8 +6,6 @@ import asyncio
 import base64
 import json
 import socket
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import jsonschema_rs
@@ -18,58 +16,11 @@ from tenantflow.engine.errors import ErrorCode
 from tenantflow.engine.executor import RunLimits, execute
 from tenantflow.engine.record import ExecutionRecord
 from tenantflow.engine.sdk import NodeRegistry
+from tenantflow.nodes import netguard
 from tenantflow.nodes.n8n import core, http
-from tenantflow.nodes.n8n.http import AddressGuard, BlockedAddressError, HttpRequest, is_public_address
-
-
-class Server:
-    """A loopback test server that records every request it receives."""
-
-    def __init__(self) -> None:
-        self.hits: list[str] = []
-        self.app = web.Application()
-        self.app.router.add_route("*", "/{tail:.*}", self.handle)
-        self.routes: dict[str, Any] = {}
-
-    async def handle(self, request: web.Request) -> web.StreamResponse:
-        self.hits.append(request.path)
-        route = self.routes.get(request.path)
-        if route is None:
-            return await self.echo(request)
-        response: web.StreamResponse = await route(request)
-        return response
-
-    async def echo(self, request: web.Request) -> web.Response:
-        return web.json_response(
-            {
-                "method": request.method,
-                "path": request.path,
-                "query": list(request.query.items()),
-                "headers": {k.lower(): v for k, v in request.headers.items()},
-                "body": await request.text(),
-            }
-        )
-
-
-@asynccontextmanager
-async def serve(*hosts: str) -> AsyncIterator[tuple[Server, int]]:
-    """Start a :class:`Server` on ``hosts`` (default 127.0.0.1), all on one free port."""
-    server = Server()
-    runner = web.AppRunner(server.app)
-    await runner.setup()
-    port = _free_port()
-    for host in hosts or ("127.0.0.1",):
-        await web.TCPSite(runner, host, port).start()
-    try:
-        yield server, port
-    finally:
-        await runner.cleanup()
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from tenantflow.nodes.n8n.http import HttpRequest
+from tenantflow.nodes.netguard import AddressGuard, BlockedAddressError, is_public_address
+from tests.nodes.http_server import redirect, serve
 
 
 def _ipv6_loopback() -> bool:
@@ -83,8 +34,9 @@ def _ipv6_loopback() -> bool:
 
 def registry() -> NodeRegistry:
     reg = NodeRegistry()
-    for node_type in [*core.NODE_TYPES, HttpRequest]:
+    for node_type in core.NODE_TYPES:
         reg.register(node_type)
+    reg.register(HttpRequest)
     return reg
 
 
@@ -348,9 +300,9 @@ async def test_timeout_is_a_retryable_timeout_error() -> None:
 @pytest.mark.anyio
 async def test_redirects_are_followed_with_a_hop_limit() -> None:
     async with serve() as (server, port):
-        server.routes["/r1"] = lambda _: _redirect("/r2")
-        server.routes["/r2"] = lambda _: _redirect(f"http://127.0.0.1:{port}/end")
-        server.routes["/loop"] = lambda _: _redirect("/loop")
+        server.routes["/r1"] = lambda _: redirect("/r2")
+        server.routes["/r2"] = lambda _: redirect(f"http://127.0.0.1:{port}/end")
+        server.routes["/loop"] = lambda _: redirect("/loop")
         followed = await run_request({"url": f"http://127.0.0.1:{port}/r1"})
         looping = await run_request(
             {
@@ -378,7 +330,7 @@ async def test_redirects_are_followed_with_a_hop_limit() -> None:
 @pytest.mark.anyio
 async def test_see_other_turns_a_post_into_a_get_without_body() -> None:
     async with serve() as (server, port):
-        server.routes["/form"] = lambda _: _redirect("/result", status=303)
+        server.routes["/form"] = lambda _: redirect("/result", status=303)
         record = await run_request(
             {
                 "method": "POST",
@@ -452,9 +404,9 @@ async def test_guard_refuses_the_metadata_address_before_creating_a_socket() -> 
 @pytest.mark.anyio
 async def test_redirect_to_a_private_address_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     """The first hop is allowed (127.0.0.1 plays a public host here); the hop to 127.0.0.2 is checked too."""
-    monkeypatch.setattr(http, "is_public_address", lambda host: host == "127.0.0.1")
+    monkeypatch.setattr(netguard, "is_public_address", lambda host: host == "127.0.0.1")
     async with serve("127.0.0.1", "127.0.0.2") as (server, port):
-        server.routes["/out"] = lambda _: _redirect(f"http://127.0.0.2:{port}/internal")
+        server.routes["/out"] = lambda _: redirect(f"http://127.0.0.2:{port}/internal")
         record = await run_request({"url": f"http://127.0.0.1:{port}/out"}, private=False)
     assert error(record)["code"] == ErrorCode.BLOCKED_ADDRESS
     assert server.hits == ["/out"]
@@ -677,7 +629,7 @@ async def test_legacy_file_response_keeps_the_item_json() -> None:
 @pytest.mark.anyio
 async def test_legacy_redirects_follow_get_only_unless_all_are_followed() -> None:
     async with serve() as (server, port):
-        server.routes["/moved"] = lambda _: _redirect("/final")
+        server.routes["/moved"] = lambda _: redirect("/final")
         url = f"http://127.0.0.1:{port}/moved"
         get = await run_request({"url": url}, version=1)
         post = await run_request({"url": url, "requestMethod": "POST"}, version=1)
@@ -703,7 +655,3 @@ async def _file(body: bytes, content_type: str) -> web.Response:
 
 async def _text(text: str) -> web.Response:
     return web.Response(text=text)
-
-
-async def _redirect(location: str, status: int = 302) -> web.Response:
-    return web.Response(status=status, headers={"Location": location})

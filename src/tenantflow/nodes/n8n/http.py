@@ -4,23 +4,21 @@ Versions 1 and 2 have their own parameter shape (``requestMethod``, ``jsonParame
 flat ``options``) and output shapes; they are read into the same :class:`RequestSpec` and sent by the same
 transport as version 3 and later, whose versions differ only in the editor and in credential handling.
 
-Outbound requests are the one place a workflow author reaches the network from inside the service, so the
-transport is locked down: every address the connector is about to connect to (after DNS, for IP literals
-too, and again for each redirect hop) must be globally routable unless the host allows private networks;
-environment proxies are ignored; redirects are followed by hand with a hop limit; bodies are read with a
-size cap; and every request has a timeout.
+Outbound requests let a workflow author reach the network from inside the service, so the transport is
+locked down: connections go through :mod:`tenantflow.nodes.netguard` (every address checked, for IP literals
+too and again for each redirect hop, unless the host allows private networks); environment proxies are
+ignored; redirects are followed by hand with a hop limit; bodies are read with a size cap; every request has
+a timeout; and a transport failure is reported in our words, never with what the server sent.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import ipaddress
 import json
 import mimetypes
-import socket
 from collections.abc import Callable, Coroutine, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
 from urllib.parse import urljoin, urlsplit
 
@@ -38,10 +36,10 @@ from tenantflow.nodes.n8n.core import (
     or_expression,
     parse_json_param,
 )
+from tenantflow.nodes.netguard import AddressGuard, blocked_error
 
 if TYPE_CHECKING:  # aiohttp loads at the first request, not with the node registry (start-up time)
     import aiohttp
-    from aiohappyeyeballs import AddrInfoType
 
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 DEFAULT_TIMEOUT_MS = 300_000
@@ -85,53 +83,6 @@ STATUS_MESSAGES = {
     503: "Service unavailable - try again later or consider setting this node to retry automatically",
     504: "Gateway timed out - perhaps try again later?",
 }
-
-# --- the address guard ---------------------------------------------------------------------------------
-
-# IPv6 prefixes that carry an IPv4 address in their last 32 bits and route to it (NAT64 well-known prefix).
-_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
-
-
-def is_public_address(host: str) -> bool:
-    """Whether ``host`` (an IP literal as a socket sees it) is globally routable, embedded IPv4 included.
-
-    ``is_global`` alone is not enough: 6to4 and NAT64 addresses count as global although they carry, and
-    lead to, an IPv4 address that may be loopback or private.
-    """
-    ip = ipaddress.ip_address(host.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address):
-        embedded = ip.ipv4_mapped or ip.sixtofour
-        if embedded is None and ip in _NAT64:
-            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-        if embedded is not None and not embedded.is_global:
-            return False
-        if ip.ipv4_mapped is not None:
-            return ip.ipv4_mapped.is_global
-    return ip.is_global
-
-
-class BlockedAddressError(OSError):
-    """The connector was about to connect to an address the guard refuses."""
-
-
-@dataclass
-class AddressGuard:
-    """A socket factory for aiohttp's connector: it sees every resolved address right before connecting.
-
-    A resolver hook would miss IP-literal URLs (aiohttp skips resolution for them); the socket factory is
-    on the path of every connection, so redirect hops and literals are checked the same way.
-    """
-
-    blocked: list[str] = field(default_factory=list)
-
-    def __call__(self, addr_info: AddrInfoType) -> socket.socket:
-        family, type_, proto, _, sockaddr = addr_info
-        host = str(sockaddr[0])
-        if not is_public_address(host):
-            self.blocked.append(host)
-            raise BlockedAddressError(f"connection to non-public address {host} refused")
-        return socket.socket(family=family, type=type_, proto=proto)
-
 
 # --- parameters ----------------------------------------------------------------------------------------
 
@@ -635,18 +586,27 @@ async def send(
 
 
 def _transport_error(exc: aiohttp.ClientError, guard: AddressGuard) -> NodeError:
+    """A transport failure in our words: what the server sent (a banner, a broken status line) is never
+    repeated, since a tenant could otherwise read a non-HTTP service through this node."""
     import aiohttp
 
     if guard.blocked and isinstance(exc, aiohttp.ClientConnectorError):
-        return NodeError(
-            f"{guard.blocked[-1]} is not a public address and private networks are not allowed",
-            code=ErrorCode.BLOCKED_ADDRESS,
-            retryable=False,
-        )
+        return blocked_error(guard.blocked[-1])
     if isinstance(exc, aiohttp.ClientConnectorError):
         message = f"Cannot connect to {exc.host}:{exc.port} ({exc.strerror or exc.os_error})"
-        return NodeError(message, code=ErrorCode.NODE_EXECUTION_FAILED)
-    return NodeError(f"{exc.__class__.__name__}: {exc}", code=ErrorCode.NODE_EXECUTION_FAILED)
+    elif isinstance(exc, aiohttp.InvalidURL):  # the workflow's own URL, nothing the server said
+        message = f"{exc.__class__.__name__}: {exc}"
+    elif isinstance(exc, aiohttp.ServerDisconnectedError):
+        message = "The server closed the connection without answering"
+    elif isinstance(exc, aiohttp.ClientPayloadError):
+        message = "The response body was cut short or could not be decoded"
+    elif isinstance(exc, aiohttp.ClientResponseError):
+        message = "The server's answer is not valid HTTP"
+    elif isinstance(exc, aiohttp.ClientOSError):
+        message = f"The connection failed ({exc.strerror or exc.__class__.__name__})"
+    else:
+        message = f"The request failed ({exc.__class__.__name__})"
+    return NodeError(message, code=ErrorCode.NODE_EXECUTION_FAILED)
 
 
 def status_error(response: RawResponse) -> NodeError:
@@ -847,14 +807,12 @@ _CURRENT = _Dialect(build_request, response_options, response_items, "options.ba
 _LEGACY = _Dialect(build_legacy_request, legacy_response_options, legacy_response_items, "options")
 
 
-def open_session(ctx: NodeContext, guard: AddressGuard) -> aiohttp.ClientSession:
-    """A client session for one node run: addresses checked by ``guard`` (unless the host allows private
-    networks), no proxies or credentials from the environment, no cookies kept between requests."""
+def open_session(guard: AddressGuard) -> aiohttp.ClientSession:
+    """A client session for one node run: connections through ``guard``, no proxies or credentials from the
+    environment, no cookies kept between requests."""
     import aiohttp
 
-    connector = aiohttp.TCPConnector(
-        limit=MAX_CONNECTIONS, socket_factory=None if ctx.allow_private_network else guard
-    )
+    connector = guard.connector(limit=MAX_CONNECTIONS)
     return aiohttp.ClientSession(connector=connector, trust_env=False, cookie_jar=aiohttp.DummyCookieJar())
 
 
@@ -926,10 +884,10 @@ class HttpRequest(NodeType):
     async def run(self, ctx: NodeContext, inputs: list[Items]) -> list[Items]:
         items = first_input(inputs)
         dialect = _LEGACY if ctx.node.type_version < 3 else _CURRENT
-        guard = AddressGuard()
+        guard = AddressGuard.for_node(ctx)
         batches, pause = _batches(ctx, len(items), dialect.batching)
         results: list[Items] = []
-        async with open_session(ctx, guard) as session:
+        async with open_session(guard) as session:
             for number, batch in enumerate(batches):
                 if number:
                     await ctx.sleep(pause)

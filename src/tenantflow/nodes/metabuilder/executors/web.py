@@ -1,11 +1,11 @@
 """MetaBuilder's ``http-request`` and ``webhook-response`` executors.
 
 ``http-request`` takes MetaBuilder's flat parameters (url, method, headers, body, timeout in ms) and sends
-them through the HTTP Request node's transport (:mod:`tenantflow.nodes.n8n.http`): the same address guard,
-redirect handling, size cap and timeout, never the original's mock. ``webhook-response`` builds the response
-a webhook trigger returns to its caller; the answer for the first item is also kept in the node's state
-(``ctx.node_state["response"]``) for the host's webhook endpoint, as n8n's Respond to Webhook answers with
-its first item.
+them through the HTTP Request node's transport (:mod:`tenantflow.nodes.n8n.http`): the same address guard
+(:mod:`tenantflow.nodes.netguard`), redirect handling, size cap and timeout, never the original's mock.
+``webhook-response`` builds the response a webhook trigger returns to its caller; the answer for the first
+item is also kept in the node's state (``ctx.node_state["response"]``) for the host's webhook endpoint, as
+n8n's Respond to Webhook answers with its first item.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ from tenantflow.nodes.metabuilder.executors.common import (
 )
 from tenantflow.nodes.n8n.core import first_input, object_schema
 from tenantflow.nodes.n8n.http import (
-    AddressGuard,
     RawResponse,
     RequestSpec,
     ResponseOptions,
@@ -38,6 +37,7 @@ from tenantflow.nodes.n8n.http import (
     send,
     status_error,
 )
+from tenantflow.nodes.netguard import AddressGuard
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
 USER_AGENT = "MetaBuilder-Workflow/3.0.0"
@@ -135,8 +135,8 @@ class MetaHttpRequest(NodeType):
     )
 
     async def run(self, ctx: NodeContext, inputs: list[Items]) -> list[Items]:
-        guard = AddressGuard()
-        async with open_session(ctx, guard) as session:
+        guard = AddressGuard.for_node(ctx)
+        async with open_session(guard) as session:
 
             async def answer(index: int, item: Any) -> dict[str, Any]:
                 spec, opts = _request(ctx, index)
