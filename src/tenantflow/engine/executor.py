@@ -18,16 +18,15 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import json
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypedDict, Unpack
 
+from tenantflow.engine.budget import MAX_SUBWORKFLOW_DEPTH, SharedBudget
 from tenantflow.engine.context import NodeRunContext
 from tenantflow.engine.definition import (
-    DefinitionError,
     NodeDefinition,
     WorkflowDefinition,
     parse_workflow,
@@ -42,6 +41,7 @@ from tenantflow.engine.record import ExecutionRecord, ExecutionStatus, LogEntry,
 from tenantflow.engine.redaction import Redactor
 from tenantflow.engine.retry import NO_RETRY, is_retryable, retry_delay
 from tenantflow.engine.sdk import Item, Items, LogLevel, NodeRegistry, NodeType, WorkflowLoader
+from tenantflow.engine.validation import validate
 
 EventSink = Callable[["ExecutionEvent"], Awaitable[None]]
 
@@ -133,6 +133,7 @@ class Execution:
         "_start_node",
         "_stop",
         "_unresolved",
+        "budget",
         "context",
         "definition",
         "depth",
@@ -158,6 +159,7 @@ class Execution:
         *,
         registry: NodeRegistry,
         depth: int = 0,
+        budget: SharedBudget | None = None,
         **options: Unpack[ExecutionOptions],
     ) -> None:
         input_items = options.get("input_items")
@@ -176,6 +178,7 @@ class Execution:
         self.events = options.get("events")
         self.workflow_loader = options.get("workflow_loader")
         self.depth = depth
+        self.budget = budget  # a sub-execution's is its parent's; the top execution's is made when it runs
         self.redactor = Redactor(self.secrets.values())
         self.graph: Graph = cached_graph(self.definition, registry)
         self.nodes = self.graph.nodes
@@ -228,10 +231,12 @@ class Execution:
     async def run(self) -> ExecutionRecord:
         self._main_task = asyncio.current_task()
         await self._emit("execution.started", None, {"workflowId": self.definition.id})
-        timeout = self.limits.execution_timeout_s or self.definition.settings.execution_timeout_s
+        budget = self._shared_budget()
         timer = None
-        if timeout:
-            timer = asyncio.get_running_loop().call_later(timeout, self._on_timeout, timeout)
+        if budget.timeout_s:  # a sub-execution's timer: what is left of the top execution's time
+            timer = asyncio.get_running_loop().call_later(
+                budget.remaining_s() or 0.0, self._on_timeout, budget.timeout_s
+            )
         try:
             self._check_variables()
             await self._schedule()
@@ -346,6 +351,9 @@ class Execution:
         if self._dispatched >= limit:
             message = f"more than {limit} node executions; stopping a runaway loop"
             raise _Stop("error", {"message": message, "code": ErrorCode.EXECUTION_LIMIT, "node": name})
+        refused = self.budget.spend() if self.budget is not None else None  # the tree's, sub-runs included
+        if refused is not None:
+            raise _Stop(refused.status, {"message": refused.message, "code": refused.code, "node": name})
         self._dispatched += 1
         return name, inputs, sources
 
@@ -782,11 +790,29 @@ class Execution:
     def workflow(self) -> WorkflowDefinition:
         return self.definition
 
+    def _shared_budget(self) -> SharedBudget:
+        """The budget this execution and its sub-executions spend: made from this execution's own limits
+        (host first, then the workflow's) unless a parent handed its own down."""
+        if self.budget is None:
+            self.budget = SharedBudget(
+                self.limits.max_node_executions or self.definition.limits.max_node_executions,
+                self.limits.execution_timeout_s or self.definition.settings.execution_timeout_s,
+            )
+        return self.budget
+
     async def run_subworkflow(self, source: Any, items: Items) -> list[Items]:
+        """Run a sub-workflow on ``items`` inside this execution's budget (see :mod:`.budget`); its node
+        runs count in this execution's metrics."""
+        budget = self._shared_budget()
         if self.depth >= MAX_SUBWORKFLOW_DEPTH:
             raise NodeError(
-                f"sub-workflows nest deeper than {MAX_SUBWORKFLOW_DEPTH}", code=ErrorCode.SUBWORKFLOW_FAILED
+                f"sub-workflows nest deeper than {MAX_SUBWORKFLOW_DEPTH} levels"
+                " (a workflow that runs itself never stops by itself)",
+                code=ErrorCode.EXECUTION_LIMIT,
             )
+        refused = budget.overrun()
+        if refused is not None:
+            raise NodeError(refused.message, code=refused.code)
         definition = await self._load(source)
         child = Execution(
             definition,
@@ -798,11 +824,21 @@ class Execution:
             limits=self.limits,
             workflow_loader=self.workflow_loader,
             depth=self.depth + 1,
+            budget=budget,
         )
-        record = await child.run()
-        self.record.metrics.api_calls_made += record.metrics.api_calls_made
+        try:
+            record = await child.run()
+        finally:  # a sub-execution cancelled with this one still ran what it ran
+            metrics, spent = self.record.metrics, child.record.metrics
+            metrics.api_calls_made += spent.api_calls_made
+            metrics.nodes_executed += spent.nodes_executed
+            metrics.success_nodes += spent.success_nodes
+            metrics.failed_nodes += spent.failed_nodes
         if record.status != "success":
-            message = (record.error or {}).get("message", record.status)
+            error = record.error or {}
+            if error.get("code") in _BUDGET_CODES:  # the tree's budget ran out: said as it is, at every level
+                raise NodeError(error["message"], code=error["code"], details=error)
+            message = error.get("message", record.status)
             raise NodeError(
                 f"sub-workflow failed: {message}", code=ErrorCode.SUBWORKFLOW_FAILED, details=record.error
             )
@@ -841,18 +877,19 @@ class Execution:
         return returned
 
     async def _load(self, source: Any) -> WorkflowDefinition:
-        if isinstance(source, str):
-            try:
-                source = json.loads(source)
-            except json.JSONDecodeError as exc:
+        """An inline workflow (JSON text or a document) goes through the validator stored workflows go
+        through, limits included; a reference goes to the host's loader."""
+        if isinstance(source, str) or (isinstance(source, dict) and "nodes" in source):
+            report = validate(source, self.registry)
+            if report.definition is None or not report.valid:
+                first = report.errors[0]
                 raise NodeError(
-                    f"sub-workflow JSON is invalid: {exc}", code=ErrorCode.WORKFLOW_INVALID
-                ) from exc
-        if isinstance(source, dict) and "nodes" in source:
-            try:
-                return parse_workflow(source)
-            except DefinitionError as exc:
-                raise NodeError(f"sub-workflow is invalid: {exc}", code=ErrorCode.WORKFLOW_INVALID) from exc
+                    f"sub-workflow is invalid: {first.path}: {first.message}"
+                    + (f" (and {len(report.errors) - 1} more)" if len(report.errors) > 1 else ""),
+                    code=ErrorCode.WORKFLOW_INVALID,
+                    details={"errors": [issue.to_dict() for issue in report.errors]},
+                )
+            return report.definition
         if self.workflow_loader is None:
             raise NodeError(
                 "no workflow loader is configured for sub-workflow references",
@@ -876,7 +913,7 @@ def _as_node_error(exc: Exception, node: NodeDefinition) -> NodeError:
     return NodeError(f"{type(exc).__name__}: {exc}", code=ErrorCode.NODE_EXECUTION_FAILED)
 
 
-MAX_SUBWORKFLOW_DEPTH = 10
+_BUDGET_CODES = frozenset({ErrorCode.EXECUTION_LIMIT, ErrorCode.EXECUTION_TIMEOUT})
 DEFAULT_MAX_BINARY_BYTES = 256 * 1024 * 1024
 """Binary file data (decoded) one execution may add when the host sets no ``max_binary_bytes``."""
 

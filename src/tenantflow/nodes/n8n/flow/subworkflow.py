@@ -3,7 +3,8 @@
 The node hands the sub-workflow to ``ctx.execute_workflow``: the inline workflow document when ``source``
 is ``parameter``, otherwise a ``{"source", "workflowId"}`` reference that the host's loader resolves (the
 executor refuses clearly when the host configured none). Nested executions, their limits and their
-records are the executor's business, not this node's.
+records are the executor's business, not this node's: it validates an inline workflow as it would a stored
+one, and runs every sub-execution inside the calling execution's node, time and depth budget.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ from tenantflow.nodes.n8n.core import (
 
 # The parameter holding the workflow's identifier for each loader-resolved source.
 _REFERENCE_PARAMS = {"database": "workflowId", "localFile": "workflowPath", "url": "workflowUrl"}
+
+# The execution tree's shared budget running out, passed up unwrapped (see tenantflow.engine.budget).
+_BUDGET_CODES = frozenset({ErrorCode.EXECUTION_LIMIT, ErrorCode.EXECUTION_TIMEOUT})
 
 # Sub-workflows started without waiting: kept referenced until done so they are not garbage-collected.
 _DETACHED: set[asyncio.Task[list[Items]]] = set()
@@ -137,6 +141,8 @@ class ExecuteWorkflow(NodeType):
         try:
             results = _last_output(await ctx.execute_workflow(source, [item]))
         except NodeError as exc:
+            if exc.code in _BUDGET_CODES:  # the execution's own budget ran out: say that, at every level
+                raise
             raise NodeError(
                 f"Error executing workflow with item at index {index}",
                 code=exc.code,
