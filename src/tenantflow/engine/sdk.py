@@ -143,6 +143,11 @@ class NodeType(ABC):
         """For loop nodes: outputs that lead back into the loop body (their runs are not final)."""
         return frozenset()
 
+    def keeps_static_data(self, node: NodeDefinition) -> bool:
+        """Whether ``node`` reads or writes the workflow's static data, so the host must load it before
+        the run and save it after (scripts are found by :data:`STATIC_DATA_CALL` in their text instead)."""
+        return False
+
     def schema_for(self, version: float) -> Mapping[str, Any]:
         """The JSON Schema that ``parameters`` must satisfy at ``version``."""
         return self.parameters_schema

@@ -318,7 +318,10 @@ class ExecutionService:
         if compiled is None:
             definition = parse_workflow(document)
             types = {node.name: node.type for node in definition.nodes}
-            keeps = STATIC_DATA_CALL in json.dumps(document.get("nodes"), default=str)
+            keeps = STATIC_DATA_CALL in json.dumps(document.get("nodes"), default=str) or any(
+                (found := self.store.registry.get(node.type)) is not None and found.keeps_static_data(node)
+                for node in definition.nodes
+            )
             compiled = self._compiled[key] = _Compiled(definition, secret_names(document), types, keeps)
         secrets = await unit.secrets.values_for(compiled.secret_names) if compiled.secret_names else {}
         static = await unit.workflows.static_data(workflow_id) if compiled.keeps_static_data else None

@@ -2,8 +2,9 @@
 Duplicates, Summarize, Sort and Rename Keys.
 
 Each node class only picks the operation and the per-version rules; the operations themselves live in
-:mod:`tenantflow.nodes.n8n.data.lists.operations`, :mod:`tenantflow.nodes.n8n.data.lists.summarize` and
-:mod:`tenantflow.nodes.n8n.data.lists.rename`, so every dialect shares one implementation.
+:mod:`tenantflow.nodes.n8n.data.lists.operations`, :mod:`tenantflow.nodes.n8n.data.lists.summarize`,
+:mod:`tenantflow.nodes.n8n.data.lists.rename` and (Remove Duplicates' history across executions)
+:mod:`tenantflow.nodes.n8n.data.lists.dedupe_history`, so every dialect shares one implementation.
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from tenantflow.engine.definition import NodeDefinition
 from tenantflow.engine.errors import ErrorCode, NodeError
 from tenantflow.engine.expressions import js_truthy
 from tenantflow.engine.sdk import Items, NodeContext, NodeType
 from tenantflow.nodes.n8n.core import BOOLEAN, NUMBER, STRING, first_input, object_schema, one_of
+from tenantflow.nodes.n8n.data.lists.dedupe_history import LOGIC_MODES, clear_history, remove_seen_before
 from tenantflow.nodes.n8n.data.lists.operations import (
     DedupeRules,
     SplitRules,
@@ -244,12 +247,31 @@ class Limit(NodeType):
         return [limit_items(ctx, first_input(inputs))]
 
 
-_HISTORY_OPERATIONS = ("removeItemsProcessedPreviously", "clearDeduplicationHistory")
+_WITHIN_INPUT = ("removeDuplicateInputItems", "removeItemsRepeatedWithinCurrentInput")
+"""n8n's value, then the spelling our v2 schema first accepted (kept so workflows saved with it still run)."""
+_HISTORY_OPTIONS = {
+    **_OPTIONS["properties"],
+    "scope": one_of("node", "workflow"),
+    "historySize": NUMBER,
+}
+_DEDUPE_V2 = {
+    **_DEDUPE,
+    "operation": one_of(*_WITHIN_INPUT, "removeItemsSeenInPreviousExecutions", "clearDeduplicationHistory"),
+    "logic": one_of(*LOGIC_MODES),
+    "dedupeValue": {"type": ["string", "number", "boolean"]},
+    "incrementalDedupeValue": {"type": ["string", "number"]},
+    "dateDedupeValue": STRING,
+    "mode": one_of("cleanDatabase"),
+    "options": object_schema(_HISTORY_OPTIONS),
+}
 
 
 class RemoveDuplicates(NodeType):
-    """Remove Duplicates. v1.1 lets null values through the type checks; v2 adds operations, of which only
-    the within-input one exists here: the history-based ones need deduplication storage this engine lacks.
+    """Remove Duplicates. v1.1 lets null values through the type checks; v2 adds the history operations:
+    remove items whose value an earlier execution already passed, and clear that history. The history lives
+    in the workflow's static data under a reserved key (see
+    :mod:`tenantflow.nodes.n8n.data.lists.dedupe_history` for why and how it differs from n8n's table);
+    as in n8n, output 0 holds the kept items and output 1 the discarded ones.
     """
 
     cpu_only = True
@@ -261,24 +283,23 @@ class RemoveDuplicates(NodeType):
     aliases = ("removeDuplicates",)
 
     def schema_for(self, version: float) -> Mapping[str, Any]:
-        if version < 2:
-            return _schema(_DEDUPE)
-        operations = one_of("removeItemsRepeatedWithinCurrentInput", *_HISTORY_OPERATIONS)
-        return _schema(_DEDUPE, operation=operations)
+        return _schema(_DEDUPE) if version < 2 else _schema(_DEDUPE_V2)
+
+    def keeps_static_data(self, node: NodeDefinition) -> bool:
+        operation = node.parameters.get("operation", _WITHIN_INPUT[0])
+        return node.type_version >= 2 and operation not in _WITHIN_INPUT
 
     async def run(self, ctx: NodeContext, inputs: list[Items]) -> list[Items]:
         version = ctx.node.type_version
-        operation = (
-            ctx.param("operation", 0, "removeItemsRepeatedWithinCurrentInput") if version >= 2 else None
-        )
-        if operation in _HISTORY_OPERATIONS:
-            raise NodeError(
-                f"Remove Duplicates operation '{operation}' needs persistent deduplication storage, "
-                "which is not available",
-                code=ErrorCode.INVALID_PARAMETER,
-            )
-        rules = DedupeRules(skip_nulls=version > 1)
-        return [remove_duplicates(ctx, first_input(inputs), rules)]
+        items = first_input(inputs)
+        operation = ctx.param("operation", 0, _WITHIN_INPUT[0]) if version >= 2 else _WITHIN_INPUT[0]
+        if operation == "removeItemsSeenInPreviousExecutions":
+            return remove_seen_before(ctx, items)
+        if operation == "clearDeduplicationHistory":
+            return clear_history(ctx, items)
+        if operation not in _WITHIN_INPUT:
+            raise NodeError(f"Operation '{operation}' is not recognized", code=ErrorCode.INVALID_PARAMETER)
+        return [remove_duplicates(ctx, items, DedupeRules(skip_nulls=version > 1))]
 
 
 class Summarize(NodeType):
