@@ -15,7 +15,7 @@ import pytest
 from pypdf import PdfReader
 
 from tenantflow.engine.errors import NodeError
-from tenantflow.nodes.n8n.files.pdf import extract_pdf, font_loader
+from tenantflow.nodes.n8n.files.pdf_document import extract_pdf, font_loader
 from tenantflow.nodes.n8n.files.pdf_text import page_items
 from tests.nodes.n8n.files.pdf_build import pdf, stream
 
