@@ -37,6 +37,7 @@ from tenantflow.nodes.n8n.core import (
     one_of,
     or_expression,
 )
+from tenantflow.nodes.n8n.pacing import Pacer, paced_map
 
 # --- lodash paths ----------------------------------------------------------------------------------------
 
@@ -398,8 +399,8 @@ class SetNode(NodeType):
     async def run(self, ctx: NodeContext, inputs: list[Items]) -> list[Items]:
         items = first_input(inputs)
         if ctx.node.type_version < 3:
-            return [[self._legacy_item(ctx, item, i) for i, item in enumerate(items)]]
-        return [self._v3_items(ctx, items)]
+            return [await paced_map(lambda i, item: self._legacy_item(ctx, item, i), items)]
+        return [await self._v3_items(ctx, items)]
 
     # v1 / v2 ---------------------------------------------------------------------------------------------
 
@@ -430,7 +431,7 @@ class SetNode(NodeType):
 
     # v3+ -------------------------------------------------------------------------------------------------
 
-    def _v3_items(self, ctx: NodeContext, items: Items) -> Items:
+    async def _v3_items(self, ctx: NodeContext, items: Items) -> Items:
         raw_mode = ctx.param("mode", 0, "manual") == "raw"
         raw_templates = self._raw_templates(ctx, raw_mode)
         copies = 1
@@ -438,7 +439,10 @@ class SetNode(NodeType):
             extra = to_number(ctx.param("duplicateCount", 0, 0))
             copies += int(extra) if extra == extra and extra > 0 else 0
         output: Items = []
+        pacer = Pacer()
         for i, item in enumerate(items):
+            if pacer.due():
+                await pacer.pause()
             options = dict(ctx.param("options", i, {}) or {})
             options["include"] = self._include_mode(ctx, i)
             new_fields = (

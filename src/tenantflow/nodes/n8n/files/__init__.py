@@ -40,6 +40,7 @@ from tenantflow.nodes.n8n.files.sheets import (
     table,
     write_sheet,
 )
+from tenantflow.nodes.n8n.pacing import Pacer, off_loop
 
 _OPTIONS = {"type": "object"}
 _SHEET_FORMATS = ("csv", "html", "rtf", "ods", "xls", "xlsx")
@@ -69,28 +70,41 @@ def _unsupported(what: str) -> NodeError:
     )
 
 
-def _spreadsheet_item(ctx: NodeContext, items: Items, file_format: str, default_name: str) -> Item:
-    """n8n's ``convertJsonToSpreadsheetBinary``: all items as rows of one file."""
+async def _spreadsheet_item(ctx: NodeContext, items: Items, file_format: str, default_name: str) -> Item:
+    """n8n's ``convertJsonToSpreadsheetBinary``: all items as rows of one file (written in a worker thread
+    when there are many)."""
     if file_format not in WRITE_FORMATS:
         raise _unsupported(file_format)
     options = _options(ctx, 0)
-    grid = table((item.get("json", {}) for item in items), options.get("headerRow") is not False)
-    data = write_sheet(
-        grid,
-        file_format,
-        sheet_name=str(options.get("sheetName") or "Sheet"),
-        delimiter=str(options.get("delimiter") or ","),
-    )
+    data = await off_loop(len(items) * _ROW_COST, _write_items, items, file_format, options)
     file_name = options.get("fileName", f"{default_name}.{file_format}")  # an empty name stays empty
     meta = prepare_binary(data, str(file_name))
     name = str(ctx.param("binaryPropertyName", 0, "data"))
     return {"json": {}, "binary": {name: meta}, "pairedItem": _all_paired(items)}
 
 
-def _read_rows(ctx: NodeContext, items: Items, format_param: str, *, autodetect_csv: bool) -> Items:
-    """n8n's Spreadsheet File ``fromFile``: rows of each item's file; csv-parse for CSV, SheetJS else."""
+def _write_items(items: Items, file_format: str, options: dict[str, Any]) -> bytes:
+    grid = table((item.get("json", {}) for item in items), options.get("headerRow") is not False)
+    return write_sheet(
+        grid,
+        file_format,
+        sheet_name=str(options.get("sheetName") or "Sheet"),
+        delimiter=str(options.get("delimiter") or ","),
+    )
+
+
+_ROW_COST = 256
+"""Roughly the bytes one item adds to a spreadsheet: how :func:`off_loop` weighs writing ``n`` items."""
+
+
+async def _read_rows(ctx: NodeContext, items: Items, format_param: str, *, autodetect_csv: bool) -> Items:
+    """n8n's Spreadsheet File ``fromFile``: rows of each item's file; csv-parse for CSV, SheetJS else. A large
+    file is decoded and parsed in a worker thread."""
     out: Items = []
+    pacer = Pacer()
     for index, item in enumerate(items):
+        if pacer.due():
+            await pacer.pause()
         options = _options(ctx, index)
         file_format = ctx.param(format_param, index, "autodetect")
         name = str(ctx.param("binaryPropertyName", index, "data"))
@@ -101,16 +115,28 @@ def _read_rows(ctx: NodeContext, items: Items, format_param: str, *, autodetect_
             file_format = "csv" if is_csv else file_format
         if file_format == "rtf":
             raise _unsupported("rtf")
-        data = decode_base64(meta["data"])
-        if file_format == "csv" and autodetect_csv:
-            encoding = options.get("encoding") or "utf-8"
-            rows = read_csv(decode_text(data, encoding, options.get("enableBOM") is True), options)
-        else:
-            rows = read_sheet(data, options.get("sheetName"), options)
+        csv = file_format == "csv" and autodetect_csv
+        rows = await off_loop(len(meta["data"]), _parse_file, meta["data"], csv, options)
         for row in rows:
             json = {"row": row} if options.get("headerRow") is False else row
             out.append({"json": json, "pairedItem": {"item": index}})
     return out
+
+
+def _file_content(data: bytes, operation: str, options: dict[str, Any]) -> Any:
+    """A file as Extract From File puts it in the item: base64, text, or parsed JSON."""
+    if operation == "binaryToPropery":
+        return base64.b64encode(data).decode("ascii")
+    text = decode_text(data, options.get("encoding"), options.get("stripBOM"))
+    return _parse_json(text) if operation == "fromJson" else text
+
+
+def _parse_file(encoded: str, csv: bool, options: dict[str, Any]) -> list[dict[str, Any]]:
+    data = decode_base64(encoded)
+    if csv:
+        encoding = options.get("encoding") or "utf-8"
+        return read_csv(decode_text(data, encoding, options.get("enableBOM") is True), options)
+    return read_sheet(data, options.get("sheetName"), options)
 
 
 _CONVERT_SCHEMA = object_schema(
@@ -139,7 +165,7 @@ class ConvertToFile(NodeType):
         items = first_input(inputs)
         operation = str(ctx.param("operation", 0, "csv"))
         if operation in _SHEET_FORMATS:
-            return [[_spreadsheet_item(ctx, items, operation, "File")]]
+            return [[await _spreadsheet_item(ctx, items, operation, "File")]]
         if operation == "toJson":
             return [self._json_files(ctx, items)]
         if operation in ("toText", "toBinary"):
@@ -224,27 +250,28 @@ class ExtractFromFile(NodeType):
         items = first_input(inputs)
         operation = str(ctx.param("operation", 0, "csv"))
         if operation in _SHEET_FORMATS:
-            return [_read_rows(ctx, items, "operation", autodetect_csv=True)]
+            return [await _read_rows(ctx, items, "operation", autodetect_csv=True)]
         if operation in ("fromJson", "text", "binaryToPropery"):
-            return [[out for i, item in enumerate(items) if (out := self._move(ctx, item, i, operation))]]
+            pacer = Pacer()
+            moved: Items = []
+            for index, item in enumerate(items):
+                if pacer.due():
+                    await pacer.pause()
+                if out := await self._move(ctx, item, index, operation):
+                    moved.append(out)
+            return [moved]
         if operation == "pdf":
             return [[self._pdf(ctx, item, index) for index, item in enumerate(items)]]
         raise NodeError(f'The operation "{operation}" is not supported', code=ErrorCode.INVALID_PARAMETER)
 
-    def _move(self, ctx: NodeContext, item: Item, index: int, operation: str) -> Item | None:
+    async def _move(self, ctx: NodeContext, item: Item, index: int, operation: str) -> Item | None:
         """The file's content into ``destinationKey``; items without that file are left out, as in n8n."""
         options = _options(ctx, index)
         name = str(ctx.param("binaryPropertyName", index, "data"))
         if not get_path(item.get("binary") or {}, name):
             return None
         data = binary_bytes(item, name, index)
-        value: Any
-        if operation == "binaryToPropery":
-            value = base64.b64encode(data).decode("ascii")
-        else:
-            value = decode_text(data, options.get("encoding"), options.get("stripBOM"))
-        if operation == "fromJson":
-            value = _parse_json(value)
+        value = await off_loop(len(data), _file_content, data, operation, options)
         keep = options.get("keepSource")
         json = copy.deepcopy(item.get("json", {})) if keep and keep != "binary" else {}
         set_path(json, str(ctx.param("destinationKey", index, "data")), value)
@@ -392,10 +419,10 @@ class SpreadsheetFile(NodeType):
         items = first_input(inputs)
         operation = ctx.param("operation", 0, "fromFile")
         if operation == "fromFile":
-            return [_read_rows(ctx, items, "fileFormat", autodetect_csv=ctx.node.type_version >= 2)]
+            return [await _read_rows(ctx, items, "fileFormat", autodetect_csv=ctx.node.type_version >= 2)]
         if operation == "toFile":
             file_format = str(ctx.param("fileFormat", 0, "xls"))
-            return [[_spreadsheet_item(ctx, items, file_format, "spreadsheet")]]
+            return [[await _spreadsheet_item(ctx, items, file_format, "spreadsheet")]]
         raise NodeError(f'The operation "{operation}" is not supported!', code=ErrorCode.INVALID_PARAMETER)
 
 

@@ -45,6 +45,7 @@ from tenantflow.nodes.n8n.flow.conditions import (
     legacy_conditions_schema,
     legacy_value_schema,
 )
+from tenantflow.nodes.n8n.pacing import Pacer
 
 
 def _paired(item: Item, index: int) -> Item:
@@ -121,10 +122,13 @@ class _ConditionNode(NodeType):
         settings = _node_filter_options(ctx, value, options, item_index, self.style.filter_v2_from)
         return filter_passes(value, settings, item_index)
 
-    def _split(self, ctx: NodeContext, inputs: list[Items]) -> tuple[Items, Items]:
+    async def _split(self, ctx: NodeContext, inputs: list[Items]) -> tuple[Items, Items]:
         kept: Items = []
         dropped: Items = []
+        pacer = Pacer()
         for index, item in enumerate(first_input(inputs)):
+            if pacer.due():
+                await pacer.pause()
             (kept if self._passes(ctx, index) else dropped).append(_paired(item, index))
         return kept, dropped
 
@@ -141,7 +145,7 @@ class If(_ConditionNode):
         return 2
 
     async def run(self, ctx: NodeContext, inputs: list[Items]) -> list[Items]:
-        return list(self._split(ctx, inputs))
+        return list(await self._split(ctx, inputs))
 
 
 class Filter(_ConditionNode):
@@ -153,7 +157,7 @@ class Filter(_ConditionNode):
     style = _ConditionStyle("combineConditions", "AND", "OR", 2.2)
 
     async def run(self, ctx: NodeContext, inputs: list[Items]) -> list[Items]:
-        return [self._split(ctx, inputs)[0]]
+        return [(await self._split(ctx, inputs))[0]]
 
 
 # --- Switch --------------------------------------------------------------------------------------------
@@ -319,7 +323,10 @@ class Switch(NodeType):
             route = _route_by_legacy_rules
         else:
             route = _route_by_filter_rules
+        pacer = Pacer()
         for index, item in enumerate(items):
+            if pacer.due():
+                await pacer.pause()
             for output in route(ctx, index, count):
                 outputs[output].append(_paired(item, index))
         return outputs

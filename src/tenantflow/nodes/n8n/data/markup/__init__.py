@@ -20,6 +20,7 @@ from tenantflow.engine.sdk import Item, Items, NodeContext, NodeType
 from tenantflow.nodes.n8n.core import BOOLEAN, STRING, first_input, object_schema, one_of
 from tenantflow.nodes.n8n.data.markup.xml import BuilderOptions, ParserOptions, json_to_xml, xml_to_json
 from tenantflow.nodes.n8n.data.set import set_path
+from tenantflow.nodes.n8n.pacing import Pacer, off_loop, paced_map
 
 if TYPE_CHECKING:  # BeautifulSoup and the Markdown libraries load when a node runs, not with the registry
     from bs4 import Tag
@@ -68,9 +69,17 @@ class Xml(NodeType):
     )  # fmt: skip
 
     async def run(self, ctx: NodeContext, inputs: list[Items]) -> list[Items]:
-        convert = self._to_xml if ctx.param("mode", 0, "xmlToJson") == "jsonToxml" else self._to_json
         property_name = str(ctx.param("dataPropertyName", 0, "data"))
-        return [[convert(ctx, item, index, property_name) for index, item in enumerate(first_input(inputs))]]
+        items = first_input(inputs)
+        if ctx.param("mode", 0, "xmlToJson") == "jsonToxml":
+            return [await paced_map(lambda index, item: self._to_xml(ctx, item, index, property_name), items)]
+        pacer = Pacer()
+        output: Items = []
+        for index, item in enumerate(items):
+            if pacer.due():
+                await pacer.pause()
+            output.append(await self._to_json(ctx, item, index, property_name))
+        return [output]
 
     @staticmethod
     def _to_xml(ctx: NodeContext, item: Item, index: int, property_name: str) -> Item:
@@ -78,10 +87,12 @@ class Xml(NodeType):
         return {"json": {property_name: xml}, "pairedItem": {"item": index}}
 
     @staticmethod
-    def _to_json(ctx: NodeContext, item: Item, index: int, property_name: str) -> Item:
-        text = _string_property(item, property_name, index)
+    async def _to_json(ctx: NodeContext, item: Item, index: int, property_name: str) -> Item:
+        text = str(_string_property(item, property_name, index))
         try:
-            parsed = xml_to_json(str(text), ParserOptions.from_params(_options(ctx, index)))
+            parsed = await off_loop(
+                len(text), xml_to_json, text, ParserOptions.from_params(_options(ctx, index))
+            )
         except ValueError as exc:
             raise NodeError(f"The XML is not valid: {exc}", code=ErrorCode.INVALID_PARAMETER) from exc
         return {"json": parsed if isinstance(parsed, dict) else {}, "pairedItem": {"item": index}}
@@ -216,7 +227,8 @@ def _value(elements: list[Tag], value: dict[str, Any]) -> Any:
     return element_value(elements[0]) if elements else None
 
 
-_EXTRACTORS: dict[str, Callable[[list[Tag], dict[str, Any]], Any]] = {
+_Extractor = Callable[["list[Tag]", dict[str, Any]], Any]
+_EXTRACTORS: dict[str, _Extractor] = {
     "attribute": _attribute,
     "html": _inner_html,
     "value": _value,
@@ -276,25 +288,27 @@ class Html(NodeType):
     async def run(self, ctx: NodeContext, inputs: list[Items]) -> list[Items]:
         operation = ctx.param("operation", 0, "generateHtmlTemplate")
         if operation == "extractHtmlContent":
-            return self.extract_all(ctx, inputs)
+            return await self.extract_all(ctx, inputs)
         items = first_input(inputs)
         if operation == "convertToHtmlTable":
             return [[_table(ctx, items)]] if items else [[]]
         if operation == "generateHtmlTemplate":
-            return [
-                [
-                    {"json": {"html": _render(ctx, index)}, "pairedItem": {"item": index}}
-                    for index in range(len(items))
-                ]
-            ]
+
+            def render(index: int, _: Item) -> Item:
+                return {"json": {"html": _render(ctx, index)}, "pairedItem": {"item": index}}
+
+            return [await paced_map(render, items)]
         raise NodeError(f"The operation {operation!r} is not known", code=ErrorCode.INVALID_PARAMETER)
 
-    def extract_all(self, ctx: NodeContext, inputs: list[Items]) -> list[Items]:
+    async def extract_all(self, ctx: NodeContext, inputs: list[Items]) -> list[Items]:
         """One output item per HTML document found in each input item."""
         output: Items = []
+        pacer = Pacer()
         for index, item in enumerate(first_input(inputs)):
             for html in self._sources(ctx, item, index):
-                output.append({"json": self._extract(ctx, html, index), "pairedItem": {"item": index}})
+                if pacer.due():
+                    await pacer.pause()
+                output.append({"json": await self._extract(ctx, html, index), "pairedItem": {"item": index}})
         return [output]
 
     @staticmethod
@@ -313,22 +327,30 @@ class Html(NodeType):
         value = _string_property(item, name, index)
         return [str(entry) for entry in value] if isinstance(value, list) else [str(value)]
 
-    def _extract(self, ctx: NodeContext, html: str, index: int) -> dict[str, Any]:
+    async def _extract(self, ctx: NodeContext, html: str, index: int) -> dict[str, Any]:
         values = (ctx.param("extractionValues", index, {}) or {}).get("values") or []
         options = _options(ctx, index)
         extract_text = _text_v12 if ctx.node.type_version >= 1.2 else _text_v1
-        result: dict[str, Any] = {}
-        for value in values:
-            extractor = _EXTRACTORS.get(str(value.get("returnValue", "text")), extract_text)
-            elements = _select(html, str(value.get("cssSelector", "")))
-            if value.get("returnArray"):
-                found = [_clean(extractor([element], value), options) for element in elements]
-                result[str(value.get("key", ""))] = found
-            else:
-                cleaned = _clean(extractor(elements, value), options)
-                if cleaned is not None:
-                    result[str(value.get("key", ""))] = cleaned
-        return result
+        return await off_loop(len(html), _extract_values, html, values, options, extract_text)
+
+
+def _extract_values(
+    html: str, values: list[dict[str, Any]], options: dict[str, Any], extract_text: _Extractor
+) -> dict[str, Any]:
+    """What each extraction value selects in ``html``; parameters already evaluated, so it may run in a
+    worker thread."""
+    result: dict[str, Any] = {}
+    for value in values:
+        extractor = _EXTRACTORS.get(str(value.get("returnValue", "text")), extract_text)
+        elements = _select(html, str(value.get("cssSelector", "")))
+        if value.get("returnArray"):
+            found = [_clean(extractor([element], value), options) for element in elements]
+            result[str(value.get("key", ""))] = found
+        else:
+            cleaned = _clean(extractor(elements, value), options)
+            if cleaned is not None:
+                result[str(value.get("key", ""))] = cleaned
+    return result
 
 
 class HtmlExtract(Html):
@@ -341,7 +363,7 @@ class HtmlExtract(Html):
     aliases = ("htmlExtract",)
 
     async def run(self, ctx: NodeContext, inputs: list[Items]) -> list[Items]:
-        return self.extract_all(ctx, inputs)
+        return await self.extract_all(ctx, inputs)
 
 
 def _select(html: str, selector: str) -> list[Tag]:
@@ -392,14 +414,18 @@ class Markdown(NodeType):
         from tenantflow.nodes.n8n.data.markup.markdown import markdown_to_html
 
         output: Items = []
+        pacer = Pacer()
         for index, item in enumerate(first_input(inputs)):
+            if pacer.due():
+                await pacer.pause()
             key = str(ctx.param("destinationKey", index, "data"))
             options = _options(ctx, index)
             if ctx.param("mode", index, "htmlToMarkdown") == "markdownToHtml":
-                text = markdown_to_html(_js_text(ctx.param("markdown", index, "")), options)
+                markdown = _js_text(ctx.param("markdown", index, ""))
+                text = await off_loop(len(markdown), markdown_to_html, markdown, options)
             else:
                 html = _js_text(ctx.param("html", index, ""))
-                text = _html_to_markdown(html, options)
+                text = await off_loop(len(html), _html_to_markdown, html, options)
             json = copy.deepcopy(item.get("json", {}))
             set_path(json, key, text)
             output.append({"json": json, "pairedItem": {"item": index}})
