@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
 
 from tenantflow.engine.errors import ErrorCode
@@ -32,6 +32,9 @@ DEFAULT_MAX_CONCURRENCY = 16
 MAX_CONCURRENCY = 64  # nodes of one execution running at once; each may hold a sandbox process or a socket
 DEFAULT_MAX_NODE_EXECUTIONS = 10_000
 DEFAULT_MAX_NODES = 10_000
+DEFAULT_MAX_MEMORY_MB = 512  # the seed's executionLimits: item data one execution may hold...
+DEFAULT_MAX_DATA_MB = 100  # ...and one node run may output (serialised, every shared reference counted)
+MAX_LIMIT_MB = 2048  # the most a workflow may ask for (the seed's resource-limit rule for maxMemoryMb)
 MAX_OUTPUTS = 1024  # outputs one node may have (Switch rules included)
 
 # The retry defaults MetaBuilder's schema gives a retryPolicy that leaves these out.
@@ -122,6 +125,22 @@ class WorkflowSettings(_Model):
 class ExecutionLimits(_Model):
     max_node_executions: int = Field(DEFAULT_MAX_NODE_EXECUTIONS, ge=1, alias="maxNodeExecutions")
     max_nodes: int = Field(DEFAULT_MAX_NODES, ge=1, alias="maxNodes")
+    max_memory_mb: int = Field(
+        DEFAULT_MAX_MEMORY_MB,
+        ge=1,
+        le=MAX_LIMIT_MB,
+        alias="maxMemoryMb",
+        validation_alias=AliasChoices("maxMemoryMb", "maxMemoryMB"),
+        description="Item data (MiB, serialised) the execution's node outputs may hold together.",
+    )
+    max_data_mb: int = Field(
+        DEFAULT_MAX_DATA_MB,
+        ge=1,
+        le=MAX_LIMIT_MB,
+        alias="maxDataSizeMb",
+        validation_alias=AliasChoices("maxDataSizeMb", "maxDataMB", "maxDataMb"),
+        description="Item data (MiB, serialised) one node run may output.",
+    )
 
 
 class WorkflowDefinition(_Model):

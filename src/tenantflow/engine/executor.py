@@ -34,7 +34,7 @@ from tenantflow.engine.definition import (
 from tenantflow.engine.errors import ErrorCode, NodeError
 from tenantflow.engine.expressions import ExpressionError, ExpressionLimits
 from tenantflow.engine.graph import ERROR, MAIN, Edge, Graph, cached_graph
-from tenantflow.engine.outputs import item_bytes, normalise_outputs
+from tenantflow.engine.outputs import DataMeter, normalise_outputs
 from tenantflow.engine.pairing import PairedItems, Source, stamp_inputs
 from tenantflow.engine.proxy import ScopeInputs
 from tenantflow.engine.record import ExecutionRecord, ExecutionStatus, LogEntry, NodeState, utc_now
@@ -68,6 +68,9 @@ class RunLimits:
     allow_host_commands: bool = False  # n8n's Execute Command runs a shell on the host: off unless allowed
     files_root: str | None = None  # the host directory file nodes may read and write; None: no disk access
     max_binary_bytes: int | None = None  # binary file data one execution may add; None: the default cap
+    # Ceilings on the workflow's executionLimits.maxMemoryMb / maxDataSizeMb (bytes); None: the workflow's
+    max_memory_bytes: int | None = None
+    max_data_bytes: int | None = None
 
 
 class ExecutionOptions(TypedDict, total=False):
@@ -114,15 +117,16 @@ class Execution:
         "_done",
         "_edge_items",
         "_edge_state",
-        "_held_bytes",
         "_inline",
         "_last_finished",
         "_legacy_order",
         "_loop_restarts",
         "_looping",
         "_main_task",
+        "_max_held",
+        "_max_output",
+        "_meter",
         "_node_states",
-        "_output_bytes",
         "_parents_to_force",
         "_queued",
         "_ready",
@@ -198,8 +202,9 @@ class Execution:
         self._runs: dict[str, list[list[Items]]] = {}
         self._node_states: dict[str, dict[str, Any]] = {}
         self._looping: set[str] = set()
-        self._output_bytes: dict[str, int] = {}
-        self._held_bytes = 0
+        self._meter = DataMeter()
+        self._max_held = _ceiling(self.definition.limits.max_memory_mb, self.limits.max_memory_bytes)
+        self._max_output = _ceiling(self.definition.limits.max_data_mb, self.limits.max_data_bytes)
         self._stop: _Stop | None = None
         self._ready: deque[tuple[str, list[Items], tuple[Source, ...]]] = deque()
         self._sources: dict[tuple[str, int], tuple[Source, ...]] = {}
@@ -321,6 +326,7 @@ class Execution:
                     outcome = await self._run_node(name, inputs, sources)
                 finally:
                     self._inline = None
+                self._measure(outcome)
                 if self.events is not None:
                     await self._emit_finished(outcome)
                 self._after(outcome)
@@ -336,6 +342,7 @@ class Execution:
             self._active.discard(self._running.pop(task))
             if not task.cancelled():
                 outcome = task.result()
+                self._measure(outcome)
                 if self.events is not None:
                     await self._emit_finished(outcome)
                 self._after(outcome)
@@ -442,6 +449,34 @@ class Execution:
             self._log("error", message, outcome.name, {"code": ErrorCode.BINARY_LIMIT})
             outcome.stop = _Stop("error", error)
 
+    def _measure(self, outcome: _Outcome) -> None:
+        """Count a run's outputs against the item-data budgets before anything serialises them (the
+        event, the record). Over either, the node fails, its outputs are dropped and the execution stops."""
+        size = self._meter.measure(outcome.outputs, self._max_output)
+        outcome.size = size
+        name = outcome.name
+        if size > self._max_output:
+            message = (
+                f"node '{name}' output more than {self._max_output} bytes of item data, over the limit of "
+                f"{_mib(self._max_output)} for one node run (executionLimits.maxDataSizeMb)"
+            )
+        elif self._meter.held + self._meter.new > self._max_held:
+            message = (
+                f"node '{name}' output would bring the item data the execution holds to "
+                f"{self._meter.held + self._meter.new} bytes, over its limit of {_mib(self._max_held)} "
+                "(executionLimits.maxMemoryMb)"
+            )
+        else:
+            self._meter.keep()
+            return
+        error = {"message": message, "code": ErrorCode.EXECUTION_LIMIT, "node": name}
+        outcome.outputs = []
+        outcome.state.status = "error"
+        outcome.state.error = error
+        self._log("error", message, name, {"code": ErrorCode.EXECUTION_LIMIT})
+        if outcome.stop is None:
+            outcome.stop = _Stop("error", error)
+
     def _record_run(self, outcome: _Outcome) -> None:
         name, state, metrics = outcome.name, outcome.state, self.record.metrics
         runs = self._runs.setdefault(name, [])
@@ -459,12 +494,8 @@ class Execution:
         if state.attempts > 1:
             metrics.retried_nodes += 1
             metrics.total_retries += state.attempts - 1
-        size = item_bytes(outcome.outputs)
-        metrics.data_processed += size
-        self._held_bytes += size - self._output_bytes.get(name, 0)
-        self._output_bytes[name] = size
-        if self._held_bytes > metrics.peak_memory:
-            metrics.peak_memory = self._held_bytes
+        metrics.data_processed += outcome.size
+        metrics.peak_memory = self._meter.held
 
     def _resolve_edge(self, edge: Edge, items: Items | None) -> None:
         back = edge in self.graph.back_edges
@@ -918,6 +949,16 @@ DEFAULT_MAX_BINARY_BYTES = 256 * 1024 * 1024
 """Binary file data (decoded) one execution may add when the host sets no ``max_binary_bytes``."""
 
 
+def _ceiling(workflow_mb: int, host_bytes: int | None) -> int:
+    """A workflow's item-data limit in bytes, never above the host's."""
+    limit = workflow_mb * 1024 * 1024
+    return limit if host_bytes is None else min(limit, host_bytes)
+
+
+def _mib(size: int) -> str:
+    return f"{size / (1024 * 1024):g} MiB"
+
+
 def decoded_size(data: str) -> int:
     """Bytes the base64 text ``data`` decodes to, told from its length and padding: no decoding, no copy."""
     return len(data) * 3 // 4 - data.endswith("=") - data.endswith("==")
@@ -934,6 +975,7 @@ class _Outcome:
     state: NodeState
     stop: _Stop | None = None
     error_output: int | None = None
+    size: int = 0  # the outputs' serialised size, once measured
 
 
 def _matches_type(value: Any, declared: str) -> bool:

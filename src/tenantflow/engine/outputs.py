@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
+import math
+import re
+from collections.abc import Iterable
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from tenantflow.engine.errors import ErrorCode, NodeError
@@ -36,12 +39,171 @@ def as_item(item: Any) -> Item:
     return item if isinstance(item.get("json"), dict) else {"json": item}
 
 
-# The C encoder behind json.dumps, built once: calling it directly skips json's per-call Python set-up,
-# which costs more than encoding a small output. Compact separators, non-JSON values as str().
-_ENCODE = c_make_encoder(None, str, encode_basestring_ascii, None, ":", ",", False, False, True)
+_LONG = 256  # characters from which a string's encoded size is remembered by identity
+_CHUNK = 1 << 20  # characters encoded at a time to measure a long string (bounded scratch memory)
 
 
-def item_bytes(outputs: list[Items]) -> int:
-    """Serialised size of a node's output: what peakMemory and dataProcessed count. The encoder returns its
-    text in chunks, usually one, which ``join`` then hands back as it is."""
-    return len("".join(_ENCODE(outputs, 0)))
+class DataMeter:
+    """The serialised size of node outputs (compact JSON, non-ASCII escaped, other values as ``str``), as
+    peakMemory and dataProcessed count them, measured without writing the text.
+
+    Every reference is counted at its full size (an output holding one 10 MB string a thousand times is
+    10 GB when recorded), but each container and long string is measured once: its size is remembered by
+    identity, which stays unique because every output measured stays alive in the execution's runs (and
+    nodes never change items they were given). A measurement stops as soon as it is over its limit.
+
+    :attr:`held` is the size of the distinct data measured and kept so far: what the execution's outputs
+    hold, an item passed on by a hundred nodes counted once. :attr:`new` is what the last measurement
+    would add to it, once :meth:`keep` is called.
+    """
+
+    __slots__ = ("_known", "_limit", "_reused", "_spent", "held", "new")
+
+    def __init__(self) -> None:
+        self._known: dict[int, int] = {}
+        self._limit = 0
+        self._spent = 0
+        self._reused = 0
+        self.held = 0
+        self.new = 0
+
+    def measure(self, outputs: list[Items], limit: int) -> int:
+        """Size of ``outputs``; a result over ``limit`` means the count stopped there."""
+        self._limit, self._spent, self._reused, self.new = limit, 0, 0, 0
+        try:
+            self._value(outputs)
+        except _OverLimit:
+            return self._spent
+        except RecursionError:
+            raise NodeError(
+                "node output is nested too deeply to record", code=ErrorCode.NODE_EXECUTION_FAILED
+            ) from None
+        self.new = self._spent - self._reused
+        return self._spent
+
+    def keep(self) -> None:
+        """The outputs last measured stay (else the caller drops them, and stops measuring: their sizes
+        are remembered by the identity of objects that may then be freed)."""
+        self.held += self.new
+
+    def _add(self, size: int) -> None:
+        self._spent += size
+        if self._spent > self._limit:
+            raise _OverLimit
+
+    def _known_size(self, value: Any) -> bool:
+        size = self._known.get(id(value))
+        if size is None:
+            return False
+        self._reused += size
+        self._add(size)
+        return True
+
+    def _value(self, value: Any) -> None:
+        t = type(value)
+        if t is str:
+            self._string(value)
+        elif t is dict:
+            self._dict(value)
+        elif t is list or t is tuple:
+            self._list(value)
+        elif t is int:
+            self._spent += len(repr(value))
+        elif t is float:
+            self._spent += _float_size(value)
+        elif value is None or value is True:
+            self._spent += 4
+        elif value is False:
+            self._spent += 5
+        else:
+            self._other(value)
+
+    def _other(self, value: Any) -> None:
+        """Subclasses as the C encoder sees them (a StrEnum is a string); anything else as ``str()``."""
+        if isinstance(value, str):
+            self._string(str.__str__(value))
+        elif isinstance(value, dict):
+            self._dict(value)
+        elif isinstance(value, list | tuple):
+            self._list(value)
+        elif isinstance(value, int):
+            self._spent += len(int.__repr__(value))
+        elif isinstance(value, float):
+            self._spent += _float_size(value)
+        else:
+            self._string(str(value))
+
+    def _string(self, text: str) -> None:
+        if len(text) < _LONG:
+            self._spent += len(_ESCAPE(text))
+            return
+        if self._known_size(text):
+            return
+        size = len(text) + 2 if text.isascii() and _PLAIN.fullmatch(text) else _encoded_size(text)
+        self._known[id(text)] = size
+        self._add(size)
+
+    def _dict(self, value: dict[Any, Any]) -> None:
+        if self._known_size(value):
+            return
+        start = self._spent
+        spent = start + (2 * len(value) + 1 if value else 2)  # braces, colons, commas
+        for key in value:
+            spent += len(_ESCAPE(key)) if type(key) is str else _key_size(key)
+        self._members(value.values(), start, spent, value)
+
+    def _list(self, value: list[Any] | tuple[Any, ...]) -> None:
+        if self._known_size(value):
+            return
+        start = self._spent
+        self._members(value, start, start + (len(value) + 1 if value else 2), value)  # brackets, commas
+
+    def _members(self, members: Iterable[Any], start: int, spent: int, container: Any) -> None:
+        """Add a container's values (``spent`` already counts its own punctuation and keys) and remember
+        its size. The common leaves inline: a method call per value would double the cost of a flat item."""
+        for item in members:
+            t = type(item)
+            if t is str and len(item) < _LONG:
+                spent += len(_ESCAPE(item))
+            elif t is int:
+                spent += len(repr(item))
+            else:
+                self._spent = spent
+                self._value(item)
+                spent = self._spent
+        self._spent = spent
+        self._known[id(container)] = spent - start
+        self._add(0)
+
+
+class _OverLimit(Exception):
+    """A measurement went over its limit (caught inside :meth:`DataMeter.measure`)."""
+
+
+_ESCAPE = encode_basestring_ascii
+_PLAIN = re.compile(r"[^\\\"\x00-\x1f]*")  # ASCII text the encoder writes as it is
+
+
+def _encoded_size(text: str) -> int:
+    """Length of ``text`` as a JSON string literal, encoded a chunk at a time."""
+    return 2 + sum(len(_ESCAPE(text[i : i + _CHUNK])) - 2 for i in range(0, len(text), _CHUNK))
+
+
+def _float_size(value: float) -> int:
+    """``NaN``, ``Infinity`` and ``-Infinity`` as the encoder writes them, else the shortest repr."""
+    if value != value:
+        return 3
+    if value in (math.inf, -math.inf):
+        return 8 if value > 0 else 9
+    return len(float.__repr__(value))
+
+
+def _key_size(key: Any) -> int:
+    """A non-string key as the encoder writes it: a float, int, bool or null turned into quoted text."""
+    if key is True or key is False or key is None:
+        return {True: 6, False: 7, None: 6}[key]
+    if isinstance(key, float):
+        return len(float.__repr__(key)) + 2
+    if isinstance(key, int):
+        return len(int.__repr__(key)) + 2
+    return len(_ESCAPE(str(key)))

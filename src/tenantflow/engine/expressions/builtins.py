@@ -27,6 +27,7 @@ from .extensions import (
 )
 from .methods import ARRAY_METHODS, is_integer_value, join_array, math_round, numeric_min_max
 from .runtime import Builtin, Context, arg, call_function
+from .sizes import CASE_GROWTH, bounded
 from .values import (
     INF,
     MAX_SAFE,
@@ -331,14 +332,31 @@ STRING = Builtin(
 # ---------------------------------------------------------------- $utils (MetaBuilder)
 
 
-def _flatten_object(value: Any, prefix: str, out: dict[str, Any]) -> dict[str, Any]:
+def _flatten_object(ctx: Context, value: Any, prefix: str, out: dict[str, Any]) -> dict[str, Any]:
+    """Nested fields as dotted paths; a step per object, as shared references can nest one object
+    exponentially many times."""
+    ctx.charge(1)
     for key, item in plain_object(value).items():
         path = f"{prefix}.{key}" if prefix else key
         if type(item) is dict and item:
-            _flatten_object(item, path, out)
+            _flatten_object(ctx, item, path, out)
         else:
             out[path] = item
     return out
+
+
+def _replace_first(ctx: Context, text: str, args: list[Any]) -> str:
+    old, new = js_string(arg(args, 1)), js_string(arg(args, 2))
+    if old in text:
+        ctx.check_string(len(text) - len(old) + len(new), "replace")
+    return text.replace(old, new, 1)
+
+
+def _split_text(ctx: Context, text: str, args: list[Any]) -> list[str]:
+    separator = js_string(arg(args, 1))
+    ctx.charge(len(text) // 16)
+    ctx.check_array(text.count(separator) + 1 if separator else len(text))
+    return text.split(separator) if separator else list(text)
 
 
 def _set_key(value: Any) -> Any:
@@ -380,8 +398,13 @@ def _utils() -> dict[str, Builtin]:
     def text(fn: Callable[[str, list[Any]], Any]) -> Callable[[Context, list[Any]], Any]:
         return lambda ctx, a: fn(js_string(arg(a, 0)), a)
 
+    def bounded_text(
+        fn: Callable[[Context, str, list[Any]], Any],
+    ) -> Callable[[Context, list[Any]], Any]:
+        return lambda ctx, a: fn(ctx, js_string(arg(a, 0)), a)
+
     utilities: dict[str, Callable[[Context, list[Any]], Any]] = {
-        "flatten": lambda ctx, a: _flatten_object(arg(a, 0), "", {}),
+        "flatten": lambda ctx, a: _flatten_object(ctx, arg(a, 0), "", {}),
         "pick": lambda ctx, a: {
             js_string(k): plain_object(arg(a, 0)).get(js_string(k), UNDEFINED) for k in _list_arg(a, 1)
         },
@@ -399,13 +422,13 @@ def _utils() -> dict[str, Builtin]:
         "sort": lambda ctx, a: ARRAY_METHODS["sort"](ctx, _list_arg(a), []),
         "unique": _unique_set,
         "join": lambda ctx, a: join_array(
-            ctx, _list_arg(a), "," if arg(a, 1) is UNDEFINED else js_string(arg(a, 1))
+            ctx, _list_arg(a), "," if arg(a, 1) is UNDEFINED else js_string(arg(a, 1)), "$utils.join"
         ),
-        "split": text(lambda s, a: s.split(js_string(arg(a, 1))) if js_string(arg(a, 1)) else list(s)),
-        "uppercase": text(lambda s, a: s.upper()),
-        "lowercase": text(lambda s, a: s.lower()),
+        "split": bounded_text(_split_text),
+        "uppercase": bounded_text(lambda ctx, s, a: bounded(ctx, s, str.upper, CASE_GROWTH, "uppercase")),
+        "lowercase": bounded_text(lambda ctx, s, a: bounded(ctx, s, str.lower, CASE_GROWTH, "lowercase")),
         "trim": text(lambda s, a: s.strip()),
-        "replace": text(lambda s, a: s.replace(js_string(arg(a, 1)), js_string(arg(a, 2)), 1)),
+        "replace": bounded_text(_replace_first),
         "includes": text(lambda s, a: js_string(arg(a, 1)) in s),
         "startsWith": text(lambda s, a: s.startswith(js_string(arg(a, 1)))),
         "endsWith": text(lambda s, a: s.endswith(js_string(arg(a, 1)))),
@@ -453,9 +476,9 @@ GLOBALS: dict[str, Any] = {
     "isNaN": Builtin("isNaN", _is_nan),
     "isFinite": Builtin("isFinite", lambda ctx, a: math.isfinite(to_number(arg(a, 0)))),
     "encodeURIComponent": Builtin(
-        "encodeURIComponent", lambda ctx, a: encode_uri_component(js_string(arg(a, 0)))
+        "encodeURIComponent", lambda ctx, a: encode_uri_component(ctx, js_string(arg(a, 0)))
     ),
-    "encodeURI": Builtin("encodeURI", lambda ctx, a: encode_uri(js_string(arg(a, 0)))),
+    "encodeURI": Builtin("encodeURI", lambda ctx, a: encode_uri(ctx, js_string(arg(a, 0)))),
     "decodeURIComponent": Builtin("decodeURIComponent", lambda ctx, a: decode_uri(js_string(arg(a, 0)))),
     "decodeURI": Builtin("decodeURI", lambda ctx, a: decode_uri(js_string(arg(a, 0)))),
     "$utils": _utils(),

@@ -159,7 +159,7 @@ class Compiler:
             out = [head]
             for part, text in zip(parts, tail, strict=True):
                 out += (js_string(part(ctx)), text)
-            ctx.check_string(sum(map(len, out)))
+            ctx.check_string(sum(map(len, out)), "template literal")
             return "".join(out)
 
         return render

@@ -9,24 +9,26 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 import math
 import random
 import re
 import unicodedata
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
-from urllib.parse import quote, unquote, urlencode, urlsplit
+from urllib.parse import quote, quote_plus, unquote, urlsplit
 
 from .dates import JSDate, parse_date
 from .errors import ExpressionError
 from .methods import NUMBER_METHODS, math_round, numeric_min_max
 from .runtime import Builtin, Context, arg
+from .sizes import CASE_GROWTH, URI_GROWTH, bounded, checked, measure, normalize, utf8_length
 from .values import (
     INF,
     NAN,
     UNDEFINED,
     HostObject,
+    NodeBudget,
     format_json,
     is_number,
     js_num,
@@ -38,6 +40,7 @@ from .values import (
     string_to_number,
     to_integer,
     to_json,
+    to_json_within,
     to_number,
 )
 
@@ -63,12 +66,12 @@ def _uri_decode(text: str) -> str:
         raise ExpressionError("URIError: URI malformed") from None
 
 
-def encode_uri_component(text: str) -> str:
-    return _uri_encode(text, _URI_COMPONENT_SAFE)
+def encode_uri_component(ctx: Context, text: str, operation: str = "encodeURIComponent") -> str:
+    return bounded(ctx, text, lambda t: _uri_encode(t, _URI_COMPONENT_SAFE), URI_GROWTH, operation)
 
 
-def encode_uri(text: str) -> str:
-    return _uri_encode(text, _URI_SAFE)
+def encode_uri(ctx: Context, text: str, operation: str = "encodeURI") -> str:
+    return bounded(ctx, text, lambda t: _uri_encode(t, _URI_SAFE), URI_GROWTH, operation)
 
 
 decode_uri = _uri_decode
@@ -81,16 +84,33 @@ def parse_json_or_raise(text: str) -> Any:
         raise ExpressionError(f"SyntaxError: {exc}") from None
 
 
-def stringify(value: Any, ctx: Context, indent: str = "") -> str:
-    """``JSON.stringify`` of any value; bounded by the context's limits."""
-    text = format_json(to_json(value, ctx.limits.max_array_length), indent)
-    ctx.check_string(len(text))
+def stringify(value: Any, ctx: Context, indent: str = "", operation: str = "JSON.stringify") -> str:
+    """``JSON.stringify`` of any value: the text is counted as it is written, every shared reference at its
+    full size, and writing stops as soon as it is over the string budget."""
+    data = to_json(value, ctx.limits.max_array_length)
+    text = format_json(data, indent, max_length=ctx.limits.max_string_length, operation=operation)
+    ctx.check_string(len(text), operation)
     return text
 
 
-def deep_key(value: Any) -> str:
-    """A key equal for deeply equal values (lodash ``isEqual`` semantics, key order ignored)."""
-    return json.dumps(to_json(value), sort_keys=True)
+class DeepKeys:
+    """Keys equal for deeply equal values (lodash ``isEqual`` semantics, key order ignored), for one call.
+
+    Every value converted draws on one budget (values visited, and characters: ten strings' worth), so
+    shared references cannot make the comparison walk without end; a key is the digest of the value's
+    sorted JSON, so the keys held stay small whatever the values' size."""
+
+    __slots__ = ("budget", "limit", "operation")
+
+    def __init__(self, ctx: Context, operation: str) -> None:
+        self.operation = operation
+        self.limit = ctx.limits.max_string_length
+        self.budget = NodeBudget(ctx.limits.max_array_length, 10 * self.limit)
+
+    def __call__(self, value: Any) -> bytes:
+        data = to_json_within(value, self.budget)
+        text = format_json(data, max_length=self.limit, operation=self.operation, sort_keys=True)
+        return hashlib.blake2b(_utf8(text), digest_size=16).digest()
 
 
 def _dedupe(ctx: Context, items: list[Any], key: Callable[[Any], Any]) -> list[Any]:
@@ -116,6 +136,8 @@ def _is_empty(value: Any) -> bool:
 # ---------------------------------------------------------------- strings
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_EMAIL_LOCAL_END = re.compile(r"[\w.+-]+\Z")
+_EMAIL_DOMAIN = re.compile(r"[\w-]+(?:\.[\w-]+)+")
 _URL = re.compile(r"https?://[^\s<>\"']+")
 _DOMAIN = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,}")
 _HASHES = {"md5", "sha1", "sha224", "sha256", "sha384", "sha512", "sha3-256", "sha3-384", "sha3-512"}
@@ -126,8 +148,56 @@ def _utf8(s: str) -> bytes:
     return s.encode("utf-8", errors="replace")
 
 
-def _words(s: str) -> list[str]:
+def _words(ctx: Context, s: str) -> list[str]:
+    """Words split at case changes; a step per 16 characters, as ``split`` charges, bounds the list."""
+    ctx.charge(len(s) // 16)
     return re.findall(r"[A-Za-z0-9]+", re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", s))
+
+
+def _extract_email(s: str) -> Any:
+    """The first ``local@domain`` in ``s``, found from each ``@`` outwards: a regex search would try every
+    start of a long run of name characters and rescan it each time (quadratic)."""
+    at = s.find("@")
+    while at != -1:
+        local = _EMAIL_LOCAL_END.search(s, max(s.rfind("@", 0, at) + 1, 0), at)
+        domain = _EMAIL_DOMAIN.match(s, at + 1) if local else None
+        if local and domain:
+            return s[local.start() : domain.end()]
+        at = s.find("@", at + 1)
+    return UNDEFINED
+
+
+def _remove_tags(s: str) -> str:
+    """n8n's ``/<[^>]*>?/gm``: a ``<`` with no ``>`` after it removes the rest of the text. One pass, as
+    each tag ends at the first ``>`` (a search for ``<[^>]*>`` alone rescans the rest from every ``<``)."""
+    return re.sub(r"<[^>]*>?", "", s)
+
+
+@lru_cache(maxsize=1)
+def _combining_marks() -> re.Pattern[str]:
+    """Every character with a non-zero canonical combining class, as one character class (built once)."""
+    marks = "".join(chr(c) for c in range(0x300, 0x110000) if unicodedata.combining(chr(c)))
+    return re.compile(f"[{re.escape(marks)}]+")
+
+
+def _replace_special_chars(ctx: Context, s: str) -> str:
+    """Compatibility decomposition without its combining marks (NFKD can make a text 18 times longer)."""
+    if s.isascii():
+        return s
+    return _combining_marks().sub("", normalize(ctx, s, "NFKD", "replaceSpecialChars"))
+
+
+def _title_case(ctx: Context, s: str) -> str:
+    def word(m: re.Match[str]) -> str:
+        ctx.charge(1)
+        return m.group(0).capitalize()
+
+    return checked(ctx, s, lambda t: re.sub(r"\S+", word, t), CASE_GROWTH, "toTitleCase")
+
+
+def _base64_encode(ctx: Context, s: str) -> str:
+    ctx.check_string(-(-utf8_length(s) // 3) * 4, "base64Encode")
+    return base64.b64encode(_utf8(s)).decode("ascii")
 
 
 def _hash(s: str, algorithm: Any) -> str:
@@ -165,8 +235,9 @@ def _is_numeric(s: str) -> bool:
     return s.strip() != "" and string_to_number(s) == string_to_number(s)
 
 
-def _quote(s: str, mark: Any) -> str:
+def _quote(ctx: Context, s: str, mark: Any) -> str:
     q = '"' if mark is UNDEFINED else js_string(mark)
+    ctx.check_string(len(s) + s.count(q) + 2 * len(q), "quote")
     return q + s.replace(q, "\\" + q) + q
 
 
@@ -174,37 +245,41 @@ STRING_EXTENSIONS: dict[str, Method] = {
     "length": lambda ctx, s, a: len(s),
     "isEmpty": lambda ctx, s, a: s == "",
     "isNotEmpty": lambda ctx, s, a: s != "",
-    "toSnakeCase": lambda ctx, s, a: re.sub(r"[\s-]+", "_", re.sub(r"[^\w\s-]", "", s.lower())).strip("_"),
-    "toKebabCase": lambda ctx, s, a: "-".join(w.lower() for w in _words(s)),
+    "toSnakeCase": lambda ctx, s, a: re.sub(
+        r"[\s-]+", "_", re.sub(r"[^\w\s-]", "", bounded(ctx, s, str.lower, CASE_GROWTH, "toSnakeCase"))
+    ).strip("_"),
+    "toKebabCase": lambda ctx, s, a: "-".join(w.lower() for w in _words(ctx, s)),
     "toCamelCase": lambda ctx, s, a: "".join(
-        w.lower() if i == 0 else w.capitalize() for i, w in enumerate(_words(s))
+        w.lower() if i == 0 else w.capitalize() for i, w in enumerate(_words(ctx, s))
     ),
-    "toTitleCase": lambda ctx, s, a: re.sub(r"\S+", lambda m: m.group(0).capitalize(), s),
-    "toSentenceCase": lambda ctx, s, a: s[:1].upper() + s[1:].lower(),
+    "toTitleCase": lambda ctx, s, a: _title_case(ctx, s),
+    "toSentenceCase": lambda ctx, s, a: checked(
+        ctx, s, lambda t: t[:1].upper() + t[1:].lower(), CASE_GROWTH, "toSentenceCase"
+    ),
     "toInt": lambda ctx, s, a: parse_int(s),
     "toWholeNumber": lambda ctx, s, a: parse_int(s),
     "toFloat": lambda ctx, s, a: parse_float(s),
     "toDecimalNumber": lambda ctx, s, a: parse_float(s),
     "toNumber": lambda ctx, s, a: string_to_number(s),
-    "quote": lambda ctx, s, a: _quote(s, arg(a, 0)),
+    "quote": lambda ctx, s, a: _quote(ctx, s, arg(a, 0)),
     "isNumeric": lambda ctx, s, a: _is_numeric(s),
     "toBoolean": lambda ctx, s, a: _to_boolean_string(s),
-    "base64Encode": lambda ctx, s, a: base64.b64encode(_utf8(s)).decode("ascii"),
+    "base64Encode": lambda ctx, s, a: _base64_encode(ctx, s),
     "base64Decode": lambda ctx, s, a: _base64_decode(s),
     "hash": lambda ctx, s, a: _hash(s, arg(a, 0)),
-    "urlEncode": lambda ctx, s, a: encode_uri(s) if js_truthy(arg(a, 0)) else encode_uri_component(s),
+    "urlEncode": lambda ctx, s, a: (
+        encode_uri(ctx, s, "urlEncode") if js_truthy(arg(a, 0)) else encode_uri_component(ctx, s, "urlEncode")
+    ),
     "urlDecode": lambda ctx, s, a: decode_uri(s),
     "extractDomain": lambda ctx, s, a: _extract_domain(s),
-    "extractEmail": lambda ctx, s, a: m.group(0) if (m := _EMAIL.search(s)) else UNDEFINED,
+    "extractEmail": lambda ctx, s, a: _extract_email(s),
     "extractUrl": lambda ctx, s, a: m.group(0) if (m := _URL.search(s)) else UNDEFINED,
     "isEmail": lambda ctx, s, a: bool(_EMAIL.fullmatch(s)),
     "isUrl": lambda ctx, s, a: bool(_URL.fullmatch(s)),
     "isDomain": lambda ctx, s, a: bool(_DOMAIN.fullmatch(s)),
     "parseJson": lambda ctx, s, a: parse_json_or_raise(s),
-    "removeTags": lambda ctx, s, a: re.sub(r"<[^>]*>", "", s),
-    "replaceSpecialChars": lambda ctx, s, a: "".join(
-        c for c in unicodedata.normalize("NFKD", s) if not unicodedata.combining(c)
-    ),
+    "removeTags": lambda ctx, s, a: _remove_tags(s),
+    "replaceSpecialChars": lambda ctx, s, a: _replace_special_chars(ctx, s),
     "toDateTime": lambda ctx, s, a: JSDate(parse_date(s), luxon=True),
 }
 
@@ -272,25 +347,27 @@ def _average(ctx: Context, arr: list[Any], args: list[Any]) -> int | float:
     return js_num(_sum(ctx, arr, args) / len(arr)) if arr else 0
 
 
-def _compact_value(value: Any) -> Any:
+def _compact_value(ctx: Context, value: Any) -> Any:
+    """Nested objects without their null/undefined fields; a step per object, as shared references can
+    nest one object exponentially many times."""
     if type(value) is dict:
-        return {k: _compact_value(v) for k, v in value.items() if v is not None and v is not UNDEFINED}
+        ctx.charge(1)
+        return {k: _compact_value(ctx, v) for k, v in value.items() if v is not None and v is not UNDEFINED}
     return value
 
 
 def _compact_array(ctx: Context, arr: list[Any], args: list[Any]) -> list[Any]:
     ctx.charge(len(arr))
     keep = [v for v in arr if not (_is_empty(v) and type(v) is not list) and v != "nil"]
-    return [_compact_value(v) for v in keep]
+    return [_compact_value(ctx, v) for v in keep]
 
 
 def _unique(ctx: Context, arr: list[Any], args: list[Any]) -> list[Any]:
     fields = [js_string(f) for f in args]
+    key = DeepKeys(ctx, "unique")
     if not fields:
-        return _dedupe(ctx, arr, deep_key)
-    return _dedupe(
-        ctx, arr, lambda v: tuple(deep_key(v.get(f) if type(v) is dict else UNDEFINED) for f in fields)
-    )
+        return _dedupe(ctx, arr, key)
+    return _dedupe(ctx, arr, lambda v: tuple(key(v.get(f) if type(v) is dict else UNDEFINED) for f in fields))
 
 
 def _chunk(ctx: Context, arr: list[Any], args: list[Any]) -> list[Any]:
@@ -317,8 +394,9 @@ def _other_array(args: list[Any], method: str) -> list[Any]:
 
 
 def _set_op(ctx: Context, arr: list[Any], args: list[Any], keep_common: bool) -> list[Any]:
-    other = {deep_key(v) for v in _other_array(args, "difference")}
-    return _dedupe(ctx, [v for v in arr if (deep_key(v) in other) == keep_common], deep_key)
+    key = DeepKeys(ctx, "intersection" if keep_common else "difference")
+    other = {key(v) for v in _other_array(args, "difference")}
+    return _dedupe(ctx, [v for v in arr if (key(v) in other) == keep_common], key)
 
 
 def _pluck(ctx: Context, arr: list[Any], args: list[Any]) -> list[Any]:
@@ -358,12 +436,14 @@ ARRAY_EXTENSIONS: dict[str, Method] = {
     "chunk": _chunk,
     "append": _append,
     "renameKeys": _rename_keys,
-    "union": lambda ctx, arr, a: _dedupe(ctx, _append(ctx, arr, _other_array(a, "union")), deep_key),
+    "union": lambda ctx, arr, a: _dedupe(
+        ctx, _append(ctx, arr, _other_array(a, "union")), DeepKeys(ctx, "union")
+    ),
     "difference": lambda ctx, arr, a: _set_op(ctx, arr, a, False),
     "intersection": lambda ctx, arr, a: _set_op(ctx, arr, a, True),
     "pluck": _pluck,
     "smartJoin": _smart_join,
-    "toJsonString": lambda ctx, arr, a: stringify(arr, ctx),
+    "toJsonString": lambda ctx, arr, a: stringify(arr, ctx, operation="toJsonString"),
 }
 
 
@@ -375,8 +455,19 @@ def _filter_fields(obj: dict[str, Any], needle: Any, keep: bool) -> dict[str, An
     return {k: v for k, v in obj.items() if (text in js_string(v)) == keep}
 
 
-def url_encode_object(obj: dict[str, Any]) -> str:
-    return urlencode([(k, js_string(v)) for k, v in obj.items() if v is not UNDEFINED])
+def _url_encode_object(ctx: Context, obj: dict[str, Any]) -> str:
+    """``URLSearchParams`` text of an object's fields (``urlencode``'s rules), the size counted field by
+    field before each is encoded: the values may be one long string shared many times."""
+    pairs = [(k, js_string(v)) for k, v in obj.items() if v is not UNDEFINED]
+    parts: list[str] = []
+    size = max(len(pairs) - 1, 0)
+    for key, value in pairs:
+        for text in (key, value):
+            measure(ctx, text, quote_plus, URI_GROWTH, "urlEncode", size)
+            parts.append(quote_plus(text, safe=""))
+            size += len(parts[-1])
+        size += 1
+    return "&".join(f"{parts[i]}={parts[i + 1]}" for i in range(0, len(parts), 2))
 
 
 OBJECT_EXTENSIONS: dict[str, Method] = {
@@ -388,9 +479,9 @@ OBJECT_EXTENSIONS: dict[str, Method] = {
     "keepFieldsContaining": lambda ctx, o, a: _filter_fields(o, arg(a, 0), True),
     "keys": lambda ctx, o, a: list(o),
     "values": lambda ctx, o, a: list(o.values()),
-    "compact": lambda ctx, o, a: _compact_value(o),
-    "urlEncode": lambda ctx, o, a: url_encode_object(o),
-    "toJsonString": lambda ctx, o, a: stringify(o, ctx),
+    "compact": lambda ctx, o, a: _compact_value(ctx, o),
+    "urlEncode": lambda ctx, o, a: _url_encode_object(ctx, o),
+    "toJsonString": lambda ctx, o, a: stringify(o, ctx, operation="toJsonString"),
 }
 
 

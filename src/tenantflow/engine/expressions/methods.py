@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import math
-import unicodedata
 from collections.abc import Callable, Iterator
 from decimal import ROUND_HALF_UP, Decimal
 from decimal import Context as DecimalContext
@@ -17,6 +16,7 @@ from typing import Any
 from .errors import ExpressionError
 from .regex import JSRegExp, expand_replacement, match_array, regex_replace, regex_split
 from .runtime import Context, arg, call_function
+from .sizes import CASE_GROWTH, NORMAL_GROWTH, NormalForm, bounded, normalize
 from .values import (
     INF,
     NAN,
@@ -88,8 +88,9 @@ def _as_regex(value: Any) -> JSRegExp:
 
 
 def _string_replace(ctx: Context, s: str, pattern: Any, replacement: Any, replace_all: bool) -> str:
+    operation = "replaceAll" if replace_all else "replace"
     if isinstance(pattern, JSRegExp):
-        return regex_replace(ctx, s, pattern, replacement, replace_all)
+        return regex_replace(ctx, s, pattern, replacement, replace_all, operation)
     needle = js_string(pattern)
     template = None if isinstance(replacement, NativeFunction) else js_string(replacement)
     out: list[str] = []
@@ -97,18 +98,21 @@ def _string_replace(ctx: Context, s: str, pattern: Any, replacement: Any, replac
     pos = s.find(needle)
     while pos != -1:
         ctx.charge(1)
+        total += pos - last
+        rest = len(s) - pos - len(needle)
         if template is None:
             piece = js_string(call_function(ctx, replacement, [needle, pos, s]))
         else:
-            piece = expand_replacement(template, None, needle, pos, s)
-        total += pos - last + len(piece)
-        ctx.check_string(total + len(s) - pos - len(needle))
+            piece = expand_replacement(ctx, template, None, needle, pos, s, total + rest, operation)
+        total += len(piece)
+        ctx.check_length(total + rest, operation)
         out += (s[last:pos], piece)
         last = pos + len(needle)
         if not replace_all:
             break
         pos = s.find(needle, pos + max(len(needle), 1))
     out.append(s[last:])
+    ctx.check_string(total + len(s) - last, operation)
     return "".join(out)
 
 
@@ -124,6 +128,7 @@ def _split(ctx: Context, s: str, args: list[Any]) -> list[Any]:
         ctx.check_array(min(len(s), limit))
         return list(s[:limit])
     ctx.charge(len(s) // 16)
+    ctx.check_array(min(s.count(text) + 1, limit))
     return s.split(text)[:limit]
 
 
@@ -132,7 +137,7 @@ def _pad(ctx: Context, s: str, args: list[Any], at_start: bool) -> str:
     fill = " " if arg(args, 1) is UNDEFINED else js_string(arg(args, 1))
     if target <= len(s) or not fill:
         return s
-    ctx.check_string(2**63 if target == INF else int(target))
+    ctx.check_string(2**63 if target == INF else int(target), "padStart" if at_start else "padEnd")
     count = int(target) - len(s)
     padding = (fill * (count // len(fill) + 1))[:count]
     return padding + s if at_start else s + padding
@@ -142,13 +147,13 @@ def _repeat(ctx: Context, s: str, args: list[Any]) -> str:
     count = to_integer(arg(args, 0))
     if count < 0 or count == INF:
         raise ExpressionError("RangeError: Invalid count value")
-    ctx.check_string(len(s) * int(count))
+    ctx.check_string(len(s) * int(count), "repeat")
     return s * int(count)
 
 
 def _concat_strings(ctx: Context, s: str, args: list[Any]) -> str:
     parts = [s, *map(js_string, args)]
-    ctx.check_string(sum(map(len, parts)))
+    ctx.check_string(sum(map(len, parts)), "concat")
     return "".join(parts)
 
 
@@ -212,10 +217,10 @@ STRING_METHODS: dict[str, Method] = {
     ],
     "substring": lambda ctx, s, a: _substring(s, a),
     "substr": lambda ctx, s, a: _substr(s, a),
-    "toUpperCase": lambda ctx, s, a: s.upper(),
-    "toLowerCase": lambda ctx, s, a: s.lower(),
-    "toLocaleUpperCase": lambda ctx, s, a: s.upper(),
-    "toLocaleLowerCase": lambda ctx, s, a: s.lower(),
+    "toUpperCase": lambda ctx, s, a: bounded(ctx, s, str.upper, CASE_GROWTH, "toUpperCase"),
+    "toLowerCase": lambda ctx, s, a: bounded(ctx, s, str.lower, CASE_GROWTH, "toLowerCase"),
+    "toLocaleUpperCase": lambda ctx, s, a: bounded(ctx, s, str.upper, CASE_GROWTH, "toLocaleUpperCase"),
+    "toLocaleLowerCase": lambda ctx, s, a: bounded(ctx, s, str.lower, CASE_GROWTH, "toLocaleLowerCase"),
     "trim": lambda ctx, s, a: s.strip(),
     "trimStart": lambda ctx, s, a: s.lstrip(),
     "trimEnd": lambda ctx, s, a: s.rstrip(),
@@ -238,15 +243,15 @@ STRING_METHODS: dict[str, Method] = {
     "toString": lambda ctx, s, a: s,
     "valueOf": lambda ctx, s, a: s,
     "localeCompare": lambda ctx, s, a: _locale_compare(s, js_string(arg(a, 0))),
-    "normalize": lambda ctx, s, a: unicodedata.normalize(
-        "NFC" if arg(a, 0) is UNDEFINED else _normal_form(arg(a, 0)), s
+    "normalize": lambda ctx, s, a: normalize(
+        ctx, s, "NFC" if arg(a, 0) is UNDEFINED else _normal_form(arg(a, 0))
     ),
 }
 
 
-def _normal_form(value: Any) -> Any:
-    form = js_string(value)
-    if form not in ("NFC", "NFD", "NFKC", "NFKD"):
+def _normal_form(value: Any) -> NormalForm:
+    form = "NFC" if value is UNDEFINED else js_string(value)
+    if form not in NORMAL_GROWTH:
         raise ExpressionError("RangeError: The normalization form should be one of NFC, NFD, NFKC, NFKD")
     return form
 
@@ -349,10 +354,10 @@ def _concat(ctx: Context, arr: list[Any], args: list[Any]) -> list[Any]:
     return out
 
 
-def join_array(ctx: Context, arr: list[Any], separator: str) -> str:
+def join_array(ctx: Context, arr: list[Any], separator: str, operation: str = "join") -> str:
     parts = ["" if v is None or v is UNDEFINED else js_string(v) for v in arr]
     ctx.charge(len(parts))
-    ctx.check_string(sum(map(len, parts)) + len(separator) * max(len(parts) - 1, 0))
+    ctx.check_string(sum(map(len, parts)) + len(separator) * max(len(parts) - 1, 0), operation)
     return separator.join(parts)
 
 
@@ -460,7 +465,7 @@ ARRAY_METHODS: dict[str, Method] = {
     "keys": lambda ctx, arr, a: list(range(len(arr))),
     "values": lambda ctx, arr, a: list(arr),
     "entries": lambda ctx, arr, a: [[i, v] for i, v in enumerate(arr)],
-    "toString": lambda ctx, arr, a: join_array(ctx, arr, ","),
+    "toString": lambda ctx, arr, a: join_array(ctx, arr, ",", "toString"),
     "valueOf": lambda ctx, arr, a: arr,
 }
 

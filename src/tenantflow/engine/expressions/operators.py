@@ -31,14 +31,14 @@ def add(ctx: Context, a: Any, b: Any) -> Any:
     if ta is int and tb is int:
         return int_result(a + b)
     if ta is str and tb is str:
-        ctx.check_string(len(a) + len(b))
+        ctx.check_string(len(a) + len(b), "+")
         return a + b
     if (ta is int or ta is float) and (tb is int or tb is float):
         return js_num(float(a) + b)
     pa, pb = to_primitive(a), to_primitive(b)
     if type(pa) is str or type(pb) is str:
         sa, sb = js_string(pa), js_string(pb)
-        ctx.check_string(len(sa) + len(sb))
+        ctx.check_string(len(sa) + len(sb), "+")
         return sa + sb
     return js_num(float(to_number(pa)) + float(to_number(pb)))
 

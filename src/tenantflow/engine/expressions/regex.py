@@ -49,10 +49,18 @@ class JSRegExp(JSValue):
         )
 
     def finditer(self, ctx: Context, subject: str) -> list[regex.Match[str]]:
-        """Every match, found within the evaluation's time left (a list: the timeout covers the walk)."""
-        return _bounded(
-            self.source, ctx.remaining_seconds(), lambda t: list(self.pattern.finditer(subject, timeout=t))
-        )
+        """Every match, found within the evaluation's time left (a list: the timeout covers the walk); each
+        match is a step, so millions of them stop at the step budget rather than fill memory."""
+
+        def walk(seconds: float) -> list[regex.Match[str]]:
+            found = []
+            for match in self.pattern.finditer(subject, timeout=seconds):
+                ctx.charge(1)
+                found.append(match)
+            ctx.check_array(len(found))
+            return found
+
+        return _bounded(self.source, ctx.remaining_seconds(), walk)
 
 
 @lru_cache(maxsize=512)
@@ -202,54 +210,78 @@ def match_array(match: regex.Match[str]) -> list[Any]:
 
 
 def expand_replacement(
-    template: str, match: regex.Match[str] | None, matched: str, position: int, subject: str
+    ctx: Context,
+    template: str,
+    match: regex.Match[str] | None,
+    matched: str,
+    position: int,
+    subject: str,
+    used: int,
+    operation: str,
 ) -> str:
-    """Apply JS replacement patterns ``$$ $& $` $' $n $<name>``."""
+    """Apply JS replacement patterns ``$$ $& $` $' $n $<name>``. The piece's size is checked as it grows,
+    before each copy (after ``used`` characters of the result): ``$`` and ``$'`` copy the subject, so a long
+    template of them would otherwise multiply it."""
     if "$" not in template:
         return template
     groups = match.groups() if match else ()
     named = match.groupdict() if match else {}
     out: list[str] = []
+    size = used
     i = 0
     while i < len(template):
-        c = template[i]
-        nxt = template[i + 1 : i + 2]
-        if c != "$" or not nxt:
-            out.append(c)
-            i += 1
-        elif nxt == "$":
-            out.append("$")
-            i += 2
-        elif nxt == "&":
-            out.append(matched)
-            i += 2
-        elif nxt == "`":
-            out.append(subject[:position])
-            i += 2
-        elif nxt == "'":
-            out.append(subject[position + len(matched) :])
-            i += 2
-        elif _is_digits(nxt):
-            two = template[i + 1 : i + 3]
-            width = 2 if _is_digits(two) and 0 < int(two) <= len(groups) else 1
-            index = int(template[i + 1 : i + 1 + width])
-            if 0 < index <= len(groups):
-                out.append(groups[index - 1] or "")
-                i += 1 + width
-            else:
-                out.append("$")
-                i += 1
-        elif nxt == "<" and named and ">" in template[i:]:
-            close = template.index(">", i)
-            out.append(named.get(template[i + 2 : close]) or "")
-            i = close + 1
-        else:
-            out.append("$")
-            i += 1
+        dollar = template.find("$", i)
+        if dollar == -1:
+            dollar = len(template)
+        if dollar > i:
+            size += dollar - i
+            ctx.check_length(size, operation)
+            out.append(template[i:dollar])
+            i = dollar
+            continue
+        piece, i = _substitution(template, i, groups, named, matched, position, subject)
+        size += len(piece) if isinstance(piece, str) else piece[1] - piece[0]
+        ctx.check_length(size, operation)
+        out.append(piece if isinstance(piece, str) else subject[piece[0] : piece[1]])
     return "".join(out)
 
 
-def regex_replace(ctx: Context, subject: str, rx: JSRegExp, replacement: Any, replace_all: bool) -> str:
+def _substitution(
+    template: str,
+    i: int,
+    groups: tuple[str | Any, ...],
+    named: dict[str, str | Any],
+    matched: str,
+    position: int,
+    subject: str,
+) -> tuple[str | tuple[int, int], int]:
+    """The replacement for the ``$`` at ``template[i]`` (text, or a (start, end) slice of the subject not yet
+    copied) and the index after it."""
+    nxt = template[i + 1 : i + 2]
+    if nxt == "$":
+        return "$", i + 2
+    if nxt == "&":
+        return matched, i + 2
+    if nxt == "`":
+        return (0, position), i + 2
+    if nxt == "'":
+        return (position + len(matched), len(subject)), i + 2
+    if _is_digits(nxt):
+        two = template[i + 1 : i + 3]
+        width = 2 if _is_digits(two) and 0 < int(two) <= len(groups) else 1
+        index = int(template[i + 1 : i + 1 + width])
+        if 0 < index <= len(groups):
+            return groups[index - 1] or "", i + 1 + width
+        return "$", i + 1
+    if nxt == "<" and named and ">" in template[i:]:
+        close = template.index(">", i)
+        return named.get(template[i + 2 : close]) or "", close + 1
+    return "$", i + 1
+
+
+def regex_replace(
+    ctx: Context, subject: str, rx: JSRegExp, replacement: Any, replace_all: bool, operation: str
+) -> str:
     """``String.prototype.replace``/``replaceAll`` with a regex; the output size is checked as it grows."""
     total = len(subject)
     is_fn = isinstance(replacement, NativeFunction)
@@ -258,12 +290,13 @@ def regex_replace(ctx: Context, subject: str, rx: JSRegExp, replacement: Any, re
     def substitute(m: regex.Match[str]) -> str:
         nonlocal total
         ctx.charge(1)
+        total -= m.end() - m.start()
         if is_fn:
             result = js_string(call_function(ctx, replacement, [m.group(0), *_groups(m), m.start(), subject]))
         else:
-            result = expand_replacement(template, m, m.group(0), m.start(), subject)
-        total += len(result) - (m.end() - m.start())
-        ctx.check_string(total)
+            result = expand_replacement(ctx, template, m, m.group(0), m.start(), subject, total, operation)
+        total += len(result)
+        ctx.check_length(total, operation)
         return result
 
     count = 0 if (rx.is_global or replace_all) else 1

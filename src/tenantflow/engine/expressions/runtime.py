@@ -15,6 +15,7 @@ from .errors import ExpressionError, ExpressionLimitError
 from .values import MAX_STRING_LENGTH, UNDEFINED, NativeFunction
 
 _TIME_CHECK_INTERVAL = 2_000
+_COPY_STEP = 65_536  # characters a string copy may take per step charged
 _C = TypeVar("_C")
 
 
@@ -72,11 +73,22 @@ class Context:
             raise ExpressionLimitError(f"Expression exceeded the time budget ({self.limits.max_seconds} s)")
         return left
 
-    def check_string(self, length: int) -> None:
-        """Call *before* building a string of ``length`` characters."""
+    def check_string(self, length: int, operation: str = "") -> None:
+        """Call *before* building a string of ``length`` characters (``operation`` names it in the error).
+
+        A large string also charges steps by its size, so the wall-clock budget is looked at between big
+        copies (a loop of concatenations) rather than only every few thousand cheap steps.
+        """
+        self.check_length(length, operation)
+        if length >= _COPY_STEP:
+            self.charge(length // _COPY_STEP)
+
+    def check_length(self, length: int, operation: str) -> None:
+        """The size check alone, for a running total that grows while one result is built."""
         if length > self.limits.max_string_length:
+            where = f" in {operation}" if operation else ""
             raise ExpressionLimitError(
-                f"String result too large ({length} > {self.limits.max_string_length} characters)"
+                f"String result too large{where} ({length} > {self.limits.max_string_length} characters)"
             )
 
     def check_array(self, length: int) -> None:

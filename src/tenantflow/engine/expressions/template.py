@@ -25,6 +25,10 @@ _Part = str | Eval
 
 
 _N8N_NODE_PREFIXES = ("n8n-nodes-base.", "@n8n/")
+# A parameter's value may hold this many strings' worth of characters, every shared reference counted: a
+# node then works on (joins, hashes, writes out) what it was given, not a few strings referenced a million
+# times.
+RESULT_CHARS = 10
 
 
 def follows_n8n(node_type: str) -> bool:
@@ -113,7 +117,7 @@ class Template:
             if self._single is not None:
                 return self._single(ctx)
             pieces = [p if isinstance(p, str) else _mixed_text(p(ctx), ctx) for p in self._parts]
-            ctx.check_string(sum(map(len, pieces)))
+            ctx.check_string(sum(map(len, pieces)), "template")
             return "".join(pieces)
         except ExpressionError as exc:
             exc.expression = exc.expression or self.source
@@ -149,7 +153,8 @@ def resolve_value(
         if not is_template(value, n8n):
             return value
         bounds = limits or DEFAULT_LIMITS
-        return to_json(compile_template(value).render(variables, bounds), bounds.max_array_length)
+        result = compile_template(value).render(variables, bounds)
+        return to_json(result, bounds.max_array_length, max_chars=RESULT_CHARS * bounds.max_string_length)
     if isinstance(value, dict):
         return {k: resolve_value(v, variables, limits, n8n) for k, v in value.items()}
     if isinstance(value, list):

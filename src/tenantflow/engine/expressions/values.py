@@ -13,6 +13,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from decimal import Decimal
+from json.encoder import encode_basestring
 from typing import Any, Final
 
 from .errors import ExpressionLimitError
@@ -361,35 +362,52 @@ def js_less_than(a: Any, b: Any) -> bool | None:
 # ---------------------------------------------------------------- JSON
 
 
-class _NodeBudget:
-    __slots__ = ("left",)
+class NodeBudget:
+    """Values and string characters a conversion may still visit: shared references count every time
+    they are reached, because the converted result holds (and later serialises) each of them."""
 
-    def __init__(self, left: float) -> None:
+    __slots__ = ("chars", "left")
+
+    def __init__(self, left: float, chars: float = INF) -> None:
         self.left = left
+        self.chars = chars
 
     def spend(self) -> None:
         self.left -= 1
         if self.left < 0:
             raise ExpressionLimitError("Result is too large to convert to JSON")
 
+    def spend_chars(self, count: int) -> None:
+        self.chars -= count
+        if self.chars < 0:
+            raise ExpressionLimitError("Result is too large to convert to JSON (its strings are too long)")
 
-def to_json(value: Any, max_nodes: int | None = None) -> Any:
+
+def to_json(value: Any, max_nodes: int | None = None, *, max_chars: int | None = None) -> Any:
     """Convert an expression result to plain JSON data (the rules of ``JSON.stringify``).
 
-    ``max_nodes`` bounds the values visited, because shared references can make a small result expand
-    exponentially when flattened.
+    ``max_nodes`` bounds the values visited and ``max_chars`` the string characters, because shared
+    references can make a small result expand exponentially when flattened.
     """
-    budget = _NodeBudget(INF if max_nodes is None else max_nodes)
+    budget = NodeBudget(INF if max_nodes is None else max_nodes, INF if max_chars is None else max_chars)
+    return to_json_within(value, budget)
+
+
+def to_json_within(value: Any, budget: NodeBudget) -> Any:
+    """:func:`to_json` drawing on a budget shared by several conversions."""
     try:
         return _to_json(value, budget)
     except RecursionError:
         raise ExpressionLimitError("Result is nested too deeply to convert to JSON") from None
 
 
-def _to_json(value: Any, budget: _NodeBudget) -> Any:
+def _to_json(value: Any, budget: NodeBudget) -> Any:
     budget.spend()
     t = type(value)
-    if value is None or t is str or t is bool or t is int:
+    if t is str:
+        budget.spend_chars(len(value))
+        return value
+    if value is None or t is bool or t is int:
         return value
     if t is float:
         return None if value != value or value in (INF, -INF) else value
@@ -408,36 +426,91 @@ def _to_json(value: Any, budget: _NodeBudget) -> Any:
     return None
 
 
-def format_json(data: Any, indent: str = "") -> str:
-    """Serialise plain JSON data the way ``JSON.stringify`` does (JS number formatting, optional indent)."""
-    return _format(data, indent, "")
+def format_json(
+    data: Any,
+    indent: str = "",
+    *,
+    max_length: int | None = None,
+    operation: str = "JSON.stringify",
+    sort_keys: bool = False,
+) -> str:
+    """Serialise plain JSON data the way ``JSON.stringify`` does (JS number formatting, optional indent).
+
+    With ``max_length``, the text's size is counted as it is written (a string shared a thousand times is
+    written a thousand times) and writing stops as soon as it is over, naming ``operation``.
+    """
+    writer = _JsonWriter(indent, INF if max_length is None else max_length, operation, sort_keys)
+    try:
+        writer.value(data, "")
+    except RecursionError:
+        raise ExpressionLimitError(f"Value is nested too deeply for {operation}") from None
+    return "".join(writer.parts)
 
 
-def _format(value: Any, indent: str, current: str) -> str:
-    t = type(value)
-    if value is None:
-        return "null"
-    if t is bool:
-        return "true" if value else "false"
-    if t is int or t is float:
-        return number_to_string(value)
-    if t is str:
-        return json.dumps(value, ensure_ascii=False)
-    inner = current + indent
-    if t is list:
-        parts = [_format(v, indent, inner) for v in value]
-        open_, close = "[", "]"
-    else:
-        sep = ": " if indent else ":"
-        parts = [
-            f"{json.dumps(k, ensure_ascii=False)}{sep}{_format(v, indent, inner)}" for k, v in value.items()
-        ]
-        open_, close = "{", "}"
-    if not parts:
-        return open_ + close
-    if not indent:
-        return open_ + ",".join(parts) + close
-    return f"{open_}\n{inner}" + f",\n{inner}".join(parts) + f"\n{current}{close}"
+class _JsonWriter:
+    __slots__ = ("indent", "limit", "operation", "parts", "size", "sort_keys")
+
+    def __init__(self, indent: str, limit: float, operation: str, sort_keys: bool) -> None:
+        self.indent = indent
+        self.limit = limit
+        self.operation = operation
+        self.sort_keys = sort_keys
+        self.parts: list[str] = []
+        self.size = 0
+
+    def grow(self, count: int) -> None:
+        """Account for ``count`` more characters, before they are built."""
+        self.size += count
+        if self.size > self.limit:
+            raise ExpressionLimitError(
+                f"String result too large in {self.operation} (over {self.limit:.0f} characters)"
+            )
+
+    def write(self, text: str) -> None:
+        self.grow(len(text))
+        self.parts.append(text)
+
+    def string(self, text: str) -> None:
+        self.grow(len(text) + 2)  # the least its quoted form takes, known before any copy is made
+        quoted = encode_basestring(text)
+        self.grow(len(quoted) - len(text) - 2)  # its escapes
+        self.parts.append(quoted)
+
+    def value(self, value: Any, current: str) -> None:
+        t = type(value)
+        if t is str:
+            self.string(value)
+        elif value is None:
+            self.write("null")
+        elif t is bool:
+            self.write("true" if value else "false")
+        elif t is int or t is float:
+            self.write(number_to_string(value))
+        elif t is list:
+            self.container("[", "]", value, current, None)
+        else:
+            items = sorted(value.items()) if self.sort_keys else value.items()
+            self.container("{", "}", items, current, ": " if self.indent else ":")
+
+    def container(self, open_: str, close: str, members: Any, current: str, sep: str | None) -> None:
+        inner = current + self.indent
+        self.write(open_)
+        first = True
+        for member in members:
+            if not first:
+                self.write(",")
+            first = False
+            if self.indent:
+                self.write("\n" + inner)
+            if sep is None:
+                self.value(member, inner)
+            else:
+                self.string(member[0])
+                self.write(sep)
+                self.value(member[1], inner)
+        if self.indent and not first:
+            self.write("\n" + current)
+        self.write(close)
 
 
 _FLOAT_PREFIX = re.compile(r"[+-]?(?:Infinity|\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?)", re.ASCII)
