@@ -322,9 +322,17 @@ def _from_char_code(ctx: Context, args: list[Any]) -> str:
     return "".join(chr(int(c) % 0x10000) if c not in (INF, -INF) else "\0" for c in codes)
 
 
+def _to_string(ctx: Context, args: list[Any]) -> str:
+    """``String(value)``: an array's text is capped at the engine-wide string size while it is built (it
+    has no context there), so the evaluation's own, perhaps smaller, budget is checked on the result."""
+    text = js_string(args[0]) if args else ""
+    ctx.check_string(len(text), "String")
+    return text
+
+
 STRING = Builtin(
     "String",
-    lambda ctx, a: js_string(a[0]) if a else "",
+    _to_string,
     members={"fromCharCode": Builtin("fromCharCode", _from_char_code)},
 )
 
@@ -494,7 +502,7 @@ def _new_object(ctx: Context, args: list[Any]) -> Any:
 
 CONSTRUCTORS: dict[str, Callable[[Context, list[Any]], Any]] = {
     "Date": lambda ctx, args: new_date(args),
-    "String": lambda ctx, args: js_string(args[0]) if args else "",
+    "String": _to_string,
     "Array": new_array,
     "Object": _new_object,
 }

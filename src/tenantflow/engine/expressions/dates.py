@@ -171,7 +171,7 @@ def parse_date(text: str, zone: tzinfo = UTC) -> float:
         return _to_ms(datetime.fromisoformat(s), zone)
     except ValueError:
         pass
-    s = re.sub(r"\s*\([^)]*\)$", "", s)  # JS Date.toString() carries a zone name in parentheses
+    s = _without_zone_name(s)
     try:
         return _to_ms(datetime.strptime(s, "%a %b %d %Y %H:%M:%S GMT%z"), zone)
     except ValueError:
@@ -180,6 +180,16 @@ def parse_date(text: str, zone: tzinfo = UTC) -> float:
         return _to_ms(email.utils.parsedate_to_datetime(s), zone)
     except (TypeError, ValueError, IndexError):
         return NAN
+
+
+def _without_zone_name(s: str) -> str:
+    r"""``s`` without a trailing parenthesised zone name, as JS ``Date.toString()`` writes one (what
+    ``re.sub(r"\s*\([^)]*\)$", "", s)`` does, found from the end: that search rescans the rest of the
+    text from every ``(``, quadratic on a long run of them)."""
+    if not s.endswith(")"):
+        return s
+    opening = s.find("(", s.rfind(")", 0, len(s) - 1) + 1)
+    return s if opening == -1 else s[:opening].rstrip()
 
 
 def _from_components(args: list[Any]) -> float:

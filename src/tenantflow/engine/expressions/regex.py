@@ -4,12 +4,14 @@ JS syntax is translated (named groups, ``\\d``/``\\w`` as ASCII, ``.`` and ``$``
 pattern compiles: a backtracking one such as ``/(a|a)+$/`` is not refused up front (no heuristic can tell
 it from the safe patterns real workflows use), it is stopped while it runs. Matching takes a timeout, the
 time left in the evaluation's budget (:meth:`Context.remaining_seconds`), and running out is
-EXPRESSION_LIMIT naming the pattern. Nodes that match outside an expression give their own (:func:`search`).
+EXPRESSION_LIMIT naming the pattern. Nodes that match outside an expression give their own (:func:`search`),
+or share one :class:`Deadline` between all the matches of a run.
 """
 
 from __future__ import annotations
 
 import re
+import time
 import warnings
 from collections.abc import Callable
 from functools import lru_cache
@@ -44,7 +46,7 @@ class JSRegExp(JSValue):
         return f"/{self.source}/{self.flags}"
 
     def search(self, ctx: Context, subject: str) -> regex.Match[str] | None:
-        return _bounded(
+        return within_time(
             self.source, ctx.remaining_seconds(), lambda t: self.pattern.search(subject, timeout=t)
         )
 
@@ -60,7 +62,7 @@ class JSRegExp(JSValue):
             ctx.check_array(len(found))
             return found
 
-        return _bounded(self.source, ctx.remaining_seconds(), walk)
+        return within_time(self.source, ctx.remaining_seconds(), walk)
 
 
 @lru_cache(maxsize=512)
@@ -81,21 +83,51 @@ def compile_js_regex(source: str, flags: str) -> regex.Pattern[str]:
 
 
 def search(
-    pattern: regex.Pattern[str], source: str, subject: str, seconds: float, *, sticky: bool = False
+    pattern: regex.Pattern[str],
+    source: str,
+    subject: str,
+    seconds: float,
+    *,
+    sticky: bool = False,
+    full: bool = False,
 ) -> regex.Match[str] | None:
-    """``pattern.search`` (``match`` when ``sticky``) for nodes that match outside an expression, stopped
-    after ``seconds``."""
-    find = pattern.match if sticky else pattern.search
-    return _bounded(source, seconds, lambda t: find(subject, timeout=t))
+    """``pattern.search`` (``match`` when ``sticky``, ``fullmatch`` when ``full``) for nodes that match
+    outside an expression, stopped after ``seconds``."""
+    find = pattern.fullmatch if full else pattern.match if sticky else pattern.search
+    return within_time(source, seconds, lambda t: find(subject, timeout=t))
 
 
-def _bounded(source: str, seconds: float, run: Callable[[float], _T]) -> _T:
+REGEX_SECONDS = 1.0  # what a node's run may spend matching user patterns, as long as one expression
+
+
+class Deadline:
+    """The matching time a node's run has left, shared by all its matches (a per-match timeout would let
+    a thousand items each take just under it). The clock starts at the first match."""
+
+    __slots__ = ("end", "seconds")
+
+    def __init__(self, seconds: float = REGEX_SECONDS) -> None:
+        self.seconds = seconds
+        self.end = 0.0
+
+    def run(self, source: str, run: Callable[[float], _T]) -> _T:
+        """``run(timeout)`` with the time left; running out is EXPRESSION_LIMIT naming ``source``."""
+        now = time.monotonic()
+        if not self.end:
+            self.end = now + self.seconds
+        return within_time(source, self.end - now, run)
+
+
+def within_time(source: str, seconds: float, run: Callable[[float], _T]) -> _T:
+    """``run(timeout)`` for the pattern ``source``, as EXPRESSION_LIMIT naming it when time runs out."""
     try:
+        if seconds <= 0:
+            raise TimeoutError
         return run(seconds)
     except TimeoutError:
         raise ExpressionLimitError(
-            f"Regular expression /{source}/ ran out of time ({seconds:.3g} s left): it backtracks too much "
-            "on this text"
+            f"Regular expression /{source}/ ran out of time ({max(seconds, 0):.3g} s left): it backtracks "
+            "too much on this text"
         ) from None
 
 
@@ -300,7 +332,7 @@ def regex_replace(
         return result
 
     count = 0 if (rx.is_global or replace_all) else 1
-    return _bounded(
+    return within_time(
         rx.source,
         ctx.remaining_seconds(),
         lambda t: rx.pattern.sub(substitute, subject, count=count, timeout=t),

@@ -9,6 +9,7 @@ timestamp detection, moment's format tokens (typeVersion 1 was built on moment),
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable
@@ -16,7 +17,10 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import regex
+
 from tenantflow.engine.errors import ErrorCode, NodeError
+from tenantflow.engine.expressions import REGEX_SECONDS, search
 from tenantflow.engine.expressions.dates import EPOCH, JSDate, parse_date, shift, to_format
 
 _MS = timedelta(milliseconds=1)
@@ -233,22 +237,26 @@ _PARSE_TOKENS = re.compile(
 )
 
 
-def _format_regex(fmt: str) -> tuple[re.Pattern[str], list[str]]:
+@functools.lru_cache(maxsize=256)
+def _format_regex(fmt: str) -> tuple[regex.Pattern[str], tuple[str, ...]]:
+    r"""The format as a pattern of one group per field. Each field is atomic, as moment reads a format
+    field by field without going back (``MD`` reads ``123`` as month 12, day 3), which also keeps the
+    match linear: with backtracking, a run of ``(\d{1,2})`` fields tries exponentially many splits."""
     fields: list[str] = []
     pattern = ""
     position = 0
     for match in _PARSE_TOKENS.finditer(fmt):
-        pattern += re.escape(fmt[position : match.start()])
+        pattern += regex.escape(fmt[position : match.start()])
         token = match.group(0)
         if token[0] in "['":
-            pattern += re.escape(token[1:-1])
+            pattern += regex.escape(token[1:-1])
         else:
-            regex, name = _PARSE_FIELDS[token]
-            pattern += f"({regex})"
+            field, name = _PARSE_FIELDS[token]
+            pattern += f"((?>{field}))"
             fields.append(name)
         position = match.end()
-    pattern += re.escape(fmt[position:])
-    return re.compile(pattern, re.IGNORECASE), fields
+    pattern += regex.escape(fmt[position:])
+    return regex.compile(pattern, regex.IGNORECASE | regex.VERSION0), tuple(fields)
 
 
 def _month_number(name: str) -> int:
@@ -261,8 +269,9 @@ def _month_number(name: str) -> int:
 def parse_with_format(text: Any, fmt: str, default_zone: tzinfo) -> float:
     """Epoch ms of ``text`` read with ``fmt`` (moment or Luxon tokens for date and time parts), in
     ``default_zone``; NaN when ``text`` does not fit the format."""
-    regex, fields = _format_regex(fmt)
-    match = regex.fullmatch(str(text).strip())
+    compiled, fields = _format_regex(fmt)
+    subject = str(text).strip()
+    match = search(compiled, fmt, subject, REGEX_SECONDS, full=True)
     if match is None:
         return math.nan
     parts: dict[str, Any] = {"year": 1970, "month": 1, "day": 1, "hour": 0, "minute": 0, "second": 0}

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from tenantflow.engine.errors import ErrorCode, NodeError
-from tenantflow.engine.expressions import UNDEFINED, js_string
+from tenantflow.engine.expressions import UNDEFINED, Deadline, js_string
 from tenantflow.engine.sdk import Item, Items, NodeContext, NodeType
 from tenantflow.nodes.n8n.core import BOOLEAN, STRING, first_input, object_schema, one_of
 from tenantflow.nodes.n8n.data.markup.xml import BuilderOptions, ParserOptions, json_to_xml, xml_to_json
@@ -415,6 +415,7 @@ class Markdown(NodeType):
 
         output: Items = []
         pacer = Pacer()
+        deadline = Deadline()  # the text-replacement patterns' matching time, for the whole run
         for index, item in enumerate(first_input(inputs)):
             if pacer.due():
                 await pacer.pause()
@@ -425,20 +426,17 @@ class Markdown(NodeType):
                 text = await off_loop(len(markdown), markdown_to_html, markdown, options)
             else:
                 html = _js_text(ctx.param("html", index, ""))
-                text = await off_loop(len(html), _html_to_markdown, html, options)
+                text = await off_loop(len(html), _html_to_markdown, html, options, deadline)
             json = copy.deepcopy(item.get("json", {}))
             set_path(json, key, text)
             output.append({"json": json, "pairedItem": {"item": index}})
         return [output]
 
 
-def _html_to_markdown(html: str, options: dict[str, Any]) -> str:
+def _html_to_markdown(html: str, options: dict[str, Any], deadline: Deadline) -> str:
     from tenantflow.nodes.n8n.data.markup.markdown import HtmlToMarkdownOptions, html_to_markdown
 
-    try:
-        return html_to_markdown(html, HtmlToMarkdownOptions.from_params(options))
-    except re.error as exc:
-        raise NodeError(f"Invalid text replacement pattern: {exc}", code=ErrorCode.INVALID_PARAMETER) from exc
+    return html_to_markdown(html, HtmlToMarkdownOptions.from_params(options), deadline)
 
 
 def _js_text(value: Any) -> str:

@@ -13,6 +13,7 @@ on top: header ids (``exampledomain``), ``...`` as an ellipsis outside code, ``~
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,10 @@ import markdown as markdown_lib
 from bs4 import BeautifulSoup
 from bs4.element import NavigableString
 from markdownify import MarkdownConverter
+from regex import Pattern
+
+from tenantflow.engine.errors import ErrorCode, NodeError
+from tenantflow.engine.expressions import Deadline, ExpressionError, compile_js_regex
 
 _NEVER_PRINTED = ("head", "script", "style", "title", "noscript", "template")
 
@@ -53,12 +58,13 @@ def _rule(rule: dict[str, Any]) -> tuple[str, str]:
     return str(rule.get("pattern", "")), str(rule.get("replacement", ""))
 
 
-def html_to_markdown(html: str, options: HtmlToMarkdownOptions) -> str:
+def html_to_markdown(html: str, options: HtmlToMarkdownOptions, deadline: Deadline) -> str:
+    """``deadline`` bounds the time the ``textReplace`` patterns may take, over the whole node run."""
     soup = BeautifulSoup(html, "html.parser")
     for element in soup.find_all([*_NEVER_PRINTED, *options.ignore]):
         element.decompose()
     for pattern, replacement in options.text_replace:
-        _replace_text(soup, pattern, replacement)
+        _replace_text(soup, pattern, replacement, deadline)
     converted = MarkdownConverter(
         heading_style="ATX",
         bullets=options.bullet_marker,
@@ -69,12 +75,24 @@ def html_to_markdown(html: str, options: HtmlToMarkdownOptions) -> str:
     return leading + converted.lstrip(" \t").rstrip() if leading else converted.strip()
 
 
-def _replace_text(soup: BeautifulSoup, pattern: str, replacement: str) -> None:
-    """Apply a JavaScript ``RegExp(pattern, 'g')`` replacement to every text node."""
-    regex = re.compile(pattern)
+def _replace_text(soup: BeautifulSoup, pattern: str, replacement: str, deadline: Deadline) -> None:
+    """Apply a JavaScript ``RegExp(pattern, 'g')`` replacement to every text node, stopped (naming the
+    pattern) once the run's matching time is spent."""
+    try:
+        regex = compile_js_regex(pattern, "g")
+    except ExpressionError as exc:
+        raise NodeError(f"Invalid text replacement pattern: {exc}", code=ErrorCode.INVALID_PARAMETER) from exc
+    template = _js_replacement(replacement)
     for text in soup.find_all(string=True):
-        if isinstance(text, NavigableString) and regex.search(text):
-            text.replace_with(regex.sub(_js_replacement(replacement), str(text)))
+        if isinstance(text, NavigableString):
+            subject = str(text)
+            replaced = deadline.run(pattern, functools.partial(_sub, regex, template, subject))
+            if replaced != subject:
+                text.replace_with(replaced)
+
+
+def _sub(regex: Pattern[str], template: str, subject: str, seconds: float) -> str:
+    return regex.sub(template, subject, timeout=seconds)
 
 
 def _js_replacement(replacement: str) -> str:
