@@ -79,6 +79,7 @@ def test_an_object_in_template_text_is_written_within_the_budget() -> None:
         ("JSON.stringify(Array(900).fill('a'.repeat(1e4))).length", 900 * 10_002 + 901),
         ("'a'.repeat(2e6).replaceAll('a'.repeat(1000), '$&$&').length", 4_000_000),
         ("'a'.repeat(3e6).quote('|').length", 3_000_002),
+        ("numberList(1, 1000).reduce((a, i) => a + i + ',', '').length", 3893),
     ],
 )
 def test_results_within_the_budget_are_still_built(source: str, expected: int) -> None:
@@ -117,6 +118,8 @@ def test_string_extensions_take_linear_time(source: str, expected: object) -> No
         "[numberList(1, 40).reduce(a => [a, a], [1])].unique()",
         "numberList(1, 40).reduce(a => ({a, b: a}), {}).compact()",
         "Object.fromEntries(numberList(1, 1000).map(i => ['k' + i, 'a'.repeat(1e7)])).urlEncode()",
+        "numberList(1, 1000).map(() => 'a'.repeat(1e7))",
+        "numberList(1, 2000).reduce(a => a + 'x'.repeat(9000), '')",
     ],
 )
 def test_per_element_work_is_bounded(source: str) -> None:

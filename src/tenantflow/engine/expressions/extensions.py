@@ -22,7 +22,7 @@ from .dates import JSDate, parse_date
 from .errors import ExpressionError
 from .methods import NUMBER_METHODS, math_round, numeric_min_max
 from .runtime import Builtin, Context, arg
-from .sizes import CASE_GROWTH, URI_GROWTH, bounded, checked, measure, normalize, utf8_length
+from .sizes import CASE_GROWTH, URI_GROWTH, bounded, measure, normalize, utf8_length
 from .values import (
     INF,
     NAN,
@@ -192,11 +192,11 @@ def _title_case(ctx: Context, s: str) -> str:
         ctx.charge(1)
         return m.group(0).capitalize()
 
-    return checked(ctx, s, lambda t: re.sub(r"\S+", word, t), CASE_GROWTH, "toTitleCase")
+    return bounded(ctx, s, lambda t: re.sub(r"\S+", word, t), CASE_GROWTH, "toTitleCase")
 
 
 def _base64_encode(ctx: Context, s: str) -> str:
-    ctx.check_string(-(-utf8_length(s) // 3) * 4, "base64Encode")
+    ctx.check_string(-(-utf8_length(s) // 3) * 4, "base64Encode")  # exact: counted before it is built
     return base64.b64encode(_utf8(s)).decode("ascii")
 
 
@@ -253,7 +253,7 @@ STRING_EXTENSIONS: dict[str, Method] = {
         w.lower() if i == 0 else w.capitalize() for i, w in enumerate(_words(ctx, s))
     ),
     "toTitleCase": lambda ctx, s, a: _title_case(ctx, s),
-    "toSentenceCase": lambda ctx, s, a: checked(
+    "toSentenceCase": lambda ctx, s, a: bounded(
         ctx, s, lambda t: t[:1].upper() + t[1:].lower(), CASE_GROWTH, "toSentenceCase"
     ),
     "toInt": lambda ctx, s, a: parse_int(s),
@@ -467,7 +467,9 @@ def _url_encode_object(ctx: Context, obj: dict[str, Any]) -> str:
             parts.append(quote_plus(text, safe=""))
             size += len(parts[-1])
         size += 1
-    return "&".join(f"{parts[i]}={parts[i + 1]}" for i in range(0, len(parts), 2))
+    text = "&".join(f"{parts[i]}={parts[i + 1]}" for i in range(0, len(parts), 2))
+    ctx.check_string(len(text), "urlEncode")
+    return text
 
 
 OBJECT_EXTENSIONS: dict[str, Method] = {

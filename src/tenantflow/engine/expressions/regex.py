@@ -332,11 +332,13 @@ def regex_replace(
         return result
 
     count = 0 if (rx.is_global or replace_all) else 1
-    return within_time(
+    result = within_time(
         rx.source,
         ctx.remaining_seconds(),
         lambda t: rx.pattern.sub(substitute, subject, count=count, timeout=t),
     )
+    ctx.check_string(len(result), operation)
+    return result
 
 
 def regex_split(ctx: Context, subject: str, rx: JSRegExp, limit: int) -> list[Any]:

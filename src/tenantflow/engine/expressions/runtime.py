@@ -28,6 +28,9 @@ class ExpressionLimits:
     max_string_length: int = MAX_STRING_LENGTH
     max_array_length: int = 1_000_000
     max_depth: int = 200
+    # Characters of all the strings one evaluation builds: each is under max_string_length, but a thousand
+    # of them kept in an array would not be. Counted as built, garbage or not (a loop of concatenations).
+    max_allocated: int = 10 * MAX_STRING_LENGTH
 
 
 DEFAULT_LIMITS = ExpressionLimits()
@@ -36,12 +39,23 @@ DEFAULT_LIMITS = ExpressionLimits()
 class Context:
     """Mutable state of one evaluation (budgets, the current local scope, owned containers)."""
 
-    __slots__ = ("deadline", "depth", "env", "limits", "next_check", "owned", "steps", "variables")
+    __slots__ = (
+        "allocated",
+        "deadline",
+        "depth",
+        "env",
+        "limits",
+        "next_check",
+        "owned",
+        "steps",
+        "variables",
+    )
 
     def __init__(self, variables: Mapping[str, Any], limits: ExpressionLimits) -> None:
         self.variables = variables
         self.limits = limits
         self.steps = 0
+        self.allocated = 0
         self.next_check = 0  # the first charge starts the clock: most expressions never charge at all
         self.deadline = 0.0
         self.depth = 0
@@ -80,6 +94,12 @@ class Context:
         copies (a loop of concatenations) rather than only every few thousand cheap steps.
         """
         self.check_length(length, operation)
+        self.allocated += length
+        if self.allocated > self.limits.max_allocated:
+            raise ExpressionLimitError(
+                f"Expression built too much text ({self.allocated} > {self.limits.max_allocated} characters "
+                f"in all, at {operation or 'a string'})"
+            )
         if length >= _COPY_STEP:
             self.charge(length // _COPY_STEP)
 

@@ -27,22 +27,23 @@ def measure(
     ctx: Context, text: str, transform: Callable[[str], str], growth: int, operation: str, used: int = 0
 ) -> None:
     """Refuse ``operation`` before it runs if ``transform(text)``, after ``used`` characters already
-    committed to the same result, would be over the budget. ``transform`` must map characters
-    independently (its length is the sum of its chunks' lengths), or over-estimate when not."""
-    if (len(text) * growth) + used <= ctx.limits.max_string_length:
-        ctx.check_string(len(text) + used, operation)
+    committed to the same result, would be over the budget. ``transform`` maps characters independently
+    (its length is the sum of its chunks'), or nearly: a word or a combining sequence cut at a chunk
+    boundary puts the measure off by a character or two, which the check of the result catches."""
+    if len(text) * growth + used <= ctx.limits.max_string_length:
         return
     total = used
     for start in range(0, len(text), _CHUNK):
         total += len(transform(text[start : start + _CHUNK]))
         ctx.check_length(total, operation)
-    ctx.check_string(total, operation)
 
 
 def bounded(ctx: Context, text: str, transform: Callable[[str], str], growth: int, operation: str) -> str:
     """``transform(text)``, refused first when its result would be over the budget (see :func:`measure`)."""
     measure(ctx, text, transform, growth, operation)
-    return transform(text)
+    result = transform(text)
+    ctx.check_string(len(result), operation)
+    return result
 
 
 def utf8_length(text: str) -> int:
@@ -56,21 +57,9 @@ def utf8_length(text: str) -> int:
 
 
 def normalize(ctx: Context, text: str, form: NormalForm, operation: str = "normalize") -> str:
-    """``String.prototype.normalize``: up to 18 times as long (NFKD of U+FDFA), so measured first.
-
-    Normalising chunk by chunk gives the exact length for the decomposed forms; a composition across a
-    chunk boundary is missed in the composed ones."""
+    """``String.prototype.normalize``: up to 18 times as long (NFKD of U+FDFA), so measured first."""
 
     def transform(chunk: str) -> str:
         return unicodedata.normalize(form, chunk)
 
-    return checked(ctx, text, transform, NORMAL_GROWTH[form], operation)
-
-
-def checked(ctx: Context, text: str, transform: Callable[[str], str], growth: int, operation: str) -> str:
-    """:func:`bounded` for a transformation whose chunks are only nearly independent (a word or a
-    combining sequence cut at a chunk boundary): the measure is off by a few characters per chunk, so the
-    result's length is checked again."""
-    result = bounded(ctx, text, transform, growth, operation)
-    ctx.check_length(len(result), operation)
-    return result
+    return bounded(ctx, text, transform, NORMAL_GROWTH[form], operation)
