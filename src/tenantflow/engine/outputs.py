@@ -169,11 +169,15 @@ class DataMeter:
                 spent += len(repr(item))
             else:
                 self._spent = spent
-                self._value(item)
+                if t is dict:
+                    self._dict(item)
+                else:
+                    self._value(item)
                 spent = self._spent
         self._spent = spent
         self._known[id(container)] = spent - start
-        self._add(0)
+        if spent > self._limit:
+            raise _OverLimit
 
 
 class _OverLimit(Exception):
