@@ -4,6 +4,7 @@ the pattern, instead of holding the event loop for minutes. The time is the whol
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -54,7 +55,8 @@ def slow_key(seconds: float) -> str:
 
 async def test_rename_keys_shares_one_deadline_across_items() -> None:
     """Thirty keys each under the deadline would take several times it one by one."""
-    data = [{slow_key(REGEX_SECONDS / 5): n} for n in range(30)]
+    key = slow_key(REGEX_SECONDS / 5)
+    data = [{key: n} for n in range(30)]
     error = await timed_error("n8n-nodes-base.renameKeys", rename(EVIL), data)
     assert error["code"] == "EXPRESSION_LIMIT"
 
@@ -79,11 +81,9 @@ async def test_markdown_text_replace_uses_javascript_replacements() -> None:
 
 
 def test_a_date_format_reads_field_by_field_in_linear_time() -> None:
-    """``D`` is one or two digits: forty of them on 80 digits and a letter used to try every split."""
+    """``x`` is one or more digits: sixteen of them on 40 digits and a mark used to try every split."""
     started = time.monotonic()
-    assert parse_with_format("1" * 80 + "x", "D" * 40, zone("UTC")) != parse_with_format(
-        "1" * 80 + "x", "D" * 40, zone("UTC")
-    )  # NaN: no match
+    assert math.isnan(parse_with_format("1" * 40 + "!", "x" * 16, zone("UTC")))
     assert time.monotonic() - started < 1
     assert parse_with_format("1231", "MD", zone("UTC")) == parse_with_format("12-31", "M-D", zone("UTC"))
 
@@ -91,10 +91,10 @@ def test_a_date_format_reads_field_by_field_in_linear_time() -> None:
 async def test_date_and_time_from_format_on_a_hostile_value_ends_quickly() -> None:
     parameters = {
         "operation": "formatDate",
-        "date": "1" * 200 + "x",
+        "date": "1" * 40 + "!",
         "format": "custom",
         "customFormat": "yyyy",
-        "options": {"fromFormat": "D" * 100},
+        "options": {"fromFormat": "x" * 16},
     }
     error = await timed_error("n8n-nodes-base.dateTime", parameters, [{}], version=2)
     assert "Invalid date" in error["message"] or error["code"] == "EXPRESSION_LIMIT"
