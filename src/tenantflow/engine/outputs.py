@@ -40,6 +40,7 @@ def as_item(item: Any) -> Item:
 
 
 _LONG = 256  # characters from which a string's encoded size is remembered by identity
+_FLAT = 16  # entries up to which a dict of scalars is measured at each reference instead of remembered
 _CHUNK = 1 << 20  # characters encoded at a time to measure a long string (bounded scratch memory)
 
 
@@ -71,7 +72,10 @@ class DataMeter:
         """Size of ``outputs``; a result over ``limit`` means the count stopped there."""
         self._limit, self._spent, self._reused, self.new = limit, 0, 0, 0
         try:
-            self._value(outputs)
+            if type(outputs) is list and all(type(branch) is list for branch in outputs):
+                self._outputs(outputs)
+            else:
+                self._value(outputs)
         except _OverLimit:
             return self._spent
         except RecursionError:
@@ -80,6 +84,62 @@ class DataMeter:
             ) from None
         self.new = self._spent - self._reused
         return self._spent
+
+    def _outputs(self, outputs: list[list[Any]]) -> None:
+        """The usual shape, a list of branches of item dicts, walked with the items and their members
+        inline (a method call per item and per member cost more than the measuring); anything unusual
+        inside goes the general way. Every dict is still measured once and remembered."""
+        known = self._known
+        if self._known_size(outputs):
+            return
+        first = self._spent
+        spent = first + (len(outputs) + 1 if outputs else 2)
+        for branch in outputs:
+            reused = known.get(id(branch))
+            if reused is not None:
+                self._reused += reused
+                spent += reused
+                continue
+            start = spent
+            spent += len(branch) + 1 if branch else 2
+            for item in branch:
+                size = known.get(id(item))
+                if size is not None:
+                    self._reused += size
+                    spent += size
+                elif type(item) is dict:
+                    spent += self._item(item, spent)
+                else:
+                    self._spent = spent
+                    self._value(item)
+                    spent = self._spent
+                if spent > self._limit:
+                    self._spent = spent
+                    raise _OverLimit
+            known[id(branch)] = spent - start
+        known[id(outputs)] = spent - first
+        self._spent = spent
+        if spent > self._limit:
+            raise _OverLimit
+
+    def _item(self, item: dict[Any, Any], spent: int) -> int:
+        """One item's size (``spent`` is what the measurement had spent before it), remembered."""
+        known = self._known
+        size = 2 * len(item) + 1 if item else 2
+        for key, value in item.items():
+            size += len(_ESCAPE(key)) if type(key) is str else _key_size(key)
+            member = known.get(id(value))
+            if member is not None:
+                self._reused += member
+            elif type(value) is dict and len(value) <= _FLAT and (member := _flat_size(value)) is not None:
+                known[id(value)] = member
+            else:
+                self._spent = spent + size
+                self._value(value)
+                member = self._spent - spent - size
+            size += member
+        known[id(item)] = size
+        return size
 
     def keep(self) -> None:
         """The outputs last measured stay (else the caller drops them, and stops measuring: their sizes
@@ -186,6 +246,29 @@ class _OverLimit(Exception):
 
 _ESCAPE = encode_basestring_ascii
 _PLAIN = re.compile(r"[^\\\"\x00-\x1f]*")  # ASCII text the encoder writes as it is
+
+
+def _flat_size(value: dict[Any, Any]) -> int | None:
+    """Encoded size of a dict whose keys are strings and values short strings, ints or None/bools; None
+    for any other dict. Measured again at each reference (at most :data:`_FLAT` entries each), which costs
+    less than remembering every small dict by identity."""
+    size = 2 * len(value) + 1 if value else 2  # braces, colons, commas
+    for key, item in value.items():
+        if type(key) is not str:
+            return None
+        size += len(_ESCAPE(key))
+        t = type(item)
+        if t is str and len(item) < _LONG:
+            size += len(_ESCAPE(item))
+        elif t is int:
+            size += len(repr(item))
+        elif item is None or item is True:
+            size += 4
+        elif item is False:
+            size += 5
+        else:
+            return None
+    return size
 
 
 def _encoded_size(text: str) -> int:

@@ -372,11 +372,6 @@ class NodeBudget:
         self.left = left
         self.chars = chars
 
-    def spend(self) -> None:
-        self.left -= 1
-        if self.left < 0:
-            raise ExpressionLimitError("Result is too large to convert to JSON")
-
     def spend_chars(self, count: int) -> None:
         self.chars -= count
         if self.chars < 0:
@@ -402,7 +397,9 @@ def to_json_within(value: Any, budget: NodeBudget) -> Any:
 
 
 def _to_json(value: Any, budget: NodeBudget) -> Any:
-    budget.spend()
+    budget.left -= 1  # inline rather than a method: this runs once per value converted
+    if budget.left < 0:
+        raise ExpressionLimitError("Result is too large to convert to JSON")
     t = type(value)
     if t is str:
         budget.spend_chars(len(value))
