@@ -79,8 +79,9 @@ def cpu_seconds(pid: int) -> float:
 
 
 @contextmanager
-def server(env: dict[str, str], workdir: Path, workers: int) -> Iterator[tuple[str, str, float, int]]:
-    """``(base URL, API key, seconds to first healthy answer, pid)`` of a fresh ``tenantflow serve``."""
+def server(env: dict[str, str], workdir: Path, workers: int) -> Iterator[tuple[str, str, float, int, Path]]:
+    """``(base URL, API key, seconds to first healthy answer, pid, log file)`` of a fresh ``tenantflow
+    serve``."""
     port = free_port()
     log = workdir / f"serve-{port}.log"
     started = time.perf_counter()
@@ -106,7 +107,7 @@ def server(env: dict[str, str], workdir: Path, workers: int) -> Iterator[tuple[s
         found = re.search(r"API key\s+(tfk_\S+)", log.read_text())
         if found is None:
             raise SystemExit(f"no API key printed:\n{log.read_text()}")
-        yield base, found.group(1), ready, process.pid
+        yield base, found.group(1), ready, process.pid, log
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -164,7 +165,7 @@ def stored(api: httpx.Client, workflow_id: str) -> int:
 
 
 def run_backend(name: str, env: dict[str, str], seconds: float, workdir: Path, workers: int) -> None:
-    with server(env, workdir, workers) as (base, key, ready, pid):
+    with server(env, workdir, workers) as (base, key, ready, pid, log):
         print(
             f"\n{name}, serve --workers {workers}: first /healthz answer {ready * 1000:.0f} ms after start"
             " (migrations included)"
@@ -195,6 +196,10 @@ def run_backend(name: str, env: dict[str, str], seconds: float, workdir: Path, w
                     + (f"  ({figures['non2xx']} non-2xx)" if figures["non2xx"] else "")
                 )
                 before = after
+                if figures["non2xx"]:  # what the server said about them (it logs every failure it answers)
+                    for line in log.read_text().splitlines():
+                        if re.search(r"error|exception|traceback", line, re.IGNORECASE):
+                            print(f"    server: {line}")
             delay = GET_CONNECTIONS * 1000 // GET_RATE
             figures = wrk(
                 f"{base}/api/v1/demo/workflows/{workflow_id}",
