@@ -178,7 +178,9 @@ async def test_remove_duplicates_type_rules_by_version() -> None:
 
 
 @pytest.mark.anyio
-async def test_remove_duplicates_history_operations_are_refused() -> None:
+async def test_remove_duplicates_refuses_an_operation_n8n_does_not_have() -> None:
+    """An operation name n8n never had (this one was tenantflow's own guess) is refused, not run as the
+    within-input operation."""
     history = {"operation": "removeItemsProcessedPreviously"}
     await fails(RemoveDuplicates(), 2, history, [{"a": 1}], "removeItemsProcessedPreviously")
 
