@@ -40,7 +40,7 @@ def as_item(item: Any) -> Item:
 
 
 _LONG = 256  # characters from which a string's encoded size is remembered by identity
-_FLAT = 16  # entries up to which a dict of scalars is measured at each reference instead of remembered
+_FLAT = 16  # entries up to which a dict of scalars is measured in one loop (larger ones the general way)
 _CHUNK = 1 << 20  # characters encoded at a time to measure a long string (bounded scratch memory)
 
 
@@ -249,9 +249,8 @@ _PLAIN = re.compile(r"[^\\\"\x00-\x1f]*")  # ASCII text the encoder writes as it
 
 
 def _flat_size(value: dict[Any, Any]) -> int | None:
-    """Encoded size of a dict whose keys are strings and values short strings, ints or None/bools; None
-    for any other dict. Measured again at each reference (at most :data:`_FLAT` entries each), which costs
-    less than remembering every small dict by identity."""
+    """Encoded size of a dict whose keys are strings and values short strings, ints or None/bools (an
+    item's ``json`` or ``pairedItem``, usually), without a method call per member; None for any other."""
     size = 2 * len(value) + 1 if value else 2  # braces, colons, commas
     for key, item in value.items():
         if type(key) is not str:
