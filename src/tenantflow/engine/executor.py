@@ -34,8 +34,10 @@ from tenantflow.engine.definition import (
 from tenantflow.engine.errors import ErrorCode, NodeError
 from tenantflow.engine.expressions import ExpressionError, ExpressionLimits
 from tenantflow.engine.graph import ERROR, MAIN, Edge, Graph, cached_graph
-from tenantflow.engine.outputs import DataMeter, normalise_outputs
-from tenantflow.engine.pairing import PairedItems, Source, stamp_inputs
+from tenantflow.engine.heap import FULL_COLLECTIONS, HELD_ITEMS
+from tenantflow.engine.outputs import DataMeter, normalise_outputs, normalise_outputs_paced
+from tenantflow.engine.pacing import PACED_ITEMS, Pacer, chunks, is_large
+from tenantflow.engine.pairing import PairedItems, Source, stamp_inputs, stamp_inputs_paced
 from tenantflow.engine.proxy import ScopeInputs
 from tenantflow.engine.record import ExecutionRecord, ExecutionStatus, LogEntry, NodeState, utc_now
 from tenantflow.engine.redaction import Redactor
@@ -117,7 +119,9 @@ class Execution:
         "_done",
         "_edge_items",
         "_edge_state",
+        "_holding",
         "_inline",
+        "_large_items",
         "_last_finished",
         "_legacy_order",
         "_loop_restarts",
@@ -221,6 +225,8 @@ class Execution:
         self._last_finished: str | None = None
         self._binary_bytes = 0
         self._binary_seen: set[int] = set()
+        self._large_items = 0  # items of the large outputs kept so far
+        self._holding = False  # whether this execution holds full collections off (see .heap)
 
     # ------------------------------------------------------------------ public API
 
@@ -255,6 +261,8 @@ class Execution:
         finally:
             if timer is not None:
                 timer.cancel()
+            if self._holding:
+                FULL_COLLECTIONS.release()
             await self._cancel_running()
         if self._stop is None:
             self.record.status = "success"
@@ -326,7 +334,10 @@ class Execution:
                     outcome = await self._run_node(name, inputs, sources)
                 finally:
                     self._inline = None
-                self._measure(outcome)
+                if _maybe_large(outcome.outputs) and is_large(outcome.outputs):
+                    await self._pass_large(outcome)
+                else:
+                    self._measure(outcome)
                 if self.events is not None:
                     await self._emit_finished(outcome)
                 self._after(outcome)
@@ -342,7 +353,10 @@ class Execution:
             self._active.discard(self._running.pop(task))
             if not task.cancelled():
                 outcome = task.result()
-                self._measure(outcome)
+                if _maybe_large(outcome.outputs) and is_large(outcome.outputs):
+                    await self._pass_large(outcome)
+                else:
+                    self._measure(outcome)
                 if self.events is not None:
                     await self._emit_finished(outcome)
                 self._after(outcome)
@@ -397,21 +411,61 @@ class Execution:
         return {triggers[0]} if triggers else set(self.graph.start_nodes)
 
     async def _emit_finished(self, outcome: _Outcome) -> None:
-        state = {**outcome.state.to_dict(), "output": self.redactor.redact(outcome.outputs)}
+        state = {**outcome.state.to_dict(), "output": []}
         state["runs"] = len(self._runs.get(outcome.name, [])) + 1
-        await self._emit("node.finished", outcome.name, {"runIndex": outcome.run_index, **state})
+        data = self.redactor.redact({"runIndex": outcome.run_index, **state})
+        data["output"] = self._redacted(outcome)  # redacted once (a large output: already, paced)
+        assert self.events is not None
+        await self.events(ExecutionEvent("node.finished", self.id, outcome.name, data))
+
+    def _hold_collections(self, lists: list[Items]) -> None:
+        """Count a large input or output's items; from :data:`HELD_ITEMS` on, hold full garbage
+        collections off until this execution ends (see :mod:`.heap`). Before the pass over them: it
+        allocates, and the items were often just built (a full collection would walk them now)."""
+        self._large_items += sum(map(len, lists))
+        if self._large_items >= HELD_ITEMS and not self._holding:
+            self._holding = True
+            FULL_COLLECTIONS.hold()
+
+    def _redacted(self, outcome: _Outcome) -> list[Items]:
+        return self.redactor.redact(outcome.outputs) if outcome.redacted is None else outcome.redacted
+
+    async def _pass_large(self, outcome: _Outcome) -> None:
+        """What :meth:`_measure` and :meth:`_after` do with an output, for a large one: measured, scanned
+        for files and redacted a chunk of items at a time, yielding to the event loop between slices (a
+        200,000-item output took half a second to measure in one go)."""
+        self._hold_collections(outcome.outputs)
+        self._judge(outcome, await self._meter.measure_paced(outcome.outputs, self._max_output))
+        pacer, binary = Pacer(), False
+        for output in outcome.outputs:
+            for start, stop in chunks(len(output)):
+                binary = binary or any("binary" in item for item in output[start:stop])
+                await pacer.step()
+        outcome.binary = binary
+        if self.secrets:
+            redacted: list[Items] = []
+            for output in outcome.outputs:
+                kept: Items = []
+                for start, stop in chunks(len(output)):
+                    kept += self.redactor.redact(output[start:stop])
+                    await pacer.step()
+                redacted.append(kept)
+            outcome.redacted = redacted
 
     def _after(self, outcome: _Outcome) -> None:
         """Record a finished run and route its outputs (plain code: the hot path creates no coroutine)."""
         name = outcome.name
-        for output in outcome.outputs:  # the binary cap's whole cost for outputs without files
-            for item in output:
-                if "binary" in item:
-                    break
-            else:
-                continue
+        if outcome.binary is None:
+            for output in outcome.outputs:  # the binary cap's whole cost for outputs without files
+                for item in output:
+                    if "binary" in item:
+                        break
+                else:
+                    continue
+                self._count_binary(outcome)
+                break
+        elif outcome.binary:
             self._count_binary(outcome)
-            break
         self._record_run(outcome)
         if outcome.stop is not None:
             raise outcome.stop
@@ -452,7 +506,16 @@ class Execution:
     def _measure(self, outcome: _Outcome) -> None:
         """Count a run's outputs against the item-data budgets before anything serialises them (the
         event, the record). Over either, the node fails, its outputs are dropped and the execution stops."""
-        size = self._meter.measure(outcome.outputs, self._max_output)
+        meter = self._meter
+        size = meter.measure(outcome.outputs, self._max_output)
+        if size <= self._max_output and meter.held + meter.new <= self._max_held:  # the usual case, inline
+            outcome.size = size
+            meter.keep()
+        else:
+            self._judge(outcome, size)
+
+    def _judge(self, outcome: _Outcome, size: int) -> None:
+        """Keep a run's outputs measured at ``size``, or fail the node over either budget."""
         outcome.size = size
         name = outcome.name
         if size > self._max_output:
@@ -482,7 +545,7 @@ class Execution:
         runs = self._runs.setdefault(name, [])
         runs.append(outcome.outputs)
         state.runs = len(runs)
-        state.output = self.redactor.redact(outcome.outputs) if self.secrets else outcome.outputs
+        state.output = self._redacted(outcome) if self.secrets else outcome.outputs
         self.record.state[name] = state
         if state.status == "disabled":
             return
@@ -706,7 +769,11 @@ class Execution:
         node = self.nodes[name]
         run_index = len(self._runs.get(name, ()))
         self._sources[name, run_index] = sources
-        inputs = stamp_inputs(inputs)
+        if _maybe_large(inputs) and is_large(inputs):
+            self._hold_collections(inputs)
+            inputs = await stamp_inputs_paced(inputs)
+        else:
+            inputs = stamp_inputs(inputs)
         state = NodeState("success", [], start_time=utc_now())
         if self.events is not None:
             await self._emit(
@@ -731,7 +798,9 @@ class Execution:
                 else:
                     async with asyncio.timeout(node.timeout_ms / 1000):
                         result = await node_type.run(ctx, inputs)
-                outputs = normalise_outputs(result)
+                outputs = (
+                    await normalise_outputs_paced(result) if is_large(result) else normalise_outputs(result)
+                )
                 break
             except Exception as exc:  # whatever a node raises fails that node, never the executor
                 error = _as_node_error(exc, node)
@@ -873,24 +942,27 @@ class Execution:
             raise NodeError(
                 f"sub-workflow failed: {message}", code=ErrorCode.SUBWORKFLOW_FAILED, details=record.error
             )
-        return child.returned_items()
+        return await child.returned_items()
 
-    def returned_items(self) -> list[Items]:
+    async def returned_items(self) -> list[Items]:
         """The last node's outputs, as a sub-run hands them back: each item paired with the item of this
         run's own input it derives from, which is the calling node's input; unpaired when that cannot be
-        told, for the caller to pair as n8n does. The sub-run's own pointers mean nothing to the caller."""
+        told, for the caller to pair as n8n does. The sub-run's own pointers mean nothing to the caller.
+        Following pointers back costs microseconds per item: a large output yields between slices."""
         last = self._last_finished
         if last is None:
             return []
         run = len(self._runs[last]) - 1
-        paired, starts = PairedItems(self), self._starts()
-        return [
-            [
-                self._caller_paired(paired, starts, last, run, output, index, item)
-                for index, item in enumerate(items)
-            ]
-            for output, items in enumerate(self._runs[last][run])
-        ]
+        paired, starts, pacer = PairedItems(self), self._starts(), Pacer()
+        returned: list[Items] = []
+        for output, items in enumerate(self._runs[last][run]):
+            handed: Items = []
+            for index, item in enumerate(items):
+                if pacer.due():
+                    await pacer.pause()
+                handed.append(self._caller_paired(paired, starts, last, run, output, index, item))
+            returned.append(handed)
+        return returned
 
     @staticmethod
     def _caller_paired(
@@ -976,6 +1048,13 @@ class _Outcome:
     stop: _Stop | None = None
     error_output: int | None = None
     size: int = 0  # the outputs' serialised size, once measured
+    binary: bool | None = None  # whether an item holds files, once a large output was scanned
+    redacted: list[Items] | None = None  # a large output redacted (paced), when there are secrets
+
+
+def _maybe_large(lists: list[Items]) -> bool:
+    """False for the usual single list of few items (the test that costs least); else ask :func:`is_large`."""
+    return len(lists) != 1 or len(lists[0]) >= PACED_ITEMS
 
 
 def _matches_type(value: Any, declared: str) -> bool:

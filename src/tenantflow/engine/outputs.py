@@ -9,6 +9,7 @@ from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from tenantflow.engine.errors import ErrorCode, NodeError
+from tenantflow.engine.pacing import Pacer, chunks
 from tenantflow.engine.sdk import Item, Items
 
 
@@ -30,6 +31,27 @@ def normalise_outputs(result: Any) -> list[Items]:
             else:
                 continue  # well-formed
         result[index] = [as_item(item) for item in output or []]
+    return result
+
+
+async def normalise_outputs_paced(result: list[Any]) -> list[Items]:
+    """:func:`normalise_outputs` for a large result (see :func:`~tenantflow.engine.pacing.is_large`), a chunk
+    of items at a time, yielding to the event loop between slices."""
+    pacer = Pacer()
+    for index, output in enumerate(result):
+        if type(output) is not list:
+            result[index] = normalise_outputs([output])[0]
+            continue
+        fixed: Items = []
+        whole = True
+        for start, stop in chunks(len(output)):
+            part = output[start:stop]
+            normalised = normalise_outputs([part])[0]
+            whole = whole and normalised is part
+            fixed += normalised
+            await pacer.step()
+        if not whole:
+            result[index] = fixed
     return result
 
 
@@ -70,7 +92,7 @@ class DataMeter:
 
     def measure(self, outputs: list[Items], limit: int) -> int:
         """Size of ``outputs``; a result over ``limit`` means the count stopped there."""
-        self._limit, self._spent, self._reused, self.new = limit, 0, 0, 0
+        self._limit, self._spent, self._reused, self.new = limit, 0, 0, 0  # as _start(), without a call
         try:
             if type(outputs) is list and all(type(branch) is list for branch in outputs):
                 self._outputs(outputs)
@@ -79,9 +101,45 @@ class DataMeter:
         except _OverLimit:
             return self._spent
         except RecursionError:
-            raise NodeError(
-                "node output is nested too deeply to record", code=ErrorCode.NODE_EXECUTION_FAILED
-            ) from None
+            raise _too_deep() from None
+        self.new = self._spent - self._reused
+        return self._spent
+
+    async def measure_paced(self, outputs: list[Items], limit: int) -> int:
+        """:meth:`measure` for a large output (see :func:`~tenantflow.engine.pacing.is_large`), a chunk of
+        items at a time, yielding to the event loop between slices. The outputs stay alive and unchanged
+        meanwhile (the caller holds them), so the sizes remembered by identity stay right."""
+        self._start(limit)
+        pacer = Pacer()
+        try:
+            if self._known_size(outputs):
+                return self._end()
+            first = self._spent
+            self._spent += len(outputs) + 1 if outputs else 2
+            for branch in outputs:
+                if self._known_size(branch):
+                    continue
+                if type(branch) is not list:
+                    self._value(branch)
+                    continue
+                start = self._spent
+                spent = start + (len(branch) + 1 if branch else 2)
+                for low, high in chunks(len(branch)):
+                    spent = self._items(branch[low:high], spent)
+                    await pacer.step()
+                self._known[id(branch)] = spent - start
+                self._spent = spent
+            self._known[id(outputs)] = self._spent - first
+        except _OverLimit:
+            return self._spent
+        except RecursionError:
+            raise _too_deep() from None
+        return self._end()
+
+    def _start(self, limit: int) -> None:
+        self._limit, self._spent, self._reused, self.new = limit, 0, 0, 0
+
+    def _end(self) -> int:
         self.new = self._spent - self._reused
         return self._spent
 
@@ -101,26 +159,31 @@ class DataMeter:
                 spent += reused
                 continue
             start = spent
-            spent += len(branch) + 1 if branch else 2
-            for item in branch:
-                size = known.get(id(item))
-                if size is not None:
-                    self._reused += size
-                    spent += size
-                elif type(item) is dict:
-                    spent += self._item(item, spent)
-                else:
-                    self._spent = spent
-                    self._value(item)
-                    spent = self._spent
-                if spent > self._limit:
-                    self._spent = spent
-                    raise _OverLimit
+            spent = self._items(branch, spent + (len(branch) + 1 if branch else 2))
             known[id(branch)] = spent - start
         known[id(outputs)] = spent - first
         self._spent = spent
         if spent > self._limit:
             raise _OverLimit
+
+    def _items(self, items: list[Any], spent: int) -> int:
+        """Add the sizes of a branch's ``items`` to ``spent`` (stopping once over the limit)."""
+        known = self._known
+        for item in items:
+            size = known.get(id(item))
+            if size is not None:
+                self._reused += size
+                spent += size
+            elif type(item) is dict:
+                spent += self._item(item, spent)
+            else:
+                self._spent = spent
+                self._value(item)
+                spent = self._spent
+            if spent > self._limit:
+                self._spent = spent
+                raise _OverLimit
+        return spent
 
     def _item(self, item: dict[Any, Any], spent: int) -> int:
         """One item's size (``spent`` is what the measurement had spent before it), remembered."""
@@ -242,6 +305,10 @@ class DataMeter:
 
 class _OverLimit(Exception):
     """A measurement went over its limit (caught inside :meth:`DataMeter.measure`)."""
+
+
+def _too_deep() -> NodeError:
+    return NodeError("node output is nested too deeply to record", code=ErrorCode.NODE_EXECUTION_FAILED)
 
 
 _ESCAPE = encode_basestring_ascii

@@ -17,6 +17,7 @@ from typing import Any, Protocol, TypeGuard
 
 from tenantflow.engine.expressions import ExpressionError
 from tenantflow.engine.graph import MAIN, Edge
+from tenantflow.engine.pacing import Pacer, chunks
 from tenantflow.engine.sdk import Item, Items
 
 Source = tuple[Edge, int]
@@ -53,6 +54,25 @@ def stamp_inputs(inputs: list[Items]) -> list[Items]:
                     for n, items in enumerate(inputs)
                 ]
     return inputs
+
+
+async def stamp_inputs_paced(inputs: list[Items]) -> list[Items]:
+    """:func:`stamp_inputs` for large inputs, a chunk of items at a time, yielding to the event loop
+    between slices; an input list whose items all say where they are is kept as it is."""
+    pacer, stamped = Pacer(), list(inputs)
+    for slot, items in enumerate(inputs):
+        copy: Items | None = None
+        for start, stop in chunks(len(items)):
+            for index in range(start, stop):
+                item = items[index]
+                if not _in_place(item, index, slot):
+                    if copy is None:
+                        copy = items[:]
+                    copy[index] = {**item, "pairedItem": _place(index, slot)}
+            await pacer.step()
+        if copy is not None:
+            stamped[slot] = copy
+    return stamped if any(new is not old for new, old in zip(stamped, inputs, strict=True)) else inputs
 
 
 def _in_place(item: Item, index: int, slot: int) -> bool:
