@@ -7,6 +7,12 @@ every level, so a workflow that runs itself three wide multiplied both by three 
 tree counts against the top execution's ``maxNodeExecutions`` and every execution in it stops at the top
 execution's deadline. The deadline is also checked before each node starts, so it holds even while CPU-bound
 nodes keep the event loop from firing the timeout's timer.
+
+Item data is shared the same way: every execution of the tree adds what its node outputs hold
+(:attr:`SharedBudget.held_bytes`, measured by each execution's data meter) and none may take the tree past
+the top execution's ``maxMemoryMb`` (:attr:`SharedBudget.max_held_bytes`), so nesting cannot hold depth
+times the limit. A sub-execution's data is released when it ends: only the items it returns stay alive, and
+those are counted again as the calling node's output.
 """
 
 from __future__ import annotations
@@ -36,7 +42,9 @@ class SharedBudget:
 
     max_node_executions: int
     timeout_s: float | None = None
+    max_held_bytes: int = 1 << 62  # item data the whole tree may hold: the top execution's maxMemoryMb
     node_executions: int = 0
+    held_bytes: int = 0  # item data the tree's executions hold now
     deadline: float | None = field(init=False)
 
     def __post_init__(self) -> None:
@@ -58,6 +66,10 @@ class SharedBudget:
             )
             return Overrun("error", ErrorCode.EXECUTION_LIMIT, message)
         return None
+
+    def release(self, held: int) -> None:
+        """An execution of the tree ended, and with it the ``held`` bytes of item data its runs kept."""
+        self.held_bytes -= held
 
     def spend(self) -> Overrun | None:
         """Count one node run, unless the budget refuses it (then why)."""

@@ -334,7 +334,7 @@ class Execution:
                     outcome = await self._run_node(name, inputs, sources)
                 finally:
                     self._inline = None
-                if _maybe_large(outcome.outputs) and is_large(outcome.outputs):
+                if outcome.large:
                     await self._pass_large(outcome)
                 else:
                     self._measure(outcome)
@@ -353,7 +353,7 @@ class Execution:
             self._active.discard(self._running.pop(task))
             if not task.cancelled():
                 outcome = task.result()
-                if _maybe_large(outcome.outputs) and is_large(outcome.outputs):
+                if outcome.large:
                     await self._pass_large(outcome)
                 else:
                     self._measure(outcome)
@@ -441,7 +441,8 @@ class Execution:
             for start, stop in chunks(len(output)):
                 binary = binary or any("binary" in item for item in output[start:stop])
                 await pacer.step()
-        outcome.binary = binary
+        if binary:
+            self._count_binary(outcome)
         if self.secrets:
             redacted: list[Items] = []
             for output in outcome.outputs:
@@ -455,17 +456,14 @@ class Execution:
     def _after(self, outcome: _Outcome) -> None:
         """Record a finished run and route its outputs (plain code: the hot path creates no coroutine)."""
         name = outcome.name
-        if outcome.binary is None:
-            for output in outcome.outputs:  # the binary cap's whole cost for outputs without files
-                for item in output:
-                    if "binary" in item:
-                        break
-                else:
-                    continue
-                self._count_binary(outcome)
-                break
-        elif outcome.binary:
+        for output in () if outcome.large else outcome.outputs:  # a large one: counted, paced, already
+            for item in output:  # the binary cap's whole cost for outputs without files
+                if "binary" in item:
+                    break
+            else:
+                continue
             self._count_binary(outcome)
+            break
         self._record_run(outcome)
         if outcome.stop is not None:
             raise outcome.stop
@@ -506,18 +504,26 @@ class Execution:
     def _measure(self, outcome: _Outcome) -> None:
         """Count a run's outputs against the item-data budgets before anything serialises them (the
         event, the record). Over either, the node fails, its outputs are dropped and the execution stops."""
-        meter = self._meter
+        meter, tree = self._meter, self.budget
         size = meter.measure(outcome.outputs, self._max_output)
-        if size <= self._max_output and meter.held + meter.new <= self._max_held:  # the usual case, inline
+        new = meter.new
+        if (  # the usual case, inline (meter.keep() and the tree's count without a call)
+            tree is not None
+            and size <= self._max_output
+            and tree.held_bytes + new <= tree.max_held_bytes
+            and meter.held + new <= self._max_held
+        ):
             outcome.size = size
-            meter.keep()
+            meter.held += new
+            tree.held_bytes += new
         else:
             self._judge(outcome, size)
 
     def _judge(self, outcome: _Outcome, size: int) -> None:
-        """Keep a run's outputs measured at ``size``, or fail the node over either budget."""
+        """Keep a run's outputs measured at ``size``, or fail the node over a budget: one run's output, what
+        this execution holds, what its execution tree holds (sub-executions included, see :mod:`.budget`)."""
         outcome.size = size
-        name = outcome.name
+        name, tree, new = outcome.name, self._shared_budget(), self._meter.new
         if size > self._max_output:
             message = (
                 f"node '{name}' output more than {self._max_output} bytes of item data, over the limit of "
@@ -529,8 +535,15 @@ class Execution:
                 f"{self._meter.held + self._meter.new} bytes, over its limit of {_mib(self._max_held)} "
                 "(executionLimits.maxMemoryMb)"
             )
+        elif tree.held_bytes + new > tree.max_held_bytes:
+            message = (
+                f"node '{name}' output would bring the item data its execution and the executions around it"
+                f" hold to {tree.held_bytes + new} bytes, over the limit of {_mib(tree.max_held_bytes)} for"
+                " the whole tree of sub-workflows (the top execution's executionLimits.maxMemoryMb)"
+            )
         else:
             self._meter.keep()
+            tree.held_bytes += new
             return
         error = {"message": message, "code": ErrorCode.EXECUTION_LIMIT, "node": name}
         outcome.outputs = []
@@ -769,7 +782,7 @@ class Execution:
         node = self.nodes[name]
         run_index = len(self._runs.get(name, ()))
         self._sources[name, run_index] = sources
-        if _maybe_large(inputs) and is_large(inputs):
+        if (len(inputs) != 1 or len(inputs[0]) >= PACED_ITEMS) and is_large(inputs):  # inline: every node
             self._hold_collections(inputs)
             inputs = await stamp_inputs_paced(inputs)
         else:
@@ -798,9 +811,12 @@ class Execution:
                 else:
                     async with asyncio.timeout(node.timeout_ms / 1000):
                         result = await node_type.run(ctx, inputs)
-                outputs = (
-                    await normalise_outputs_paced(result) if is_large(result) else normalise_outputs(result)
+                large = (  # the usual single short list told inline: this runs for every node
+                    type(result) is list
+                    and (len(result) != 1 or type(result[0]) is not list or len(result[0]) >= PACED_ITEMS)
+                    and is_large(result)
                 )
+                outputs = await normalise_outputs_paced(result) if large else normalise_outputs(result)
                 break
             except Exception as exc:  # whatever a node raises fails that node, never the executor
                 error = _as_node_error(exc, node)
@@ -813,7 +829,7 @@ class Execution:
         if not plain and node.always_output_data and not any(outputs):
             outputs = [[{"json": {}}], *outputs[1:]]
         state.end_time = utc_now()
-        return _Outcome(name, run_index, outputs, state)
+        return _Outcome(name, run_index, outputs, state, large)
 
     def _failed(
         self, name: str, run_index: int, inputs: list[Items], state: NodeState, error: NodeError
@@ -897,6 +913,7 @@ class Execution:
             self.budget = SharedBudget(
                 self.limits.max_node_executions or self.definition.limits.max_node_executions,
                 self.limits.execution_timeout_s or self.definition.settings.execution_timeout_s,
+                self._max_held,
             )
         return self.budget
 
@@ -926,9 +943,13 @@ class Execution:
             depth=self.depth + 1,
             budget=budget,
         )
+        handed = [items]  # alive while the child's meter remembers it
+        handed_bytes = await child._meter.measure_kept(handed)  # the caller's: the tree holds them already
         try:
             record = await child.run()
         finally:  # a sub-execution cancelled with this one still ran what it ran
+            # what it added is dropped with it; what it returns is counted again as this node's output
+            budget.release(child._meter.held - handed_bytes)
             metrics, spent = self.record.metrics, child.record.metrics
             metrics.api_calls_made += spent.api_calls_made
             metrics.nodes_executed += spent.nodes_executed
@@ -1045,16 +1066,11 @@ class _Outcome:
     run_index: int
     outputs: list[Items]
     state: NodeState
+    large: bool = False  # outputs of PACED_ITEMS items or more: walked paced
     stop: _Stop | None = None
     error_output: int | None = None
     size: int = 0  # the outputs' serialised size, once measured
-    binary: bool | None = None  # whether an item holds files, once a large output was scanned
     redacted: list[Items] | None = None  # a large output redacted (paced), when there are secrets
-
-
-def _maybe_large(lists: list[Items]) -> bool:
-    """False for the usual single list of few items (the test that costs least); else ask :func:`is_large`."""
-    return len(lists) != 1 or len(lists[0]) >= PACED_ITEMS
 
 
 def _matches_type(value: Any, declared: str) -> bool:

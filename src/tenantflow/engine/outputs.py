@@ -9,7 +9,7 @@ from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from tenantflow.engine.errors import ErrorCode, NodeError
-from tenantflow.engine.pacing import Pacer, chunks
+from tenantflow.engine.pacing import Pacer, chunks, is_large
 from tenantflow.engine.sdk import Item, Items
 
 
@@ -135,6 +135,16 @@ class DataMeter:
         except RecursionError:
             raise _too_deep() from None
         return self._end()
+
+    async def measure_kept(self, outputs: list[Items]) -> int:
+        """Measure ``outputs`` without a limit (paced when large) and keep them: the data an execution is
+        handed rather than produces. The caller keeps ``outputs`` alive as long as this meter."""
+        if is_large(outputs):
+            await self.measure_paced(outputs, 1 << 62)
+        else:
+            self.measure(outputs, 1 << 62)
+        self.keep()
+        return self.held
 
     def _start(self, limit: int) -> None:
         self._limit, self._spent, self._reused, self.new = limit, 0, 0, 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from tenantflow.engine.record import ExecutionRecord
 from tenantflow.engine.sdk import NodeRegistry
 from tenantflow.nodes.n8n import core
 from tenantflow.nodes.n8n.flow import subworkflow
+from tests.nodes.harness import REGISTRY
 
 pytestmark = pytest.mark.anyio
 
@@ -157,3 +159,73 @@ async def test_an_inline_workflow_past_the_document_limits_is_refused_before_it_
         ("LIMIT_EXCEEDED", "nodes"),  # 3,000 expressions in the workflow
         ("LIMIT_EXCEEDED", "nodes[1].parameters"),  # and in one node
     ]
+
+
+MIB = 1024 * 1024
+
+
+def _set(name: str, field: str, value: str) -> dict[str, Any]:
+    assignment = {"id": field, "name": field, "type": "string", "value": value}
+    return {
+        "name": name,
+        "type": "n8n-nodes-base.set",
+        "typeVersion": 3.4,
+        "parameters": {"assignments": {"assignments": [assignment]}, "options": {}},
+    }
+
+
+def _hold(name: str, fraction: float) -> dict[str, Any]:
+    """A Set node whose one item holds ``fraction`` of a MiB (its input's fields are not kept)."""
+    return _set(name, "data", f"={{{{ 'a'.repeat({int(fraction * MIB)}) }}}}")
+
+
+def _linked(nodes: list[dict[str, Any]], **document: Any) -> dict[str, Any]:
+    links = {
+        a["name"]: {"main": [[{"node": b["name"], "type": "main", "index": 0}]]} for a, b in pairwise(nodes)
+    }
+    return {"nodes": nodes, "connections": links, **document}
+
+
+def _holder(fraction: float, *, then: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A sub-workflow that holds ``fraction`` of a MiB, runs ``then`` if given, and returns one small item."""
+    trigger = {"name": "In", "type": "n8n-nodes-base.executeWorkflowTrigger", "typeVersion": 1.1}
+    inner = [_run_node("Inner", then)] if then is not None else []
+    return _linked([trigger, _hold("Hold", fraction), *inner, _set("Small", "ok", "yes")])
+
+
+async def _top(*nodes: dict[str, Any]) -> ExecutionRecord:
+    trigger = {"name": "Trigger", "type": "n8n-nodes-base.manualTrigger", "typeVersion": 1, "parameters": {}}
+    document = _linked([trigger, *nodes], executionLimits={"maxMemoryMb": 1})
+    return await execute(document, registry=REGISTRY)
+
+
+async def test_nested_sub_executions_share_the_top_execution_s_data_budget() -> None:
+    """Each level holds 60% of the top's maxMemoryMb: alone each fits, together the tree is over. Each
+    execution used to have a budget of its own, so ten levels could hold ten times the limit."""
+    started = time.perf_counter()
+    record = await _top(_run_node("Run", _holder(0.6, then=_holder(0.6))))
+    assert time.perf_counter() - started < 2
+    assert record.status == "error" and record.error is not None
+    assert record.error["code"] == ErrorCode.EXECUTION_LIMIT and record.error["node"] == "Run"
+    message = record.error["message"]
+    assert message.startswith("node 'Hold' output would bring the item data") and "maxMemoryMb" in message
+    assert "1 MiB for the whole tree of sub-workflows" in message
+
+
+async def test_a_finished_sub_execution_s_data_is_released() -> None:
+    """30% held by the top execution, then 40% in each of two sub-executions one after the other: the first's
+    data is dropped when it ends (only its small result stays), so the tree never holds more than 70%."""
+    record = await _top(
+        _hold("Own", 0.3), _run_node("First", _holder(0.4)), _run_node("Second", _holder(0.4))
+    )
+    assert record.status == "success", record.error
+    assert [item["json"] for item in record.state["Second"].output[0]] == [{"ok": "yes"}]
+
+
+async def test_items_handed_to_a_sub_execution_are_not_counted_twice() -> None:
+    """The items the caller passes in are the caller's (the tree holds them already): 60% handed down a
+    level, where only a small item is added, fits."""
+    trigger = {"name": "In", "type": "n8n-nodes-base.executeWorkflowTrigger", "typeVersion": 1.1}
+    passing = _linked([trigger, {"name": "Keep", "type": "n8n-nodes-base.noOp", "typeVersion": 1}])
+    record = await _top(_hold("Own", 0.6), _run_node("Run", passing))
+    assert record.status == "success", record.error
