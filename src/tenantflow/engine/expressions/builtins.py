@@ -323,8 +323,11 @@ def _from_char_code(ctx: Context, args: list[Any]) -> str:
 
 
 def _to_string(ctx: Context, args: list[Any]) -> str:
-    """``String(value)``: an array's text is capped at the engine-wide string size while it is built (it
-    has no context there), so the evaluation's own, perhaps smaller, budget is checked on the result."""
+    """``String(value)``: an array is joined as ``join`` does, its size checked against the evaluation's
+    budget before the text is built; other values' text is capped at the engine-wide string size while it
+    is built (it has no context there), so the evaluation's own, perhaps smaller, budget is checked on it."""
+    if args and type(args[0]) is list:
+        return join_array(ctx, args[0], ",", "String")
     text = js_string(args[0]) if args else ""
     ctx.check_string(len(text), "String")
     return text
