@@ -94,7 +94,7 @@ class DataMeter:
         """Size of ``outputs``; a result over ``limit`` means the count stopped there."""
         self._limit, self._spent, self._reused, self.new = limit, 0, 0, 0  # as _start(), without a call
         try:
-            if type(outputs) is list and all(type(branch) is list for branch in outputs):
+            if type(outputs) is list:
                 self._outputs(outputs)
             else:
                 self._value(outputs)
@@ -167,6 +167,11 @@ class DataMeter:
             if reused is not None:
                 self._reused += reused
                 spent += reused
+                continue
+            if type(branch) is not list:  # not the usual shape: measured the general way
+                self._spent = spent
+                self._value(branch)
+                spent = self._spent
                 continue
             start = spent
             spent = self._items(branch, spent + (len(branch) + 1 if branch else 2))
