@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,61 +18,18 @@ from tenantflow.nodes.n8n.code import SandboxJob, SandboxLimits, run_sandbox
 from tenantflow.nodes.n8n.code.server import PYTHON_SERVER, SERVER, SandboxServer
 from tenantflow.nodes.n8n.code.slots import SandboxSlots
 from tests.nodes.harness import REGISTRY
+from tests.process_memory import MB, peak_pss, pss, tree
 
 pytestmark = pytest.mark.anyio
 
-_PAGE = 4096
-_MB = 2**20
-
-
-def _rss(pid: int) -> int:
-    try:
-        return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * _PAGE
-    except (OSError, IndexError):
-        return 0
-
-
-def _descendants(pid: int) -> list[int]:
-    found, queue = [], [pid]
-    while queue:
-        parent = queue.pop()
-        try:
-            tasks = list(Path(f"/proc/{parent}/task").iterdir())
-        except OSError:
-            continue
-        for task in tasks:
-            try:
-                children = [int(child) for child in (task / "children").read_text().split()]
-            except OSError:
-                continue
-            found += children
-            queue += children
-    return found
-
-
-@contextmanager
-def _peak_rss(pids: Any) -> Iterator[list[int]]:
-    """Sample the total RSS of the processes ``pids()`` names every 20 ms; the peak lands in the list."""
-    peak = [0]
-    done = threading.Event()
-
-    def sample() -> None:
-        while not done.is_set():
-            peak[0] = max(peak[0], sum(_rss(pid) for pid in pids()))
-            done.wait(0.02)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    try:
-        yield peak
-    finally:
-        done.set()
-        sampler.join()
-
 
 def _sandbox_tree() -> list[int]:
-    servers = [pid for pid in (SERVER.pid, PYTHON_SERVER.pid) if pid is not None]
-    return servers + [child for server in servers for child in _descendants(server)]
+    """Both fork servers and every sandbox below them (not this test process)."""
+    return tree(*(pid for pid in (SERVER.pid, PYTHON_SERVER.pid) if pid is not None))
+
+
+def _this_process() -> list[int]:
+    return [os.getpid()]
 
 
 async def test_48_parallel_code_nodes_keep_the_sandboxes_under_1_gb() -> None:
@@ -99,11 +53,11 @@ async def test_48_parallel_code_nodes_keep_the_sandboxes_under_1_gb() -> None:
         "settings": {"maxConcurrency": 48},
     }
     await run_sandbox(_job("return [];"), SandboxLimits())  # the server is up before sampling starts
-    with _peak_rss(_sandbox_tree) as peak:
+    with peak_pss(_sandbox_tree) as peak:
         record = await execute(document, registry=REGISTRY)
     assert record.status == "success", record.error
     assert all(record.state[name].output[0][0]["json"] == {"n": 12_000_000} for name in names)
-    assert peak[0] < 1024 * _MB, f"sandboxes peaked at {peak[0] // _MB} MB"
+    assert peak.bytes < 1024 * MB, f"the sandboxes' PSS peaked at {peak.mb} MB"
 
 
 async def test_max_concurrency_is_capped() -> None:
@@ -133,10 +87,6 @@ def _job(code: str, mode: str = "runOnceForAllItems", **data: Any) -> SandboxJob
     return SandboxJob(mode, code, {**base, **data})
 
 
-def _own_rss() -> list[int]:
-    return [os.getpid()]
-
-
 @pytest.mark.parametrize(
     ("code", "server"),
     [
@@ -148,14 +98,14 @@ def _own_rss() -> list[int]:
 async def test_a_reply_larger_than_the_cap_is_refused_quickly_and_cheaply(code: str, server: Any) -> None:
     await run_sandbox(_job("return []"), SandboxLimits(), server)
     started = time.monotonic()
-    with _peak_rss(_own_rss) as peak:
-        baseline = _rss(os.getpid())
+    with peak_pss(_this_process) as peak:
+        baseline = pss(os.getpid())
         with pytest.raises(NodeError) as raised:
             await run_sandbox(_job(code), SandboxLimits(), server)
     assert time.monotonic() - started < 5 + 2
     assert raised.value.code == "LIMIT_EXCEEDED"
     assert "16 MB" in raised.value.message
-    assert peak[0] - baseline < 100 * _MB, f"the host grew by {(peak[0] - baseline) // _MB} MB"
+    assert peak.bytes - baseline < 100 * MB, f"the host grew by {(peak.bytes - baseline) // MB} MB"
 
 
 async def test_the_host_refuses_a_reply_from_its_length_prefix(tmp_path: Path) -> None:
@@ -174,12 +124,12 @@ async def test_the_host_refuses_a_reply_from_its_length_prefix(tmp_path: Path) -
     )
     server = SandboxServer(fake, fork_server=fake)
     try:
-        with _peak_rss(_own_rss) as peak:
-            baseline = _rss(os.getpid())
+        with peak_pss(_this_process) as peak:
+            baseline = pss(os.getpid())
             with pytest.raises(NodeError) as raised:
                 await run_sandbox(_job("return []"), SandboxLimits(), server)
         assert raised.value.code == "LIMIT_EXCEEDED"
-        assert peak[0] - baseline < 30 * _MB
+        assert peak.bytes - baseline < 30 * MB
     finally:
         server.close()
 
@@ -237,7 +187,7 @@ async def test_a_script_cannot_forge_the_reply(code: str, server: SandboxServer)
         return
     assert len(reply.get("logs") or []) <= 100
     assert "staticData" not in reply  # the job sent none, so none comes back
-    assert len(str(reply)) < 16 * _MB
+    assert len(str(reply)) < 16 * MB
 
 
 async def test_a_forged_python_reply_cannot_settle_another_job() -> None:
