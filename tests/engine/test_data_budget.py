@@ -9,6 +9,8 @@ import time
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tenantflow.engine.definition import DEFAULT_MAX_DATA_MB, DEFAULT_MAX_MEMORY_MB, parse_workflow
 from tenantflow.engine.errors import ErrorCode
@@ -164,7 +166,37 @@ def test_the_meter_counts_what_json_writes() -> None:
     distinct = len(written) - len(json.dumps(text))  # the second reference is not new data
     assert meter.measure(outputs, 10**9) == len(written) and meter.new == distinct
     meter.keep()
-    assert meter.measure(outputs, 10**9) == len(written) and meter.new == 0  # all of it measured before
+    again = list(outputs)  # the same branches in a new outer list, as a node passing its input on returns
+    assert meter.measure(again, 10**9) == len(written) and meter.new == len("[,]")  # only the new outer list
     meter.keep()
-    assert meter.held == distinct
+    assert meter.held == distinct + len("[,]")
     assert meter.measure(outputs, 100) > 100  # stops once over
+
+
+_SCALARS = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=300)
+_VALUES = st.recursive(
+    _SCALARS,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    max_leaves=24,
+)
+_ITEMS = st.lists(
+    st.fixed_dictionaries(
+        {"json": st.dictionaries(st.text(max_size=6), _VALUES, max_size=6)},
+        optional={"pairedItem": st.fixed_dictionaries({"item": st.integers(0, 9)}), "binary": _VALUES},
+    ),
+    max_size=4,
+)
+
+
+@given(st.lists(_ITEMS, max_size=3), st.booleans())
+def test_the_meter_counts_any_output_as_json_writes_it(outputs: list[Items], share: bool) -> None:
+    if share and outputs:  # every item again: shared references, written (and counted) twice
+        outputs = [*outputs, outputs[0] + outputs[0]]
+    meter = DataMeter()
+    assert meter.measure(outputs, 10**12) == len(json.dumps(outputs, separators=(",", ":")))
+    meter.keep()
+    again = [list(branch) for branch in outputs]  # the same items in new lists: only the lists are new
+    assert meter.measure(again, 10**12) == len(json.dumps(outputs, separators=(",", ":")))
+    assert meter.new == len(
+        json.dumps([[0] * len(branch) for branch in outputs], separators=(",", ":"))
+    ) - sum(len(branch) for branch in outputs)

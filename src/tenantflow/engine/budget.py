@@ -72,8 +72,11 @@ class SharedBudget:
         self.held_bytes -= held
 
     def spend(self) -> Overrun | None:
-        """Count one node run, unless the budget refuses it (then why)."""
-        refused = self.overrun()
-        if refused is None:
+        """Count one node run, unless the budget refuses it (then why). Runs before every node: the usual
+        case is checked here rather than through :meth:`overrun`."""
+        if self.node_executions < self.max_node_executions and (
+            self.deadline is None or time.monotonic() < self.deadline
+        ):
             self.node_executions += 1
-        return refused
+            return None
+        return self.overrun()

@@ -431,19 +431,15 @@ class Execution:
         return self.redactor.redact(outcome.outputs) if outcome.redacted is None else outcome.redacted
 
     async def _pass_large(self, outcome: _Outcome) -> None:
-        """What :meth:`_measure` and :meth:`_after` do with an output, for a large one: measured, scanned
-        for files and redacted a chunk of items at a time, yielding to the event loop between slices (a
+        """What :meth:`_measure` does with an output, for a large one: measured (its new files found on the
+        way) and redacted a chunk of items at a time, yielding to the event loop between slices (a
         200,000-item output took half a second to measure in one go)."""
         self._hold_collections(outcome.outputs)
         self._judge(outcome, await self._meter.measure_paced(outcome.outputs, self._max_output))
-        pacer, binary = Pacer(), False
-        for output in outcome.outputs:
-            for start, stop in chunks(len(output)):
-                binary = binary or any("binary" in item for item in output[start:stop])
-                await pacer.step()
-        if binary:
+        if self._meter.files and outcome.outputs:  # items with files the execution had not met
             self._count_binary(outcome)
         if self.secrets:
+            pacer = Pacer()
             redacted: list[Items] = []
             for output in outcome.outputs:
                 kept: Items = []
@@ -456,14 +452,6 @@ class Execution:
     def _after(self, outcome: _Outcome) -> None:
         """Record a finished run and route its outputs (plain code: the hot path creates no coroutine)."""
         name = outcome.name
-        for output in () if outcome.large else outcome.outputs:  # a large one: counted, paced, already
-            for item in output:  # the binary cap's whole cost for outputs without files
-                if "binary" in item:
-                    break
-            else:
-                continue
-            self._count_binary(outcome)
-            break
         self._record_run(outcome)
         if outcome.stop is not None:
             raise outcome.stop
@@ -518,6 +506,8 @@ class Execution:
             tree.held_bytes += new
         else:
             self._judge(outcome, size)
+        if meter.files and outcome.outputs:  # items with files the execution had not met (see DataMeter)
+            self._count_binary(outcome)
 
     def _judge(self, outcome: _Outcome, size: int) -> None:
         """Keep a run's outputs measured at ``size``, or fail the node over a budget: one run's output, what

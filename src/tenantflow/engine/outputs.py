@@ -62,7 +62,7 @@ def as_item(item: Any) -> Item:
 
 
 _LONG = 256  # characters from which a string's encoded size is remembered by identity
-_FLAT = 16  # entries up to which a dict of scalars is measured in one loop (larger ones the general way)
+_FLAT = 16  # entries up to which an item's dict of scalars is measured inline (larger ones the general way)
 _CHUNK = 1 << 20  # characters encoded at a time to measure a long string (bounded scratch memory)
 
 
@@ -77,10 +77,12 @@ class DataMeter:
 
     :attr:`held` is the size of the distinct data measured and kept so far: what the execution's outputs
     hold, an item passed on by a hundred nodes counted once. :attr:`new` is what the last measurement
-    would add to it, once :meth:`keep` is called.
+    would add to it, once :meth:`keep` is called. :attr:`files` tells whether it met an item with a
+    ``binary`` key that no earlier measurement had met (then the caller counts the files: see
+    ``Execution._count_binary``), so outputs without files cost one key lookup per new item.
     """
 
-    __slots__ = ("_known", "_limit", "_reused", "_spent", "held", "new")
+    __slots__ = ("_known", "_limit", "_reused", "_spent", "files", "held", "new")
 
     def __init__(self) -> None:
         self._known: dict[int, int] = {}
@@ -89,15 +91,37 @@ class DataMeter:
         self._reused = 0
         self.held = 0
         self.new = 0
+        self.files = False
 
     def measure(self, outputs: list[Items], limit: int) -> int:
-        """Size of ``outputs``; a result over ``limit`` means the count stopped there."""
+        """Size of ``outputs``; a result over ``limit`` means the count stopped there.
+
+        The usual shape, a list of branches of item dicts, is walked here with the items and their members
+        inline (a method call per branch, item and member cost more than the measuring; a node run's output
+        is measured once, however small); anything unusual inside goes the general way. Every branch and
+        dict is measured once and remembered (the outer list is new with every run: it is not)."""
         self._limit, self._spent, self._reused, self.new = limit, 0, 0, 0  # as _start(), without a call
+        self.files = False
+        known = self._known
         try:
-            if type(outputs) is list:
-                self._outputs(outputs)
-            else:
+            if type(outputs) is not list:
                 self._value(outputs)
+            else:
+                spent = len(outputs) + 1 if outputs else 2
+                for branch in outputs:
+                    reused = known.get(id(branch))
+                    if reused is not None:
+                        self._reused += reused
+                        spent += reused
+                    elif type(branch) is list:
+                        start = spent
+                        spent = self._items(branch, spent + (len(branch) + 1 if branch else 2))
+                        known[id(branch)] = spent - start
+                    else:  # not the usual shape: measured the general way
+                        self._spent = spent
+                        self._value(branch)
+                        spent = self._spent
+                self._spent = spent
         except _OverLimit:
             return self._spent
         except RecursionError:
@@ -112,9 +136,6 @@ class DataMeter:
         self._start(limit)
         pacer = Pacer()
         try:
-            if self._known_size(outputs):
-                return self._end()
-            first = self._spent
             self._spent += len(outputs) + 1 if outputs else 2
             for branch in outputs:
                 if self._known_size(branch):
@@ -129,7 +150,6 @@ class DataMeter:
                     await pacer.step()
                 self._known[id(branch)] = spent - start
                 self._spent = spent
-            self._known[id(outputs)] = self._spent - first
         except _OverLimit:
             return self._spent
         except RecursionError:
@@ -148,76 +168,67 @@ class DataMeter:
 
     def _start(self, limit: int) -> None:
         self._limit, self._spent, self._reused, self.new = limit, 0, 0, 0
+        self.files = False
 
     def _end(self) -> int:
         self.new = self._spent - self._reused
         return self._spent
 
-    def _outputs(self, outputs: list[list[Any]]) -> None:
-        """The usual shape, a list of branches of item dicts, walked with the items and their members
-        inline (a method call per item and per member cost more than the measuring); anything unusual
-        inside goes the general way. Every dict is still measured once and remembered."""
-        known = self._known
-        if self._known_size(outputs):
-            return
-        first = self._spent
-        spent = first + (len(outputs) + 1 if outputs else 2)
-        for branch in outputs:
-            reused = known.get(id(branch))
-            if reused is not None:
-                self._reused += reused
-                spent += reused
-                continue
-            if type(branch) is not list:  # not the usual shape: measured the general way
-                self._spent = spent
-                self._value(branch)
-                spent = self._spent
-                continue
-            start = spent
-            spent = self._items(branch, spent + (len(branch) + 1 if branch else 2))
-            known[id(branch)] = spent - start
-        known[id(outputs)] = spent - first
-        self._spent = spent
-        if spent > self._limit:
-            raise _OverLimit
-
     def _items(self, items: list[Any], spent: int) -> int:
-        """Add the sizes of a branch's ``items`` to ``spent`` (stopping once over the limit)."""
-        known = self._known
+        """Add the sizes of a branch's ``items`` to ``spent`` (stopping once over the limit), each item dict
+        measured here and remembered, with its members that are dicts of scalars (``json``, ``pairedItem``,
+        usually) measured in an inner loop: a method call per item or member cost more than the measuring.
+        Anything else goes the general way. ``spent`` is kept in a local (see :meth:`measure`)."""
+        known, limit = self._known, self._limit
         for item in items:
             size = known.get(id(item))
             if size is not None:
                 self._reused += size
-                spent += size
             elif type(item) is dict:
-                spent += self._item(item, spent)
+                if "binary" in item:
+                    self.files = True
+                size = 2 * len(item) + 1 if item else 2
+                for key, value in item.items():
+                    size += len(_ESCAPE(key)) if type(key) is str else _key_size(key)
+                    member = known.get(id(value))
+                    if member is not None:
+                        self._reused += member
+                        size += member
+                        continue
+                    if type(value) is dict and len(value) <= _FLAT:
+                        member = 2 * len(value) + 1 if value else 2  # braces, colons, commas
+                        for name, leaf in value.items():
+                            if type(name) is not str:
+                                break
+                            member += len(_ESCAPE(name))
+                            kind = type(leaf)
+                            if kind is str and len(leaf) < _LONG:
+                                member += len(_ESCAPE(leaf))
+                            elif kind is int:
+                                member += len(repr(leaf))
+                            elif leaf is None or leaf is True:
+                                member += 4
+                            elif leaf is False:
+                                member += 5
+                            else:
+                                break
+                        else:
+                            known[id(value)] = member
+                            size += member
+                            continue
+                    self._spent = spent + size  # not a dict of scalars: measured the general way
+                    self._value(value)
+                    size = self._spent - spent
+                known[id(item)] = size
             else:
                 self._spent = spent
                 self._value(item)
-                spent = self._spent
-            if spent > self._limit:
+                size = self._spent - spent
+            spent += size
+            if spent > limit:
                 self._spent = spent
                 raise _OverLimit
         return spent
-
-    def _item(self, item: dict[Any, Any], spent: int) -> int:
-        """One item's size (``spent`` is what the measurement had spent before it), remembered."""
-        known = self._known
-        size = 2 * len(item) + 1 if item else 2
-        for key, value in item.items():
-            size += len(_ESCAPE(key)) if type(key) is str else _key_size(key)
-            member = known.get(id(value))
-            if member is not None:
-                self._reused += member
-            elif type(value) is dict and len(value) <= _FLAT and (member := _flat_size(value)) is not None:
-                known[id(value)] = member
-            else:
-                self._spent = spent + size
-                self._value(value)
-                member = self._spent - spent - size
-            size += member
-        known[id(item)] = size
-        return size
 
     def keep(self) -> None:
         """The outputs last measured stay (else the caller drops them, and stops measuring: their sizes
@@ -282,7 +293,9 @@ class DataMeter:
         self._add(size)
 
     def _dict(self, value: dict[Any, Any]) -> None:
-        if self._known_size(value):
+        if (size := self._known.get(id(value))) is not None:  # as _known_size(), without a call
+            self._reused += size
+            self._add(size)
             return
         start = self._spent
         spent = start + (2 * len(value) + 1 if value else 2)  # braces, colons, commas
@@ -291,7 +304,9 @@ class DataMeter:
         self._members(value.values(), start, spent, value)
 
     def _list(self, value: list[Any] | tuple[Any, ...]) -> None:
-        if self._known_size(value):
+        if (size := self._known.get(id(value))) is not None:
+            self._reused += size
+            self._add(size)
             return
         start = self._spent
         self._members(value, start, start + (len(value) + 1 if value else 2), value)  # brackets, commas
@@ -309,6 +324,8 @@ class DataMeter:
                 self._spent = spent
                 if t is dict:
                     self._dict(item)
+                elif t is list:
+                    self._list(item)
                 else:
                     self._value(item)
                 spent = self._spent
@@ -328,28 +345,6 @@ def _too_deep() -> NodeError:
 
 _ESCAPE = encode_basestring_ascii
 _PLAIN = re.compile(r"[^\\\"\x00-\x1f]*")  # ASCII text the encoder writes as it is
-
-
-def _flat_size(value: dict[Any, Any]) -> int | None:
-    """Encoded size of a dict whose keys are strings and values short strings, ints or None/bools (an
-    item's ``json`` or ``pairedItem``, usually), without a method call per member; None for any other."""
-    size = 2 * len(value) + 1 if value else 2  # braces, colons, commas
-    for key, item in value.items():
-        if type(key) is not str:
-            return None
-        size += len(_ESCAPE(key))
-        t = type(item)
-        if t is str and len(item) < _LONG:
-            size += len(_ESCAPE(item))
-        elif t is int:
-            size += len(repr(item))
-        elif item is None or item is True:
-            size += 4
-        elif item is False:
-            size += 5
-        else:
-            return None
-    return size
 
 
 def _encoded_size(text: str) -> int:

@@ -384,8 +384,15 @@ def to_json(value: Any, max_nodes: int | None = None, *, max_chars: int | None =
     ``max_nodes`` bounds the values visited and ``max_chars`` the string characters, because shared
     references can make a small result expand exponentially when flattened.
     """
+    if (
+        value is None or type(value) is int or type(value) is bool
+    ):  # most results: nothing to convert or count
+        return value
     budget = NodeBudget(INF if max_nodes is None else max_nodes, INF if max_chars is None else max_chars)
-    return to_json_within(value, budget)
+    try:  # to_json_within(), without a call
+        return _to_json(value, budget)
+    except RecursionError:
+        raise _too_deep() from None
 
 
 def to_json_within(value: Any, budget: NodeBudget) -> Any:
@@ -393,7 +400,11 @@ def to_json_within(value: Any, budget: NodeBudget) -> Any:
     try:
         return _to_json(value, budget)
     except RecursionError:
-        raise ExpressionLimitError("Result is nested too deeply to convert to JSON") from None
+        raise _too_deep() from None
+
+
+def _too_deep() -> ExpressionLimitError:
+    return ExpressionLimitError("Result is nested too deeply to convert to JSON")
 
 
 def _to_json(value: Any, budget: NodeBudget) -> Any:

@@ -13,6 +13,7 @@ import copy
 import json
 import re
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 from tenantflow.engine.errors import NodeError
@@ -399,24 +400,24 @@ class SetNode(NodeType):
     async def run(self, ctx: NodeContext, inputs: list[Items]) -> list[Items]:
         items = first_input(inputs)
         if ctx.node.type_version < 3:
-            return [await paced_map(lambda i, item: self._legacy_item(ctx, item, i), items)]
+            return [await paced_map(partial(self._legacy_item, ctx), items)]
         return [await self._v3_items(ctx, items)]
 
     # v1 / v2 ---------------------------------------------------------------------------------------------
 
-    def _legacy_item(self, ctx: NodeContext, item: Item, i: int) -> Item:
+    def _legacy_item(self, ctx: NodeContext, i: int, item: Item) -> Item:
         options = ctx.param("options", i, {}) or {}
         fields = FieldAccess(options.get("dotNotation") is not False)
         new_item: Item = {"json": {}, "pairedItem": {"item": i}}
         if not js_truthy(ctx.param("keepOnlySet", i, False)):
             if item.get("binary") is not None:
                 new_item["binary"] = dict(item["binary"])
-            new_item["json"] = copy.deepcopy(item.get("json", {}))
+            new_item["json"] = to_json(item.get("json", {}))  # a copy: dotted names set into nested objects
         for kind, default in (("boolean", False), ("number", 0), ("string", "")):
             for entry in ctx.param(f"values.{kind}", i, []) or []:
                 name = js_string(entry.get("name", "propertyName"))
-                fields.set(new_item["json"], name, self._legacy_value(ctx, kind, entry.get("value", default)))
-        new_item["json"] = to_json(new_item["json"])
+                value = to_json(self._legacy_value(ctx, kind, entry.get("value", default)))
+                fields.set(new_item["json"], name, value)
         return new_item
 
     @staticmethod
