@@ -62,7 +62,6 @@ def as_item(item: Any) -> Item:
 
 
 _LONG = 256  # characters from which a string's encoded size is remembered by identity
-_FLAT = 16  # entries up to which an item's dict of scalars is measured inline (larger ones the general way)
 _CHUNK = 1 << 20  # characters encoded at a time to measure a long string (bounded scratch memory)
 
 
@@ -176,9 +175,9 @@ class DataMeter:
 
     def _items(self, items: list[Any], spent: int) -> int:
         """Add the sizes of a branch's ``items`` to ``spent`` (stopping once over the limit), each item dict
-        measured here and remembered, with its members that are dicts of scalars (``json``, ``pairedItem``,
-        usually) measured in an inner loop: a method call per item or member cost more than the measuring.
-        Anything else goes the general way. ``spent`` is kept in a local (see :meth:`measure`)."""
+        measured here and remembered, with its members that are dicts (``json``, ``pairedItem``) walked in an
+        inner loop that measures scalars itself: a method call per item or member cost more than the
+        measuring. Anything else goes the general way. ``spent`` is kept in a local (see :meth:`measure`)."""
         known, limit = self._known, self._limit
         for item in items:
             size = known.get(id(item))
@@ -195,12 +194,10 @@ class DataMeter:
                         self._reused += member
                         size += member
                         continue
-                    if type(value) is dict and len(value) <= _FLAT:
+                    if type(value) is dict:
                         member = 2 * len(value) + 1 if value else 2  # braces, colons, commas
                         for name, leaf in value.items():
-                            if type(name) is not str:
-                                break
-                            member += len(_ESCAPE(name))
+                            member += len(_ESCAPE(name)) if type(name) is str else _key_size(name)
                             kind = type(leaf)
                             if kind is str and len(leaf) < _LONG:
                                 member += len(_ESCAPE(leaf))
@@ -210,13 +207,14 @@ class DataMeter:
                                 member += 4
                             elif leaf is False:
                                 member += 5
-                            else:
-                                break
-                        else:
-                            known[id(value)] = member
-                            size += member
-                            continue
-                    self._spent = spent + size  # not a dict of scalars: measured the general way
+                            else:  # a container, long string or float: the general way, from here
+                                self._spent = spent + size + member
+                                self._value(leaf)
+                                member = self._spent - spent - size
+                        known[id(value)] = member
+                        size += member
+                        continue
+                    self._spent = spent + size  # not a dict: measured the general way
                     self._value(value)
                     size = self._spent - spent
                 known[id(item)] = size
