@@ -19,7 +19,7 @@ import logging
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, get_args
 
 from cachetools import LRUCache
 
@@ -59,7 +59,7 @@ from tenantflow.store.workflows import StaticData
 
 log = logging.getLogger("tenantflow.executions")
 
-TriggerKind = Literal["manual", "api"]
+TriggerKind = Literal["manual", "api", "schedule", "webhook"]  # what started an execution
 SHUTDOWN_MESSAGE: Final = "the server shut down while the execution ran"
 _SUMMARY_FIELDS: Final = tuple(item.name for item in fields(ExecutionSummary))
 
@@ -160,9 +160,11 @@ class ExecutionService:
         """Queue an execution of the workflow's current version and start it; a repeated idempotency key
         returns the execution it made first (also when both arrive at once). With ``durable=False`` the run
         starts before its row is committed (see :meth:`_launch`): for a caller that waits for the end."""
-        if trigger_kind not in ("manual", "api"):
+        if trigger_kind not in get_args(TriggerKind):
             raise InvalidRequestError(
-                ErrorCode.INVALID_VALUE, "triggerKind is manual or api", path="$.triggerKind"
+                ErrorCode.INVALID_VALUE,
+                f"triggerKind is one of {', '.join(get_args(TriggerKind))}",
+                path="$.triggerKind",
             )
         if variables is not None and not isinstance(variables, Mapping):
             raise InvalidRequestError(
