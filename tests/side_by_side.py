@@ -6,6 +6,9 @@ on stdin and writes a JSON report on stdout: how the hostile run ended and how l
 runs (Set over 100 items, repeated while the hostile one lasts) gave their exact output and the slowest's
 time, and the peak memory of this process tree: the largest sum of PSS over this process, the Code sandboxes'
 fork servers and every process below them, sampled at one instant (:mod:`tests.process_memory`).
+
+The hostile document is validated first, as the service does before a workflow may run: a document refused
+there ends as ``refused`` with the validator's codes, its validation time being all it cost.
 """
 
 from __future__ import annotations
@@ -17,8 +20,8 @@ import sys
 import time
 from typing import Any
 
-from tenantflow.engine.definition import DefinitionError
 from tenantflow.engine.executor import RunLimits, execute
+from tenantflow.engine.validation import validate
 from tenantflow.nodes import default_registry
 from tenantflow.nodes.n8n.code.server import PYTHON_SERVER, SERVER
 from tests.process_memory import peak_pss, tree
@@ -45,16 +48,17 @@ def benign_document() -> dict[str, Any]:
 
 async def _hostile(case: dict[str, Any]) -> dict[str, Any]:
     started = time.monotonic()
-    try:
-        record = await execute(
-            case["document"],
-            registry=REGISTRY,
-            input_items=case.get("input_items"),
-            limits=RunLimits(**case.get("limits", {})),
-        )
-    except DefinitionError as refused:  # refused before any node ran
-        codes = sorted({issue.code for issue in refused.issues})
-        return {"status": "refused", "code": codes, "message": str(refused), "seconds": _since(started)}
+    report = validate(case["document"], REGISTRY)
+    if report.definition is None or not report.valid:  # refused before any node ran
+        codes = sorted({issue.code for issue in report.errors})
+        message = "; ".join(f"{issue.path}: {issue.message}" for issue in report.errors[:3])
+        return {"status": "refused", "code": codes, "message": message, "seconds": _since(started)}
+    record = await execute(
+        report.definition,
+        registry=REGISTRY,
+        input_items=case.get("input_items"),
+        limits=RunLimits(**case.get("limits", {})),
+    )
     error = record.error or {}
     return {
         "status": record.status,

@@ -1,10 +1,10 @@
 """Issue 12's findings, each run beside a benign execution: the three promises checked together.
 
-For every finding, a fresh process (tests/side_by_side.py) runs the hostile workflow and, in the same event
-loop, benign ones (Set over 100 items) one after another until it ends. The hostile run must end with its
-expected code within its budget + 2 s, every benign run must give its exact output, and the process tree
-must stay under 1 GB: the peak of its PSS summed at one instant (tests/process_memory.py says why PSS). A
-listening socket stands in for a local service: no case may reach it.
+For every finding, a fresh process (tests/side_by_side.py) validates and runs the hostile workflow and, in
+the same event loop, benign ones (Set over 100 items) one after another until it ends. The hostile run must
+end with its expected code within its budget + 2 s, every benign run must give its exact output, and the
+process tree must stay under 1 GB: the peak of its PSS summed at one instant (tests/process_memory.py says
+why PSS). A listening socket stands in for a local service: no case may reach it.
 """
 
 from __future__ import annotations
@@ -22,6 +22,10 @@ from typing import Any
 
 import pytest
 
+from tenantflow.engine.expressions import REGEX_SECONDS
+from tenantflow.nodes.n8n.code import SandboxLimits
+from tests.engine.test_document_limits import _issue_set_node
+from tests.nodes.n8n.code.test_sandbox_bounds import _JS_FORGERIES
 from tests.nodes.n8n.flow.test_subworkflow_budget import _run_node, _self_caller
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,6 +78,29 @@ def _rename_keys() -> dict[str, Any]:
     replacements = [{"searchRegex": EVIL, "replaceRegex": "x", "options": {}}]
     parameters = {"additionalOptions": {"regexReplacement": {"replacements": replacements}}}
     return {"type": "n8n-nodes-base.renameKeys", "typeVersion": 1, "parameters": parameters}
+
+
+def _markdown_replacing(pattern: str) -> dict[str, Any]:
+    """HTML to Markdown, then the text replacement ``pattern`` over the result."""
+    options = {"textReplace": {"values": [{"pattern": pattern, "replacement": ""}]}}
+    parameters = {"html": f"<p>{SUBJECT}</p>", "options": options}
+    return {"type": "n8n-nodes-base.markdown", "typeVersion": 1, "parameters": parameters}
+
+
+def _date_from_format() -> dict[str, Any]:
+    """Forty digits and a mark read with sixteen ``x`` fields, each one or more digits: with backtracking,
+    every split of the digits would be tried before the mark fails the match (the output format does not
+    matter: the value is read first)."""
+    parameters = {"operation": "formatDate", "date": "1" * 40 + "!", "options": {"fromFormat": "x" * 16}}
+    return {"type": "n8n-nodes-base.dateTime", "typeVersion": 2, "parameters": parameters}
+
+
+def _inline_cycle() -> dict[str, Any]:
+    """The issue's self-calling sub-workflow with its call leading back into its own trigger: a cycle
+    validation refuses (a trigger has no input), which ran when inline documents skipped validation."""
+    looped = _self_caller(1)
+    looped["connections"]["Run0"] = {"main": [[{"node": "Called", "type": "main", "index": 0}]]}
+    return looped
 
 
 def _code(js: str) -> dict[str, Any]:
@@ -139,6 +166,36 @@ FINDINGS: dict[str, Finding] = {
         frozenset({LIMIT}),
         1,
     ),
+    "normalize NFKD then encodeURIComponent": Finding(
+        # 9 M characters once normalised, under the 10 M string cap, so encoding is what is refused (it would
+        # be 49.5 M); the issue's repeat(1e7) is refused at normalize already, as in the row above
+        lambda _: _chain(_set("encodeURIComponent('\\ufdfa'.repeat(5e5).normalize('NFKD'))")),
+        EXPRESSION,
+        1,
+    ),
+    "regex in Markdown's text replace": Finding(
+        lambda _: _chain(_markdown_replacing(EVIL)), EXPRESSION, REGEX_SECONDS
+    ),
+    "Date & Time's from-format on a hostile value": Finding(
+        # read field by field in linear time, so the value is refused as no date; the pattern's deadline
+        # (EXPRESSION_LIMIT) is what would end it if the reading backtracked again
+        lambda _: _chain(_date_from_format()),
+        frozenset({"INVALID_PARAMETER", "EXPRESSION_LIMIT"}),
+        REGEX_SECONDS,
+    ),
+    "validating a Set node of 600,000 expressions": Finding(
+        # 40 MB as this builds it (53 MB, 104 s to validate, as the issue wrote it): refused by the document
+        # limits before any other validation work
+        lambda _: _issue_set_node(600_000),
+        frozenset({"LIMIT_EXCEEDED"}),
+        0,
+    ),
+    "an inline sub-workflow with a cycle into its trigger": Finding(
+        lambda _: _chain(_run_node("Run", "={{ $json.wf }}")),
+        frozenset({"WORKFLOW_INVALID"}),
+        0,
+        items=[{"json": {"wf": _inline_cycle()}}],
+    ),
     "removeTags on '<' x 1e6 (linear now: succeeds)": Finding(
         lambda _: _chain(_set("'<'.repeat(1e6).removeTags()")), frozenset(), 1
     ),
@@ -159,6 +216,9 @@ FINDINGS: dict[str, Finding] = {
         lambda _: _chain(_code("const s = 'a'.repeat(2e7);\nreturn Array(10).fill(0).map(() => ({ s }));")),
         frozenset({"LIMIT_EXCEEDED"}),
         5,
+    ),
+    "a Code script forging its reply by closing the wrapper (succeeds)": Finding(
+        lambda _: _chain(_code(_JS_FORGERIES["closing the wrapper"])), frozenset(), SandboxLimits().timeout
     ),
     "SMTP to localhost": Finding(_smtp, frozenset({"BLOCKED_ADDRESS"}), 0),
 }
