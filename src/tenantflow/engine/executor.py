@@ -22,6 +22,7 @@ import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from time import perf_counter
 from typing import Any, TypedDict, Unpack
 
 from tenantflow.engine.budget import MAX_SUBWORKFLOW_DEPTH, SharedBudget
@@ -36,7 +37,7 @@ from tenantflow.engine.expressions import ExpressionError, ExpressionLimits
 from tenantflow.engine.graph import ERROR, MAIN, Edge, Graph, cached_graph
 from tenantflow.engine.heap import FULL_COLLECTIONS, HELD_ITEMS
 from tenantflow.engine.outputs import DataMeter, normalise_outputs, normalise_outputs_paced
-from tenantflow.engine.pacing import PACED_ITEMS, Pacer, chunks, is_large
+from tenantflow.engine.pacing import PACED_ITEMS, SLICE_SECONDS, Pacer, chunks, is_large
 from tenantflow.engine.pairing import PairedItems, Source, stamp_inputs, stamp_inputs_paced
 from tenantflow.engine.proxy import ScopeInputs
 from tenantflow.engine.record import ExecutionRecord, ExecutionStatus, LogEntry, NodeState, utc_now
@@ -324,6 +325,9 @@ class Execution:
         self._initial_ready()
         max_concurrency = self.limits.max_concurrency or self.definition.settings.max_concurrency
         limit = self.limits.max_node_executions or self.definition.limits.max_node_executions
+        # Node runs one after another in this task share the loop too: it yields once a slice is used up
+        # (the clock read inline, not through a Pacer: this runs for every node).
+        until = perf_counter() + SLICE_SECONDS
         while (self._ready or self._running) and self._stop is None:
             if self._ready and (
                 (not self._running and len(self._ready) == 1) or self._runs_inline(self._ready[0][0])
@@ -341,6 +345,9 @@ class Execution:
                 if self.events is not None:
                     await self._emit_finished(outcome)
                 self._after(outcome)
+                if perf_counter() >= until:
+                    await asyncio.sleep(0)
+                    until = perf_counter() + SLICE_SECONDS
                 continue
             if self._ready and len(self._running) < max_concurrency:
                 name, inputs, sources = self._take(limit)

@@ -45,7 +45,10 @@ def stamp_inputs(inputs: list[Items]) -> list[Items]:
     of nodes that pass their items on)."""
     for slot, items in enumerate(inputs):
         for index, item in enumerate(items):
-            if not _in_place(item, index, slot):
+            paired = item.get("pairedItem")
+            if slot or paired.__class__ is not dict or len(paired) != 1 or paired.get("item") != index:
+                if _in_place(item, index, slot):  # the first input's test is inline: every node runs this
+                    continue
                 return [
                     [
                         item if _in_place(item, i, n) else {**item, "pairedItem": _place(i, n)}

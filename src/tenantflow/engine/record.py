@@ -6,8 +6,10 @@ The shapes follow MetaBuilder's ExecutionRecord (reference §2.1) with the eight
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, Literal
 
 from tenantflow.engine.sdk import Items
@@ -16,8 +18,8 @@ ExecutionStatus = Literal["running", "success", "error", "timeout", "aborted"]
 NodeStatus = Literal["success", "error", "disabled", "aborted"]
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
+utc_now: Callable[[], datetime] = partial(datetime.now, UTC)
+"""The current time, timezone-aware in UTC (a partial, not a function: twice a node run, no Python frame)."""
 
 
 def iso(moment: datetime | None) -> str | None:

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tenantflow.engine.executor import execute
+from tenantflow.engine.expressions import MATCH_SECONDS
 from tenantflow.engine.record import ExecutionRecord
 from tenantflow.nodes.n8n.pacing import THREAD_SIZE
 from tests.nodes.harness import REGISTRY
@@ -93,3 +94,20 @@ async def test_a_large_document_is_parsed_off_the_loop() -> None:
     assert len(record.state["N0"].output[0]) == rows.count("\n") + 1
     assert len(latencies) >= 2, "the trivial execution never ran while the heavy one did"
     _assert_prompt(latencies)
+
+
+async def test_backtracking_patterns_hold_the_loop_one_match_at_a_time() -> None:
+    """Twelve nodes each meet a pattern that backtracks for ever (and go on, ``onError``). Each match stops
+    after MATCH_SECONDS and the executor yields between node runs, so a request arriving meanwhile waits a
+    few of those slices (its own steps each wait for one): tenths of a second. Before, each match had the
+    second a node run may spend matching, and every step of a request waited for one."""
+    evil = "={{ /(a|a)+$/.test('a'.repeat(40) + '!') }}"
+    document = _chain(*({**_set(evil), "onError": "continueRegularOutput"} for _ in range(12)))
+    heavy = execute(document, registry=REGISTRY)
+    latencies, record = await _latencies_beside(heavy)
+    assert [record.state[f"N{index}"].error["code"] for index in range(12)] == ["EXPRESSION_LIMIT"] * 12
+    assert "one match may run 0.1 s" in record.state["N0"].error["message"]
+    assert len(latencies) >= 3, "the trivial execution never ran while the heavy one did"
+    assert max(latencies) < 10 * MATCH_SECONDS, (
+        f"trivial executions waited {[round(x * 1000) for x in latencies]} ms"
+    )

@@ -8,7 +8,7 @@ the bounds of :class:`ExpressionLimits`.
 from .access import array_index
 from .dates import make_date, parse_date, resolve_zone
 from .errors import ExpressionError, ExpressionLimitError, ExpressionSyntaxError
-from .regex import REGEX_SECONDS, Deadline, compile_js_regex, search
+from .regex import MATCH_SECONDS, REGEX_SECONDS, Deadline, compile_js_regex, search
 from .runtime import ExpressionLimits
 from .template import Template, compile_template, follows_n8n, is_template, resolve_value
 from .values import (
@@ -55,6 +55,7 @@ __all__ = [
 ]
 # helpers node implementations share
 __all__ += [
+    "MATCH_SECONDS",
     "REGEX_SECONDS",
     "Deadline",
     "JSValue",

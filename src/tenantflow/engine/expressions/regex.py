@@ -118,16 +118,28 @@ class Deadline:
         return within_time(source, self.end - now, run)
 
 
+MATCH_SECONDS = 0.1
+"""How long one match (a search, a walk over every match, a replacement) may hold the event loop, whatever
+budget is left. A match cannot yield (the ``regex`` package stops it only by its timeout), and the loop is
+every tenant's: a backtracking pattern stops here, so other executions wait at most this long for it. Real
+patterns take a few milliseconds even on megabytes of text."""
+
+
 def within_time(source: str, seconds: float, run: Callable[[float], _T]) -> _T:
-    """``run(timeout)`` for the pattern ``source``, as EXPRESSION_LIMIT naming it when time runs out."""
+    """``run(timeout)`` for the pattern ``source`` with ``seconds`` of budget left (at most
+    :data:`MATCH_SECONDS` at once), as EXPRESSION_LIMIT naming it when time runs out."""
+    timeout = min(seconds, MATCH_SECONDS)
     try:
-        if seconds <= 0:
+        if timeout <= 0:
             raise TimeoutError
-        return run(seconds)
+        return run(timeout)
     except TimeoutError:
+        if seconds > MATCH_SECONDS:
+            reason = f"one match may run {MATCH_SECONDS:g} s"
+        else:
+            reason = f"{max(seconds, 0):.3g} s left"
         raise ExpressionLimitError(
-            f"Regular expression /{source}/ ran out of time ({max(seconds, 0):.3g} s left): it backtracks "
-            "too much on this text"
+            f"Regular expression /{source}/ ran out of time ({reason}): it backtracks too much on this text"
         ) from None
 
 
