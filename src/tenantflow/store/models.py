@@ -339,6 +339,30 @@ class AuditEntry(TenantScoped, Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
 
 
+class ScheduleTick(TenantScoped, Base):
+    """One firing of one rule of a workflow's schedule trigger. The key is the claim: the scheduler process
+    whose INSERT makes the row starts the execution, every other one finds it there, so a tick runs once
+    however many schedulers watch it. ``state`` goes ``claimed`` → ``started`` (with the execution) or
+    ``refused`` (the workflow could not run); a claim left ``claimed`` by a crashed process is taken over."""
+
+    __tablename__ = "schedule_ticks"
+    __table_args__ = (
+        PrimaryKeyConstraint("tenant_id", "workflow_id", "node_id", "rule", "tick"),
+        Index(None, "tenant_id", "tick"),
+        Index(None, "state", "claimed_at"),
+        CheckConstraint("state IN ('claimed', 'started', 'refused')", name="state"),
+    )
+
+    workflow_id: Mapped[str] = mapped_column(String(36), ForeignKey("workflows.id", ondelete="CASCADE"))
+    node_id: Mapped[str] = mapped_column(String(255))
+    rule: Mapped[int] = mapped_column(Integer)  # the index of the interval in the node's rule.interval
+    tick: Mapped[datetime] = mapped_column(UTCDateTime)
+    state: Mapped[str] = mapped_column(String(16), default="claimed")
+    claimed_by: Mapped[str] = mapped_column(String(255))
+    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    execution_id: Mapped[str | None] = mapped_column(String(36))
+
+
 TENANT_TABLES = tuple(
     mapper.class_ for mapper in Base.registry.mappers if issubclass(mapper.class_, TenantScoped)
 )

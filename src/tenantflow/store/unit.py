@@ -31,6 +31,7 @@ from tenantflow.store.tenancy import SYSTEM
 if TYPE_CHECKING:  # the repositories import Unit, so they are loaded on first use
     from tenantflow.store.executions import ExecutionRepository
     from tenantflow.store.identity import ApiKeyRepository, UserRepository
+    from tenantflow.store.schedules import ScheduleRepository
     from tenantflow.store.secrets import Keyring, SecretRepository
     from tenantflow.store.workflows import WorkflowRepository
 
@@ -139,6 +140,13 @@ class Unit:
         from tenantflow.store.executions import ExecutionRepository
 
         return ExecutionRepository(self)
+
+    @cached_property
+    def schedules(self) -> ScheduleRepository:
+        """The tenant's schedule ticks: the claims that make each tick of a schedule fire once."""
+        from tenantflow.store.schedules import ScheduleRepository
+
+        return ScheduleRepository(self)
 
     @cached_property
     def secrets(self) -> SecretRepository:
