@@ -74,6 +74,12 @@ class Settings(BaseSettings):
     allow_host_commands: bool = Field(
         default=False, description="Let n8n's Execute Command node run shell commands on this machine."
     )
+    schedules_enabled: bool = Field(
+        default=True, description="Run this process's schedule trigger host (any number of processes may)."
+    )
+    schedule_poll_seconds: float = Field(
+        default=5.0, gt=0, le=3600, description="How soon enabling, disabling or editing a schedule counts."
+    )
     files_dir: Path | None = Field(
         default=None, description="The one directory file nodes may read and write; none: no disk access."
     )

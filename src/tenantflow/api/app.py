@@ -22,6 +22,7 @@ from tenantflow.services.events import InProcessEventBus
 from tenantflow.services.executions import ExecutionService, ExecutionSettings
 from tenantflow.services.runtime import open_store
 from tenantflow.settings import Settings
+from tenantflow.triggers import SchedulerSettings, start_scheduler
 
 DESCRIPTION = """Per-tenant workflow automation: store n8n-style workflows, validate and run them, read every
 execution. Every route under `/api/v1/{tenant}` needs `Authorization: Bearer <API key or login token>`
@@ -39,11 +40,20 @@ async def open_runtime(settings: Settings) -> Runtime:
     limits = RunLimits(allow_host_commands=settings.allow_host_commands, files_root=files_root)
     executions = ExecutionService(store, InProcessEventBus(), ExecutionSettings(limits=limits))
     await executions.start()
-    return Runtime(settings, store, authenticator, RateLimiter.from_settings(settings), redis, executions)
+    scheduler = None
+    if settings.schedules_enabled:
+        scheduler = await start_scheduler(
+            store, executions, SchedulerSettings(poll_seconds=settings.schedule_poll_seconds)
+        )
+    limiter = RateLimiter.from_settings(settings)
+    return Runtime(settings, store, authenticator, limiter, redis, executions, scheduler)
 
 
 async def close_runtime(runtime: Runtime) -> None:
-    """Running executions are aborted and recorded before the store closes: none stays "running"."""
+    """Running executions are aborted and recorded before the store closes: none stays "running". The
+    scheduler stops first, so no tick it claims is left unstarted."""
+    if runtime.scheduler is not None:
+        await runtime.scheduler.close()
     await runtime.executions.shutdown()
     await runtime.limiter.close()
     if runtime.redis is not None:

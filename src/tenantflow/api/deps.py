@@ -29,6 +29,7 @@ from tenantflow.store.errors import StoreError
 from tenantflow.store.identity import Level
 from tenantflow.store.tenants import TENANT_ID
 from tenantflow.store.unit import Store, Unit
+from tenantflow.triggers import Scheduler
 
 _bearer = HTTPBearer(auto_error=False, description="An API key (`tfk_…`) or a login token.")
 Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
@@ -44,6 +45,7 @@ class Runtime:
     limiter: RateLimiter
     redis: Redis | None
     executions: ExecutionService
+    scheduler: Scheduler | None = None
 
 
 @dataclass(frozen=True, slots=True)
