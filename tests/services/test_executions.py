@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from tenantflow.engine.errors import ErrorCode
-from tenantflow.services.events import EXECUTION_FINISHED, NODE_FINISHED, InProcessEventBus, ProgressEvent
+from tenantflow.services.events import InProcessEventBus, ProgressEvent
 from tenantflow.services.executions import ExecutionService
 from tenantflow.store.audit import Actor
 from tenantflow.store.errors import AccessDeniedError, ConflictError, StoreError
@@ -356,48 +356,7 @@ async def test_another_tenant_reaches_nothing(
     assert await collect(service.bus.subscribe(other.tenant_id, view.id)) == []
 
 
-async def test_events_replay_after_the_end_and_resume_after_an_id(
-    store: Store, service: ExecutionService, actor: Actor
-) -> None:
-    workflow_id = await saved(store, actor, chain("events", node("One", "noOp"), node("Two", "noOp")))
-    view = await run(service, actor, workflow_id)
-    events = await collect(service.events(actor, view.id))
-    assert [e.id for e in events] == list(range(1, len(events) + 1))
-    assert events[0].type == "execution.started" and events[-1].type == EXECUTION_FINISHED
-    finished = [e.data for e in events if e.type == NODE_FINISHED]
-    assert [d["node"] for d in finished] == ["Start", "One", "Two"] and finished[1]["items"] == [1]
-    assert "output" not in finished[1]
-    assert events[-1].data == view.to_dict()
-    resumed = await collect(service.events(actor, view.id, after=events[-3].id))
-    assert resumed == events[-2:]
-
-
-async def test_events_of_an_execution_the_bus_no_longer_holds_come_from_the_store(
-    store: Store, actor: Actor
-) -> None:
-    forgetful = InProcessEventBus(retain_seconds=0)
-    service = ExecutionService(store, forgetful)
-    await service.start()
-    try:
-        view = await run(service, actor, await saved(store, actor, chain("gone", node("One", "noOp"))))
-        events = await collect(service.events(actor, view.id))
-        assert [e.type for e in events] == [NODE_FINISHED, NODE_FINISHED, EXECUTION_FINISHED]
-        assert events[-1].data["status"] == "success"
-        late = await collect(service.events(actor, view.id, after=10))
-        assert [(e.id, e.type) for e in late] == [(11, EXECUTION_FINISHED)]
-    finally:
-        await service.shutdown()
-
-
-async def test_live_subscribers_see_every_event(
-    store: Store, service: ExecutionService, actor: Actor
-) -> None:
-    summary = await service.submit(
-        actor, await saved(store, actor, chain("live", wait(0.3), node("After", "noOp")))
-    )
-    events = await asyncio.wait_for(collect(service.events(actor, summary.id)), 5)
-    assert [e.type for e in events][-1] == EXECUTION_FINISHED and events[-1].data["status"] == "success"
-    assert [e.data["node"] for e in events if e.type == NODE_FINISHED] == ["Start", "Wait", "After"]
+# The progress events through this service run on every bus, with the buses' contract: test_event_bus.py.
 
 
 async def test_shutdown_leaves_no_running_rows(store: Store, bus: InProcessEventBus, actor: Actor) -> None:

@@ -11,9 +11,9 @@ to resume. Types and data:
   plus the row's bookkeeping), always last.
 
 Buses are keyed by tenant and execution, so one tenant cannot listen to another's execution by guessing its
-id. :class:`InProcessEventBus` serves one API process; a Redis bus (a later issue) implements the same
-:class:`EventBus` for several. An execution the bus no longer holds is replayed from the store with
-:func:`replay`.
+id. :class:`InProcessEventBus` serves one API process; ``events_redis.RedisEventBus`` implements the same
+:class:`EventBus` for several (``tests/services/test_event_bus.py`` holds both to one contract). An
+execution the bus no longer holds is replayed from the store with :func:`replay`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import asyncio
 import json
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
@@ -114,7 +114,7 @@ class _Channel:
         self.ended = True
         self.size = sum(len(text) for _, _, text in self.kept)
 
-    def since(self, cursor: int) -> Iterable[ProgressEvent]:
+    def since(self, cursor: int) -> Sequence[ProgressEvent]:
         """Events after ``cursor``; ids are consecutive, so the first one is found by arithmetic."""
         if self.kept:
             skip = max(0, cursor - self.kept[0][0] + 1)
@@ -175,9 +175,12 @@ class InProcessEventBus:
             return
         cursor = after or 0
         while True:
-            for event in channel.since(cursor):
+            fresh = channel.since(cursor)
+            for event in fresh:
                 cursor = event.id
                 yield event
+            if fresh:
+                continue  # more may have come, the final event too, while the caller held one
             if channel.ended:
                 return
             if channel.signal is None:
