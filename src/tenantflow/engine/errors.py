@@ -96,6 +96,7 @@ class ErrorCode(StrEnum):
     USER_NOT_FOUND = "USER_NOT_FOUND"
     INVALID_CURSOR = "INVALID_CURSOR"
     INVALID_VALUE = "INVALID_VALUE"
+    LEASE_LOST = "LEASE_LOST"
     # HTTP and authentication (raised by the API layer; PERMISSION_DENIED by the store too)
     UNAUTHENTICATED = "UNAUTHENTICATED"
     INVALID_CREDENTIALS = "INVALID_CREDENTIALS"
@@ -171,6 +172,7 @@ ERROR_NUMBERS: Final[Mapping[ErrorCode, int]] = MappingProxyType(
         ErrorCode.USER_NOT_FOUND: 4717,
         ErrorCode.INVALID_CURSOR: 4718,
         ErrorCode.INVALID_VALUE: 4719,
+        ErrorCode.LEASE_LOST: 4720,
         # 48xx: HTTP and authentication.
         ErrorCode.UNAUTHENTICATED: 4800,
         ErrorCode.INVALID_CREDENTIALS: 4801,

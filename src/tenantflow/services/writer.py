@@ -26,6 +26,7 @@ from tenantflow.store.executions import (
     ExecutionProgress,
     ExecutionSummary,
     FinishedRun,
+    Lease,
     QueuedExecution,
 )
 from tenantflow.store.unit import Store
@@ -48,9 +49,12 @@ class _Pending:
     nodes: list[Checkpoint] = field(default_factory=list)
     logs: list[LogEntry] = field(default_factory=list)
     finish: FinishedRun | None = None
+    lease: Lease | None = None
 
     def progress(self) -> ExecutionProgress:
-        return ExecutionProgress(self.execution_id, self.started_at, self.nodes, self.logs, self.finish)
+        return ExecutionProgress(
+            self.execution_id, self.started_at, self.nodes, self.logs, self.finish, self.lease
+        )
 
 
 @dataclass(eq=False, slots=True)
@@ -105,9 +109,11 @@ class GroupCommitWriter:
         nodes: Sequence[Checkpoint] = (),
         logs: Sequence[LogEntry] = (),
         finish: FinishedRun | None = None,
+        lease: Lease | None = None,
     ) -> asyncio.Future[ExecutionSummary]:
         """Queue what an execution did; the future resolves when it is committed (callers that need not
-        wait may drop it: a failure is logged)."""
+        wait may drop it: a failure is logged). A worker's writes carry its ``lease`` (the latest one given
+        fences everything queued for the execution): once it is lost they fail with LEASE_LOST."""
         key = (tenant_id, execution_id)
         pending = self._pending.get(key)
         if pending is None:
@@ -120,6 +126,8 @@ class GroupCommitWriter:
         pending.logs.extend(logs)
         if finish is not None:
             pending.finish = finish
+        if lease is not None:
+            pending.lease = lease
         if finish is not None or execution_id not in self._held:  # a held row waits for the end anyway
             self._wake.set()
         return pending.future

@@ -10,6 +10,12 @@ id is taken elsewhere by trying to create it.
 As in :mod:`tenantflow.store.workflows`, the session's tenant filter does the isolation; this module tells
 "absent" from "another tenant's" on the miss path only (:meth:`Unit.refuse_missing`): a foreign id reads as
 not found and a write to it is CROSS_TENANT_ACCESS_DENIED.
+
+Workers on other machines hold a :class:`Lease` on the row they run (:meth:`ExecutionRepository.claim`,
+``heartbeat``, ``release``): one conditional UPDATE decides each claim, so two claimers of one row never
+both win, and a lease that expired is taken over with ``attempt`` + 1. ``owner`` and ``attempt`` are the
+fence: a write that carries a lease the row no longer names (taken over, released, finished) stores nothing
+and raises LEASE_LOST.
 """
 
 from __future__ import annotations
@@ -17,11 +23,11 @@ from __future__ import annotations
 import builtins
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final, NoReturn, cast
 
-from sqlalchemy import ColumnElement, and_, bindparam, func, insert, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, case, func, insert, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -56,6 +62,7 @@ STATUSES: Final = frozenset(ACTIVE_STATUSES + FINISHED_STATUSES)
 DEFAULT_LIMIT: Final = 50
 MAX_LIMIT: Final = 500
 MAX_LEASE_SECONDS: Final = 86_400
+RESUMABLE_STATUSES: Final = ("success", "disabled")  # node runs a later run reuses instead of running again
 _TARGET = "execution"
 
 
@@ -120,6 +127,18 @@ class ExecutionView(ExecutionSummary):
 
 
 ExecutionPage = KeysetPage[ExecutionSummary]
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A worker's hold on one running execution. ``owner`` and ``attempt`` are the fence every leased
+    write checks; after ``expires_at`` another worker may take the execution over (with ``attempt`` + 1)."""
+
+    tenant_id: str
+    execution_id: str
+    owner: str
+    attempt: int
+    expires_at: datetime
 
 
 _NODE_UPSERTS: dict[str, Any] = {}  # dialect name -> the statement ExecutionRepository._node_upsert builds
@@ -361,16 +380,101 @@ class ExecutionRepository:
         with self._audited("execution.start", execution_id):
             if lease_owner is not None:
                 checked_text(lease_owner, 255, "$.leaseOwner")
-            if lease_seconds is not None and not 0 < lease_seconds <= MAX_LEASE_SECONDS:
-                raise InvalidRequestError(
-                    ErrorCode.INVALID_VALUE,
-                    f"leaseSeconds must be between 0 and {MAX_LEASE_SECONDS}",
-                    path="$.leaseSeconds",
-                )
+            if lease_seconds is not None:
+                _check_lease_seconds(lease_seconds)
             moment = utc_now() if started_at is None else _moment(started_at, "$.startedAt")
             row = await self._open_row(execution_id, "execution.start")
             self._start_row(row, moment, lease_owner, lease_seconds)
             return _summary(row)
+
+    async def claim(
+        self, execution_id: str, *, owner: str, lease_seconds: float, now: datetime | None = None
+    ) -> Lease | None:
+        """Take an execution to run, in one conditional UPDATE: a ``queued`` row becomes ``running`` under
+        this lease (``attempt`` unchanged), and a ``running`` row whose lease expired before ``now`` is taken
+        over (``attempt`` + 1, which fences the worker that lost it). None for anything else: finished,
+        leased by a live worker, absent, or another tenant's (no lookup tells these apart: a claim misses
+        often, and cheaply). On PostgreSQL a concurrent claimer waits for the row lock and re-checks the
+        condition on the row the winner left; on SQLite the write lock serialises claimers.
+
+        ``owner`` names one worker process (host, pid and a random part): leases are told apart by it.
+        """
+        moment = self._lease_moment(owner, lease_seconds, now)
+        expires = moment + timedelta(seconds=lease_seconds)
+        running = Execution.status == "running"
+        result = await self.session.execute(
+            update(Execution)
+            .where(
+                Execution.id == execution_id,
+                or_(Execution.status == "queued", and_(running, Execution.lease_expires_at < moment)),
+            )
+            .values(
+                status="running",
+                attempt=case((running, Execution.attempt + 1), else_=Execution.attempt),
+                lease_owner=owner,
+                lease_expires_at=expires,
+                started_at=func.coalesce(Execution.started_at, literal(moment, Execution.started_at.type)),
+            )
+            .returning(Execution.attempt, Execution.workflow_id)
+            .execution_options(synchronize_session=False)
+        )
+        claimed = result.one_or_none()
+        if claimed is None:
+            return None
+        self.unit.audit.ok(
+            "execution.claim", _TARGET, execution_id, {"leaseOwner": owner, "attempt": claimed.attempt}
+        )
+        self._stats_changed(claimed.workflow_id)
+        return Lease(self.unit.tenant_id, execution_id, owner, claimed.attempt, expires)
+
+    async def heartbeat(
+        self, lease: Lease, *, lease_seconds: float, now: datetime | None = None
+    ) -> Lease | None:
+        """Extend a lease to ``now`` + ``lease_seconds`` if the row still names it (an expired lease that
+        nobody took over is extended too); None once it is lost, and the worker should stop."""
+        moment = self._lease_moment(lease.owner, lease_seconds, now)
+        expires = moment + timedelta(seconds=lease_seconds)
+        result = await self.session.execute(
+            update(Execution)
+            .where(*self._held(lease))
+            .values(lease_expires_at=expires)
+            .returning(Execution.id)
+            .execution_options(synchronize_session=False)
+        )
+        return None if result.one_or_none() is None else replace(lease, expires_at=expires)
+
+    async def release(self, lease: Lease) -> bool:
+        """Give the execution back (a worker shutting down cleanly): ``queued`` again, without a lease, its
+        checkpoints kept for the next worker. False if the lease was already lost (nothing changes)."""
+        result = await self.session.execute(
+            update(Execution)
+            .where(*self._held(lease))
+            .values(status="queued", lease_owner=None, lease_expires_at=None)
+            .returning(Execution.workflow_id)
+            .execution_options(synchronize_session=False)
+        )
+        released = result.one_or_none()
+        if released is None:
+            return False
+        self.unit.audit.ok(
+            "execution.release",
+            _TARGET,
+            lease.execution_id,
+            {"leaseOwner": lease.owner, "attempt": lease.attempt},
+        )
+        self._stats_changed(released.workflow_id)
+        return True
+
+    async def resume_input(self, execution: ExecutionView) -> dict[str, dict[str, Any]]:
+        """The engine's ``resume`` for a run that carries ``execution`` on (read with :meth:`get`, nodes
+        included): the node states that finished well, with their files' bytes back inline. A retry resumes
+        from another execution's nodes; a worker that took over a crashed run, from the same one's."""
+        finished = {
+            name: state.to_dict()
+            for name, state in execution.state.items()
+            if state.status in RESUMABLE_STATUSES
+        }
+        return await self.with_files(execution.id, finished)
 
     async def append_node(
         self, execution_id: str, node_name: str, state: NodeState | Mapping[str, Any], *, run_index: int
@@ -404,12 +508,14 @@ class ExecutionRepository:
         error: dict[str, Any] | None = None,
         metrics: Metrics | Mapping[str, int] | None = None,
         finished_at: datetime | None = None,
+        lease: Lease | None = None,
     ) -> ExecutionSummary:
-        """End the run and count it on its workflow (count, last status, mean duration), atomically."""
+        """End the run and count it on its workflow (count, last status, mean duration), atomically. With
+        a ``lease``, only while the row still names it (LEASE_LOST otherwise, and nothing changes)."""
         with self._audited("execution.finish", execution_id):
             _finished_status(status)
             end = utc_now() if finished_at is None else _moment(finished_at, "$.finishedAt")
-            row = await self._open_row(execution_id, "execution.finish")
+            row = await self._open_row(execution_id, "execution.finish", lease=lease)
             self._finish_row(row, status, error, metrics, end)
             await self._count_finished([row])
             return _summary(row)
@@ -473,13 +579,16 @@ class ExecutionRepository:
         fresh: set[str] = set()  # rows this batch makes; progress cannot come with a keyed create
         if all(request.idempotency_key is None for request in requests):
             fresh = {request.id for request in requests}
-        along = [item for item in progress if item.execution_id in fresh]
-        later = [item for item in progress if item.execution_id not in fresh]
+        # A leased write needs a claimed row, never one this batch makes: record_progress checks its lease.
+        joins = [item.execution_id in fresh and item.lease is None for item in progress]
+        along = [item for item, joined in zip(progress, joins, strict=True) if joined]
+        later = [item for item, joined in zip(progress, joins, strict=True) if not joined]
         made = await self.create_queued(requests, along) if requests else []
         written = {summary.id: summary for summary, _ in made}
         recorded = iter(await self.record_progress(later) if later else [])
         return made, [
-            written[item.execution_id] if item.execution_id in fresh else next(recorded) for item in progress
+            written[item.execution_id] if joined else next(recorded)
+            for item, joined in zip(progress, joins, strict=True)
         ]
 
     async def create_queued(
@@ -649,7 +758,10 @@ class ExecutionRepository:
     async def record_progress(self, progress: Sequence[ExecutionProgress]) -> builtins.list[ExecutionSummary]:
         """What several running executions did since their last write, with the checks of :meth:`start`,
         :meth:`append_node`, :meth:`append_logs` and :meth:`finish`, but one locking SELECT and one INSERT
-        per kind for all of them. Audited like :meth:`create_queued`."""
+        per kind for all of them. Audited like :meth:`create_queued`.
+
+        An item with a ``lease`` is written only while its row names that lease, checked under the same row
+        lock as the writes: otherwise LEASE_LOST, and the batch writes nothing at all."""
         target = progress[0].execution_id if len(progress) == 1 else None
         with self._audited("execution.progress", target) if target is not None else nullcontext():
             node_rows, log_rows, files = self._progress_rows(progress)
@@ -667,7 +779,10 @@ class ExecutionRepository:
                 state = rows.get(item.execution_id)
                 if state is None:
                     await self._missing(Execution, item.execution_id, "execution.progress", write=True)
-                _refuse_finished(state)
+                if item.lease is None:
+                    _refuse_finished(state)
+                else:
+                    self._check_lease(state, item.lease)
             await self._insert_progress(node_rows, log_rows, files)
             finished = [state for item in progress if (state := self._advance(rows[item.execution_id], item))]
             written = [
@@ -718,8 +833,9 @@ class ExecutionRepository:
         return [{"tenant_id": self.unit.tenant_id, **row} for row in files.values()]
 
     def _advance(self, state: _RowState, item: ExecutionProgress) -> _RowState | None:
-        """Start and/or finish ``state`` as ``item`` says; the state if it finished."""
-        if item.started_at is not None:
+        """Start and/or finish ``state`` as ``item`` says; the state if it finished. A leased item's row
+        was started by its claim."""
+        if item.started_at is not None and item.lease is None:
             self._start_row(state, item.started_at, None, None)
         if item.finish is None:
             return None
@@ -728,8 +844,11 @@ class ExecutionRepository:
         return state
 
     # ----- internals ----------------------------------------------------------------------------------
-    async def _open_row(self, execution_id: str, operation: str, *, share: bool = False) -> Execution:
-        """The row, locked against a concurrent finish (shared for appends, which may run side by side)."""
+    async def _open_row(
+        self, execution_id: str, operation: str, *, share: bool = False, lease: Lease | None = None
+    ) -> Execution:
+        """The row, locked against a concurrent finish (shared for appends, which may run side by side),
+        and still held by ``lease`` when one is given."""
         row = await self.session.scalar(
             select(Execution)
             .where(Execution.id == execution_id)
@@ -738,8 +857,41 @@ class ExecutionRepository:
         )
         if row is None:
             await self._missing(Execution, execution_id, operation, write=True)
-        _refuse_finished(row)
+        if lease is None:
+            _refuse_finished(row)
+        else:
+            self._check_lease(row, lease)
         return row
+
+    def _lease_moment(self, owner: str, lease_seconds: float, now: datetime | None) -> datetime:
+        """``now`` (default: the clock) once the lease's terms are checked."""
+        checked_text(owner, 255, "$.leaseOwner")
+        _check_lease_seconds(lease_seconds)
+        return utc_now() if now is None else _moment(now, "$.now")
+
+    def _held(self, lease: Lease) -> builtins.list[ColumnElement[bool]]:
+        """The conditions of a row that ``lease`` still holds: what heartbeat and release update."""
+        self._own(lease)
+        return [
+            Execution.id == lease.execution_id,
+            Execution.status == "running",
+            Execution.lease_owner == lease.owner,
+            Execution.attempt == lease.attempt,
+        ]
+
+    def _check_lease(self, row: Execution | _RowState, lease: Lease) -> None:
+        """Refuse a write under a lease the (locked) row no longer names."""
+        self._own(lease)
+        if row.status != "running" or row.lease_owner != lease.owner or row.attempt != lease.attempt:
+            raise ConflictError(
+                ErrorCode.LEASE_LOST,
+                f"execution {row.id!r}: the lease of attempt {lease.attempt} is no longer held",
+                details={"id": row.id, "attempt": lease.attempt, "status": row.status},
+            )
+
+    def _own(self, lease: Lease) -> None:
+        if lease.tenant_id != self.unit.tenant_id:
+            raise TenantScopeError("a lease of another tenant's execution")
 
     def _start_row(
         self,
@@ -1008,6 +1160,15 @@ def _refuse_finished(row: Execution | _RowState) -> None:
         )
 
 
+def _check_lease_seconds(lease_seconds: float) -> None:
+    if not 0 < lease_seconds <= MAX_LEASE_SECONDS:
+        raise InvalidRequestError(
+            ErrorCode.INVALID_VALUE,
+            f"leaseSeconds must be between 0 and {MAX_LEASE_SECONDS}",
+            path="$.leaseSeconds",
+        )
+
+
 def _finished_status(status: str) -> None:
     if status not in FINISHED_STATUSES:
         raise InvalidRequestError(
@@ -1057,10 +1218,13 @@ class FinishedRun:
 @dataclass(frozen=True, slots=True)
 class ExecutionProgress:
     """What one execution did since its last write, for :meth:`ExecutionRepository.record_progress`:
-    started (``started_at``), node runs ``(node, runIndex, state)`` in order, log lines, finished."""
+    started (``started_at``), node runs ``(node, runIndex, state)`` in order, log lines, finished. With a
+    ``lease`` (a worker's run), all of it is written only while the row names that lease; the claim
+    started the row, so ``started_at`` is not applied again."""
 
     execution_id: str
     started_at: datetime | None = None
     nodes: Sequence[tuple[str, int, NodeState | Mapping[str, Any]]] = ()
     logs: Sequence[LogEntry | Mapping[str, Any]] = ()
     finish: FinishedRun | None = None
+    lease: Lease | None = None
