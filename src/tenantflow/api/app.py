@@ -19,6 +19,7 @@ from tenantflow.api.routes import executions, identity, secrets, system, workflo
 from tenantflow.engine.executor import RunLimits
 from tenantflow.services.access import Authenticator
 from tenantflow.services.events import InProcessEventBus
+from tenantflow.services.events_redis import RedisEventBus
 from tenantflow.services.executions import ExecutionService, ExecutionSettings
 from tenantflow.services.runtime import open_store
 from tenantflow.settings import Settings
@@ -38,7 +39,9 @@ async def open_runtime(settings: Settings) -> Runtime:
     redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
     files_root = None if settings.files_dir is None else str(settings.files_dir.resolve())
     limits = RunLimits(allow_host_commands=settings.allow_host_commands, files_root=files_root)
-    executions = ExecutionService(store, InProcessEventBus(), ExecutionSettings(limits=limits))
+    # Several API processes and workers share Redis when one is configured: progress crosses processes.
+    bus = RedisEventBus(redis) if redis is not None else InProcessEventBus()
+    executions = ExecutionService(store, bus, ExecutionSettings(limits=limits))
     await executions.start()
     scheduler = None
     if settings.schedules_enabled:
@@ -55,6 +58,7 @@ async def close_runtime(runtime: Runtime) -> None:
     if runtime.scheduler is not None:
         await runtime.scheduler.close()
     await runtime.executions.shutdown()
+    await runtime.executions.bus.aclose()
     await runtime.limiter.close()
     if runtime.redis is not None:
         await runtime.redis.aclose()

@@ -63,6 +63,10 @@ class EventBus(Protocol):
         """
         ...
 
+    async def aclose(self) -> None:
+        """Deliver what is queued and stop; live subscribers end (they fall back to the store)."""
+        ...
+
 
 def node_finished_data(node: str, state: Mapping[str, Any]) -> dict[str, Any]:
     """A ``node.finished`` payload from a node state in the record's shape (``NodeState.to_dict()`` or
@@ -148,6 +152,9 @@ class InProcessEventBus:
         self._channels: dict[tuple[str, str], _Channel] = {}
         self._ended: OrderedDict[tuple[str, str], float] = OrderedDict()  # key -> monotonic end time
         self._ended_bytes = 0
+
+    async def aclose(self) -> None:
+        """Nothing is queued and nothing is held outside this process: the subscribers end with it."""
 
     async def publish(self, tenant_id: str, execution_id: str, event: ProgressEvent) -> None:
         key = (tenant_id, execution_id)
