@@ -265,12 +265,7 @@ class ExecutionService:
                 },
             }
             plan = await self._plan(unit, workflow.id, version, document, stored_input)
-            reused = {
-                name: state.to_dict()
-                for name, state in original.state.items()
-                if state.status in ("success", "disabled")
-            }
-            resume = await unit.executions.with_files(original.id, reused)  # the nodes to run read them
+            resume = await unit.executions.resume_input(original)  # finished nodes, with their files
         return await self._launch(actor, _with_resume(plan, resume), "retry", None)
 
     async def events(
