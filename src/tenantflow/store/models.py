@@ -363,6 +363,29 @@ class ScheduleTick(TenantScoped, Base):
     execution_id: Mapped[str | None] = mapped_column(String(36))
 
 
+class WebhookRoute(TenantScoped, Base):
+    """One (method, path) a Webhook node of an enabled workflow answers under its tenant's ``/webhook/``.
+
+    The key is the claim: a second enabled workflow cannot take a method and path the tenant already
+    routes. ``path`` is the node's path with each ``:name`` segment as ``:`` (``param_names`` keeps the
+    names), so ``users/:id`` and ``users/:name`` are one route; ``segments`` lets a lookup that missed the
+    exact paths try the dynamic ones of that length only. The rows follow the workflow's writes (see
+    :mod:`tenantflow.store.webhooks`)."""
+
+    __tablename__ = "webhook_routes"
+    __table_args__ = (
+        PrimaryKeyConstraint("tenant_id", "method", "path"),
+        Index(None, "tenant_id", "workflow_id"),
+    )
+
+    method: Mapped[str] = mapped_column(String(8))
+    path: Mapped[str] = mapped_column(String(512))
+    workflow_id: Mapped[str] = mapped_column(String(36), ForeignKey("workflows.id", ondelete="CASCADE"))
+    node_id: Mapped[str] = mapped_column(String(255))
+    segments: Mapped[int] = mapped_column(Integer)
+    param_names: Mapped[list[str] | None] = mapped_column(JSONValue, nullable=True)
+
+
 TENANT_TABLES = tuple(
     mapper.class_ for mapper in Base.registry.mappers if issubclass(mapper.class_, TenantScoped)
 )

@@ -62,6 +62,7 @@ from tenantflow.store.queries import (
 )
 from tenantflow.store.text import NUL, unstorable
 from tenantflow.store.unit import Unit
+from tenantflow.store.webhooks import WebhookRepository
 
 MAX_BULK = 100
 MAX_VERSION = 2**31 - 1
@@ -206,6 +207,7 @@ class WorkflowRepository:
         self._changed: set[str] = set()
         self._hooked = False
         self._counted: dict[str, dict[str, Any]] = {}  # workflow id -> its counters after this unit
+        self._webhooks = WebhookRepository(unit)  # the routes follow every write of a row
 
     @property
     def session(self) -> AsyncSession:
@@ -370,6 +372,7 @@ class WorkflowRepository:
             apply_input(row, workflow)
             _stamp_validation(row, report, self.unit.store.registry.fingerprint())
             await self._flush_new(row)
+            await self._webhooks.sync(row)
             self._snapshot(row, message or "created")
             self._written(row, operation)
             return self._view(row)
@@ -407,6 +410,7 @@ class WorkflowRepository:
             row.updated_at = utc_now()
             row.updated_by = self.unit.actor.user_id
             await self._flush_changed(row)
+            await self._webhooks.sync(row)
             self._snapshot(row, message or "updated")
             self._written(row, operation)
             return self._view(row)
@@ -415,6 +419,7 @@ class WorkflowRepository:
         with self._audited("workflow.delete", workflow_id):
             row = await self._row(workflow_id, "workflow.delete", write=True)
             self._check_lock(row, lock_owner)
+            await self._webhooks.forget(row.id)
             await self.session.delete(row)
             await self.session.flush()
             self._written(row, "workflow.delete")

@@ -1,0 +1,250 @@
+"""Webhook calls: which workflow a call reaches, whether its caller may, and what the call is answered.
+
+The HTTP route (``api/routes/webhooks.py``) reads the request and writes the response; the decisions are
+here, each taking the unit or the finished execution explicitly. Answers follow n8n's Webhook node:
+``responseMode`` ``onReceived`` answers at once (``{"message": "Workflow was started"}``, or nothing with
+``responseData: noData``), ``lastNode`` with the last node's first item's JSON (``responseData``:
+``firstEntryJson`` by default, ``allEntries``, ``noData``), ``responseNode`` with what the Respond to
+Webhook node recorded.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final, Protocol
+
+from tenantflow.engine.record import NodeState
+from tenantflow.services.executions import ExecutionService, Run
+from tenantflow.store.errors import StoreError
+from tenantflow.store.executions import ExecutionView
+from tenantflow.store.unit import Unit
+from tenantflow.store.webhooks import AUTHENTICATIONS, WebhookRepository, credential_secret
+
+log = logging.getLogger("tenantflow.webhooks")
+
+STARTED: Final = {"message": "Workflow was started"}
+RESPOND_TYPES: Final = frozenset({"n8n-nodes-base.respondToWebhook", "respondToWebhook"})
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """What a call reached: the workflow, its Webhook node and the path's ``:name`` parameters."""
+
+    workflow_id: str
+    node: dict[str, Any]
+    params: dict[str, str]
+    nodes: list[dict[str, Any]] = field(default_factory=list)
+    credential: dict[str, Any] | None = None  # what the caller must send, from the node's secret
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        parameters: dict[str, Any] = self.node.get("parameters") or {}
+        return parameters
+
+    @property
+    def options(self) -> dict[str, Any]:
+        options: dict[str, Any] = self.parameters.get("options") or {}
+        return options
+
+    @property
+    def authentication(self) -> str:
+        return str(self.parameters.get("authentication", "none"))
+
+    @property
+    def response_mode(self) -> str:
+        return str(self.parameters.get("responseMode", "onReceived"))
+
+    @property
+    def status_code(self) -> int:
+        """``responseCode`` (n8n 1 has it as a parameter, 2 among the options); 200 by default."""
+        code = self.options.get("responseCode", self.parameters.get("responseCode", 200))
+        if isinstance(code, Mapping):  # n8n 2's ``{values: {responseCode}}``
+            code = (code.get("values") or {}).get("responseCode", 200)
+        return code if isinstance(code, int) and 100 <= code <= 599 else 200
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """An HTTP answer: a status, headers, and a body that is JSON (``json``) or bytes (``content``)."""
+
+    status: int
+    json: Any = None
+    content: bytes | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    media_type: str | None = None
+    empty: bool = False
+
+
+class NoAnswer(Exception):
+    """The run gave nothing to answer with (it failed, or no item / no Respond to Webhook node ran)."""
+
+
+async def resolve(unit: Unit, method: str, path: str) -> Target | None:
+    """The enabled workflow and Webhook node answering ``method`` at ``path`` in the unit's tenant, with
+    the credential its authentication expects; None when no enabled workflow does."""
+    found = await WebhookRepository(unit).find(method, path)
+    if found is None:
+        return None
+    view = await unit.workflows.get(found.workflow_id)
+    nodes: list[dict[str, Any]] = list(view.data.get("nodes") or [])
+    node = next((n for n in nodes if str(n.get("id") or n.get("name")) == found.node_id), None)
+    if node is None or not view.data.get("enabled"):
+        return None  # changed between the two reads
+    target = Target(found.workflow_id, node, found.params, nodes)
+    kind = AUTHENTICATIONS.get(target.authentication)
+    if kind is None:
+        return target
+    secret = credential_secret(node, kind)
+    credential: dict[str, Any] = {}
+    try:
+        text = (await unit.secrets.values_for([secret])).get(secret or "", "") if secret else ""
+        loaded = json.loads(text)
+        credential = loaded if isinstance(loaded, dict) else {}
+    except (StoreError, ValueError):
+        log.warning(
+            "webhook of workflow %s: its credential secret %r is missing or not JSON", view.id, secret
+        )
+    return Target(found.workflow_id, node, found.params, nodes, credential)
+
+
+def admitted(target: Target, headers: Mapping[str, str]) -> bool:
+    """Whether the caller sent what the node's authentication asks for (always, for ``none``). A missing
+    or malformed credential secret admits nobody."""
+    if target.credential is None:
+        return True
+    if target.authentication == "headerAuth":
+        name, value = target.credential.get("name"), target.credential.get("value")
+        if not isinstance(name, str) or not isinstance(value, str) or not name:
+            return False
+        return hmac.compare_digest(headers.get(name.lower(), "").encode(), value.encode())
+    user, password = target.credential.get("user"), target.credential.get("password")
+    if not isinstance(user, str) or not isinstance(password, str):
+        return False
+    scheme, _, encoded = headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return False
+    try:
+        given = base64.b64decode(encoded.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return hmac.compare_digest(given, f"{user}:{password}".encode())
+
+
+def authenticating_header(target: Target) -> str | None:
+    """The request header that carried the caller's credential: kept out of the item and the record."""
+    if target.authentication == "headerAuth" and target.credential:
+        name = target.credential.get("name")
+        return name.lower() if isinstance(name, str) else None
+    return "authorization" if target.authentication == "basicAuth" else None
+
+
+def on_received(target: Target) -> Answer:
+    """n8n's immediate answer: ``{"message": "Workflow was started"}``, or no body with ``noData``."""
+    if target.parameters.get("responseData") == "noData" or target.options.get("noResponseBody") is True:
+        return Answer(target.status_code, empty=True)
+    return Answer(target.status_code, STARTED)
+
+
+def after_last_node(target: Target, view: ExecutionView) -> Answer:
+    """The ``lastNode`` answer from the finished execution: the first output of the node that ended last."""
+    _check_succeeded(view)
+    last: NodeState | None = None
+    for state in view.state.values():  # in the order the nodes ran: the last of those that ended last
+        if state.end_time is not None and (
+            last is None or state.end_time >= (last.end_time or state.end_time)
+        ):
+            last = state
+    if last is None:
+        raise NoAnswer("No item to return was found")
+    items = last.output[0] if last.output else []
+    data = target.parameters.get("responseData", "firstEntryJson")
+    if data == "noData" or target.options.get("noResponseBody") is True:
+        return Answer(target.status_code, empty=True)
+    if data == "allEntries":
+        return Answer(target.status_code, [item.get("json", {}) for item in items])
+    if data != "firstEntryJson":
+        raise NoAnswer(f"responseData {data!r} is not served yet; use firstEntryJson, allEntries or noData")
+    if not items:
+        raise NoAnswer("No item to return was found")
+    body = items[0].get("json", {})
+    prop = target.options.get("responsePropertyName")
+    if isinstance(prop, str) and prop and isinstance(body, Mapping):
+        body = body.get(prop)
+    media = target.options.get("responseContentType")
+    if isinstance(media, str) and media and isinstance(body, str):
+        return Answer(target.status_code, content=body.encode(), media_type=media)
+    return Answer(target.status_code, body)
+
+
+def from_respond_node(target: Target, view: ExecutionView, states: NodeStates | None) -> Answer:
+    """The ``responseNode`` answer: what the Respond to Webhook node that ran recorded in its node state
+    (``{statusCode, headers, body}``, or a file in ``binary``)."""
+    _check_succeeded(view)
+    response = None
+    if states is not None:
+        for node in target.nodes:
+            if node.get("type") in RESPOND_TYPES and _ran(view.state.get(str(node.get("name")))):
+                response = states.node_state(str(node.get("name"))).get("response") or response
+    if not isinstance(response, Mapping):
+        raise NoAnswer("No Respond to Webhook node answered the call")
+    status = response.get("statusCode", 200)
+    headers = {
+        str(name): str(value)
+        for name, value in (response.get("headers") or {}).items()
+        if str(name).lower() != "content-length" and not _unsafe(str(name)) and not _unsafe(str(value))
+    }
+    media = headers.pop("content-type", None)
+    binary = response.get("binary")
+    if isinstance(binary, Mapping):
+        content = base64.b64decode(str(binary.get("data") or ""))
+        return Answer(status, content=content, headers=headers, media_type=media)
+    body = response.get("body")
+    if body is None:
+        return Answer(status, empty=True, headers=headers, media_type=media)
+    if isinstance(body, str):
+        return Answer(status, content=body.encode(), headers=headers, media_type=media or "text/plain")
+    return Answer(status, body, headers=headers, media_type=media)
+
+
+def recorded_states(service: ExecutionService, tenant_id: str, execution_id: str) -> NodeStates | None:
+    """The node states of an execution this process runs, where Respond to Webhook records its answer.
+    Taken right after ``submit`` (inline, the run is registered before submit returns); an execution that
+    a worker elsewhere runs has none here.
+
+    A bridge: ExecutionService keeps its runs private and its ExecutionView carries no node state."""
+    run = service._runs.get((tenant_id, execution_id))
+    return None if run is None else _RunStates(run)
+
+
+class NodeStates(Protocol):
+    def node_state(self, name: str) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _RunStates:
+    """A run's node states, read when asked: the engine object exists once the run's task started."""
+
+    run: Run
+
+    def node_state(self, name: str) -> dict[str, Any]:
+        execution = self.run.execution
+        return {} if execution is None else execution.node_state(name)
+
+
+def _check_succeeded(view: ExecutionView) -> None:
+    if view.status != "success":
+        raise NoAnswer("Error in workflow")
+
+
+def _ran(state: NodeState | None) -> bool:
+    return state is not None and state.status == "success"
+
+
+def _unsafe(text: str) -> bool:
+    return "\r" in text or "\n" in text or "\0" in text
