@@ -7,6 +7,7 @@ to in-process. Tenants A and B each have an admin API key.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import itertools
 import json
@@ -24,9 +25,11 @@ from sqlalchemy import func, select
 
 from tenantflow.api.app import create_app
 from tenantflow.api.routes import webhooks
+from tenantflow.engine.errors import ErrorCode
 from tenantflow.services import provisioning
 from tenantflow.settings import Settings
 from tenantflow.store.audit import Actor
+from tenantflow.store.errors import ConflictError
 from tenantflow.store.models import WebhookRoute, Workflow
 from tenantflow.store.secrets import Keyring
 from tenantflow.store.unit import Store
@@ -242,6 +245,53 @@ async def test_a_second_workflow_cannot_claim_a_served_method_and_path(site: Sit
     assert (await site.api("POST", site.a, f"/workflows/{holder}/disable")).status_code == 200
     assert (await site.api("POST", site.a, f"/workflows/{other}/enable")).status_code == 200
     assert await site.routes(other) == [("POST", where)]
+
+
+async def test_two_enables_at_once_leave_one_holder(site: Site) -> None:
+    where = path()
+    first, second = [await site.create(hook(where, enabled=False)) for _ in range(2)]
+    answers = await asyncio.gather(
+        *(site.api("POST", site.a, f"/workflows/{ident}/enable") for ident in (first, second))
+    )
+    assert sorted(answer.status_code for answer in answers) == [200, 409], [a.text for a in answers]
+    refused = next(answer for answer in answers if answer.status_code == 409)
+    expect_error(refused, 409, "WEBHOOK_PATH_CONFLICT")
+    held = [await site.routes(ident) for ident in (first, second)]
+    assert sorted(held) == [[], [("POST", where)]]
+    enabled = [
+        (await site.api("GET", site.a, f"/workflows/{ident}")).json()["enabled"] for ident in (first, second)
+    ]
+    assert enabled == [routes != [] for routes in held]
+
+
+async def test_an_enable_that_loses_the_race_at_the_key_is_a_conflict(site: Site) -> None:
+    """The second unit checks before the first commits: on PostgreSQL its insert then waits on the key
+    and fails once the first commits (on SQLite units write one at a time, so its check finds the holder)."""
+    where = path()
+    first, second = [await site.create(hook(where, enabled=False)) for _ in range(2)]
+
+    async def enable(workflow_id: str) -> None:
+        async with site.store.unit(Actor(site.a)) as unit:
+            await unit.workflows.set_enabled(workflow_id, True)
+
+    async with site.store.unit(Actor(site.a)) as unit:
+        await unit.workflows.set_enabled(first, True)
+        loser = asyncio.create_task(enable(second))
+        await asyncio.sleep(0.3)
+    with pytest.raises(ConflictError) as caught:
+        await loser
+    assert caught.value.code == ErrorCode.WEBHOOK_PATH_CONFLICT
+    assert await site.routes(first) == [("POST", where)] and await site.routes(second) == []
+    assert (await site.api("GET", site.a, f"/workflows/{second}")).json()["enabled"] is False
+
+
+async def test_two_nodes_of_one_workflow_cannot_share_a_method_and_path(site: Site) -> None:
+    where = path()
+    body = hook(where)
+    body["nodes"].append({**body["nodes"][0], "id": "w2", "name": "Webhook 2"})
+    refused = await site.api("POST", site.a, "/workflows", body)
+    error = expect_error(refused, 409, "WEBHOOK_PATH_CONFLICT")
+    assert "this workflow" in error["message"]
 
 
 async def test_paths_that_cannot_be_served_are_refused_at_enable(site: Site) -> None:

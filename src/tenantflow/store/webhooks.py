@@ -135,7 +135,7 @@ class WebhookRepository:
             async with self.session.begin_nested():
                 self.session.add_all(rows)
         except IntegrityError as exc:  # another unit enabled a claimant since the check
-            raise _conflict(keys[0].method, keys[0].path, None) from exc
+            raise _conflict(keys[0].method, keys[0].path, None, own=False) from exc
 
     async def forget(self, workflow_id: str) -> None:
         """Drop the workflow's routes (it is being disabled, changed or deleted)."""
@@ -243,7 +243,7 @@ def _check_distinct(keys: builtins.list[RouteKey]) -> None:
     seen: set[tuple[str, str]] = set()
     for key in keys:
         if (key.method, key.path) in seen:
-            raise _conflict(key.method, key.path, None)
+            raise _conflict(key.method, key.path, None, own=True)
         seen.add((key.method, key.path))
 
 
@@ -260,8 +260,9 @@ def _match(
     return params
 
 
-def _conflict(method: str, path: str, holder: str | None) -> ConflictError:
-    taken = "another workflow of this tenant" if holder else "another Webhook node"
+def _conflict(method: str, path: str, holder: str | None, *, own: bool = False) -> ConflictError:
+    """``holder``: the workflow serving it, when known; ``own``: two nodes of the workflow itself."""
+    taken = "another Webhook node of this workflow" if own else "another workflow of this tenant"
     return ConflictError(
         ErrorCode.WEBHOOK_PATH_CONFLICT,
         f"{method} /{path} is already served by {taken}; one method and path run one workflow",
