@@ -11,6 +11,7 @@ path, before the normaliser sees it; every document within the defaults validate
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,17 +90,26 @@ def _survey(roots: list[Any], depth: int, limits: DocumentLimits, candidates: li
             2 * len(level)  # brackets
             + len(children)  # separators
             + 3 * len(keys)  # quotes and colon
-            + sum(map(len, map(str, keys)))
+            + _length(keys)
             + 2 * len(texts)
-            + sum(map(len, texts))
+            + _length(texts)
             + _NUMBER_BYTES * (len(children) - len(texts) - len(level))
         )
         longest = max(longest, max(map(len, texts), default=0))
-        candidates += [text for text in texts if text[:1] == "=" or "{{" in text]
+        candidates += filter(_MAY_BE_EXPRESSION, texts)
     return size + 2 * len(roots), longest
 
 
 _CONTAINERS = frozenset({dict, list, tuple})
+_MAY_BE_EXPRESSION = re.compile(r"\A=|\{\{").search  # a template in some dialect: ``=``-prefixed or ``{{``
+
+
+def _length(texts: list[Any]) -> int:
+    """Characters of ``texts`` together (keys are strings but for rare documents built in code)."""
+    try:
+        return len("".join(texts))
+    except TypeError:
+        return sum(map(len, map(str, texts)))
 
 
 def check_limits(source: Any, log: IssueLog, limits: DocumentLimits = DEFAULT_LIMITS) -> bool:
@@ -125,7 +135,8 @@ def check_limits(source: Any, log: IssueLog, limits: DocumentLimits = DEFAULT_LI
         return False
     if size > limits.document_bytes and depth == 0:
         log.error("$", ErrorCode.LIMIT_EXCEEDED, _too_big("the document is", size, limits.document_bytes))
-    if size > limits.parameter_bytes:
+    parameters_over = size > limits.parameter_bytes
+    if parameters_over and _parameters_size(nodes, depth, size, limits) > limits.parameter_bytes:
         _check_parameter_sizes(nodes, limits, log)
     if (
         longest > limits.expression_bytes
@@ -149,6 +160,16 @@ def _type_and_parameters(node: Any) -> tuple[str, Any]:
         return "", None
     type_name = node.get("nodeType", node.get("type"))
     return (type_name if isinstance(type_name, str) else ""), node.get("parameters")
+
+
+def _parameters_size(nodes: list[tuple[str, Any]], depth: int, size: int, limits: DocumentLimits) -> int:
+    """All nodes' parameters together: what the survey measured when it started from them, else one more
+    survey of only them (a big document is mostly node names, ids and positions, so this one usually
+    shows that no node can be over its limit, without a survey per node)."""
+    if depth:
+        return size
+    parameters = [parameters for _, parameters in nodes if isinstance(parameters, dict) and parameters]
+    return _survey(parameters, 3, limits, [])[0] if parameters else 0
 
 
 def _check_parameter_sizes(nodes: list[tuple[str, Any]], limits: DocumentLimits, log: IssueLog) -> None:
