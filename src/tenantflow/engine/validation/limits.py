@@ -122,7 +122,7 @@ def check_limits(source: Any, log: IssueLog, limits: DocumentLimits = DEFAULT_LI
     before = len(log.errors)
     if isinstance(source, WorkflowDefinition):
         nodes: list[tuple[str, Any]] = [(node.type, node.parameters) for node in source.nodes]
-        roots, depth = [parameters for _, parameters in nodes], 3
+        roots, depth = [parameters for _, parameters in nodes if parameters], 3
     else:
         raw_nodes = source.get("nodes")
         nodes = [_type_and_parameters(node) for node in raw_nodes] if isinstance(raw_nodes, list) else []
