@@ -157,3 +157,25 @@ def test_the_largest_document_within_every_limit_validates_within_a_second() -> 
     report, seconds = _timed(text)
     assert report.valid, report.errors[:3]
     assert seconds < 2, f"{seconds:.2f} s"  # about 0.6 s on an idle reference machine
+
+
+def test_connections_count_by_their_shape_before_the_normaliser_walks_them() -> None:
+    """150,000 duplicate targets (6 MB of JSON) are refused by the value limit at once; the normaliser took
+    3 s over them, and reported each one."""
+    document = _workflow(_node("A"), _node("B"))
+    target = {"node": "B", "type": "main", "index": 0}
+    document["connections"] = {"A": {"main": [[target] * 150_000]}}
+    report, seconds = _timed(json.dumps(document))
+    assert _errors(report) == [("LIMIT_EXCEEDED", "$")] and seconds < 1
+    assert "250000 JSON values" in report.errors[0].message
+
+
+def test_unknown_fields_of_nodes_and_connections_are_never_read() -> None:
+    deep: Any = "leaf"
+    for _ in range(300):
+        deep = [deep]
+    document = _workflow(_node("A"), _node("B"), links=1)
+    document["nodes"][0]["junk"] = deep
+    for targets in document["connections"].values():
+        targets["main"][0][0]["junk"] = deep
+    assert validate(document, REGISTRY).valid
