@@ -564,6 +564,26 @@ def serve_command(
     _guarded(lambda: run_server(settings, workers=workers), "serve", settings)
 
 
+@app.command("worker")
+def worker_command(
+    concurrency: Annotated[
+        int | None,
+        typer.Option(min=1, help="Executions run at once; default TENANTFLOW_WORKER_CONCURRENCY."),
+    ] = None,
+) -> None:
+    """Run executions from the queue (TENANTFLOW_BROKER_URL) until SIGTERM; same settings as serve."""
+    import logging
+
+    from tenantflow.queue.process import run_worker
+
+    settings = _settings(worker_concurrency=concurrency)
+    if settings.broker_url is None:
+        _fail("the worker needs TENANTFLOW_BROKER_URL (amqp://…): without it each API process runs its own")
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    run = run_worker(settings, concurrency=settings.worker_concurrency)
+    _complete(run, "serve the queue with", settings)
+
+
 @app.command("conformance")
 def conformance_command(
     directory: Annotated[

@@ -3,6 +3,7 @@
 ``tenantflow serve`` and the operator commands (``tenant``, ``user``, ``key``) read the same settings, so
 they act on the database the server uses. The embedded default needs nothing configured: SQLite under
 ``./data/``, a keyring file created there on first use, in-process execution, memory rate limits.
+With ``broker_url`` executions run on ``tenantflow worker`` processes instead (the queue mode).
 """
 
 from __future__ import annotations
@@ -80,6 +81,27 @@ class Settings(BaseSettings):
     schedule_poll_seconds: float = Field(
         default=5.0, gt=0, le=3600, description="How soon enabling, disabling or editing a schedule counts."
     )
+    broker_url: str | None = Field(
+        default=None, description="amqp://… runs executions on `tenantflow worker` processes; none: inline."
+    )
+    broker_queue: str = Field(
+        default="tenantflow.executions", min_length=1, description="The RabbitMQ queue executions go through."
+    )
+    worker_concurrency: int = Field(
+        default=16, ge=1, le=10_000, description="Executions one `tenantflow worker` runs at once."
+    )
+    lease_seconds: float = Field(
+        default=30.0, ge=3, le=3600, description="A worker's hold on an execution; renewed every third of it."
+    )
+    requeue_after_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        le=86_400,
+        description="A queued execution nobody took is enqueued again after this.",
+    )
+    allow_private_network: bool = Field(
+        default=False, description="Let HTTP nodes reach private, loopback and link-local addresses."
+    )
     files_dir: Path | None = Field(
         default=None, description="The one directory file nodes may read and write; none: no disk access."
     )
@@ -94,6 +116,12 @@ class Settings(BaseSettings):
         ge=1,
         description="Largest Code node reply (result and logs, serialised) a sandbox may send.",
     )
+
+    @field_validator("broker_url", mode="after")
+    @classmethod
+    def _empty_is_unset(cls, value: str | None) -> str | None:
+        """``TENANTFLOW_BROKER_URL=`` (empty) means the inline mode, as unset does."""
+        return value or None
 
     @field_validator("rate_limits", mode="after")
     @classmethod

@@ -16,11 +16,8 @@ from tenantflow.api.deps import Runtime
 from tenantflow.api.middleware import ServiceMiddleware
 from tenantflow.api.ratelimit import RateLimiter
 from tenantflow.api.routes import executions, identity, secrets, system, workflows
-from tenantflow.engine.executor import RunLimits
+from tenantflow.queue.runtime import execution_service
 from tenantflow.services.access import Authenticator
-from tenantflow.services.events import InProcessEventBus
-from tenantflow.services.events_redis import RedisEventBus
-from tenantflow.services.executions import ExecutionService, ExecutionSettings
 from tenantflow.services.runtime import open_store
 from tenantflow.settings import Settings
 from tenantflow.triggers import SchedulerSettings, start_scheduler
@@ -37,19 +34,23 @@ async def open_runtime(settings: Settings) -> Runtime:
         store, jwt_key=settings.jwt_key(keyring), jwt_ttl_seconds=settings.jwt_ttl_seconds
     )
     redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
-    files_root = None if settings.files_dir is None else str(settings.files_dir.resolve())
-    limits = RunLimits(allow_host_commands=settings.allow_host_commands, files_root=files_root)
+    broker = None
+    dispatch = None
+    if settings.broker_url is not None:  # the queue mode: workers run what this process queues
+        from tenantflow.queue.broker import dispatcher, make_broker
+
+        broker = make_broker(settings)
+        await broker.startup()
+        dispatch = dispatcher(broker)
     # Several API processes and workers share Redis when one is configured: progress crosses processes.
-    bus = RedisEventBus(redis) if redis is not None else InProcessEventBus()
-    executions = ExecutionService(store, bus, ExecutionSettings(limits=limits))
-    await executions.start()
+    executions = await execution_service(settings, store, redis, dispatch=dispatch)
     scheduler = None
     if settings.schedules_enabled:
         scheduler = await start_scheduler(
             store, executions, SchedulerSettings(poll_seconds=settings.schedule_poll_seconds)
         )
     limiter = RateLimiter.from_settings(settings)
-    return Runtime(settings, store, authenticator, limiter, redis, executions, scheduler)
+    return Runtime(settings, store, authenticator, limiter, redis, executions, scheduler, broker)
 
 
 async def close_runtime(runtime: Runtime) -> None:
@@ -58,6 +59,8 @@ async def close_runtime(runtime: Runtime) -> None:
     if runtime.scheduler is not None:
         await runtime.scheduler.close()
     await runtime.executions.shutdown()
+    if runtime.broker is not None:
+        await runtime.broker.shutdown()
     await runtime.executions.bus.aclose()
     await runtime.limiter.close()
     if runtime.redis is not None:

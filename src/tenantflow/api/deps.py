@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -31,6 +31,9 @@ from tenantflow.store.tenants import TENANT_ID
 from tenantflow.store.unit import Store, Unit
 from tenantflow.triggers import Scheduler
 
+if TYPE_CHECKING:  # taskiq loads only in the queue mode
+    from taskiq import AsyncBroker
+
 _bearer = HTTPBearer(auto_error=False, description="An API key (`tfk_…`) or a login token.")
 Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
@@ -46,6 +49,7 @@ class Runtime:
     redis: Redis | None
     executions: ExecutionService
     scheduler: Scheduler | None = None
+    broker: AsyncBroker | None = None  # the queue mode: executions go to workers through it
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,9 @@
-"""Running executions inside the API process: submit, wait, abort, retry, progress events, shutdown.
+"""Running executions: submit, wait, abort, retry, progress events, shutdown; inline or on workers.
+
+Two modes share one implementation of a run (:meth:`ExecutionService._drive`). Inline (the embedded
+default) the API process runs each execution it queues. In the queue mode (``dispatch`` given) it writes
+the queued row, publishes ``execution.started`` and hands the id to the broker; a worker that claims the
+row runs it with :meth:`ExecutionService.run_claimed`, every write fenced by its lease.
 
 :class:`ExecutionService` is owned by the app's lifespan (``await service.start()`` …
 ``await service.shutdown()``). Each execution runs the engine as its own asyncio task; everything it
@@ -16,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from typing import Any, Final, Literal, get_args
@@ -52,6 +57,7 @@ from tenantflow.store.executions import (
     ExecutionSummary,
     ExecutionView,
     FinishedRun,
+    Lease,
     QueuedExecution,
 )
 from tenantflow.store.unit import Store, Unit
@@ -62,6 +68,7 @@ log = logging.getLogger("tenantflow.executions")
 TriggerKind = Literal["manual", "api", "schedule", "webhook"]  # what started an execution
 SHUTDOWN_MESSAGE: Final = "the server shut down while the execution ran"
 _SUMMARY_FIELDS: Final = tuple(item.name for item in fields(ExecutionSummary))
+Dispatch = Callable[[str, str], Awaitable[None]]  # (tenant id, execution id) -> sent to the workers
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,8 +105,8 @@ class _Plan:
 
 
 @dataclass(eq=False)
-class _Run:
-    """An execution this process runs."""
+class Run:
+    """An execution this process runs; a worker's carries its ``lease``."""
 
     actor: Actor
     summary: ExecutionSummary
@@ -111,10 +118,18 @@ class _Run:
     task: asyncio.Task[None] | None = None
     sequence: int = 0
     logs_written: int = 0
+    lease: Lease | None = None
+    silenced: bool = False  # the lease is lost or given back: the run writes and publishes nothing more
 
     @property
     def key(self) -> tuple[str, str]:
         return (self.actor.tenant_id, self.summary.id)
+
+    def silence(self) -> None:
+        """Stop the run without recording anything: its row now belongs to another worker, or to none."""
+        self.silenced = True
+        if self.task is not None:
+            self.task.cancel()
 
     def abort(self, reason: str) -> None:
         if self.abort_reason is None:
@@ -130,12 +145,20 @@ class _Run:
 class ExecutionService:
     """The execution use cases the HTTP routes call; see the module docstring."""
 
-    def __init__(self, store: Store, bus: EventBus, settings: ExecutionSettings | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        bus: EventBus,
+        settings: ExecutionSettings | None = None,
+        *,
+        dispatch: Dispatch | None = None,
+    ) -> None:
         self.store = store
         self.bus = bus
         self.settings = settings or ExecutionSettings()
+        self.dispatch = dispatch  # the queue mode: workers run what this process queues
         self._writer = GroupCommitWriter(store, max_batch=self.settings.max_batch)
-        self._runs: dict[tuple[str, str], _Run] = {}
+        self._runs: dict[tuple[str, str], Run] = {}
         self._compiled: LRUCache[tuple[str, str, int], _Compiled] = LRUCache(
             self.settings.definition_cache_size
         )
@@ -233,6 +256,10 @@ class ExecutionService:
             return await self._writer.progress(
                 actor.tenant_id, execution_id, finish=FinishedRun("aborted", error, Metrics())
             )
+        if summary.status == "running":  # on a worker, which polls the flag: its end, if it comes soon
+            ended = await self.wait(actor.tenant_id, execution_id, self.settings.abort_wait_seconds)
+            if ended is not None:
+                return _summary_of(ended)
         return summary
 
     async def retry(
@@ -341,6 +368,8 @@ class ExecutionService:
         request = QueuedExecution(
             actor, plan.workflow_id, plan.version, trigger_kind, plan.input, idempotency_key
         )
+        if self.dispatch is not None:
+            return await self._enqueue(request, plan)
         writing = self._writer.create(request, hold=not durable and idempotency_key is None)
         if durable or idempotency_key is not None:
             summary, created = await writing
@@ -349,27 +378,88 @@ class ExecutionService:
         else:  # run at once: the row, the checkpoints and the end often share one transaction
             writing.add_done_callback(_consume)
             summary = _queued(request)
-        run = _Run(actor, summary, plan, idempotency_key, asyncio.get_running_loop().create_future())
-        run.done.add_done_callback(_consume)
-        self._runs[run.key] = run
-        started = {
-            "executionId": summary.id,
-            "workflowId": plan.workflow_id,
-            "workflowVersion": plan.version,
-            "triggerKind": trigger_kind,
-            "startTime": iso(utc_now()),
-        }
-        await self.bus.publish(actor.tenant_id, summary.id, run.event(EXECUTION_STARTED, started))
-        run.task = asyncio.create_task(self._drive(run), name=f"execution-{summary.id}")
+        run = Run(actor, summary, plan, idempotency_key, asyncio.get_running_loop().create_future())
+        await self.bus.publish(actor.tenant_id, summary.id, run.event(EXECUTION_STARTED, _started(summary)))
+        self._start(run)
         return summary
 
-    async def _drive(self, run: _Run) -> None:
+    async def _enqueue(self, request: QueuedExecution, plan: _Plan) -> ExecutionSummary:
+        """The queue mode: the row first (the message is only its id), then the first event, so that
+        followers on any process hear of it before a worker does, then the message. A message that cannot
+        be sent is not an error here: the row stays queued and a worker's reaper sends it again."""
+        summary, created = await self._writer.create(request)
+        if not created:
+            return summary
+        tenant_id = request.actor.tenant_id
+        if plan.resume:  # a retry: the nodes it reuses are stored on the new row, where the worker reads them
+            await self._writer.progress(tenant_id, summary.id, nodes=_resumed(plan))
+        first = ProgressEvent(1, EXECUTION_STARTED, _started(summary))
+        await self.bus.publish(tenant_id, summary.id, first)
+        assert self.dispatch is not None
+        try:
+            await self.dispatch(tenant_id, summary.id)
+        except Exception:
+            log.exception("execution %s stays queued: the broker refused it", summary.id)
+        return summary
+
+    async def run_claimed(self, lease: Lease) -> Run:
+        """Start the execution a worker has just claimed, from its stored row: the version it was queued
+        with, its input, and the nodes that already finished (a run taken over is resumed, not repeated).
+        Every write carries the lease. The run's ``done`` resolves with the stored end."""
+        async with self.store.unit(Actor(lease.tenant_id), read_only=True) as unit:
+            view = await unit.executions.get(lease.execution_id, include_logs=False)
+            if view.workflow_id is None or view.workflow_version is None:
+                raise not_found(ErrorCode.WORKFLOW_NOT_FOUND, "workflow", "(none)")
+            stored = await unit.workflows.get_version(view.workflow_id, view.workflow_version)
+            stored_input = view.input if isinstance(view.input, dict) else {}
+            plan = await self._plan(
+                unit, view.workflow_id, view.workflow_version, stored.definition, stored_input
+            )
+            resume = await unit.executions.resume_input(view)
+        actor = Actor(lease.tenant_id, user_id=view.created_by)
+        summary = _summary_of(view)
+        loop = asyncio.get_running_loop()
+        run = Run(actor, summary, _with_resume(plan, resume), view.idempotency_key, loop.create_future())
+        run.lease = lease
+        run.sequence = _first_sequence(view, len(plan.compiled.definition.nodes), lease.attempt)
+        if view.abort_requested:
+            run.abort("aborted by user")
+        self._start(run)
+        return run
+
+    async def give_back(self, run: Run) -> bool:
+        """A worker stopping cleanly: end the run without recording an end, store the checkpoints it
+        queued, and put the execution back in the queue for another worker to resume. False if the lease
+        was lost meanwhile (someone else has the execution)."""
+        lease = run.lease
+        if lease is None:
+            raise ValueError("only a worker's run (one with a lease) is given back")
+        run.silence()
+        if run.task is not None:
+            await asyncio.gather(run.task, return_exceptions=True)
+        try:
+            await self._writer.progress(lease.tenant_id, lease.execution_id, lease=lease)
+            async with self.store.unit(Actor(lease.tenant_id)) as unit:
+                return await unit.executions.release(lease)
+        except StoreError:
+            return False
+
+    def _start(self, run: Run) -> None:
+        run.done.add_done_callback(_consume)
+        self._runs[run.key] = run
+        run.task = asyncio.create_task(self._drive(run), name=f"execution-{run.summary.id}")
+
+    async def _drive(self, run: Run) -> None:
         """Run the engine and record the end, whatever happens: no execution stays ``running`` silently."""
         tenant_id, execution_id = run.key
         record: ExecutionRecord | None = None
         try:
             finish, record = await self._execute(run)
         except asyncio.CancelledError:
+            if run.silenced:
+                self._runs.pop(run.key, None)
+                run.done.cancel()
+                return
             finish = FinishedRun(
                 "crashed", {"message": SHUTDOWN_MESSAGE, "code": ErrorCode.ABORTED, "node": None}
             )
@@ -385,7 +475,9 @@ class ExecutionService:
         if finish.metrics is None and record is not None:
             finish = FinishedRun(finish.status, finish.error, record.metrics, finish.finished_at)
         try:
-            summary = await self._writer.progress(tenant_id, execution_id, logs=logs, finish=finish)
+            summary = await self._writer.progress(
+                tenant_id, execution_id, logs=logs, finish=finish, lease=run.lease
+            )
             metrics.observe_execution(summary.status)
             view = self._view(run, summary, record)
             await self.bus.publish(tenant_id, execution_id, run.event(EXECUTION_FINISHED, view.to_dict()))
@@ -395,7 +487,7 @@ class ExecutionService:
         finally:
             self._runs.pop(run.key, None)
 
-    async def _execute(self, run: _Run) -> tuple[FinishedRun, ExecutionRecord]:
+    async def _execute(self, run: Run) -> tuple[FinishedRun, ExecutionRecord]:
         tenant_id, execution_id = run.key
         plan = run.plan
         execution = Execution(
@@ -421,14 +513,15 @@ class ExecutionService:
         run.execution = execution
         if run.abort_reason is not None:
             execution.abort(run.abort_reason)
-        resumed = [(name, state["runs"] - 1, state) for name, state in plan.resume.items()]
-        self._writer.progress(tenant_id, execution_id, started_at=execution.record.start_time, nodes=resumed)
+        if run.lease is None:  # a worker's claim stamped the start, and its resumed nodes are stored already
+            started_at = execution.record.start_time
+            self._writer.progress(tenant_id, execution_id, started_at=started_at, nodes=_resumed(plan))
         record = await execution.run()
         if plan.static is not None and execution.static_data != plan.static.data:
             await self._keep_static_data(run, plan.static, execution)
         return FinishedRun(record.status, record.error, record.metrics, record.end_time), record
 
-    async def _keep_static_data(self, run: _Run, read: StaticData, execution: Execution) -> None:
+    async def _keep_static_data(self, run: Run, read: StaticData, execution: Execution) -> None:
         """Save what the run left in the workflow's static data. If another execution saved since this
         one read it, this one's changes are not kept (no overwrite): its log says so."""
         try:
@@ -440,7 +533,7 @@ class ExecutionService:
             message = f"the workflow's static data was not saved: {error.message}"
             execution.record.logs.append(LogEntry(utc_now(), "warn", message, None, {"code": error.code}))
 
-    async def _on_event(self, run: _Run, event: ExecutionEvent) -> None:
+    async def _on_event(self, run: Run, event: ExecutionEvent) -> None:
         """Checkpoint finished nodes (with the log lines since the last one) and forward progress."""
         tenant_id, execution_id = run.key
         if event.type == "node.finished" and event.node is not None:
@@ -448,12 +541,15 @@ class ExecutionService:
             node_type = run.plan.compiled.node_types.get(event.node, "unknown")
             metrics.observe_node(node_type, str(data.get("status")), (data.get("duration") or 0.0) / 1000)
             logs = run.execution.record.logs if run.execution is not None else []
-            self._writer.progress(
+            written = self._writer.progress(
                 tenant_id,
                 execution_id,
                 nodes=[(event.node, data["runIndex"], data)],
                 logs=logs[run.logs_written :],
+                lease=run.lease,
             )
+            if run.lease is not None:
+                written.add_done_callback(lambda future: _silence_if_lost(run, future))
             run.logs_written = len(logs)
             await self.bus.publish(
                 tenant_id, execution_id, run.event(NODE_FINISHED, node_finished_data(event.node, data))
@@ -462,7 +558,7 @@ class ExecutionService:
             payload = {"node": event.node, **event.data}
             await self.bus.publish(tenant_id, execution_id, run.event(NODE_STARTED, payload))
 
-    def _view(self, run: _Run, summary: ExecutionSummary, record: ExecutionRecord | None) -> ExecutionView:
+    def _view(self, run: Run, summary: ExecutionSummary, record: ExecutionRecord | None) -> ExecutionView:
         """The stored execution as the store would read it back, built from what this process holds."""
         return ExecutionView(
             **{name: getattr(summary, name) for name in _SUMMARY_FIELDS},
@@ -474,6 +570,33 @@ class ExecutionService:
             else {},
             logs=list(record.logs) if record is not None else [],
         )
+
+
+def _silence_if_lost(run: Run, future: asyncio.Future[ExecutionSummary]) -> None:
+    """A checkpoint refused with LEASE_LOST: another worker has the execution now, so this run stops."""
+    error = None if future.cancelled() else future.exception()
+    if isinstance(error, StoreError) and error.code == ErrorCode.LEASE_LOST:
+        run.silence()
+
+
+def _first_sequence(view: ExecutionView, node_count: int, attempt: int) -> int:
+    """The event id a worker's run counts on from. The API published ``execution.started`` as 1; a run
+    carried on after another worker numbers past every id that one can have published (two per stored
+    node run, two per node in flight), so followers, and a bus that refuses an id it holds, see the new
+    events rather than nothing until the ids pass the old ones."""
+    if attempt == 1 and not view.state:
+        return 1
+    return 1 + 2 * sum(state.runs for state in view.state.values()) + 2 * node_count
+
+
+def _started(summary: ExecutionSummary) -> dict[str, Any]:
+    return {
+        "executionId": summary.id,
+        "workflowId": summary.workflow_id,
+        "workflowVersion": summary.workflow_version,
+        "triggerKind": summary.trigger_kind,
+        "startTime": iso(utc_now()),
+    }
 
 
 def _as_stored(state: NodeState) -> NodeState:
@@ -489,6 +612,11 @@ def _as_stored(state: NodeState) -> NodeState:
 
 def _to_millis(moment: datetime | None) -> datetime | None:
     return None if moment is None else moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def _resumed(plan: _Plan) -> list[tuple[str, int, dict[str, Any]]]:
+    """The checkpoints of the nodes a run reuses, as its own (a retry copies them to its new row)."""
+    return [(name, state["runs"] - 1, state) for name, state in plan.resume.items()]
 
 
 def _with_resume(plan: _Plan, resume: dict[str, dict[str, Any]]) -> _Plan:

@@ -20,8 +20,10 @@ from datetime import datetime
 from itertools import islice
 from typing import Any
 
+from tenantflow.engine.errors import ErrorCode
 from tenantflow.engine.record import LogEntry, NodeState
 from tenantflow.store.audit import Actor
+from tenantflow.store.errors import StoreError
 from tenantflow.store.executions import (
     ExecutionProgress,
     ExecutionSummary,
@@ -213,5 +215,10 @@ def _fail(future: asyncio.Future[Any], error: Exception) -> None:
 
 
 def _log_failure(future: asyncio.Future[ExecutionSummary]) -> None:
-    if not future.cancelled() and (error := future.exception()) is not None:
+    """A lost lease is a worker's normal end after a takeover (the run stops), not a storage failure."""
+    if future.cancelled() or (error := future.exception()) is None:
+        return
+    if isinstance(error, StoreError) and error.code == ErrorCode.LEASE_LOST:
+        log.info("a worker lost its lease: %s", error)
+    else:
         log.error("an execution's progress could not be stored: %s", error)

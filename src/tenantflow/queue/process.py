@@ -1,0 +1,72 @@
+"""The worker process: ``tenantflow worker`` runs :func:`run_worker` until SIGTERM or SIGINT.
+
+Taskiq's receiver consumes the queue with at most ``concurrency`` executions at once (RabbitMQ prefetches
+as many); the reaper runs beside it. On a stop signal: no new claims, running executions are given back
+(another worker resumes them), then the broker, the bus and the store close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+from redis.asyncio import Redis
+from taskiq.api import run_receiver_task
+
+from tenantflow.queue.broker import WORKER_STATE, dispatcher, make_broker
+from tenantflow.queue.reaper import reap_forever
+from tenantflow.queue.runtime import execution_service
+from tenantflow.queue.worker import Worker, WorkerSettings
+from tenantflow.services.runtime import open_store
+from tenantflow.settings import Settings
+
+log = logging.getLogger("tenantflow.queue")
+
+
+async def run_worker(settings: Settings, *, concurrency: int, stop: asyncio.Event | None = None) -> None:
+    """Serve the queue until ``stop`` is set (by default: on SIGTERM or SIGINT)."""
+    stop = stop or _stop_on_signals()
+    settings = settings.model_copy(update={"worker_concurrency": concurrency})
+    store = await open_store(settings)
+    redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+    service = await execution_service(settings, store, redis)
+    worker = Worker(store, service, WorkerSettings(lease_seconds=settings.lease_seconds))
+    broker = make_broker(settings)
+    broker.is_worker_process = True
+    setattr(broker.state, WORKER_STATE, worker)
+    await broker.startup()
+    send = dispatcher(broker)
+    receiver = asyncio.create_task(
+        run_receiver_task(broker, max_async_tasks=concurrency, run_startup=False), name="receiver"
+    )
+    every = min(settings.requeue_after_seconds, settings.lease_seconds) / 3
+    reaper = asyncio.create_task(
+        reap_forever(store, send, requeue_after_seconds=settings.requeue_after_seconds, every_seconds=every),
+        name="reaper",
+    )
+    log.info("worker %s serves %s (concurrency %d)", worker.owner, settings.broker_queue, concurrency)
+    try:
+        await stop.wait()
+    finally:
+        reaper.cancel()
+        await worker.close()  # before the receiver stops: its tasks are the ones awaiting the runs
+        receiver.cancel()
+        for task in (reaper, receiver):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await service.shutdown()
+        await broker.shutdown()
+        await service.bus.aclose()
+        if redis is not None:
+            await redis.aclose()
+        await store.close()
+
+
+def _stop_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for number in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(number, stop.set)
+    return stop
