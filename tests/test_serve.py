@@ -36,6 +36,41 @@ _KEY_LINE = re.compile(r"API key\s+(tfk_\S+)")
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 TWO_NODES: dict[str, Any] = json.loads((EXAMPLES / "greet.json").read_text())  # README's walk-through
+WEBHOOK: dict[str, Any] = {  # README's webhook example: POST /webhook/demo/greet answers the Set node's item
+    "name": "greet by webhook",
+    "category": "automation",
+    "nodes": [
+        {
+            "id": "1",
+            "name": "Hook",
+            "type": "n8n-nodes-base.webhook",
+            "typeVersion": 2,
+            "position": [0, 0],
+            "parameters": {"httpMethod": "POST", "path": "greet", "responseMode": "lastNode"},
+        },
+        {
+            "id": "2",
+            "name": "Set",
+            "type": "n8n-nodes-base.set",
+            "typeVersion": 3.4,
+            "position": [1, 0],
+            "parameters": {
+                "assignments": {
+                    "assignments": [
+                        {
+                            "id": "a",
+                            "name": "greeting",
+                            "type": "string",
+                            "value": "={{ 'hello ' + $json.body.who }}",
+                        }
+                    ]
+                },
+                "options": {},
+            },
+        },
+    ],
+    "connections": {"Hook": {"main": [[{"node": "Set", "type": "main", "index": 0}]]}},
+}
 LONG_WAIT: dict[str, Any] = {
     "name": "long wait",
     "category": "automation",
@@ -166,6 +201,14 @@ def walk_through(server: Server) -> None:
         assert stored["state"]["Set"]["output"][0][0]["json"]["greeting"] == "hello ada"
         listed = api.get("/executions", params={"workflowId": workflow_id}).json()
         assert [item["id"] for item in listed["items"]] == [record["executionId"]]
+
+        hooked = api.post("/workflows", json=WEBHOOK)
+        assert hooked.status_code == 201, hooked.text
+        answer = httpx.post(server.base + "/webhook/demo/greet", json={"who": "ada"}, timeout=30)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["greeting"] == "hello ada"
+        stored = api.get(f"/executions/{answer.headers['X-Execution-Id']}").json()
+        assert (stored["triggerKind"], stored["status"]) == ("webhook", "success")
 
 
 def test_serve_on_the_embedded_default(tmp_path: Path) -> None:

@@ -1,8 +1,7 @@
 """Webhooks served: routes follow the workflow writes, two workflows cannot claim one method and path, a
 call runs the tenant's enabled workflow and answers per ``responseMode``; on SQLite and PostgreSQL.
 
-The app is the real one with the webhook router included (``create_app`` does not include it yet), spoken
-to in-process. Tenants A and B each have an admin API key.
+The app is the real one (``create_app``), spoken to in-process. Tenants A and B each have an admin API key.
 """
 
 from __future__ import annotations
@@ -24,7 +23,6 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 
 from tenantflow.api.app import create_app
-from tenantflow.api.routes import webhooks
 from tenantflow.engine.errors import ErrorCode
 from tenantflow.services import provisioning
 from tenantflow.settings import Settings
@@ -85,14 +83,8 @@ class Site:
             return int(await unit.session.scalar(select(func.count()).select_from(model)) or 0)
 
 
-def app_with_webhooks(settings: Settings) -> FastAPI:
-    app = create_app(settings)
-    app.include_router(webhooks.router)
-    return app
-
-
 async def _site(settings: Settings) -> AsyncIterator[Site]:
-    app = app_with_webhooks(settings)
+    app = create_app(settings)
     async with app.router.lifespan_context(app):
         store: Store = app.state.runtime.store
         keys: dict[str, str] = {}

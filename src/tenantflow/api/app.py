@@ -15,7 +15,7 @@ from tenantflow.api import errors
 from tenantflow.api.deps import Runtime
 from tenantflow.api.middleware import ServiceMiddleware
 from tenantflow.api.ratelimit import RateLimiter
-from tenantflow.api.routes import executions, identity, secrets, system, workflows
+from tenantflow.api.routes import executions, identity, secrets, system, webhooks, workflows
 from tenantflow.queue.runtime import execution_service
 from tenantflow.services.access import Authenticator
 from tenantflow.services.runtime import open_store
@@ -94,8 +94,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     errors.install(app)
-    for router in (system.router, workflows.router, executions.router, secrets.router, identity.router):
-        app.include_router(router)
+    for router in (system, workflows, executions, secrets, identity, webhooks):
+        app.include_router(router.router)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
