@@ -45,10 +45,10 @@ async def _migrate(url: str) -> None:
         await database.dispose()
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
+def migrated_postgres(prefix: str = "tenantflow_test") -> Iterator[str]:
+    """A database of its own on the test server, migrated, dropped afterwards (a generator for fixtures)."""
     server = async_url(required_env(DATABASE_VAR))
-    name = f"tenantflow_test_{uuid.uuid4().hex[:12]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     asyncio.run(run_on_server(server, f'CREATE DATABASE "{name}"'))
     url = make_url(server).set(database=name).render_as_string(hide_password=False)
     try:
@@ -56,6 +56,11 @@ def postgres_url() -> Iterator[str]:
         yield url
     finally:
         asyncio.run(run_on_server(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    yield from migrated_postgres()
 
 
 @pytest.fixture(scope="session")

@@ -31,7 +31,7 @@ from tenantflow.api.app import create_app
 from tenantflow.services import provisioning
 from tenantflow.settings import Settings
 from tenantflow.store.secrets import Keyring
-from tests.conftest import REDIS_VAR, required_env
+from tests.conftest import REDIS_VAR, migrated_postgres, required_env
 
 BROKER_URL: Final = os.environ.get("TENANTFLOW_TEST_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672/")
 WORKER: Final = str(Path(sys.executable).with_name("tenantflow"))
@@ -43,11 +43,18 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+@pytest.fixture(scope="module")
+def queue_database_url() -> Iterator[str]:
+    """A database of the queue tests' own: their workers and reapers take any stale execution they find,
+    so rows other tests leave queued on the shared one must not be theirs to run."""
+    yield from migrated_postgres("tenantflow_queue")
+
+
 @pytest.fixture
-def queue_settings(postgres_url: str, tmp_path: Path) -> Iterator[Settings]:
+def queue_settings(queue_database_url: str, tmp_path: Path) -> Iterator[Settings]:
     name = f"tenantflow.test.{uuid.uuid4().hex[:10]}"
     yield Settings(
-        database_url=postgres_url,
+        database_url=queue_database_url,
         data_dir=tmp_path,
         secret_keys=SecretStr(Keyring.generate().spec()),
         rate_limits_enabled=False,
