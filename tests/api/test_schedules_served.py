@@ -4,18 +4,14 @@ its ticks (``triggerKind: schedule``) and stops once disabled, on both backends.
 from __future__ import annotations
 
 import asyncio
-import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx2
 import pytest
-from pydantic import SecretStr
 
 from tenantflow.api.app import create_app
-from tenantflow.services import provisioning
-from tenantflow.settings import Settings
-from tenantflow.store.secrets import Keyring
+from tests.served import admin_client, served_settings
 from tests.triggers.workflows import cron
 
 pytestmark = pytest.mark.anyio
@@ -42,40 +38,23 @@ async def _runs(client: httpx2.AsyncClient, workflow_id: str) -> list[dict[str, 
 async def test_a_served_schedule_fires_on_its_ticks_and_stops_when_disabled(
     database_url: str, tmp_path: Path
 ) -> None:
-    settings = Settings(
-        database_url=database_url,
-        data_dir=tmp_path,
-        secret_keys=SecretStr(Keyring.generate().spec()),
-        rate_limits_enabled=False,
-        bootstrap=False,
-        schedule_poll_seconds=0.2,
-    )
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        store = app.state.runtime.store
-        tenant = f"sched-{uuid.uuid4().hex[:8]}"
-        await provisioning.create_tenant(store, tenant, tenant)
-        await provisioning.create_user(store, tenant, "ops@example.com", 3)
-        _, key = await provisioning.create_api_key(store, tenant, "ops@example.com", "ops")
-        transport = httpx2.ASGITransport(app=app)
-        base = f"http://tenantflow.test/api/v1/{tenant}"
-        headers = {"Authorization": f"Bearer {key}"}
-        async with httpx2.AsyncClient(transport=transport, base_url=base, headers=headers) as client:
-            document = cron()
-            created = await client.post("/workflows", json={**document, "category": "automation"})
-            assert created.status_code == 201, created.text
-            workflow_id = created.json()["id"]
-            runs: list[dict[str, Any]] = []
-            for _ in range(80):  # every second: two ticks within a few seconds
-                runs = await _runs(client, workflow_id)
-                if len(runs) >= 2 and all(run["status"] == "success" for run in runs):
-                    break
-                await asyncio.sleep(0.1)
-            assert len(runs) >= 2, runs
-            assert {(run["triggerKind"], run["status"]) for run in runs} == {("schedule", "success")}
-            disabled = await client.post(f"/workflows/{workflow_id}/disable")
-            assert disabled.status_code == 200, disabled.text
-            await asyncio.sleep(1.5)  # a tick claimed just before the disable may still start
-            settled = len(await _runs(client, workflow_id))
-            await asyncio.sleep(2.2)
-            assert len(await _runs(client, workflow_id)) == settled
+    app = create_app(served_settings(database_url, tmp_path, schedule_poll_seconds=0.2))
+    async with app.router.lifespan_context(app), admin_client(app, "sched") as (client, _):
+        document = cron()
+        created = await client.post("/workflows", json={**document, "category": "automation"})
+        assert created.status_code == 201, created.text
+        workflow_id = created.json()["id"]
+        runs: list[dict[str, Any]] = []
+        for _ in range(80):  # every second: two ticks within a few seconds
+            runs = await _runs(client, workflow_id)
+            if len(runs) >= 2 and all(run["status"] == "success" for run in runs):
+                break
+            await asyncio.sleep(0.1)
+        assert len(runs) >= 2, runs
+        assert {(run["triggerKind"], run["status"]) for run in runs} == {("schedule", "success")}
+        disabled = await client.post(f"/workflows/{workflow_id}/disable")
+        assert disabled.status_code == 200, disabled.text
+        await asyncio.sleep(1.5)  # a tick claimed just before the disable may still start
+        settled = len(await _runs(client, workflow_id))
+        await asyncio.sleep(2.2)
+        assert len(await _runs(client, workflow_id)) == settled

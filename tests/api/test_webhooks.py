@@ -19,7 +19,6 @@ from typing import Any
 import httpx2
 import pytest
 from fastapi import FastAPI
-from pydantic import SecretStr
 from sqlalchemy import func, select
 
 from tenantflow.api.app import create_app
@@ -29,11 +28,11 @@ from tenantflow.settings import Settings
 from tenantflow.store.audit import Actor
 from tenantflow.store.errors import ConflictError
 from tenantflow.store.models import WebhookRoute, Workflow
-from tenantflow.store.secrets import Keyring
 from tenantflow.store.unit import Store
 from tenantflow.store.webhooks import WebhookRepository
 from tests.api.conftest import expect_error, unique
 from tests.conftest import REDIS_VAR, required_env
+from tests.served import served_settings
 
 pytestmark = pytest.mark.anyio
 BASE_URL = "http://tenantflow.test"
@@ -103,13 +102,10 @@ async def site(
     database_url: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> AsyncIterator[Site]:
     postgres = database_url.startswith("postgres")
-    settings = Settings(
-        database_url=database_url,
-        data_dir=tmp_path_factory.mktemp("webhooks"),
-        secret_keys=SecretStr(Keyring.generate().spec()),
+    settings = served_settings(
+        database_url,
+        tmp_path_factory.mktemp("webhooks"),
         redis_url=required_env(REDIS_VAR) if postgres else None,
-        rate_limits_enabled=False,
-        bootstrap=False,
     )
     async for site in _site(settings):
         yield site
@@ -476,13 +472,11 @@ async def test_header_and_basic_authentication_against_a_tenant_secret(site: Sit
 async def test_the_public_preset_limits_calls_per_tenant_path_and_address(
     database_url: str, tmp_path: Path
 ) -> None:
-    settings = Settings(
-        database_url=database_url,
-        data_dir=tmp_path,
-        secret_keys=SecretStr(Keyring.generate().spec()),
+    settings = served_settings(
+        database_url,
+        tmp_path,
         rate_limits_enabled=True,
         rate_limits={**Settings().rate_limits, "public": "3/minute", "mutation": "1000/minute"},
-        bootstrap=False,
     )
     async for site in _site(settings):
         where, other = path(), path()

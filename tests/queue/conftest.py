@@ -25,13 +25,11 @@ import aio_pika
 import httpx2
 import pytest
 from fastapi import FastAPI
-from pydantic import SecretStr
 
 from tenantflow.api.app import create_app
-from tenantflow.services import provisioning
 from tenantflow.settings import Settings
-from tenantflow.store.secrets import Keyring
 from tests.conftest import REDIS_VAR, migrated_postgres, required_env
+from tests.served import admin_client, served_settings
 
 BROKER_URL: Final = os.environ.get("TENANTFLOW_TEST_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672/")
 WORKER: Final = str(Path(sys.executable).with_name("tenantflow"))
@@ -53,12 +51,9 @@ def queue_database_url() -> Iterator[str]:
 @pytest.fixture
 def queue_settings(queue_database_url: str, tmp_path: Path) -> Iterator[Settings]:
     name = f"tenantflow.test.{uuid.uuid4().hex[:10]}"
-    yield Settings(
-        database_url=queue_database_url,
-        data_dir=tmp_path,
-        secret_keys=SecretStr(Keyring.generate().spec()),
-        rate_limits_enabled=False,
-        bootstrap=False,
+    yield served_settings(
+        queue_database_url,
+        tmp_path,
         schedules_enabled=False,
         broker_url=BROKER_URL,
         broker_queue=name,
@@ -154,17 +149,8 @@ class Api:
 async def api(queue_settings: Settings) -> AsyncIterator[Api]:
     """The app in this process, in the queue mode, and an admin's client for a fresh tenant."""
     app = create_app(queue_settings)
-    async with app.router.lifespan_context(app):
-        store = app.state.runtime.store
-        tenant = f"queue-{uuid.uuid4().hex[:8]}"
-        await provisioning.create_tenant(store, tenant, tenant)
-        await provisioning.create_user(store, tenant, "ops@example.com", 3)
-        _, key = await provisioning.create_api_key(store, tenant, "ops@example.com", "ops")
-        transport = httpx2.ASGITransport(app=app)
-        base = f"http://tenantflow.test/api/v1/{tenant}"
-        headers = {"Authorization": f"Bearer {key}"}
-        async with httpx2.AsyncClient(transport=transport, base_url=base, headers=headers) as client:
-            yield Api(app, client, tenant)
+    async with app.router.lifespan_context(app), admin_client(app, "queue") as (client, tenant):
+        yield Api(app, client, tenant)
 
 
 @dataclass
