@@ -30,6 +30,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
@@ -223,6 +224,14 @@ class Execution(TenantScoped, Base):
         Index(None, "tenant_id", "workflow_id", "created_at", "id"),
         Index(None, "tenant_id", "status", "created_at", "id"),
         Index(None, "status", "lease_expires_at"),
+        Index(
+            "ix_executions_queued_by_tenant",
+            "tenant_id",
+            "created_at",
+            "id",
+            postgresql_where=text("status = 'queued'"),
+            sqlite_where=text("status = 'queued'"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
@@ -237,6 +246,7 @@ class Execution(TenantScoped, Base):
     lease_owner: Mapped[str | None] = mapped_column(String(255))
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     abort_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    concurrency_limit: Mapped[int | None] = mapped_column(Integer)  # the workflow's, when it was queued
     input: Mapped[Any] = mapped_column(JSONValue, nullable=True)
     error: Mapped[dict[str, Any] | None] = mapped_column(JSONValue, nullable=True)
     metrics: Mapped[dict[str, Any]] = mapped_column(JSONValue, default=dict)
