@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from tenantflow.store.retention import PruneReport
     from tenantflow.store.tenants import TenantInfo
     from tenantflow.store.unit import Store
+    from tenantflow.store.workers import QueueStats, WorkerView
 
 T = TypeVar("T")
 
@@ -402,6 +403,74 @@ async def _prune(settings: Settings, batch_size: int) -> PruneReport:
                 status.update(f"pruning executions: {deleted:,} deleted so far (tenant {tenant_id})")
 
             return await prune(database, batch_size=batch_size, progress=show)
+    finally:
+        await database.dispose()
+
+
+@app.command("status")
+def status_command(
+    database_url: DatabaseUrl = None,
+    limit: Annotated[
+        int, typer.Option(min=1, max=1000, help="At most this many workers, the most recently seen first.")
+    ] = 100,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
+) -> None:
+    """Show the queue (depth, oldest queued, running, lease ages) and the workers, from the database."""
+    from datetime import timedelta
+
+    from rich.table import Table
+
+    settings = _settings(database_url=database_url)
+    stats, workers, live_within = _complete(_status(settings, limit), "read the queue from", settings)
+    live_since = stats.at - timedelta(seconds=live_within)
+    if as_json:
+        rows = [{**worker.to_dict(), "live": worker.last_seen_at >= live_since} for worker in workers]
+        _emit_json({"queue": stats.to_dict(), "liveWithinSeconds": live_within, "workers": rows})
+        return
+    figures = Table("queue", "now", title=f"at {stats.at:%Y-%m-%d %H:%M:%S} UTC")
+    figures.add_row("queued", f"{stats.queued:,}")
+    figures.add_row("oldest queued", _seconds(stats.oldest_queued_seconds))
+    figures.add_row("running", f"{stats.running:,}")
+    figures.add_row("oldest lease", _seconds(stats.oldest_lease_seconds))
+    figures.add_row("expired leases", f"{stats.expired_leases:,}")
+    figures.add_row("live workers", f"{stats.live_workers} (capacity {stats.capacity}, busy {stats.busy})")
+    out().print(figures)
+    table = Table("owner", "host", "pid", "queue", "concurrency", "running", "started", "last seen", "state")
+    for worker in workers:
+        table.add_row(
+            *map(
+                str, (worker.owner, worker.host, worker.pid, worker.queue, worker.concurrency, worker.running)
+            ),
+            f"{worker.started_at:%Y-%m-%d %H:%M:%S}",
+            _seconds((stats.at - worker.last_seen_at).total_seconds()) + " ago",
+            "[green]live[/green]" if worker.last_seen_at >= live_since else "[red]gone[/red]",
+        )
+    out().print(table)
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.1f} s"
+
+
+async def _status(settings: Settings, limit: int) -> tuple[QueueStats, list[WorkerView], float]:
+    """The queue's figures, the workers' rows and how recently a live one was seen; read, never written,
+    so no keyring is needed and the schema stays as it is."""
+    from tenantflow.engine.record import utc_now
+    from tenantflow.queue.liveness import live_within_seconds
+    from tenantflow.store.database import Database
+    from tenantflow.store.migrate import current_revision, head_revision
+    from tenantflow.store.workers import list_workers, queue_stats
+
+    live_within = live_within_seconds(settings.lease_seconds)
+    database = Database(settings.resolved_database_url)
+    try:
+        revision, head = await current_revision(database), head_revision()
+        if revision != head:
+            _fail(f"the schema is at revision {revision or 'none'}, not {head}: run `tenantflow migrate`")
+        stats = await queue_stats(
+            database, utc_now(), lease_seconds=settings.lease_seconds, live_within_seconds=live_within
+        )
+        return stats, await list_workers(database, limit=limit), live_within
     finally:
         await database.dispose()
 

@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(
         default=16, ge=1, le=10_000, description="Executions one `tenantflow worker` runs at once."
     )
+    tenant_concurrency: int | None = Field(
+        default=None, ge=1, description="Executions one tenant runs at once on workers; none: no limit."
+    )
     lease_seconds: float = Field(
         default=30.0, ge=3, le=3600, description="A worker's hold on an execution; renewed every third of it."
     )

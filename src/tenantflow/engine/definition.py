@@ -120,6 +120,12 @@ class WorkflowSettings(_Model):
     execution_order: ExecutionOrder = Field(
         "v0", alias="executionOrder", description="n8n scheduling rule for multi-input nodes (absent = v0)."
     )
+    max_concurrent_executions: int | None = Field(
+        None,
+        ge=1,
+        alias="maxConcurrentExecutions",
+        description="Executions of this workflow running at once on workers; more wait queued.",
+    )
 
 
 class ExecutionLimits(_Model):

@@ -1,8 +1,9 @@
 """The worker process: ``tenantflow worker`` runs :func:`run_worker` until SIGTERM or SIGINT.
 
 Taskiq's receiver consumes the queue with at most ``concurrency`` executions at once (RabbitMQ prefetches
-as many); the reaper runs beside it. On a stop signal: no new claims, running executions are given back
-(another worker resumes them), then the broker, the bus and the store close.
+as many); the reaper and the liveness beat (this worker's row in ``workers``) run beside it. On a stop
+signal: no new claims, running executions are given back (another worker resumes them), the worker's row
+goes, then the broker, the bus and the store close.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from redis.asyncio import Redis
 from taskiq.api import run_receiver_task
 
 from tenantflow.queue.broker import WORKER_STATE, dispatcher, make_broker
+from tenantflow.queue.liveness import beat_seconds, identity, keep_alive
 from tenantflow.queue.reaper import reap_forever
 from tenantflow.queue.runtime import execution_service
 from tenantflow.queue.worker import Worker, WorkerSettings
@@ -31,20 +33,40 @@ async def run_worker(settings: Settings, *, concurrency: int, stop: asyncio.Even
     settings = settings.model_copy(update={"worker_concurrency": concurrency})
     store = await open_store(settings)
     redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
-    service = await execution_service(settings, store, redis)
-    worker = Worker(store, service, WorkerSettings(lease_seconds=settings.lease_seconds))
     broker = make_broker(settings)
+    send = dispatcher(broker)
+    # what a run here starts (an error workflow, for one) goes to the queue like any other execution
+    service = await execution_service(settings, store, redis, dispatch=send)
+    worker = Worker(
+        store,
+        service,
+        WorkerSettings(lease_seconds=settings.lease_seconds, tenant_limit=settings.tenant_concurrency),
+    )
     broker.is_worker_process = True
     setattr(broker.state, WORKER_STATE, worker)
     await broker.startup()
-    send = dispatcher(broker)
     receiver = asyncio.create_task(
         run_receiver_task(broker, max_async_tasks=concurrency, run_startup=False), name="receiver"
     )
     every = min(settings.requeue_after_seconds, settings.lease_seconds) / 3
     reaper = asyncio.create_task(
-        reap_forever(store, send, requeue_after_seconds=settings.requeue_after_seconds, every_seconds=every),
+        reap_forever(
+            store,
+            send,
+            requeue_after_seconds=settings.requeue_after_seconds,
+            every_seconds=every,
+            idle_slots=lambda: concurrency - worker.running,
+        ),
         name="reaper",
+    )
+    liveness = asyncio.create_task(
+        keep_alive(
+            store.database,
+            identity(worker.owner, settings.broker_queue, concurrency),
+            lambda: worker.running,
+            every_seconds=beat_seconds(settings.lease_seconds),
+        ),
+        name="liveness",
     )
     log.info("worker %s serves %s (concurrency %d)", worker.owner, settings.broker_queue, concurrency)
     try:
@@ -53,7 +75,8 @@ async def run_worker(settings: Settings, *, concurrency: int, stop: asyncio.Even
         reaper.cancel()
         await worker.close()  # before the receiver stops: its tasks are the ones awaiting the runs
         receiver.cancel()
-        for task in (reaper, receiver):
+        liveness.cancel()  # deregisters: the worker is gone once its executions are given back
+        for task in (reaper, receiver, liveness):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await service.shutdown()

@@ -63,22 +63,47 @@ async def requeue(store: Store, stale: Stale, *, hold_seconds: float, now: datet
 
 
 async def reap_forever(
-    store: Store, send: Send, *, requeue_after_seconds: float, every_seconds: float, limit: int = 500
+    store: Store,
+    send: Send,
+    *,
+    requeue_after_seconds: float,
+    every_seconds: float,
+    idle_slots: Callable[[], int],
+    limit: int = 500,
 ) -> None:
-    """The reaper loop: each round, send what is stale (in its own tenant) once per ``requeue_after``."""
+    """The reaper loop: each round, send what is stale (in its own tenant) once per ``requeue_after``.
+    Forgotten queued executions only as many as this worker has ``idle_slots``: a busy worker claims the
+    next execution in turn when a slot frees up anyway, and a backlog need not be sent again and again."""
     while True:
         await asyncio.sleep(every_seconds)
         try:
-            await reap_once(store, send, requeue_after_seconds=requeue_after_seconds, limit=limit)
+            await reap_once(
+                store,
+                send,
+                requeue_after_seconds=requeue_after_seconds,
+                limit=limit,
+                queued_limit=max(idle_slots(), 0),
+            )
         except Exception:  # the database or broker hiccuped: the next round tries again
             log.exception("the reaper's round failed")
 
 
-async def reap_once(store: Store, send: Send, *, requeue_after_seconds: float, limit: int = 500) -> int:
+async def reap_once(
+    store: Store,
+    send: Send,
+    *,
+    requeue_after_seconds: float,
+    limit: int = 500,
+    queued_limit: int | None = None,
+) -> int:
     """One round; returns how many executions it sent again."""
     sent = 0
     found = await stale_executions(
-        store.database, utc_now(), queued_for_seconds=requeue_after_seconds, limit=limit
+        store.database,
+        utc_now(),
+        queued_for_seconds=requeue_after_seconds,
+        limit=limit,
+        queued_limit=queued_limit,
     )
     for stale in found:
         if await requeue(store, stale, hold_seconds=requeue_after_seconds):

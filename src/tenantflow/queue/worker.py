@@ -1,7 +1,9 @@
 """``tenantflow worker``: claim executions the broker hands over, run them, keep their leases, reap.
 
-Per message: claim the row (its own short unit, so PostgreSQL's row lock ends with it), acknowledge, and
-run the execution with the service's one implementation (:meth:`ExecutionService.run_claimed`) while a
+A message only says that work waits. Per message: claim the execution whose turn it is (the oldest one
+its limits admit, of the tenant that runs the fewest: :mod:`tenantflow.store.turns`; its own short unit, so
+PostgreSQL's locks end with it), acknowledge, and run it with the service's one implementation
+(:meth:`ExecutionService.run_claimed`), then claim the next, until nothing is admitted. Meanwhile a
 keeper task polls the row for an abort every ``abort_poll_seconds`` and renews the lease every third of
 ``lease_seconds``. A lost lease (the heartbeat or a checkpoint says so) stops the run without another
 write. On a graceful stop the worker gives its executions back (``queued``, checkpoints kept) so another
@@ -17,17 +19,20 @@ import secrets
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Final
 
 from tenantflow.engine.errors import ErrorCode
 from tenantflow.services.executions import ExecutionService, Run
 from tenantflow.store.audit import Actor
 from tenantflow.store.executions import Lease
+from tenantflow.store.turns import tenants_in_turn
 from tenantflow.store.unit import Store
 
 log = logging.getLogger("tenantflow.queue")
 
 Ack = Callable[[], Awaitable[None]]
 ABORTED_BY_USER = "aborted by user"
+TENANTS_TRIED: Final = 8  # tenants a claim tries in turn before it gives up until the next message
 
 
 def worker_owner() -> str:
@@ -38,6 +43,7 @@ def worker_owner() -> str:
 @dataclass(frozen=True, slots=True)
 class WorkerSettings:
     lease_seconds: float = 30.0
+    tenant_limit: int | None = None  # executions one tenant runs at once, across all workers
     abort_poll_seconds: float = 0.25  # how soon an abort requested through the API reaches a run
 
 
@@ -52,34 +58,59 @@ class Worker:
         self._runs: dict[str, Run] = {}  # execution id -> run
         self._closing = False
 
+    @property
+    def running(self) -> int:
+        """How many executions this worker runs now."""
+        return len(self._runs)
+
     async def handle(self, tenant_id: str, execution_id: str, ack: Ack) -> None:
-        """One message: claim, acknowledge, run to the end (or until the lease is lost or given back)."""
+        """One message: a sign that work waits. Claim the execution whose turn it is (not necessarily the
+        message's: see :mod:`tenantflow.store.turns`), acknowledge, run it, and go on claiming and running
+        until nothing is admitted, so a slot that frees up is filled in fair order at once."""
         if self._closing:
             return  # not acknowledged: RabbitMQ hands it to another worker
-        try:
-            async with self.store.unit(Actor(tenant_id)) as unit:
-                lease = await unit.executions.claim(
-                    execution_id, owner=self.owner, lease_seconds=self.settings.lease_seconds
-                )
-        except Exception:  # the row stays as it was; a reaper sends it again
-            log.exception("execution %s could not be claimed", execution_id)
-            lease = None
+        lease = await self._claim_in_turn()
         await ack()
-        if lease is None:  # finished, or running on a live worker: a duplicate message
-            return
+        while lease is not None and not self._closing:
+            await self._run(lease)
+            lease = await self._claim_in_turn()
+        if lease is not None:  # claimed while the worker began to stop: back to the queue at once
+            async with self.store.unit(Actor(lease.tenant_id)) as unit:
+                await unit.executions.release(lease)
+
+    async def _claim_in_turn(self) -> Lease | None:
+        """The oldest admitted execution of the tenant that runs the fewest, or None."""
+        try:
+            tenants = await tenants_in_turn(
+                self.store.database, tenant_limit=self.settings.tenant_limit, limit=TENANTS_TRIED
+            )
+            for tenant_id in tenants:
+                async with self.store.unit(Actor(tenant_id)) as unit:
+                    lease = await unit.executions.claim_next(
+                        owner=self.owner,
+                        lease_seconds=self.settings.lease_seconds,
+                        tenant_limit=self.settings.tenant_limit,
+                    )
+                if lease is not None:
+                    return lease
+        except Exception:  # the rows stay queued; a reaper sends them again
+            log.exception("no execution could be claimed")
+        return None
+
+    async def _run(self, lease: Lease) -> None:
         try:
             run = await self.service.run_claimed(lease)
         except Exception as error:  # its workflow version is gone, for one: the execution's error
-            log.exception("execution %s could not start", execution_id)
+            log.exception("execution %s could not start", lease.execution_id)
             await self._fail(lease, error)
             return
-        self._runs[execution_id] = run
-        keeper = asyncio.create_task(self._keep(run), name=f"lease-{execution_id}")
+        self._runs[lease.execution_id] = run
+        keeper = asyncio.create_task(self._keep(run), name=f"lease-{lease.execution_id}")
         try:
             await asyncio.wait([run.done])
         finally:
             keeper.cancel()
-            self._runs.pop(execution_id, None)
+            self._runs.pop(lease.execution_id, None)
 
     async def close(self) -> None:
         """Give every running execution back to the queue, its finished nodes kept."""

@@ -27,7 +27,19 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final, NoReturn, cast
 
-from sqlalchemy import ColumnElement, and_, bindparam, case, func, insert, literal, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    bindparam,
+    case,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -208,6 +220,10 @@ _PROGRESS_UPDATE: Final = _progress_update()
 _ROW_FIELDS: Final = tuple(item.name for item in fields(_RowState))
 # New executions as a table INSERT (the guard checks each row's tenant_id): no identity map, no flush.
 _QUEUED_INSERT: Final = insert(Execution.__table__).execution_options(tenant_filtered=True)  # type: ignore[arg-type]
+# Claimers of one tenant take turns (PostgreSQL): the lock's class number, then the tenant's hash.
+_CLAIM_LOCK: Final = text("SELECT pg_advisory_xact_lock(7411, hashtext(:tenant_id))").execution_options(
+    tenant_filtered=True
+)
 
 
 class ExecutionRepository:
@@ -400,14 +416,78 @@ class ExecutionRepository:
         ``owner`` names one worker process (host, pid and a random part): leases are told apart by it.
         """
         moment = self._lease_moment(owner, lease_seconds, now)
-        expires = moment + timedelta(seconds=lease_seconds)
         running = Execution.status == "running"
+        taken_over = and_(running, Execution.lease_expires_at < moment)
+        return await self._take(
+            and_(Execution.id == execution_id, or_(Execution.status == "queued", taken_over)),
+            owner=owner,
+            moment=moment,
+            lease_seconds=lease_seconds,
+        )
+
+    async def claim_next(
+        self,
+        *,
+        owner: str,
+        lease_seconds: float,
+        tenant_limit: int | None = None,
+        now: datetime | None = None,
+    ) -> Lease | None:
+        """Take this tenant's oldest ``queued`` execution that its limits admit: fewer than
+        ``tenant_limit`` of the tenant's executions running, and fewer than the row's own
+        ``concurrency_limit`` (its workflow's ``maxConcurrentExecutions``) of its workflow's. None when
+        nothing is admitted; the rest stay queued until a running one ends.
+
+        The count and the claim must not race another claimer of the tenant, or two could both take the
+        last free slot: on PostgreSQL a transaction-scoped advisory lock per tenant serialises them (it ends
+        with the unit); on SQLite the write lock does.
+        """
+        if tenant_limit is not None and tenant_limit < 1:
+            raise InvalidRequestError(
+                ErrorCode.INVALID_VALUE, "tenantLimit must be 1 or more", path="$.tenantLimit"
+            )
+        moment = self._lease_moment(owner, lease_seconds, now)
+        if self.unit.store.database.dialect == "postgresql":
+            await self.session.execute(_CLAIM_LOCK, {"tenant_id": self.unit.tenant_id})
+        counted = await self.session.execute(
+            select(Execution.workflow_id, func.count())
+            .where(Execution.status == "running")
+            .group_by(Execution.workflow_id)
+        )
+        running: dict[str | None, int] = {workflow_id: count for workflow_id, count in counted.all()}
+        if tenant_limit is not None and sum(running.values()) >= tenant_limit:
+            return None
+        by_workflow = {
+            workflow_id: count for workflow_id, count in running.items() if workflow_id is not None
+        }
+        of_workflow = case(by_workflow, value=Execution.workflow_id, else_=0) if by_workflow else literal(0)
+        oldest_admitted = (
+            select(Execution.id)
+            .where(
+                Execution.status == "queued",
+                or_(Execution.concurrency_limit.is_(None), Execution.concurrency_limit > of_workflow),
+            )
+            .order_by(Execution.created_at, Execution.id)
+            .limit(1)
+            .scalar_subquery()
+        )
+        return await self._take(
+            and_(Execution.id == oldest_admitted, Execution.status == "queued"),
+            owner=owner,
+            moment=moment,
+            lease_seconds=lease_seconds,
+        )
+
+    async def _take(
+        self, where: ColumnElement[bool], *, owner: str, moment: datetime, lease_seconds: float
+    ) -> Lease | None:
+        """The claim's one UPDATE of the row ``where`` picks: ``running`` under a new lease; a row taken
+        over from an expired lease counts one more attempt."""
+        running = Execution.status == "running"
+        expires = moment + timedelta(seconds=lease_seconds)
         result = await self.session.execute(
             update(Execution)
-            .where(
-                Execution.id == execution_id,
-                or_(Execution.status == "queued", and_(running, Execution.lease_expires_at < moment)),
-            )
+            .where(where)
             .values(
                 status="running",
                 attempt=case((running, Execution.attempt + 1), else_=Execution.attempt),
@@ -415,17 +495,17 @@ class ExecutionRepository:
                 lease_expires_at=expires,
                 started_at=func.coalesce(Execution.started_at, literal(moment, Execution.started_at.type)),
             )
-            .returning(Execution.attempt, Execution.workflow_id)
+            .returning(Execution.id, Execution.attempt, Execution.workflow_id)
             .execution_options(synchronize_session=False)
         )
         claimed = result.one_or_none()
         if claimed is None:
             return None
         self.unit.audit.ok(
-            "execution.claim", _TARGET, execution_id, {"leaseOwner": owner, "attempt": claimed.attempt}
+            "execution.claim", _TARGET, claimed.id, {"leaseOwner": owner, "attempt": claimed.attempt}
         )
         self._stats_changed(claimed.workflow_id)
-        return Lease(self.unit.tenant_id, execution_id, owner, claimed.attempt, expires)
+        return Lease(self.unit.tenant_id, claimed.id, owner, claimed.attempt, expires)
 
     async def heartbeat(
         self, lease: Lease, *, lease_seconds: float, now: datetime | None = None
@@ -737,6 +817,7 @@ class ExecutionRepository:
             "idempotency_key": request.idempotency_key,
             "attempt": 1,
             "abort_requested": False,
+            "concurrency_limit": request.concurrency_limit,
             "input": request.input,
             "metrics": {},
             "created_by": request.actor.user_id,
@@ -1204,6 +1285,7 @@ class QueuedExecution:
     trigger_kind: str = "manual"
     input: Any = None
     idempotency_key: str | None = None
+    concurrency_limit: int | None = None  # the workflow's maxConcurrentExecutions
     id: str = field(default_factory=new_id)
 
 

@@ -399,3 +399,22 @@ class WebhookRoute(TenantScoped, Base):
 TENANT_TABLES = tuple(
     mapper.class_ for mapper in Base.registry.mappers if issubclass(mapper.class_, TenantScoped)
 )
+
+
+class WorkerProcess(Base):
+    """One ``tenantflow worker`` process as it last reported itself, every few seconds: how ``tenantflow
+    status`` and ``/metrics`` tell live workers from gone ones. Not tenant data (a worker serves every
+    tenant), so it is read and written in :data:`~tenantflow.store.tenancy.SYSTEM` sessions
+    (:mod:`tenantflow.store.workers`). ``owner`` is the worker's lease owner, as its executions carry it."""
+
+    __tablename__ = "workers"
+    __table_args__ = (Index(None, "last_seen_at"),)
+
+    owner: Mapped[str] = mapped_column(String(255), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    queue: Mapped[str] = mapped_column(String(255))
+    concurrency: Mapped[int] = mapped_column(Integer)
+    running: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)

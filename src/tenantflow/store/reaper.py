@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from tenantflow.engine.errors import ErrorCode
 from tenantflow.store.database import Database
@@ -43,13 +43,20 @@ class Stale:
 
 
 async def stale_executions(
-    database: Database, now: datetime, *, queued_for_seconds: float, limit: int = 100
+    database: Database,
+    now: datetime,
+    *,
+    queued_for_seconds: float,
+    limit: int = 100,
+    queued_limit: int | None = None,
 ) -> list[Stale]:
     """At most ``limit`` executions that nobody is running: ``queued`` ones created ``queued_for_seconds``
-    or more before ``now`` (or given back by a worker that shut down), and ``running`` ones whose lease
-    expired before ``now``. Oldest first: by the moment each became stale (queued: created plus
-    ``queued_for_seconds``; running: its lease's expiry)."""
+    or more before ``now`` (or given back by a worker that shut down), not sent again since, at most
+    ``queued_limit`` of them (default ``limit``; 0: none), and ``running`` ones whose lease expired before
+    ``now``. Oldest first: by the moment each became stale (queued: created plus ``queued_for_seconds``;
+    running: its lease's expiry)."""
     checked_limit(limit, MAX_STALE_LIMIT)
+    queued_limit = limit if queued_limit is None else min(queued_limit, limit)
     if now.tzinfo is None:
         raise InvalidRequestError(ErrorCode.INVALID_VALUE, "now must be a time with a zone", path="$.now")
     if not (math.isfinite(queued_for_seconds) and queued_for_seconds >= 0):
@@ -59,9 +66,13 @@ async def stale_executions(
     waited = timedelta(seconds=queued_for_seconds)
     queued = (
         select(*_COLUMNS, Execution.created_at.label("since"))
-        .where(Execution.status == "queued", Execution.created_at <= now - waited)
+        .where(
+            Execution.status == "queued",
+            Execution.created_at <= now - waited,
+            or_(Execution.lease_expires_at.is_(None), Execution.lease_expires_at < now),  # not sent again yet
+        )
         .order_by(Execution.created_at, Execution.id)
-        .limit(limit)
+        .limit(queued_limit)
     )
     expired = (
         select(*_COLUMNS, Execution.lease_expires_at.label("since"))
@@ -70,7 +81,9 @@ async def stale_executions(
         .limit(limit)
     )
     async with database.transaction(SYSTEM, read_only=True) as session:
-        waiting = [(row.since + waited, row) for row in await session.execute(queued)]
+        waiting = (
+            [(row.since + waited, row) for row in await session.execute(queued)] if queued_limit > 0 else []
+        )
         lapsed = [(row.since, row) for row in await session.execute(expired)]
     merged = sorted([*waiting, *lapsed], key=lambda pair: (pair[0], pair[1].id))[:limit]
     return [Stale(row.tenant_id, row.id, row.status, row.attempt) for _, row in merged]

@@ -15,9 +15,12 @@ from tenantflow.api.deps import client_ip, rate_limit, runtime_of
 from tenantflow.api.errors import ApiError, request_id
 from tenantflow.api.schemas.common import ERROR_RESPONSES, Strict
 from tenantflow.engine.errors import ErrorCode
+from tenantflow.engine.record import utc_now
+from tenantflow.queue.liveness import live_within_seconds
 from tenantflow.services import provisioning
 from tenantflow.store.audit import Actor
 from tenantflow.store.tenants import TENANT_ID
+from tenantflow.store.workers import QueueStats, queue_stats
 
 router = APIRouter(responses=ERROR_RESPONSES)
 _READY_TIMEOUT_S = 2.0
@@ -99,7 +102,26 @@ async def readyz(request: Request, response: Response) -> JSONResponse:
 @router.get("/metrics", tags=["system"], summary="Prometheus metrics", response_class=Response)
 async def prometheus(request: Request, response: Response) -> Response:
     await _public(request, response)
+    await _queue_figures(request).refresh()
     return Response(metrics.exposition(), media_type=metrics.CONTENT_TYPE, headers=dict(response.headers))
+
+
+def _queue_figures(request: Request) -> metrics.QueueFigures:
+    """The app's reader of the queue's gauges, made on the first scrape."""
+    state = request.app.state
+    figures: metrics.QueueFigures | None = getattr(state, "queue_figures", None)
+    if figures is None:
+        runtime = runtime_of(request)
+        database, lease_seconds = runtime.store.database, runtime.settings.lease_seconds
+
+        async def read() -> QueueStats:
+            live_within = live_within_seconds(lease_seconds)
+            return await queue_stats(
+                database, utc_now(), lease_seconds=lease_seconds, live_within_seconds=live_within
+            )
+
+        figures = state.queue_figures = metrics.QueueFigures(read)
+    return figures
 
 
 @router.get("/api/v1/nodes", tags=["system"], summary="The node catalogue with parameter schemas")

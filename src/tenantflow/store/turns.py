@@ -1,0 +1,61 @@
+"""Whose turn it is: the tenants with queued executions, those with the fewest running first.
+
+A worker with a free slot asks this, then claims the oldest admitted execution of the first tenant that has
+one (:meth:`~tenantflow.store.executions.ExecutionRepository.claim_next`). Serving the tenant that runs the
+least means a tenant's burst of thousands takes the slots nobody else wants, and another tenant's single
+run takes the next free one: fair share without a queue per tenant. Ties are broken at random, so workers
+that ask at once spread over the tenants instead of all contending for one row.
+
+Like the reaper's question this one spans tenants, so it runs in a :data:`~tenantflow.store.tenancy.SYSTEM`
+session and answers with tenant ids only. Its cost follows the tenants that wait, not the rows: the
+distinct tenants come from a loose scan of the partial index on queued rows (one index probe per tenant),
+the running counts from the ``(status, lease_expires_at)`` index, bounded by the slots of all workers.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Final
+
+from sqlalchemy import func, select, text
+
+from tenantflow.store.database import Database
+from tenantflow.store.models import Execution
+from tenantflow.store.queries import checked_limit
+from tenantflow.store.tenancy import SYSTEM
+
+MAX_TENANTS_SCANNED: Final = 1_000  # tenants with a backlog read per question; the rest wait a round
+_WAITING_TENANTS: Final = text(
+    """
+    WITH RECURSIVE waiting(tenant_id) AS (
+        SELECT min(tenant_id) FROM executions WHERE status = 'queued'
+        UNION ALL
+        SELECT (SELECT min(e.tenant_id) FROM executions e
+                WHERE e.status = 'queued' AND e.tenant_id > waiting.tenant_id)
+        FROM waiting WHERE waiting.tenant_id IS NOT NULL
+    )
+    SELECT tenant_id FROM waiting WHERE tenant_id IS NOT NULL LIMIT :scanned
+    """
+)
+_RUNNING_BY_TENANT: Final = (
+    select(Execution.tenant_id, func.count())
+    .where(Execution.status == "running")
+    .group_by(Execution.tenant_id)
+)
+
+
+async def tenants_in_turn(
+    database: Database, *, tenant_limit: int | None = None, limit: int = 8
+) -> list[str]:
+    """Up to ``limit`` tenants that have queued executions, fewest running first; tenants already running
+    ``tenant_limit`` executions are left out (they wait for one to end)."""
+    checked_limit(limit, MAX_TENANTS_SCANNED)
+    async with database.transaction(SYSTEM, read_only=True) as session:
+        waiting = (await session.execute(_WAITING_TENANTS, {"scanned": MAX_TENANTS_SCANNED})).scalars().all()
+        if not waiting:
+            return []
+        running = {tenant: count for tenant, count in await session.execute(_RUNNING_BY_TENANT)}
+    admitted = [tenant for tenant in waiting if tenant_limit is None or running.get(tenant, 0) < tenant_limit]
+    random.shuffle(admitted)  # ties at random; the sort below is stable
+    admitted.sort(key=lambda tenant: running.get(tenant, 0))
+    return admitted[:limit]

@@ -1,0 +1,147 @@
+"""The fair claim, on SQLite and PostgreSQL: a worker takes the oldest execution its limits admit, of the
+tenant whose turn it is (fewest running); a workflow's ``maxConcurrentExecutions`` and the tenant limit hold
+however many claimers race; another tenant's rows are never taken."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tenantflow.store.audit import Actor
+from tenantflow.store.errors import InvalidRequestError
+from tenantflow.store.executions import Lease, QueuedExecution
+from tenantflow.store.turns import MAX_TENANTS_SCANNED, tenants_in_turn
+from tenantflow.store.unit import Store
+from tests.store.conftest import new_tenant
+from tests.store.contract_executions import new_workflow
+
+pytestmark = pytest.mark.anyio
+
+T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
+LEASE = 30
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    url: str = request.getfixturevalue(f"{request.param}_url")
+    return url
+
+
+async def enqueue(
+    store: Store, actor: Actor, workflow_id: str, count: int, limit: int | None = None
+) -> list[str]:
+    """``count`` queued executions of ``workflow_id``, oldest first, each with the concurrency ``limit``."""
+    requests = [QueuedExecution(actor, workflow_id, concurrency_limit=limit) for _ in range(count)]
+    ids = []
+    for request in requests:  # one unit each: distinct creation times, so "oldest" is well defined
+        async with store.unit(actor) as unit:
+            [(summary, _)] = await unit.executions.create_queued([request])
+        ids.append(summary.id)
+    return ids
+
+
+async def claim_next(
+    store: Store, tenant_id: str, owner: str = "w1", tenant_limit: int | None = None
+) -> Lease | None:
+    async with store.unit(Actor(tenant_id)) as unit:
+        return await unit.executions.claim_next(
+            owner=owner, lease_seconds=LEASE, tenant_limit=tenant_limit, now=T0
+        )
+
+
+async def finish(store: Store, lease: Lease) -> None:
+    async with store.unit(Actor(lease.tenant_id)) as unit:
+        await unit.executions.finish(lease.execution_id, status="success", lease=lease)
+
+
+async def test_the_oldest_queued_execution_of_the_tenant_is_taken_never_another_tenants(
+    store: Store, actor_a: Actor, actor_b: Actor
+) -> None:
+    older_in_b = await enqueue(store, actor_b, await new_workflow(store, actor_b), 1)
+    in_a = await enqueue(store, actor_a, await new_workflow(store, actor_a), 3)
+
+    taken = [await claim_next(store, actor_a.tenant_id) for _ in range(4)]
+
+    assert [lease.execution_id if lease else None for lease in taken] == [*in_a, None]
+    assert all(lease is None or lease.tenant_id == actor_a.tenant_id for lease in taken)
+    lease_b = await claim_next(store, actor_b.tenant_id)
+    assert lease_b is not None and lease_b.execution_id == older_in_b[0]
+
+
+async def test_a_workflows_limit_keeps_the_rest_queued_until_one_ends(store: Store, actor_a: Actor) -> None:
+    limited = await new_workflow(store, actor_a)
+    free = await new_workflow(store, actor_a)
+    held = await enqueue(store, actor_a, limited, 3, limit=2)
+    other = await enqueue(store, actor_a, free, 1)
+
+    first, second, third = [await claim_next(store, actor_a.tenant_id) for _ in range(3)]
+    assert first and second and third
+    # the third of the limited workflow waits; the other workflow's younger row is admitted past it
+    assert [first.execution_id, second.execution_id, third.execution_id] == [*held[:2], other[0]]
+    assert await claim_next(store, actor_a.tenant_id) is None
+
+    await finish(store, first)
+    last = await claim_next(store, actor_a.tenant_id)
+    assert last is not None and last.execution_id == held[2]
+
+
+async def test_the_tenant_limit_counts_every_running_execution_of_the_tenant(
+    store: Store, actor_a: Actor, actor_b: Actor
+) -> None:
+    await enqueue(store, actor_a, await new_workflow(store, actor_a), 2)
+    await enqueue(store, actor_a, await new_workflow(store, actor_a), 2)
+    await enqueue(store, actor_b, await new_workflow(store, actor_b), 1)
+
+    taken = [await claim_next(store, actor_a.tenant_id, tenant_limit=3) for _ in range(4)]
+    assert [lease is not None for lease in taken] == [True, True, True, False]
+    assert await claim_next(store, actor_b.tenant_id, tenant_limit=3) is not None  # its own count
+
+    with pytest.raises(InvalidRequestError) as refused:
+        await claim_next(store, actor_a.tenant_id, tenant_limit=0)
+    assert refused.value.path == "$.tenantLimit"
+
+
+@pytest.mark.parametrize("limit", [None, 3])
+async def test_racing_claimers_each_get_a_row_up_to_the_limit(
+    store: Store, actor_a: Actor, limit: int | None
+) -> None:
+    """Claimers that race neither miss a row that waits (a None would send a worker idle) nor pass the
+    workflow's limit."""
+    queued = await enqueue(store, actor_a, await new_workflow(store, actor_a), 12, limit=limit)
+
+    taken = await asyncio.gather(
+        *(claim_next(store, actor_a.tenant_id, owner=f"w{index}") for index in range(12))
+    )
+
+    won = [lease.execution_id for lease in taken if lease is not None]
+    assert len(won) == (limit or 12)
+    assert len(set(won)) == len(won) and set(won) <= set(queued)
+
+
+async def test_the_tenant_running_the_fewest_comes_first(store: Store) -> None:
+    busy, idle, capped = [await new_tenant(store, label) for label in ("busy", "idle", "capped")]
+    for tenant_id in (busy, idle, capped):
+        workflow_id = await new_workflow(store, Actor(tenant_id))
+        await enqueue(store, Actor(tenant_id), workflow_id, 4)
+    for _ in range(2):
+        assert await claim_next(store, busy) is not None
+    for _ in range(3):
+        assert await claim_next(store, capped) is not None
+
+    order = await tenants_in_turn(store.database, tenant_limit=3, limit=MAX_TENANTS_SCANNED)
+
+    mine = [tenant for tenant in order if tenant in (busy, idle, capped)]
+    assert mine == [idle, busy]  # capped runs its 3 and waits; idle runs none, busy two
+
+
+async def test_no_tenant_is_in_turn_once_nothing_waits(store: Store, actor_a: Actor) -> None:
+    [execution_id] = await enqueue(store, actor_a, await new_workflow(store, actor_a), 1)
+    assert actor_a.tenant_id in await tenants_in_turn(store.database, limit=MAX_TENANTS_SCANNED)
+
+    lease = await claim_next(store, actor_a.tenant_id)
+
+    assert lease is not None and lease.execution_id == execution_id
+    assert actor_a.tenant_id not in await tenants_in_turn(store.database, limit=MAX_TENANTS_SCANNED)
+    assert lease.expires_at == T0 + timedelta(seconds=LEASE)
