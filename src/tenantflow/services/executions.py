@@ -35,6 +35,7 @@ from tenantflow.engine.executor import Execution, ExecutionEvent, RunLimits
 from tenantflow.engine.record import ExecutionRecord, LogEntry, Metrics, NodeState, iso, utc_now
 from tenantflow.engine.sdk import STATIC_DATA_CALL
 from tenantflow.engine.validation import validate
+from tenantflow.services.error_workflows import start_error_workflow
 from tenantflow.services.events import (
     EXECUTION_FINISHED,
     EXECUTION_STARTED,
@@ -65,7 +66,7 @@ from tenantflow.store.workflows import StaticData
 
 log = logging.getLogger("tenantflow.executions")
 
-TriggerKind = Literal["manual", "api", "schedule", "webhook"]  # what started an execution
+TriggerKind = Literal["manual", "api", "schedule", "webhook", "error"]  # what started an execution
 SHUTDOWN_MESSAGE: Final = "the server shut down while the execution ran"
 _SUMMARY_FIELDS: Final = tuple(item.name for item in fields(ExecutionSummary))
 Dispatch = Callable[[str, str], Awaitable[None]]  # (tenant id, execution id) -> sent to the workers
@@ -366,7 +367,13 @@ class ExecutionService:
         if self._closing:
             raise ConflictError(ErrorCode.SERVICE_UNAVAILABLE, "the server is shutting down")
         request = QueuedExecution(
-            actor, plan.workflow_id, plan.version, trigger_kind, plan.input, idempotency_key
+            actor,
+            plan.workflow_id,
+            plan.version,
+            trigger_kind,
+            plan.input,
+            idempotency_key,
+            concurrency_limit=plan.compiled.definition.settings.max_concurrent_executions,
         )
         if self.dispatch is not None:
             return await self._enqueue(request, plan)
@@ -482,6 +489,7 @@ class ExecutionService:
             view = self._view(run, summary, record)
             await self.bus.publish(tenant_id, execution_id, run.event(EXECUTION_FINISHED, view.to_dict()))
             run.done.set_result(view)
+            await start_error_workflow(self, tenant_id, view)  # never raises
         except Exception as error:
             run.done.set_exception(error)
         finally:

@@ -1,4 +1,4 @@
-"""Schedule Trigger, Webhook and Respond to Webhook: their parameters, ports and the items they produce.
+"""Schedule Trigger, Webhook, Respond to Webhook and Error Trigger: their parameters, ports and items.
 
 Firing them (a scheduler, an HTTP listener) is the host's business and not done here. What is here is
 what a run needs: the schedule item n8n emits when the trigger fires, the webhook passing on the request
@@ -6,13 +6,15 @@ item the host hands it (``{headers, params, query, body}``, plus ``rawBody``, th
 text, when the host has them: the webhook makes binary data of it as n8n does), and the response Respond to
 Webhook would send, recorded in ``ctx.node_state["response"]`` for the HTTP layer to pick up:
 ``{statusCode, headers, body}``, or for a file ``body`` None and ``binary``, the binary entry (its
-metadata and base64 ``data``) whose bytes are the body.
+metadata and base64 ``data``) whose bytes are the body. The Error Trigger passes on the failed execution's
+summary the host starts it with (:mod:`tenantflow.services.error_workflows`).
 """
 
 from __future__ import annotations
 
+import copy
 import uuid
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
 
 from tenantflow.engine.definition import NodeDefinition
 from tenantflow.engine.errors import ErrorCode, NodeError
@@ -348,4 +350,41 @@ def _response_body(
     )
 
 
-NODE_TYPES: list[type[NodeType]] = [ScheduleTrigger, Webhook, RespondToWebhook]
+# --- Error Trigger -------------------------------------------------------------------------------------
+
+ERROR_TRIGGER: Final = "n8n-nodes-base.errorTrigger"
+
+# What n8n's Error Trigger emits when run by hand without data, so an error workflow can be built and tried
+# before anything fails (n8n also gives a ``url`` built from its editor's address, which has no counterpart).
+ERROR_SAMPLE: Final[dict[str, Any]] = {
+    "execution": {
+        "id": 231,
+        "retryOf": "34",
+        "error": {"message": "Example Error Message", "stack": "Stacktrace"},
+        "lastNodeExecuted": "Node With Error",
+        "mode": "manual",
+    },
+    "workflow": {"id": "1", "name": "Example Workflow"},
+}
+
+
+class ErrorTrigger(TriggerNode):
+    """Starts an error workflow: emits the summary of the failed execution the host hands it.
+
+    Run by hand with no data (one empty item) it emits n8n's example summary instead, as n8n does in its
+    manual mode: only a real failure hands it a non-empty item.
+    """
+
+    type = ERROR_TRIGGER
+    display_name = "Error Trigger"
+    description = "Triggers the workflow when another workflow has an error."
+    aliases = ("errorTrigger",)
+
+    async def run(self, ctx: NodeContext, inputs: list[Items]) -> list[Items]:
+        items = first_input(inputs)
+        if len(items) == 1 and not items[0].get("json") and "binary" not in items[0]:
+            return [[{"json": copy.deepcopy(ERROR_SAMPLE)}]]
+        return [items]
+
+
+NODE_TYPES: list[type[NodeType]] = [ScheduleTrigger, Webhook, RespondToWebhook, ErrorTrigger]
