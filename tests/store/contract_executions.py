@@ -506,14 +506,17 @@ class ExecutionStoreContract(BinaryStoreContract):
         for call, kind, path in bad:
             assert (await raises(store, actor_a, call, kind)).path == path
 
-    async def test_execution_abort_flag(self, store: Store, actor_a: Actor) -> None:
+    async def test_execution_abort_flag(self, store: Store, actor_a: Actor, actor_b: Actor) -> None:
         async with store.unit(actor_a) as unit:
-            created = await unit.executions.create()
-            assert await unit.executions.is_abort_requested(created.id) is False
+            created, other = await unit.executions.create(), await unit.executions.create()
+            assert await unit.executions.aborts_requested([created.id, other.id]) == set()
         async with store.unit(actor_a) as unit:
             assert (await unit.executions.request_abort(created.id)).abort_requested is True
         async with store.unit(actor_a, read_only=True) as unit:
-            assert await unit.executions.is_abort_requested(created.id) is True
+            assert await unit.executions.aborts_requested([created.id, other.id]) == {created.id}
+            assert await unit.executions.aborts_requested([]) == set()
+        async with store.unit(actor_b, read_only=True) as unit:  # another tenant's flag reads as unset
+            assert await unit.executions.aborts_requested([created.id]) == set()
         operations = [e.operation for e in await audit_entries(store, actor_a.tenant_id, created.id)]
         assert operations == ["execution.create", "execution.abort"]
 
@@ -732,7 +735,7 @@ class ExecutionStoreContract(BinaryStoreContract):
             created = await unit.executions.create(workflow_id)
         ident = created.id
         calls = _every_call(ident)
-        reads, writes = calls[:2], calls[2:]
+        reads, writes = calls[:1], calls[1:]
         for call in reads:
             assert (await raises(store, actor_b, call, NotFoundError)).code == ErrorCode.EXECUTION_NOT_FOUND
         for call in writes:
@@ -744,7 +747,6 @@ class ExecutionStoreContract(BinaryStoreContract):
         assert untouched["abortRequested"] is False
         expected = [
             "execution.get",
-            "execution.abort_status",
             "execution.start",
             "execution.append_node",
             "execution.append_logs",
@@ -753,7 +755,7 @@ class ExecutionStoreContract(BinaryStoreContract):
         ]
         actor_side = await audit_entries(store, actor_b.tenant_id, ident)
         owner_side = [e for e in await audit_entries(store, actor_a.tenant_id, ident) if e.outcome != "ok"]
-        assert [e.operation for e in actor_side] == expected[2:]  # a foreign read leaves no trace here
+        assert [e.operation for e in actor_side] == expected[1:]  # a foreign read leaves no trace here
         assert [e.operation for e in owner_side] == expected
         assert {e.outcome for e in actor_side + owner_side} == {"denied"}
         assert {e.error_code for e in actor_side + owner_side} == {"CROSS_TENANT_ACCESS_DENIED"}
@@ -771,10 +773,9 @@ class ExecutionStoreContract(BinaryStoreContract):
 
 
 def _every_call(ident: str) -> list[Callable[[Unit], Awaitable[Any]]]:
-    """Every method that takes an execution id: the two reads first, then the five writes."""
+    """Every method that takes an execution id: the read first, then the five writes."""
     return [
         lambda unit: unit.executions.get(ident),
-        lambda unit: unit.executions.is_abort_requested(ident),
         lambda unit: unit.executions.start(ident),
         lambda unit: unit.executions.append_node(ident, "A", node([{"json": {}}]), run_index=0),
         lambda unit: unit.executions.append_logs(ident, [LogEntry(T0, "info", "x")]),

@@ -59,6 +59,7 @@ async def run_worker(settings: Settings, *, concurrency: int, stop: asyncio.Even
         ),
         name="reaper",
     )
+    aborts = asyncio.create_task(worker.watch_aborts(), name="aborts")
     liveness = asyncio.create_task(
         keep_alive(
             store.database,
@@ -73,10 +74,11 @@ async def run_worker(settings: Settings, *, concurrency: int, stop: asyncio.Even
         await stop.wait()
     finally:
         reaper.cancel()
+        aborts.cancel()
         await worker.close()  # before the receiver stops: its tasks are the ones awaiting the runs
         receiver.cancel()
         liveness.cancel()  # deregisters: the worker is gone once its executions are given back
-        for task in (reaper, receiver, liveness):
+        for task in (reaper, aborts, receiver, liveness):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await service.shutdown()

@@ -4,9 +4,10 @@ A message only says that work waits. Per message: claim the execution whose turn
 its limits admit, of the tenant that runs the fewest: :mod:`tenantflow.store.turns`; its own short unit, so
 PostgreSQL's locks end with it), acknowledge, and run it with the service's one implementation
 (:meth:`ExecutionService.run_claimed`), then claim the next, until nothing is admitted. Meanwhile a
-keeper task polls the row for an abort every ``abort_poll_seconds`` and renews the lease every third of
-``lease_seconds``. A lost lease (the heartbeat or a checkpoint says so) stops the run without another
-write. On a graceful stop the worker gives its executions back (``queued``, checkpoints kept) so another
+keeper task renews the lease every third of ``lease_seconds``, and one watcher for the whole worker asks
+every ``abort_poll_seconds`` which of its runs someone asked to stop (a query per tenant among them, not
+per run). A lost lease (the heartbeat or a checkpoint says so) stops the run without another write. On a
+graceful stop the worker gives its executions back (``queued``, checkpoints kept) so another
 worker resumes them at once, instead of after their leases expire.
 """
 
@@ -118,23 +119,35 @@ class Worker:
         for run in list(self._runs.values()):
             await self.service.give_back(run)
 
+    async def watch_aborts(self) -> None:
+        """Every ``abort_poll_seconds``, ask the store which of this worker's runs someone asked to stop
+        (one query per tenant among them, whatever the concurrency), and abort those. Runs until cancelled."""
+        while True:
+            await asyncio.sleep(self.settings.abort_poll_seconds)
+            by_tenant: dict[str, list[str]] = {}
+            for run in self._runs.values():
+                if run.abort_reason is None and run.lease is not None:
+                    by_tenant.setdefault(run.lease.tenant_id, []).append(run.lease.execution_id)
+            for tenant_id, execution_ids in by_tenant.items():
+                try:
+                    async with self.store.unit(Actor(tenant_id), read_only=True) as unit:
+                        stopping = await unit.executions.aborts_requested(execution_ids)
+                except Exception:  # the database is away: the next poll asks again
+                    log.exception("the abort flags of tenant %s could not be read", tenant_id)
+                    continue
+                for execution_id in stopping:
+                    if (stopped := self._runs.get(execution_id)) is not None:
+                        stopped.abort(ABORTED_BY_USER)
+
     async def _keep(self, run: Run) -> None:
-        """Poll for an abort and renew the lease until the run ends; on a lost lease, stop the run."""
-        loop = asyncio.get_running_loop()
+        """Renew the lease every third of ``lease_seconds`` until the run ends; on a lost lease, stop it."""
         beat_every = self.settings.lease_seconds / 3
-        next_beat = loop.time() + beat_every
         while not run.done.done():
-            await asyncio.sleep(min(self.settings.abort_poll_seconds, beat_every))
+            await asyncio.sleep(beat_every)
             lease = run.lease
             assert lease is not None
             try:
                 async with self.store.unit(Actor(lease.tenant_id)) as unit:
-                    if run.abort_reason is None and await unit.executions.is_abort_requested(
-                        lease.execution_id
-                    ):
-                        run.abort(ABORTED_BY_USER)
-                    if loop.time() < next_beat:
-                        continue
                     renewed = await unit.executions.heartbeat(
                         lease, lease_seconds=self.settings.lease_seconds
                     )
@@ -146,7 +159,6 @@ class Worker:
                 run.silence()
                 return
             run.lease = renewed
-            next_beat = loop.time() + beat_every
 
     async def _fail(self, lease: Lease, error: Exception) -> None:
         message = f"{type(error).__name__}: {error}"

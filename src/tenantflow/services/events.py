@@ -49,6 +49,8 @@ class ProgressEvent:
 class EventBus(Protocol):
     """Carries progress events from the process running an execution to its subscribers."""
 
+    shared: bool  # whether subscribers in other processes hear the events (else only this process's)
+
     async def publish(self, tenant_id: str, execution_id: str, event: ProgressEvent) -> None:
         """Append ``event``; the publisher numbers the events of one execution 1, 2, … in order."""
         ...
@@ -136,6 +138,8 @@ class InProcessEventBus:
     ``max_retained_bytes`` of their events as JSON text, oldest dropped first. Running executions are
     never dropped.
     """
+
+    shared = False
 
     def __init__(
         self,

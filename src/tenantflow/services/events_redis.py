@@ -130,6 +130,8 @@ class _Follower:
 class RedisEventBus:
     """Progress events in Redis Streams, for subscribers in any process; see the module docstring."""
 
+    shared = True
+
     def __init__(
         self,
         redis: Redis,

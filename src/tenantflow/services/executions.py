@@ -19,6 +19,7 @@ EXECUTION_IN_PROGRESS (retry of a queued or running one), and the store's own (n
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -220,7 +221,9 @@ class ExecutionService:
         return await self._launch(actor, plan, trigger_kind, idempotency_key, durable=durable)
 
     async def wait(self, tenant_id: str, execution_id: str, timeout: float) -> ExecutionView | None:
-        """The finished execution, or None if it has not ended within ``timeout`` seconds."""
+        """The finished execution, or None if it has not ended within ``timeout`` seconds. One that another
+        process runs is followed on the bus, which hears its end at once when the bus crosses processes
+        (Redis); the store is read when the bus says it ended, and polled when the bus knows nothing of it."""
         run = self._runs.get((tenant_id, execution_id))
         if run is not None:
             try:
@@ -229,6 +232,12 @@ class ExecutionService:
                 return None
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
+        if self.bus.shared:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    async for event in self.bus.subscribe(tenant_id, execution_id):
+                        if event.type == EXECUTION_FINISHED:
+                            break
         while True:
             async with self.store.unit(Actor(tenant_id), read_only=True) as unit:
                 view = await unit.executions.get(execution_id)

@@ -220,6 +220,7 @@ _PROGRESS_UPDATE: Final = _progress_update()
 _ROW_FIELDS: Final = tuple(item.name for item in fields(_RowState))
 # New executions as a table INSERT (the guard checks each row's tenant_id): no identity map, no flush.
 _QUEUED_INSERT: Final = insert(Execution.__table__).execution_options(tenant_filtered=True)  # type: ignore[arg-type]
+MAX_ABORT_POLL: Final = 10_000  # executions one abort poll asks about
 # Claimers of one tenant take turns (PostgreSQL): the lock's class number, then the tenant's hash.
 _CLAIM_LOCK: Final = text("SELECT pg_advisory_xact_lock(7411, hashtext(:tenant_id))").execution_options(
     tenant_filtered=True
@@ -318,14 +319,15 @@ class ExecutionRepository:
         as a run that reuses them needs: one query for the execution, none when no output has a file."""
         return await binaries.rehydrate(self.session, execution_id, states)
 
-    async def is_abort_requested(self, execution_id: str) -> bool:
-        """What a running worker polls between nodes."""
-        flag = await self.session.scalar(
-            select(Execution.abort_requested).where(Execution.id == execution_id)
+    async def aborts_requested(self, execution_ids: Iterable[str]) -> set[str]:
+        """Which of these executions someone asked to stop: what a worker polls for the runs it holds,
+        one query for all of a tenant's. Ids that are not this tenant's are simply not in the answer."""
+        wanted = list(execution_ids)
+        checked_limit(len(wanted) or 1, MAX_ABORT_POLL)
+        found = await self.session.scalars(
+            select(Execution.id).where(Execution.id.in_(wanted), Execution.abort_requested.is_(True))
         )
-        if flag is None:
-            await self._missing(Execution, execution_id, "execution.abort_status", write=False)
-        return flag
+        return set(found)
 
     # ----- writes -------------------------------------------------------------------------------------
     async def create(
@@ -601,7 +603,7 @@ class ExecutionRepository:
             return _summary(row)
 
     async def request_abort(self, execution_id: str) -> ExecutionSummary:
-        """Ask the worker running it to stop; it reads the flag through :meth:`is_abort_requested`."""
+        """Ask the worker running it to stop; it reads the flag through :meth:`aborts_requested`."""
         with self._audited("execution.abort", execution_id):
             row = await self._open_row(execution_id, "execution.abort")
             row.abort_requested = True
