@@ -152,3 +152,9 @@ class NodeRunContext:
 
     async def execute_workflow(self, source: Any, items: Items) -> list[Items]:
         return await self._execution.run_subworkflow(source, items)
+
+    async def start_workflow(self, source: Any, items: Items) -> str | None:
+        starter = self._execution.workflow_starter
+        if starter is None or not isinstance(source, Mapping) or "nodes" in source:
+            return None
+        return await starter(source, items)

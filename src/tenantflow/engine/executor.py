@@ -43,7 +43,15 @@ from tenantflow.engine.proxy import ScopeInputs
 from tenantflow.engine.record import ExecutionRecord, ExecutionStatus, LogEntry, NodeState, utc_now
 from tenantflow.engine.redaction import Redactor
 from tenantflow.engine.retry import NO_RETRY, is_retryable, retry_delay
-from tenantflow.engine.sdk import Item, Items, LogLevel, NodeRegistry, NodeType, WorkflowLoader
+from tenantflow.engine.sdk import (
+    Item,
+    Items,
+    LogLevel,
+    NodeRegistry,
+    NodeType,
+    WorkflowLoader,
+    WorkflowStarter,
+)
 from tenantflow.engine.validation import validate
 
 EventSink = Callable[["ExecutionEvent"], Awaitable[None]]
@@ -88,6 +96,7 @@ class ExecutionOptions(TypedDict, total=False):
     events: EventSink | None
     resume: Mapping[str, Mapping[str, Any]] | None  # finished node states of an earlier run
     workflow_loader: WorkflowLoader | None  # resolves sub-workflow references
+    workflow_starter: WorkflowStarter | None  # starts a referenced workflow as an execution of its own
     execution_id: str | None
     start_node: str | None  # the trigger that fired (default: the first enabled trigger)
     static_data: Mapping[str, Any] | None  # the workflow's static data as the last execution left it
@@ -160,6 +169,7 @@ class Execution:
         "static_scopes",
         "variables",
         "workflow_loader",
+        "workflow_starter",
     )
 
     def __init__(
@@ -186,6 +196,7 @@ class Execution:
         self.env = dict(options.get("env") or {})
         self.events = options.get("events")
         self.workflow_loader = options.get("workflow_loader")
+        self.workflow_starter = options.get("workflow_starter")
         self.depth = depth
         self.budget = budget  # a sub-execution's is its parent's; the top execution's is made when it runs
         self.redactor = Redactor(self.secrets.values())
@@ -937,6 +948,7 @@ class Execution:
             env=self.env,
             limits=self.limits,
             workflow_loader=self.workflow_loader,
+            workflow_starter=self.workflow_starter,
             depth=self.depth + 1,
             budget=budget,
         )

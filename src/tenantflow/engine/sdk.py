@@ -108,6 +108,12 @@ class NodeContext(Protocol):
         """Run another workflow (a definition or a reference the host's loader resolves) on ``items``."""
         ...
 
+    async def start_workflow(self, source: Any, items: Items) -> str | None:
+        """Start a referenced workflow on ``items`` without waiting, as an execution of its own that the
+        host records and runs (returns its id); None when the host starts none (no starter, or an inline
+        definition), and the caller runs it beside this execution instead."""
+        ...
+
 
 @dataclass(frozen=True)
 class Port:
@@ -214,3 +220,4 @@ class NodeRegistry:
 
 
 WorkflowLoader = Callable[[Any], Awaitable[WorkflowDefinition]]
+WorkflowStarter = Callable[[Any, "Items"], Awaitable[str]]  # a reference and items -> the new execution's id

@@ -31,17 +31,19 @@ from cachetools import LRUCache
 
 from tenantflow import metrics
 from tenantflow.engine.definition import WorkflowDefinition, parse_workflow
-from tenantflow.engine.errors import ErrorCode
+from tenantflow.engine.errors import ErrorCode, NodeError
 from tenantflow.engine.executor import Execution, ExecutionEvent, RunLimits
 from tenantflow.engine.record import ExecutionRecord, LogEntry, Metrics, NodeState, iso, utc_now
-from tenantflow.engine.sdk import STATIC_DATA_CALL
+from tenantflow.engine.sdk import STATIC_DATA_CALL, Items, WorkflowStarter
 from tenantflow.engine.validation import validate
+from tenantflow.services import webhooks
 from tenantflow.services.error_workflows import start_error_workflow
 from tenantflow.services.events import (
     EXECUTION_FINISHED,
     EXECUTION_STARTED,
     NODE_FINISHED,
     NODE_STARTED,
+    WEBHOOK_RESPONSE,
     EventBus,
     ProgressEvent,
     node_finished_data,
@@ -52,7 +54,13 @@ from tenantflow.services.writer import GroupCommitWriter
 from tenantflow.store.audit import Actor
 from tenantflow.store.binaries import metadata_only
 from tenantflow.store.documents import WorkflowView
-from tenantflow.store.errors import ConflictError, InvalidRequestError, StoreError, not_found
+from tenantflow.store.errors import (
+    AccessDeniedError,
+    ConflictError,
+    InvalidRequestError,
+    StoreError,
+    not_found,
+)
 from tenantflow.store.executions import (
     ACTIVE_STATUSES,
     FINISHED_STATUSES,
@@ -67,7 +75,8 @@ from tenantflow.store.workflows import StaticData
 
 log = logging.getLogger("tenantflow.executions")
 
-TriggerKind = Literal["manual", "api", "schedule", "webhook", "error"]  # what started an execution
+TriggerKind = Literal["manual", "api", "schedule", "webhook", "error", "subworkflow"]  # what started it
+MAX_DETACHED_DEPTH: Final = 16  # sub-workflows started without waiting, one from the other: a chain's end
 SHUTDOWN_MESSAGE: Final = "the server shut down while the execution ran"
 _SUMMARY_FIELDS: Final = tuple(item.name for item in fields(ExecutionSummary))
 Dispatch = Callable[[str, str], Awaitable[None]]  # (tenant id, execution id) -> sent to the workers
@@ -180,11 +189,15 @@ class ExecutionService:
         request: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
         trigger_kind: TriggerKind = "manual",
+        trigger_metadata: Mapping[str, Any] | None = None,
         durable: bool = True,
+        require_enabled: bool = True,
     ) -> ExecutionSummary:
         """Queue an execution of the workflow's current version and start it; a repeated idempotency key
         returns the execution it made first (also when both arrive at once). With ``durable=False`` the run
-        starts before its row is committed (see :meth:`_launch`): for a caller that waits for the end."""
+        starts before its row is committed (see :meth:`_launch`): for a caller that waits for the end.
+        ``trigger_metadata`` is stored with the trigger kind (``$execution``'s trigger, the record's input);
+        ``require_enabled=False`` runs a disabled workflow too, as n8n runs sub-workflows."""
         if trigger_kind not in get_args(TriggerKind):
             raise InvalidRequestError(
                 ErrorCode.INVALID_VALUE,
@@ -200,12 +213,13 @@ class ExecutionService:
             "triggerData": trigger_data,
             "variables": dict(variables or {}),
             "request": request_data(request),
-            "trigger": {"kind": trigger_kind, "metadata": {}},
+            "trigger": {"kind": trigger_kind, "metadata": dict(trigger_metadata or {})},
         }
         plan: _Plan | None = None
         async with self.store.unit(actor, read_only=True) as unit:
             workflow = await unit.workflows.get_for(workflow_id, "workflow.execute")
-            _check_enabled(workflow)
+            if require_enabled:
+                _check_enabled(workflow)
             status = workflow.data["validationStatus"]
             if status == "valid":  # the usual case: one unit reads all it needs
                 document = workflow.document()
@@ -525,6 +539,7 @@ class ExecutionService:
             events=lambda event: self._on_event(run, event),
             resume=plan.resume,
             workflow_loader=workflow_loader(self.store, run.actor),
+            workflow_starter=self._workflow_starter(run),
             static_data=plan.static.data if plan.static is not None else None,
         )
         run.execution = execution
@@ -537,6 +552,46 @@ class ExecutionService:
         if plan.static is not None and execution.static_data != plan.static.data:
             await self._keep_static_data(run, plan.static, execution)
         return FinishedRun(record.status, record.error, record.metrics, record.end_time), record
+
+    def _workflow_starter(self, run: Run) -> WorkflowStarter:
+        """How ``run`` starts a stored workflow without waiting for it: as an execution of its own, in the
+        run's tenant (another tenant's id reads as not found), queued like any other, so it is recorded,
+        survives this one, and runs on whichever worker is free. Chains of them stop at
+        :data:`MAX_DETACHED_DEPTH`."""
+        trigger = run.plan.input.get("trigger") or {}
+        metadata = trigger.get("metadata") if isinstance(trigger, Mapping) else None
+        depth = metadata.get("depth", 0) if isinstance(metadata, Mapping) else 0
+        depth = (depth if isinstance(depth, int) else 0) + 1
+
+        async def start(source: Any, items: Items) -> str:
+            if depth > MAX_DETACHED_DEPTH:
+                raise NodeError(
+                    f"sub-workflows started without waiting chain deeper than {MAX_DETACHED_DEPTH}",
+                    code=ErrorCode.EXECUTION_LIMIT,
+                )
+            if source.get("source") != "database":
+                raise NodeError(
+                    "only stored workflows (source: database) or inline JSON can run as sub-workflows here",
+                    code=ErrorCode.WORKFLOW_INVALID,
+                )
+            target = str(source.get("workflowId"))
+            try:
+                summary = await self.submit(
+                    run.actor,
+                    target,
+                    trigger_data=[item.get("json", {}) for item in items],
+                    trigger_kind="subworkflow",
+                    trigger_metadata={"parentExecutionId": run.summary.id, "depth": depth},
+                    require_enabled=False,
+                )
+            except AccessDeniedError as error:  # another tenant's id: as not found, as in a waited run
+                message = not_found(ErrorCode.WORKFLOW_NOT_FOUND, "workflow", target).message
+                raise NodeError(message, code=ErrorCode.WORKFLOW_NOT_FOUND) from error
+            except StoreError as error:
+                raise NodeError(error.message, code=error.code) from None
+            return summary.id
+
+        return start
 
     async def _keep_static_data(self, run: Run, read: StaticData, execution: Execution) -> None:
         """Save what the run left in the workflow's static data. If another execution saved since this
@@ -571,6 +626,9 @@ class ExecutionService:
             await self.bus.publish(
                 tenant_id, execution_id, run.event(NODE_FINISHED, node_finished_data(event.node, data))
             )
+            response = webhooks.response_event(self.store.keyring, run, event.node, node_type, data)
+            if response is not None:
+                await self.bus.publish(tenant_id, execution_id, run.event(WEBHOOK_RESPONSE, response))
         elif event.type == "node.started":
             payload = {"node": event.node, **event.data}
             await self.bus.publish(tenant_id, execution_id, run.event(NODE_STARTED, payload))

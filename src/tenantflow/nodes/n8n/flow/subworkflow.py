@@ -81,8 +81,14 @@ def _paired_to(results: Items, input_count: int) -> Items:
     ]
 
 
-def _start_detached(ctx: NodeContext, source: Any, items: Items) -> None:
-    """n8n's ``waitForSubWorkflow: false``: start the sub-run and move on; its failure is only logged."""
+async def _start_detached(ctx: NodeContext, source: Any, items: Items) -> None:
+    """n8n's ``waitForSubWorkflow: false``: start the sub-run and move on. A stored workflow becomes an
+    execution of its own where the host starts one (recorded, queued, surviving this one); otherwise it
+    runs beside this execution, and its failure is only logged."""
+    started = await ctx.start_workflow(source, items)
+    if started is not None:
+        ctx.log("info", "sub-workflow started without waiting", executionId=started)
+        return
     task = asyncio.ensure_future(ctx.execute_workflow(source, items))
     _DETACHED.add(task)
 
@@ -123,7 +129,7 @@ class ExecuteWorkflow(NodeType):
     async def _once(self, ctx: NodeContext, items: Items) -> Items:
         source = workflow_source(ctx, 0)
         if not ctx.param("options.waitForSubWorkflow", 0, True):
-            _start_detached(ctx, source, items)
+            await _start_detached(ctx, source, items)
             return items
         return _paired_to(_last_output(await ctx.execute_workflow(source, items)), len(items))
 
@@ -136,7 +142,7 @@ class ExecuteWorkflow(NodeType):
     async def _one_item(self, ctx: NodeContext, index: int, item: Item) -> Items:
         source = workflow_source(ctx, index)
         if not ctx.param("options.waitForSubWorkflow", index, True):
-            _start_detached(ctx, source, [item])
+            await _start_detached(ctx, source, [item])
             return [item]
         try:
             results = _last_output(await ctx.execute_workflow(source, [item]))
