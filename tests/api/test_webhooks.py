@@ -176,6 +176,19 @@ def respond(**parameters: Any) -> dict[str, Any]:
     }
 
 
+def stop(message: str) -> dict[str, Any]:
+    """Stop and Error: the run fails here."""
+    parameters = {"errorMessage": message}
+    return {
+        "id": "stop",
+        "name": "Stop",
+        "type": "n8n-nodes-base.stopAndError",
+        "typeVersion": 1,
+        "position": [600, 0],
+        "parameters": parameters,
+    }
+
+
 def path() -> str:
     return f"in/{uuid.uuid4().hex[:10]}"
 
@@ -331,15 +344,7 @@ async def test_last_node_all_entries_and_no_data(site: Site) -> None:
 
 async def test_a_failed_run_answers_500_with_the_execution(site: Site) -> None:
     where = path()
-    fail = {
-        "id": "stop",
-        "name": "Stop",
-        "type": "n8n-nodes-base.stopAndError",
-        "typeVersion": 1,
-        "position": [200, 0],
-        "parameters": {"errorMessage": "no"},
-    }
-    await site.create(hook(where, mode="lastNode", after=[fail]))
+    await site.create(hook(where, mode="lastNode", after=[stop("no")]))
     response = await site.client.post(f"/webhook/{site.a}/{where}", json={})
     error = expect_error(response, 500, "WEBHOOK_NO_RESPONSE")
     assert error["message"] == "Error in workflow" and error["details"]["status"] == "error"
@@ -488,3 +493,64 @@ async def test_the_public_preset_limits_calls_per_tenant_path_and_address(
         assert int(limited.headers["retry-after"]) >= 1
         # Another path has its own count (and an unknown one is counted too, then 404).
         assert (await site.client.post(f"/webhook/{site.a}/{other}")).status_code == 404
+
+
+# ----- responseNode: the answer as soon as Respond to Webhook ran ----------------------------------------
+
+
+def sleep(seconds: float) -> dict[str, Any]:
+    return {
+        "id": "wait",
+        "name": "Wait",
+        "type": "n8n-nodes-base.wait",
+        "typeVersion": 1.1,
+        "position": [600, 0],
+        "parameters": {"resume": "timeInterval", "amount": seconds, "unit": "seconds"},
+    }
+
+
+async def test_respond_to_webhook_answers_before_the_run_ends(site: Site) -> None:
+    where = path()
+    await site.create(
+        hook(where, mode="responseNode", after=[respond(respondWith="text", responseBody="early"), sleep(2)])
+    )
+    response = await site.client.post(f"/webhook/{site.a}/{where}")
+    assert response.status_code == 200 and response.text == "early", response.text
+    execution_id = response.headers["x-execution-id"]
+    async with site.store.unit(Actor(site.a), read_only=True) as unit:
+        assert (await unit.executions.get(execution_id)).status in ("queued", "running")  # not ended
+    view = await site.app.state.runtime.executions.wait(site.a, execution_id, 10)
+    assert view is not None and view.status == "success"
+
+
+async def test_a_run_that_fails_after_answering_keeps_its_answer(site: Site) -> None:
+    where = path()
+    await site.create(hook(where, mode="responseNode", after=[respond(respondWith="noData"), stop("later")]))
+    response = await site.client.post(f"/webhook/{site.a}/{where}")
+    assert response.status_code == 200 and response.content == b"", response.text
+
+
+async def test_a_run_without_a_respond_node_answers_500(site: Site) -> None:
+    where = path()
+    await site.create(hook(where, mode="responseNode"))
+    error = expect_error(await site.client.post(f"/webhook/{site.a}/{where}"), 500, "WEBHOOK_NO_RESPONSE")
+    assert error["message"] == "No Respond to Webhook node answered the call"
+
+
+async def test_the_events_stream_shows_the_answer_sealed(site: Site) -> None:
+    where, token = path(), uuid.uuid4().hex
+    stored = await site.api("PUT", site.a, "/secrets/respond_token", {"value": token})
+    assert stored.status_code in (200, 201), stored.text
+    await site.create(
+        hook(
+            where,
+            mode="responseNode",
+            after=[respond(respondWith="text", responseBody="={{ $secrets.respond_token }}")],
+        )
+    )
+    response = await site.client.post(f"/webhook/{site.a}/{where}")
+    assert response.status_code == 200 and response.text == token, response.text
+    events = await site.api("GET", site.a, f"/executions/{response.headers['x-execution-id']}/events")
+    assert events.status_code == 200, events.text
+    assert "event: webhook.response" in events.text and '"node": "Respond"' in events.text
+    assert token not in events.text

@@ -7,6 +7,9 @@ to resume. Types and data:
 - ``node.started``: ``{node, runIndex, inputItems}`` (item count per input);
 - ``node.finished``: ``{node, runIndex, status, runs, attempts, startTime, endTime, duration, items,
   error}``: ``items`` counts the items per output; outputs themselves stay out of the stream;
+- ``webhook.response``: ``{node, statusCode, sealed}``, once per run of a Respond to Webhook node in an
+  execution a webhook started: the HTTP response it recorded, sealed with the secret keyring for the
+  webhook route (:mod:`tenantflow.services.webhooks`); live only, never replayed from the store;
 - ``execution.finished``: the stored execution (``ExecutionView.to_dict()``: the ExecutionRecord shape
   plus the row's bookkeeping), always last.
 
@@ -31,6 +34,7 @@ from tenantflow.store.executions import ExecutionView
 EXECUTION_STARTED: Final = "execution.started"
 NODE_STARTED: Final = "node.started"
 NODE_FINISHED: Final = "node.finished"
+WEBHOOK_RESPONSE: Final = "webhook.response"
 EXECUTION_FINISHED: Final = "execution.finished"
 
 

@@ -654,14 +654,18 @@ def _silence_if_lost(run: Run, future: asyncio.Future[ExecutionSummary]) -> None
         run.silence()
 
 
+EVENTS_PER_NODE_RUN: Final = 3  # node.started, node.finished and, for Respond to Webhook, webhook.response
+
+
 def _first_sequence(view: ExecutionView, node_count: int, attempt: int) -> int:
     """The event id a worker's run counts on from. The API published ``execution.started`` as 1; a run
-    carried on after another worker numbers past every id that one can have published (two per stored
-    node run, two per node in flight), so followers, and a bus that refuses an id it holds, see the new
-    events rather than nothing until the ids pass the old ones."""
+    carried on after another worker numbers past every id that one can have published (at most
+    :data:`EVENTS_PER_NODE_RUN` per stored node run and per node in flight), so followers, and a bus that
+    refuses an id it holds, see the new events rather than nothing until the ids pass the old ones."""
     if attempt == 1 and not view.state:
         return 1
-    return 1 + 2 * sum(state.runs for state in view.state.values()) + 2 * node_count
+    runs = sum(state.runs for state in view.state.values())
+    return 1 + EVENTS_PER_NODE_RUN * (runs + node_count)
 
 
 def _started(summary: ExecutionSummary) -> dict[str, Any]:

@@ -6,25 +6,40 @@ here, each taking the unit or the finished execution explicitly. Answers follow 
 ``responseData: noData``), ``lastNode`` with the last node's first item's JSON (``responseData``:
 ``firstEntryJson`` by default, ``allEntries``, ``noData``), ``responseNode`` with what the Respond to
 Webhook node recorded.
+
+``responseNode`` answers, as n8n does, as soon as the first Respond to Webhook node has run, while the run
+goes on. The response reaches the route as a ``webhook.response`` progress event on the execution's bus
+(n8n's queue mode sends its ``respond-to-webhook`` job message the same way, worker to main), so it is the
+same path whether this process or a worker runs the execution. The event carries the response sealed with
+the secret keyring (AES-GCM, bound to the tenant and execution): SSE readers see which node answered and
+its status code, never a body that may hold a secret the record shows as ``***``. In the queue mode
+without Redis the bus does not cross processes, so such a webhook is refused before it runs
+(:func:`followable`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import contextlib
 import hmac
 import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final
 
 from tenantflow.engine.record import NodeState
-from tenantflow.services.executions import ExecutionService, Run
+from tenantflow.services.events import EXECUTION_FINISHED, WEBHOOK_RESPONSE
 from tenantflow.store.errors import StoreError
 from tenantflow.store.executions import ExecutionView
+from tenantflow.store.secrets import Keyring
 from tenantflow.store.unit import Unit
 from tenantflow.store.webhooks import AUTHENTICATIONS, WebhookRepository, credential_secret
+
+if TYPE_CHECKING:
+    from tenantflow.services.executions import ExecutionService, Run
 
 log = logging.getLogger("tenantflow.webhooks")
 
@@ -182,17 +197,62 @@ def after_last_node(target: Target, view: ExecutionView) -> Answer:
     return Answer(target.status_code, body)
 
 
-def from_respond_node(target: Target, view: ExecutionView, states: NodeStates | None) -> Answer:
-    """The ``responseNode`` answer: what the Respond to Webhook node that ran recorded in its node state
-    (``{statusCode, headers, body}``, or a file in ``binary``)."""
-    _check_succeeded(view)
-    response = None
-    if states is not None:
-        for node in target.nodes:
-            if node.get("type") in RESPOND_TYPES and _ran(view.state.get(str(node.get("name")))):
-                response = states.node_state(str(node.get("name"))).get("response") or response
-    if not isinstance(response, Mapping):
-        raise NoAnswer("No Respond to Webhook node answered the call")
+def followable(executions: ExecutionService) -> bool:
+    """Whether this process hears a Respond to Webhook node wherever the execution runs: inline it runs
+    here; in the queue mode only a bus shared by every process (Redis) carries the worker's answer."""
+    return executions.dispatch is None or executions.bus.shared
+
+
+def response_event(
+    keyring: Keyring, run: Run, node: str, node_type: str, state: Mapping[str, Any]
+) -> dict[str, Any] | None:
+    """The ``webhook.response`` event data when ``node``, which just finished in ``state``, is a Respond
+    to Webhook node that answered a webhook's run: the node, its status code, and the response sealed
+    for the route (only the keyring's holders open it, and only as this tenant's execution's answer)."""
+    if node_type not in RESPOND_TYPES or run.summary.trigger_kind != "webhook" or run.execution is None:
+        return None
+    response = run.execution.node_state(node).get("response")
+    if state.get("status") != "success" or not isinstance(response, Mapping):
+        return None
+    plain = json.dumps(response, separators=(",", ":"), default=str).encode()
+    key_id, nonce, ciphertext = keyring.encrypt(plain, _bound_to(run.key))
+    return {
+        "node": node,
+        "statusCode": response.get("statusCode", 200),
+        "sealed": {
+            "keyId": key_id,
+            "nonce": base64.b64encode(nonce).decode(),
+            "data": base64.b64encode(ciphertext).decode(),
+        },
+    }
+
+
+async def first_response(executions: ExecutionService, key: tuple[str, str], timeout: float) -> Answer | None:
+    """The answer of the first Respond to Webhook node of the execution, heard on its bus as soon as
+    the node ran; None when the execution ends without one, the bus holds nothing of it, or ``timeout``
+    runs out (the caller then reads the execution's end)."""
+    tenant_id, execution_id = key
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(timeout):
+            async for event in executions.bus.subscribe(tenant_id, execution_id):
+                if event.type == WEBHOOK_RESPONSE:
+                    return response_answer(_opened(executions.store.keyring, key, event.data))
+                if event.type == EXECUTION_FINISHED:
+                    break
+    return None
+
+
+def without_response(view: ExecutionView) -> NoAnswer:
+    """Why a finished ``responseNode`` execution answered nothing: it failed, or no Respond to Webhook
+    node ran."""
+    if view.status != "success":
+        return NoAnswer("Error in workflow")
+    return NoAnswer("No Respond to Webhook node answered the call")
+
+
+def response_answer(response: Mapping[str, Any]) -> Answer:
+    """What a Respond to Webhook node recorded (``{statusCode, headers, body}``, or a file in
+    ``binary``) as the HTTP answer; headers that could split the response are left out."""
     status = response.get("statusCode", 200)
     headers = {
         str(name): str(value)
@@ -212,38 +272,24 @@ def from_respond_node(target: Target, view: ExecutionView, states: NodeStates | 
     return Answer(status, body, headers=headers, media_type=media)
 
 
-def recorded_states(service: ExecutionService, tenant_id: str, execution_id: str) -> NodeStates | None:
-    """The node states of an execution this process runs, where Respond to Webhook records its answer.
-    Taken right after ``submit`` (inline, the run is registered before submit returns); an execution that
-    a worker elsewhere runs has none here.
-
-    A bridge: ExecutionService keeps its runs private and its ExecutionView carries no node state."""
-    run = service._runs.get((tenant_id, execution_id))
-    return None if run is None else _RunStates(run)
-
-
-class NodeStates(Protocol):
-    def node_state(self, name: str) -> dict[str, Any]: ...
+def _opened(keyring: Keyring, key: tuple[str, str], data: Mapping[str, Any]) -> Mapping[str, Any]:
+    sealed = data["sealed"]
+    nonce, ciphertext = base64.b64decode(sealed["nonce"]), base64.b64decode(sealed["data"])
+    response: Mapping[str, Any] = json.loads(
+        keyring.decrypt(sealed["keyId"], nonce, ciphertext, _bound_to(key))
+    )
+    return response
 
 
-@dataclass(frozen=True, slots=True)
-class _RunStates:
-    """A run's node states, read when asked: the engine object exists once the run's task started."""
-
-    run: Run
-
-    def node_state(self, name: str) -> dict[str, Any]:
-        execution = self.run.execution
-        return {} if execution is None else execution.node_state(name)
+def _bound_to(key: tuple[str, str]) -> bytes:
+    """The sealed response's associated data: it opens only as this tenant's execution's answer."""
+    tenant_id, execution_id = key
+    return f"{WEBHOOK_RESPONSE}:{tenant_id}:{execution_id}".encode()
 
 
 def _check_succeeded(view: ExecutionView) -> None:
     if view.status != "success":
         raise NoAnswer("Error in workflow")
-
-
-def _ran(state: NodeState | None) -> bool:
-    return state is not None and state.status == "success"
 
 
 def _unsafe(text: str) -> bool:

@@ -10,6 +10,7 @@ turns into files or form fields), starts the execution with trigger ``webhook``,
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from typing import Any, Final
@@ -64,26 +65,37 @@ async def receive(request: Request, tenant: str, path: str) -> Response:
     item = await _request_item(request, target, {k: v for k, v in headers.items() if k not in hidden})
     executions = runtime.executions
     mode = target.response_mode
+    if mode == "responseNode" and not service.followable(executions):
+        raise ApiError(
+            503,
+            ErrorCode.SERVICE_UNAVAILABLE,
+            "responseNode webhooks need Redis in the queue mode: set TENANTFLOW_REDIS_URL on every process",
+            details={"responseMode": mode},
+        )
     summary = await executions.submit(
         actor,
         target.workflow_id,
         trigger_data=item,
         request={"method": request.method, **item},
         trigger_kind="webhook",
-        durable=mode == "onReceived",
+        durable=mode != "lastNode",  # the others answer while the run goes on: its row must be there
     )
     if mode == "onReceived":
         return _sent(service.on_received(target), limited, summary.id)
-    states = service.recorded_states(executions, tenant, summary.id)
-    view = await executions.wait(tenant, summary.id, runtime.settings.execution_wait_seconds)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + runtime.settings.execution_wait_seconds
+    if mode == "responseNode":
+        answered = await service.first_response(executions, (tenant, summary.id), deadline - loop.time())
+        if answered is not None:
+            return _sent(answered, limited, summary.id)
+    view = await executions.wait(tenant, summary.id, max(0.0, deadline - loop.time()))
     if view is None:  # still running when the wait ran out: where to read it later
         body = {"executionId": summary.id, "workflowId": target.workflow_id, "status": "running"}
         return _with(JSONResponse(body, status_code=202), limited, summary.id)
     try:
         if mode == "responseNode":
-            answer = service.from_respond_node(target, view, states)
-        else:
-            answer = service.after_last_node(target, view)
+            raise service.without_response(view)
+        answer = service.after_last_node(target, view)
     except service.NoAnswer as error:
         raise ApiError(
             500,
