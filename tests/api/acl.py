@@ -64,6 +64,21 @@ async def _workflow(world: World) -> Call:
     return await _on_workflow(world)
 
 
+async def _hooked(world: World) -> Call:
+    """A disabled workflow with a Webhook node: what a test webhook listens with."""
+    body = workflow_body()
+    body["nodes"][0] = {
+        "id": "n1",
+        "name": "Start",
+        "type": "n8n-nodes-base.webhook",
+        "typeVersion": 2,
+        "position": [0, 0],
+        "parameters": {"httpMethod": "POST", "path": unique("hook")},
+    }
+    created = await world.create(body)
+    return Call(path={"workflow_id": created["id"]})
+
+
 async def _replace(world: World) -> Call:
     return await _on_workflow(world, json=workflow_body(description="replaced"))
 
@@ -271,6 +286,7 @@ TABLE: tuple[Rule, ...] = (
     Rule("POST", WID + "/versions/{number}/restore", ADMIN, 200, _version, Owner.CREATOR),
     # --- executions (execute is seed 000's; reading and controlling runs is user+ like execute) ---
     Rule("POST", WID + "/execute", USER, 200, _on_workflow),
+    Rule("POST", WID + "/webhook-test", USER, 201, _hooked),
     Rule("GET", E, USER, 200),
     Rule("GET", EID, USER, 200, _execution),
     Rule("POST", EID + "/abort", USER, 200, _queued_execution),

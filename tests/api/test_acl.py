@@ -27,7 +27,7 @@ pytestmark = pytest.mark.anyio
 DOCUMENTATION = frozenset({"/docs", "/openapi.json", "/docs/oauth2-redirect"})
 # Webhooks answer anyone (no API key; the path's tenant is the workflow's, not a caller's), or whoever the
 # node's own header or basic auth admits: their rules, cross-tenant ones included, are in test_webhooks.py.
-WEBHOOKS = "/webhook/"
+WEBHOOKS = ("/webhook/", "/webhook-test/")
 
 
 @dataclass(frozen=True, slots=True)

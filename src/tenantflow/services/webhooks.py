@@ -15,6 +15,10 @@ the secret keyring (AES-GCM, bound to the tenant and execution): SSE readers see
 its status code, never a body that may hold a secret the record shows as ``***``. In the queue mode
 without Redis the bus does not cross processes, so such a webhook is refused before it runs
 (:func:`followable`).
+
+Test webhooks (n8n's ``/webhook-test/``) are windows in ``webhook_tests``: :func:`open_test` makes a
+workflow listen for one call, :func:`find_test` finds the window a call reaches, and :func:`claim_test`
+deletes it, which only one caller, on any API process, manages.
 """
 
 from __future__ import annotations
@@ -28,15 +32,28 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
-from tenantflow.engine.record import NodeState
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+
+from tenantflow.engine.errors import ErrorCode
+from tenantflow.engine.record import NodeState, utc_now
 from tenantflow.services.events import EXECUTION_FINISHED, WEBHOOK_RESPONSE
-from tenantflow.store.errors import StoreError
+from tenantflow.store.documents import WorkflowView
+from tenantflow.store.errors import ConflictError, InvalidRequestError, StoreError
 from tenantflow.store.executions import ExecutionView
+from tenantflow.store.models import WebhookTest
 from tenantflow.store.secrets import Keyring
 from tenantflow.store.unit import Unit
-from tenantflow.store.webhooks import AUTHENTICATIONS, WebhookRepository, credential_secret
+from tenantflow.store.webhooks import (
+    AUTHENTICATIONS,
+    PARAM,
+    WebhookRepository,
+    credential_secret,
+    routes_of,
+)
 
 if TYPE_CHECKING:
     from tenantflow.services.executions import ExecutionService, Run
@@ -45,6 +62,7 @@ log = logging.getLogger("tenantflow.webhooks")
 
 STARTED: Final = {"message": "Workflow was started"}
 RESPOND_TYPES: Final = frozenset({"n8n-nodes-base.respondToWebhook", "respondToWebhook"})
+TEST_SECONDS: Final = 120.0  # how long a test webhook listens, as n8n's editor does
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,11 +125,18 @@ async def resolve(unit: Unit, method: str, path: str) -> Target | None:
     if found is None:
         return None
     view = await unit.workflows.get(found.workflow_id)
+    if not view.data.get("enabled"):
+        return None  # disabled between the two reads
+    return await _target(unit, view, found.node_id, found.params)
+
+
+async def _target(unit: Unit, view: WorkflowView, node_id: str, params: dict[str, str]) -> Target | None:
+    """The Webhook node ``node_id`` of the workflow, with the credential its authentication expects."""
     nodes: list[dict[str, Any]] = list(view.data.get("nodes") or [])
-    node = next((n for n in nodes if str(n.get("id") or n.get("name")) == found.node_id), None)
-    if node is None or not view.data.get("enabled"):
+    node = next((n for n in nodes if str(n.get("id") or n.get("name")) == node_id), None)
+    if node is None:
         return None  # changed between the two reads
-    target = Target(found.workflow_id, node, found.params, nodes)
+    target = Target(view.id, node, params, nodes)
     kind = AUTHENTICATIONS.get(target.authentication)
     if kind is None:
         return target
@@ -125,7 +150,7 @@ async def resolve(unit: Unit, method: str, path: str) -> Target | None:
         log.warning(
             "webhook of workflow %s: its credential secret %r is missing or not JSON", view.id, secret
         )
-    return Target(found.workflow_id, node, found.params, nodes, credential)
+    return Target(view.id, node, params, nodes, credential)
 
 
 def admitted(target: Target, headers: Mapping[str, str]) -> bool:
@@ -195,6 +220,130 @@ def after_last_node(target: Target, view: ExecutionView) -> Answer:
     if isinstance(media, str) and media and isinstance(body, str):
         return Answer(target.status_code, content=body.encode(), media_type=media)
     return Answer(target.status_code, body)
+
+
+# ----- test webhooks: /webhook-test/, one call while a workflow listens ------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TestWindow:
+    """A workflow listening for one test call: its version, its routes as ``(method, path)`` with
+    ``:name`` segments as the node writes them, and when it stops listening."""
+
+    workflow_id: str
+    version: int
+    routes: list[tuple[str, str]]
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TestCall:
+    """The window a ``/webhook-test/`` call reached, and the Webhook node that answers it."""
+
+    target: Target
+    expires_at: datetime
+
+
+async def open_test(unit: Unit, workflow_id: str, seconds: float = TEST_SECONDS) -> TestWindow:
+    """Listen for one test call to the workflow's Webhook nodes (enabled or not) for ``seconds``,
+    replacing a window the workflow had open. Another workflow of the tenant listening on one of the
+    same methods and paths is WEBHOOK_PATH_CONFLICT; a workflow without a Webhook node has nothing to
+    listen with (WEBHOOK_PATH_INVALID)."""
+    view = await unit.workflows.get_for(workflow_id, "workflow.execute")
+    keys = routes_of(view.data.get("nodes") or [])
+    if not keys:
+        raise InvalidRequestError(
+            ErrorCode.WEBHOOK_PATH_INVALID, "the workflow has no Webhook node to listen with", path="$.nodes"
+        )
+    now = utc_now()
+    wanted = {(key.method, key.path) for key in keys}
+    others = await unit.session.execute(
+        select(WebhookTest.workflow_id, WebhookTest.routes).where(
+            WebhookTest.workflow_id != view.id, WebhookTest.expires_at > now
+        )
+    )
+    for other in others:
+        for method, stored, *_ in other.routes:
+            if (method, stored) in wanted:
+                raise ConflictError(
+                    ErrorCode.WEBHOOK_PATH_CONFLICT,
+                    f"another workflow of this tenant listens for a test call to {method} /{stored}",
+                    details={"method": method, "path": stored, "workflowId": other.workflow_id},
+                )
+    await unit.session.execute(
+        delete(WebhookTest)
+        .where(WebhookTest.workflow_id == view.id)
+        .execution_options(synchronize_session=False)
+    )
+    window = WebhookTest(
+        tenant_id=unit.tenant_id,
+        workflow_id=view.id,
+        version=view.version,
+        routes=[[key.method, key.path, key.node_id, key.param_names] for key in keys],
+        opened_by=unit.actor.user_id,
+        expires_at=now + timedelta(seconds=seconds),
+    )
+    try:
+        async with unit.session.begin_nested():
+            unit.session.add(window)
+    except IntegrityError:  # the same workflow opened at the same moment elsewhere: that one listens
+        raise ConflictError(
+            ErrorCode.WEBHOOK_PATH_CONFLICT, "the workflow's test webhook was opened at the same moment"
+        ) from None
+    routes = [(key.method, _written(key.path, key.param_names)) for key in keys]
+    return TestWindow(view.id, view.version, routes, window.expires_at)
+
+
+async def find_test(unit: Unit, method: str, path: str) -> TestCall | None:
+    """The listening workflow whose Webhook node a ``/webhook-test/`` call reaches (exact paths first,
+    then the dynamic path with the most literal segments); None when none listens, or the workflow
+    changed since it started listening (open the window again)."""
+    windows = await unit.session.execute(
+        select(
+            WebhookTest.workflow_id, WebhookTest.version, WebhookTest.routes, WebhookTest.expires_at
+        ).where(WebhookTest.expires_at > utc_now())
+    )
+    best: tuple[int, Any, str, dict[str, str]] | None = None
+    for window in windows:
+        for stored_method, stored, node_id, names in window.routes:
+            params = _params(stored, names, path) if stored_method == method else None
+            literal = len(path.split("/")) - len(params or {})
+            if params is not None and (best is None or literal > best[0]):
+                best = (literal, window, node_id, params)
+    if best is None:
+        return None
+    _, window, node_id, params = best
+    view = await unit.workflows.get(window.workflow_id)
+    target = await _target(unit, view, node_id, params) if view.version == window.version else None
+    return None if target is None else TestCall(target, window.expires_at)
+
+
+async def claim_test(unit: Unit, call: TestCall) -> bool:
+    """Close the window for this call; False when another call (on any process) closed it first."""
+    closed = await unit.session.execute(
+        delete(WebhookTest)
+        .where(
+            WebhookTest.workflow_id == call.target.workflow_id,
+            WebhookTest.expires_at == call.expires_at,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(closed, "rowcount", 0) == 1)
+
+
+def _params(stored: str, names: list[str] | None, path: str) -> dict[str, str] | None:
+    """The ``:name`` values of ``path`` when it matches the stored path (``:`` per parameter), else None."""
+    expected, given = stored.split("/"), path.split("/")
+    if len(expected) != len(given) or any(e not in (PARAM, g) for e, g in zip(expected, given, strict=True)):
+        return None
+    values = [part for pattern, part in zip(expected, given, strict=True) if pattern == PARAM]
+    return dict(zip(names or [], values, strict=False))
+
+
+def _written(stored: str, names: tuple[str, ...] | None) -> str:
+    """A stored path as the node writes it: each ``:`` back to ``:name``."""
+    left = iter(names or ())
+    return "/".join(f":{next(left)}" if part == PARAM else part for part in stored.split("/"))
 
 
 def followable(executions: ExecutionService) -> bool:

@@ -396,6 +396,21 @@ class WebhookRoute(TenantScoped, Base):
     param_names: Mapped[list[str] | None] = mapped_column(JSONValue, nullable=True)
 
 
+class WebhookTest(TenantScoped, Base):
+    """A workflow listening for one test call (n8n's editor "listening for a test event"): until
+    ``expires_at`` the first call to one of ``routes`` under ``/webhook-test/`` runs version ``version`` of
+    it, enabled or not, and deletes the row. One per workflow; opening it again replaces it."""
+
+    __tablename__ = "webhook_tests"
+    __table_args__ = (PrimaryKeyConstraint("tenant_id", "workflow_id"),)
+
+    workflow_id: Mapped[str] = mapped_column(String(36), ForeignKey("workflows.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    routes: Mapped[list[Any]] = mapped_column(JSONValue)  # [[method, path, node id, param names|None]]
+    opened_by: Mapped[str | None] = mapped_column(String(36))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 TENANT_TABLES = tuple(
     mapper.class_ for mapper in Base.registry.mappers if issubclass(mapper.class_, TenantScoped)
 )
