@@ -48,3 +48,4 @@ bench: env
 	$(UV) run --frozen python bench/bench_store.py
 	$(UV) run --frozen python bench/bench_executions.py
 	$(UV) run --frozen python bench/bench_api.py
+	$(UV) run --frozen python bench/bench_queue.py
