@@ -358,12 +358,16 @@ class ExecutionService:
         unit: Unit,
         workflow_id: str,
         version: int,
-        document: dict[str, Any],
+        document: dict[str, Any] | None,
         stored_input: dict[str, Any],
     ) -> _Plan:
+        """What a run of ``version`` needs; its ``document``, when not given, is read only if this process
+        has not compiled that version yet."""
         key = (unit.tenant_id, workflow_id, version)
         compiled = self._compiled.get(key)
         if compiled is None:
+            if document is None:
+                document = (await unit.workflows.get_version(workflow_id, version)).definition
             definition = parse_workflow(document)
             types = {node.name: node.type for node in definition.nodes}
             keeps = STATIC_DATA_CALL in json.dumps(document.get("nodes"), default=str) or any(
@@ -440,11 +444,8 @@ class ExecutionService:
             view = await unit.executions.get(lease.execution_id, include_logs=False)
             if view.workflow_id is None or view.workflow_version is None:
                 raise not_found(ErrorCode.WORKFLOW_NOT_FOUND, "workflow", "(none)")
-            stored = await unit.workflows.get_version(view.workflow_id, view.workflow_version)
             stored_input = view.input if isinstance(view.input, dict) else {}
-            plan = await self._plan(
-                unit, view.workflow_id, view.workflow_version, stored.definition, stored_input
-            )
+            plan = await self._plan(unit, view.workflow_id, view.workflow_version, None, stored_input)
             resume = await unit.executions.resume_input(view)
         actor = Actor(lease.tenant_id, user_id=view.created_by)
         summary = _summary_of(view)

@@ -43,6 +43,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from tenantflow.engine.errors import ErrorCode
 from tenantflow.engine.record import ExecutionRecord, LogEntry, Metrics, NodeState, NodeStatus, iso, millis
@@ -451,18 +452,19 @@ class ExecutionRepository:
         moment = self._lease_moment(owner, lease_seconds, now)
         if self.unit.store.database.dialect == "postgresql":
             await self.session.execute(_CLAIM_LOCK, {"tenant_id": self.unit.tenant_id})
-        counted = await self.session.execute(
-            select(Execution.workflow_id, func.count())
-            .where(Execution.status == "running")
-            .group_by(Execution.workflow_id)
+        if tenant_limit is not None:
+            running = await self.session.scalar(
+                select(func.count()).select_from(Execution).where(Execution.status == "running")
+            )
+            if (running or 0) >= tenant_limit:
+                return None
+        peer = aliased(Execution)
+        of_workflow = (
+            select(func.count())
+            .select_from(peer)
+            .where(peer.workflow_id == Execution.workflow_id, peer.status == "running")
+            .scalar_subquery()
         )
-        running: dict[str | None, int] = {workflow_id: count for workflow_id, count in counted.all()}
-        if tenant_limit is not None and sum(running.values()) >= tenant_limit:
-            return None
-        by_workflow = {
-            workflow_id: count for workflow_id, count in running.items() if workflow_id is not None
-        }
-        of_workflow = case(by_workflow, value=Execution.workflow_id, else_=0) if by_workflow else literal(0)
         oldest_admitted = (
             select(Execution.id)
             .where(

@@ -52,8 +52,8 @@ async def tenants_in_turn(
     checked_limit(limit, MAX_TENANTS_SCANNED)
     async with database.transaction(SYSTEM, read_only=True) as session:
         waiting = (await session.execute(_WAITING_TENANTS, {"scanned": MAX_TENANTS_SCANNED})).scalars().all()
-        if not waiting:
-            return []
+        if len(waiting) < 2 and tenant_limit is None:
+            return list(waiting)  # nothing to order, nobody left out
         running = {tenant: count for tenant, count in await session.execute(_RUNNING_BY_TENANT)}
     admitted = [tenant for tenant in waiting if tenant_limit is None or running.get(tenant, 0) < tenant_limit]
     random.shuffle(admitted)  # ties at random; the sort below is stable
