@@ -111,7 +111,8 @@ class Worker:
             await asyncio.wait([run.done])
         finally:
             keeper.cancel()
-            self._runs.pop(lease.execution_id, None)
+            if self._runs.get(lease.execution_id) is run:  # not a later claim of the same execution
+                del self._runs[lease.execution_id]
 
     async def close(self) -> None:
         """Give every running execution back to the queue, its finished nodes kept."""

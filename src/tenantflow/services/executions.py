@@ -477,8 +477,16 @@ class ExecutionService:
 
     def _start(self, run: Run) -> None:
         run.done.add_done_callback(_consume)
+        earlier = self._runs.get(run.key)
+        if earlier is not None and earlier.lease is not None:  # this worker's lost lease, claimed again
+            earlier.silence()
         self._runs[run.key] = run
         run.task = asyncio.create_task(self._drive(run), name=f"execution-{run.summary.id}")
+
+    def _forget(self, run: Run) -> None:
+        """Drop ``run`` from the runs of this process, unless a later run of its execution replaced it."""
+        if self._runs.get(run.key) is run:
+            del self._runs[run.key]
 
     async def _drive(self, run: Run) -> None:
         """Run the engine and record the end, whatever happens: no execution stays ``running`` silently."""
@@ -488,7 +496,7 @@ class ExecutionService:
             finish, record = await self._execute(run)
         except asyncio.CancelledError:
             if run.silenced:
-                self._runs.pop(run.key, None)
+                self._forget(run)
                 run.done.cancel()
                 return
             finish = FinishedRun(
@@ -517,7 +525,7 @@ class ExecutionService:
         except Exception as error:
             run.done.set_exception(error)
         finally:
-            self._runs.pop(run.key, None)
+            self._forget(run)
 
     async def _execute(self, run: Run) -> tuple[FinishedRun, ExecutionRecord]:
         tenant_id, execution_id = run.key

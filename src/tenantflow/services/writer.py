@@ -73,7 +73,7 @@ class GroupCommitWriter:
         self.store = store
         self.max_batch = max_batch
         self._creates: list[_Create] = []
-        self._pending: dict[tuple[str, str], _Pending] = {}
+        self._pending: dict[tuple[str, str, int], _Pending] = {}  # (tenant, execution, lease attempt)
         self._held: set[str] = set()  # ids of queued rows that wait for their run's end
         self._wake = asyncio.Event()
         self._closing = False
@@ -115,8 +115,10 @@ class GroupCommitWriter:
     ) -> asyncio.Future[ExecutionSummary]:
         """Queue what an execution did; the future resolves when it is committed (callers that need not
         wait may drop it: a failure is logged). A worker's writes carry its ``lease`` (the latest one given
-        fences everything queued for the execution): once it is lost they fail with LEASE_LOST."""
-        key = (tenant_id, execution_id)
+        fences what is queued under the same attempt): once it is lost they fail with LEASE_LOST. Writes of
+        another attempt of the execution (a run whose lease expired, and the run that took it over, even in
+        one process) are queued apart, so neither fences nor carries the other's."""
+        key = (tenant_id, execution_id, 0 if lease is None else lease.attempt)
         pending = self._pending.get(key)
         if pending is None:
             future: asyncio.Future[ExecutionSummary] = asyncio.get_running_loop().create_future()
