@@ -441,15 +441,34 @@ class ExecutionRepository:
         ``concurrency_limit`` (its workflow's ``maxConcurrentExecutions``) of its workflow's. None when
         nothing is admitted; the rest stay queued until a running one ends.
 
-        The count and the claim must not race another claimer of the tenant, or two could both take the
-        last free slot: on PostgreSQL a transaction-scoped advisory lock per tenant serialises them (it ends
-        with the unit); on SQLite the write lock does.
+        Claimers of one tenant do not wait for each other: each locks the oldest queued row nobody else has
+        locked (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; on SQLite the write lock serialises claims), and
+        takes it at once when no limit applies to it. Only a claim that counts (a tenant limit, or a row
+        with a limit) must not race another, or two could both take the last free slot: those take turns
+        under a transaction-scoped advisory lock per tenant, which ends with the unit.
         """
         if tenant_limit is not None and tenant_limit < 1:
             raise InvalidRequestError(
                 ErrorCode.INVALID_VALUE, "tenantLimit must be 1 or more", path="$.tenantLimit"
             )
         moment = self._lease_moment(owner, lease_seconds, now)
+        queued = (
+            select(Execution.id, Execution.concurrency_limit)
+            .where(Execution.status == "queued")
+            .order_by(Execution.created_at, Execution.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
+        head = (await self.session.execute(queued)).one_or_none()
+        if head is None:  # nothing queued, or every queued row is another claimer's now
+            return None
+        if tenant_limit is None and head.concurrency_limit is None:
+            return await self._take(
+                and_(Execution.id == head.id, Execution.status == "queued"),
+                owner=owner,
+                moment=moment,
+                lease_seconds=lease_seconds,
+            )
         if self.unit.store.database.dialect == "postgresql":
             await self.session.execute(_CLAIM_LOCK, {"tenant_id": self.unit.tenant_id})
         if tenant_limit is not None:
@@ -473,6 +492,7 @@ class ExecutionRepository:
             )
             .order_by(Execution.created_at, Execution.id)
             .limit(1)
+            .with_for_update(skip_locked=True)
             .scalar_subquery()
         )
         return await self._take(
