@@ -114,10 +114,16 @@ async def test_a_due_tick_starts_one_schedule_execution_per_tenant(
     assert (execution.tenant_id, other.tenant_id) == (alice.tenant_id, bob.tenant_id)
     assert fired.key.tick == now.replace(microsecond=0) and fired.execution_id == execution.id
     assert execution.trigger_kind == "schedule" and execution.idempotency_key == idempotency_key(fired.key)
-    assert execution.input["trigger"] == {"kind": "schedule", "metadata": {}}
+    tick = fired.key.tick
+    metadata = {"tick": tick.isoformat(), "node": "clock", "rule": 0}
+    assert execution.input["trigger"] == {"kind": "schedule", "metadata": metadata}
+    assert execution.input["triggerData"]["timestamp"] == tick.strftime("%Y-%m-%dT%H:%M:%S.000+00:00")
     [row] = await ticks(store, mine)
     assert (row.state, row.execution_id, row.claimed_by) == ("started", execution.id, QUIET.owner)
     assert await finished(service, alice.tenant_id, [execution.id]) == ["success"]
+    async with store.unit(alice, read_only=True) as unit:
+        clock = (await unit.executions.get(execution.id)).state["Clock"]
+    assert clock.output[0][0]["json"] == execution.input["triggerData"]  # the tick's item, not the start's
 
 
 async def test_three_schedulers_at_the_same_instants_start_each_tick_once(

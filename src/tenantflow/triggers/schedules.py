@@ -36,7 +36,7 @@ from typing import Any, Final, TypeVar
 from zoneinfo import ZoneInfo
 
 from tenantflow.engine.errors import ErrorCode
-from tenantflow.nodes.n8n.triggers import ScheduleTrigger
+from tenantflow.nodes.n8n.triggers import ScheduleTrigger, schedule_item
 from tenantflow.services.executions import ExecutionService
 from tenantflow.store.audit import Actor
 from tenantflow.store.errors import StoreError
@@ -327,11 +327,19 @@ class Scheduler:
         """The execution of a claimed tick; refused (None id) if the workflow cannot run, nothing (stays
         claimed, for a takeover) if this process could not tell."""
         trigger = key.trigger
+        known = self._triggers.get(trigger)
+        zone = known.zone.key if known is not None else "UTC"  # a recovered claim of a trigger since gone
         try:
             summary = await self.executions.submit(
                 system_actor(trigger.tenant_id),
                 trigger.workflow_id,
+                trigger_data=schedule_item(key.tick.timestamp() * 1000, zone),  # the tick, not the start
                 trigger_kind="schedule",
+                trigger_metadata={
+                    "tick": key.tick.isoformat(),
+                    "node": trigger.node_id,
+                    "rule": trigger.rule,
+                },
                 idempotency_key=idempotency_key(key),
             )
         except StoreError as error:

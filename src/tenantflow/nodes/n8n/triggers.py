@@ -84,6 +84,10 @@ class ScheduleTrigger(TriggerNode):
     )
 
     async def run(self, ctx: NodeContext, inputs: list[Items]) -> list[Items]:
+        """The scheduler hands over the item of the tick that fired; run by hand, the item of now."""
+        items = first_input(inputs)
+        if len(items) == 1 and items[0].get("json"):
+            return [items]
         return [[{"json": schedule_item(now_ms(), ctx.timezone or "UTC")}]]
 
 
