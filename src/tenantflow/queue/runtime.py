@@ -35,7 +35,10 @@ async def execution_service(
 ) -> ExecutionService:
     """The started service: inline without ``dispatch``, the queue mode's sending side with it."""
     service = ExecutionService(
-        store, event_bus(redis), ExecutionSettings(limits=run_limits(settings)), dispatch=dispatch
+        store,
+        event_bus(redis),
+        ExecutionSettings(limits=run_limits(settings), tenant_limit=settings.tenant_concurrency),
+        dispatch=dispatch,
     )
     await service.start()
     return service

@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
@@ -91,6 +92,7 @@ class ExecutionSettings:
     abort_wait_seconds: float = 1.0  # how long abort() waits to report the aborted state
     shutdown_grace_seconds: float = 2.0  # aborted executions get this long to record themselves
     poll_seconds: float = 0.25  # wait()/events() on executions this process does not run
+    tenant_limit: int | None = None  # executions of one tenant this process runs at once (inline)
     definition_cache_size: int = 1024
 
 
@@ -170,6 +172,7 @@ class ExecutionService:
         self.dispatch = dispatch  # the queue mode: workers run what this process queues
         self._writer = GroupCommitWriter(store, max_batch=self.settings.max_batch)
         self._runs: dict[tuple[str, str], Run] = {}
+        self._waiting: dict[str, deque[Run]] = {}  # inline runs a limit holds back, by tenant, oldest first
         self._compiled: LRUCache[tuple[str, str, int], _Compiled] = LRUCache(
             self.settings.definition_cache_size
         )
@@ -270,6 +273,9 @@ class ExecutionService:
         run = self._runs.get((actor.tenant_id, execution_id))
         if run is not None:
             run.abort("aborted by user")
+            if run in self._waiting.get(actor.tenant_id, ()):  # held by a limit: it ends at once, aborted
+                self._waiting[actor.tenant_id].remove(run)
+                self._start(run)
             try:
                 view = await asyncio.wait_for(asyncio.shield(run.done), self.settings.abort_wait_seconds)
             except TimeoutError:
@@ -344,6 +350,9 @@ class ExecutionService:
         self._closing = True
         for run in list(self._runs.values()):
             run.abort(SHUTDOWN_MESSAGE)
+        for held in self._waiting.values():  # those a limit held back end as aborted too, not queued forever
+            while held:
+                self._start(held.popleft())
         tasks = [run.task for run in self._runs.values() if run.task is not None]
         if tasks:
             _, late = await asyncio.wait(tasks, timeout=self.settings.shutdown_grace_seconds)
@@ -414,7 +423,11 @@ class ExecutionService:
             summary = _queued(request)
         run = Run(actor, summary, plan, idempotency_key, asyncio.get_running_loop().create_future())
         await self.bus.publish(actor.tenant_id, summary.id, run.event(EXECUTION_STARTED, _started(summary)))
-        self._start(run)
+        if self._admits(run):
+            self._start(run)
+        else:
+            self._runs[run.key] = run
+            self._waiting.setdefault(actor.tenant_id, deque()).append(run)
         return summary
 
     async def _enqueue(self, request: QueuedExecution, plan: _Plan) -> ExecutionSummary:
@@ -484,9 +497,46 @@ class ExecutionService:
         run.task = asyncio.create_task(self._drive(run), name=f"execution-{run.summary.id}")
 
     def _forget(self, run: Run) -> None:
-        """Drop ``run`` from the runs of this process, unless a later run of its execution replaced it."""
+        """Drop ``run`` from the runs of this process, unless a later run of its execution replaced it;
+        a slot it held goes to the runs a limit held back."""
         if self._runs.get(run.key) is run:
             del self._runs[run.key]
+        if self._waiting:
+            self._admit_waiting()
+
+    def _admits(self, run: Run) -> bool:
+        """Whether ``run`` may start now in the inline mode: fewer than its workflow's
+        ``maxConcurrentExecutions`` of that workflow, and fewer than ``tenant_limit`` of its tenant's
+        executions, run in this process (the queue mode counts on every worker: ``claim_next``)."""
+        limit = run.plan.compiled.definition.settings.max_concurrent_executions
+        tenant_limit = self.settings.tenant_limit
+        if self.dispatch is not None or (limit is None and tenant_limit is None):
+            return True
+        tenant_id = run.actor.tenant_id
+        running = [
+            other for other in self._runs.values() if other.task is not None and other.key[0] == tenant_id
+        ]
+        if tenant_limit is not None and len(running) >= tenant_limit:
+            return False
+        workflow_id = run.plan.workflow_id
+        return limit is None or sum(other.plan.workflow_id == workflow_id for other in running) < limit
+
+    def _admit_waiting(self) -> None:
+        """Start the held-back runs that the limits now admit: a round at a time, one per tenant, the
+        tenants that run the fewest first, each tenant's oldest admitted run (the queue mode's fair turn)."""
+        started = True
+        while started:
+            started = False
+            running = Counter(run.key[0] for run in self._runs.values() if run.task is not None)
+            for tenant_id in sorted(self._waiting, key=lambda tenant: running[tenant]):
+                held = self._waiting[tenant_id]
+                admitted = next((run for run in held if self._admits(run)), None)
+                if admitted is not None:
+                    held.remove(admitted)
+                    self._start(admitted)
+                    started = True
+                if not held:
+                    del self._waiting[tenant_id]
 
     async def _drive(self, run: Run) -> None:
         """Run the engine and record the end, whatever happens: no execution stays ``running`` silently."""
