@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 
 from tenantflow.services import provisioning
+from tenantflow.services.runtime import open_store
 from tenantflow.settings import Settings
 from tenantflow.store.secrets import Keyring
 
@@ -44,3 +45,17 @@ async def admin_client(app: FastAPI, label: str) -> AsyncIterator[tuple[httpx2.A
     headers = {"Authorization": f"Bearer {key}"}
     async with httpx2.AsyncClient(transport=transport, base_url=base, headers=headers) as client:
         yield client, tenant
+
+
+async def provision(settings: Settings, label: str) -> tuple[str, str]:
+    """A new tenant ``label-…``, its admin and an API key (as ``tenantflow tenant/user/key create`` make
+    them), on the database of ``settings``: for servers started as their own processes."""
+    store = await open_store(settings)
+    try:
+        tenant_id = f"{label}-{uuid.uuid4().hex[:8]}"
+        await provisioning.create_tenant(store, tenant_id, tenant_id)
+        await provisioning.create_user(store, tenant_id, "ops@example.com", 3)
+        _, api_key = await provisioning.create_api_key(store, tenant_id, "ops@example.com", "ops")
+    finally:
+        await store.close()
+    return tenant_id, api_key

@@ -20,12 +20,9 @@ from typing import Final
 import httpx2
 import pytest
 
-from tenantflow.services import provisioning
-from tenantflow.services.runtime import open_store
-from tenantflow.settings import Settings
 from tests.conftest import migrated_postgres
 from tests.queue.conftest import BROKER_URL, _delete_queue
-from tests.served import served_settings
+from tests.served import provision, served_settings
 from tests.test_serve import TWO_NODES, Server, service_env, serving
 
 pytestmark = pytest.mark.anyio
@@ -57,21 +54,8 @@ def database_url() -> Iterator[str]:
 def tenant(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Tenant:
     settings = served_settings(database_url, tmp_path_factory.mktemp("provisioning"))
     assert settings.secret_keys is not None
-    tenant_id, api_key = asyncio.run(provision(settings))
+    tenant_id, api_key = asyncio.run(provision(settings, "idem"))
     return Tenant(database_url, settings.secret_keys.get_secret_value(), tenant_id, api_key)
-
-
-async def provision(settings: Settings) -> tuple[str, str]:
-    """A new tenant, its admin and an API key, as ``tenantflow tenant/user/key create`` make them."""
-    store = await open_store(settings)
-    try:
-        tenant_id = f"idem-{uuid.uuid4().hex[:8]}"
-        await provisioning.create_tenant(store, tenant_id, tenant_id)
-        await provisioning.create_user(store, tenant_id, "ops@example.com", 3)
-        _, api_key = await provisioning.create_api_key(store, tenant_id, "ops@example.com", "ops")
-    finally:
-        await store.close()
-    return tenant_id, api_key
 
 
 @dataclass(frozen=True)
