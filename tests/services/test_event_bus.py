@@ -407,6 +407,34 @@ async def test_publishing_never_fails_when_redis_is_unreachable() -> None:
     assert time.perf_counter() - started < 2
 
 
+async def test_a_stop_request_reaches_every_listener_on_a_shared_bus(bus_redis_url: str) -> None:
+    space = Space("redis", bus_redis_url)
+    try:
+        listening, asking = space.bus(), space.bus()
+        heard = listening.stop_requests()
+        first = asyncio.ensure_future(anext(heard))
+        await asyncio.sleep(0.2)  # subscribed before the request, as a worker is before it runs anything
+        tenant_id, execution_id = ids()
+        await asking.request_stop(tenant_id, execution_id)
+        assert await asyncio.wait_for(first, 2) == (tenant_id, execution_id)
+        await leave_stops(heard)
+    finally:
+        await space.close()
+
+
+async def test_an_in_process_bus_hears_no_stop_requests(bus_redis_url: str) -> None:
+    bus = Space("memory", bus_redis_url).bus()
+    heard = bus.stop_requests()
+    await bus.request_stop(*ids())  # its executions run here: nobody else to tell
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(anext(heard), 0.2)
+
+
+async def leave_stops(stream: AsyncIterator[tuple[str, str]]) -> None:
+    assert isinstance(stream, AsyncGenerator)
+    await stream.aclose()
+
+
 # ----- the execution service on either bus (moved from test_executions.py) -------------------------------
 @pytest.fixture
 async def actor(store: Store) -> Actor:

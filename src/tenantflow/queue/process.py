@@ -60,6 +60,7 @@ async def run_worker(settings: Settings, *, concurrency: int, stop: asyncio.Even
         name="reaper",
     )
     aborts = asyncio.create_task(worker.watch_aborts(), name="aborts")
+    stops = asyncio.create_task(worker.hear_aborts(), name="stops")
     liveness = asyncio.create_task(
         keep_alive(
             store.database,
@@ -75,10 +76,11 @@ async def run_worker(settings: Settings, *, concurrency: int, stop: asyncio.Even
     finally:
         reaper.cancel()
         aborts.cancel()
+        stops.cancel()
         await worker.close()  # before the receiver stops: its tasks are the ones awaiting the runs
         receiver.cancel()
         liveness.cancel()  # deregisters: the worker is gone once its executions are given back
-        for task in (reaper, aborts, receiver, liveness):
+        for task in (reaper, aborts, stops, receiver, liveness):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await service.shutdown()

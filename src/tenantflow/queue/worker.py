@@ -120,6 +120,19 @@ class Worker:
         for run in list(self._runs.values()):
             await self.service.give_back(run)
 
+    async def hear_aborts(self) -> None:
+        """Abort at once the runs another process asks to stop through the bus (Redis pub/sub); the poll of
+        :meth:`watch_aborts` catches what this misses (no shared bus, a dropped connection)."""
+        while True:
+            try:
+                async for tenant_id, execution_id in self.service.bus.stop_requests():
+                    run = self._runs.get(execution_id)
+                    if run is not None and run.lease is not None and run.lease.tenant_id == tenant_id:
+                        run.abort(ABORTED_BY_USER)
+            except Exception:  # Redis went away: listen again in a moment, the poll covers meanwhile
+                log.exception("stop requests could not be heard")
+                await asyncio.sleep(1)
+
     async def watch_aborts(self) -> None:
         """Every ``abort_poll_seconds``, ask the store which of this worker's runs someone asked to stop
         (one query per tenant among them, whatever the concurrency), and abort those. Runs until cancelled."""

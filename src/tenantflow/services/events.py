@@ -73,6 +73,15 @@ class EventBus(Protocol):
         """Deliver what is queued and stop; live subscribers end (they fall back to the store)."""
         ...
 
+    async def request_stop(self, tenant_id: str, execution_id: str) -> None:
+        """Tell the process that runs the execution, wherever it is, to stop it now. A hint on top of the
+        row's abort flag, which workers also poll: a request nobody hears costs only that poll's delay."""
+        ...
+
+    def stop_requests(self) -> AsyncIterator[tuple[str, str]]:
+        """The ``(tenant id, execution id)`` of every stop requested from now on, from any process."""
+        ...
+
 
 def node_finished_data(node: str, state: Mapping[str, Any]) -> dict[str, Any]:
     """A ``node.finished`` payload from a node state in the record's shape (``NodeState.to_dict()`` or
@@ -163,6 +172,14 @@ class InProcessEventBus:
 
     async def aclose(self) -> None:
         """Nothing is queued and nothing is held outside this process: the subscribers end with it."""
+
+    async def request_stop(self, tenant_id: str, execution_id: str) -> None:
+        """Nothing to tell: the executions this bus serves run in this process, which stops its own."""
+
+    async def stop_requests(self) -> AsyncIterator[tuple[str, str]]:
+        """None ever arrives from elsewhere: waits until cancelled."""
+        await asyncio.Event().wait()
+        yield ("", "")  # never reached: makes this an async generator
 
     async def publish(self, tenant_id: str, execution_id: str, event: ProgressEvent) -> None:
         key = (tenant_id, execution_id)

@@ -169,6 +169,7 @@ class RedisEventBus:
         self._followers: dict[str, set[_Follower]] = {}
         self._reader: asyncio.Task[None] | None = None
         self._wake_key = f"{prefix}~wake:{uuid.uuid4().hex}"
+        self._stop_channel = f"{prefix}~stop"
         self._wake_cursor = "0-0"
         self._reads = asyncio.Semaphore(max_reads)  # a burst of subscribers must not exhaust the pool
 
@@ -364,6 +365,24 @@ class RedisEventBus:
             for follower in list(followers):
                 follower.queue.put_nowait(None)
                 self._unfollow(follower)
+
+    # ----- stop requests --------------------------------------------------------------------------------
+    async def request_stop(self, tenant_id: str, execution_id: str) -> None:
+        """Publish the request on the bus's stop channel (Redis pub/sub: every worker hears it at once)."""
+        try:
+            await self.redis.publish(self._stop_channel, f"{tenant_id}\x00{execution_id}")
+        except _FAILURES:
+            log.warning("execution %s: the stop request could not be published", execution_id)
+
+    async def stop_requests(self) -> AsyncIterator[tuple[str, str]]:
+        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        try:
+            await pubsub.subscribe(self._stop_channel)
+            async for message in pubsub.listen():
+                tenant_id, _, execution_id = _text(message["data"]).partition("\x00")
+                yield tenant_id, execution_id
+        finally:
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def aclose(self) -> None:
         """Send what is queued and stop following; live subscribers end (and fall back to the store)."""

@@ -286,7 +286,8 @@ class ExecutionService:
             return await self._writer.progress(
                 actor.tenant_id, execution_id, finish=FinishedRun("aborted", error, Metrics())
             )
-        if summary.status == "running":  # on a worker, which polls the flag: its end, if it comes soon
+        if summary.status == "running":  # on a worker: told at once on a shared bus, else it polls the flag
+            await self.bus.request_stop(actor.tenant_id, execution_id)
             ended = await self.wait(actor.tenant_id, execution_id, self.settings.abort_wait_seconds)
             if ended is not None:
                 return _summary_of(ended)
