@@ -23,7 +23,7 @@ from tenantflow.store.audit import Actor
 from tenantflow.store.errors import AccessDeniedError, ConflictError, InvalidRequestError, StoreError
 from tenantflow.store.executions import ExecutionProgress, FinishedRun, Lease, QueuedExecution
 from tenantflow.store.models import Execution, ExecutionLog, ExecutionNode
-from tenantflow.store.reaper import Stale, stale_executions
+from tenantflow.store.reaper import Stale, expire_leases, running_owners, stale_executions
 from tenantflow.store.tenancy import SYSTEM, TenantScopeError
 from tenantflow.store.unit import Store
 from tests.store.contract_executions import count_rows, new_workflow
@@ -443,3 +443,28 @@ async def test_a_taken_over_run_resumes_from_its_checkpoints(store: Store, actor
     record = await execute(document, registry=store.registry, resume=resume, events=seen)
     assert record.status == "success" and started == ["Step 2"]
     assert record.state["Step 2"].output == full.state["Step 2"].output
+
+
+async def test_a_dead_owners_leases_are_found_by_host_and_ended_now(store: Store, actor_a: Actor) -> None:
+    host = f"host-{uuid.uuid4().hex[:8]}"
+    dead, alive = f"{host}:4242:dead", f"{host}:4343:alive"
+    held = [await queued(store, actor_a) for _ in range(3)]
+    assert await claim(store, actor_a, held[0], dead, now=T0)
+    assert await claim(store, actor_a, held[1], dead, now=T0)
+    kept = await claim(store, actor_a, held[2], alive, now=T0)
+    assert kept is not None
+    assert sorted(await running_owners(store.database, host)) == [dead, alive]
+    assert await running_owners(store.database, f"{host}x") == []  # a longer host name is another host
+
+    assert await expire_leases(store.database, dead, T0 + timedelta(seconds=1)) == 2
+
+    ended = [await row(store, execution_id) for execution_id in held]
+    assert [item.lease_expires_at for item in ended[:2]] == [T0 + timedelta(seconds=1)] * 2
+    assert ended[2].lease_expires_at == kept.expires_at
+    stale = await stale_executions(store.database, T0 + timedelta(seconds=2), queued_for_seconds=3600)
+    assert {item.execution_id for item in stale} >= set(held[:2]) and held[2] not in {
+        i.execution_id for i in stale
+    }
+    for execution_id in held:  # leave nothing running for later tests
+        async with store.unit(actor_a) as unit:
+            await unit.executions.finish(execution_id, status="crashed")

@@ -18,9 +18,9 @@ from taskiq.api import run_receiver_task
 
 from tenantflow.queue.broker import WORKER_STATE, dispatcher, make_broker
 from tenantflow.queue.liveness import beat_seconds, identity, keep_alive
-from tenantflow.queue.reaper import reap_forever
+from tenantflow.queue.reaper import reap_forever, reap_once
 from tenantflow.queue.runtime import execution_service
-from tenantflow.queue.worker import Worker, WorkerSettings
+from tenantflow.queue.worker import Worker, WorkerSettings, reconcile
 from tenantflow.services.runtime import open_store
 from tenantflow.settings import Settings
 
@@ -45,6 +45,8 @@ async def run_worker(settings: Settings, *, concurrency: int, stop: asyncio.Even
     broker.is_worker_process = True
     setattr(broker.state, WORKER_STATE, worker)
     await broker.startup()
+    if await reconcile(store):  # executions a worker of this host died holding: sent on at once
+        await reap_once(store, send, requeue_after_seconds=settings.requeue_after_seconds, queued_limit=0)
     receiver = asyncio.create_task(
         run_receiver_task(broker, max_async_tasks=concurrency, run_startup=False), name="receiver"
     )

@@ -23,9 +23,11 @@ from dataclasses import dataclass
 from typing import Final
 
 from tenantflow.engine.errors import ErrorCode
+from tenantflow.engine.record import utc_now
 from tenantflow.services.executions import ExecutionService, Run
 from tenantflow.store.audit import Actor
 from tenantflow.store.executions import Lease
+from tenantflow.store.reaper import expire_leases, running_owners
 from tenantflow.store.turns import tenants_in_turn
 from tenantflow.store.unit import Store
 
@@ -39,6 +41,30 @@ TENANTS_TRIED: Final = 8  # tenants a claim tries in turn before it gives up unt
 def worker_owner() -> str:
     """A lease owner no other process shares, even after a restart with the same pid."""
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+async def reconcile(store: Store, host: str | None = None) -> int:
+    """At a worker's start: end now the leases that workers of this host which no longer run still hold
+    (a worker killed and started again, most often), instead of when they run out, so the reaper hands
+    their executions on at its next round; how many. A process that still exists keeps its leases, also
+    when its pid was reused: a lease lost by mistake would cost a node run twice."""
+    host = host or socket.gethostname()
+    ended = 0
+    for owner in await running_owners(store.database, host):
+        pid = owner[len(host) + 1 :].partition(":")[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _process_exists(int(pid)):
+            ended += await expire_leases(store.database, owner, utc_now())
+    return ended
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 @dataclass(frozen=True, slots=True)

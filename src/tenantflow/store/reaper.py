@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 
 from tenantflow.engine.errors import ErrorCode
 from tenantflow.store.database import Database
@@ -87,3 +87,35 @@ async def stale_executions(
         lapsed = [(row.since, row) for row in await session.execute(expired)]
     merged = sorted([*waiting, *lapsed], key=lambda pair: (pair[0], pair[1].id))[:limit]
     return [Stale(row.tenant_id, row.id, row.status, row.attempt) for _, row in merged]
+
+
+async def running_owners(database: Database, host: str, *, limit: int = MAX_STALE_LIMIT) -> list[str]:
+    """The lease owners (``host:pid:random``) of running executions on ``host``: what a worker starting
+    there checks for processes that died holding leases."""
+    checked_limit(limit, MAX_STALE_LIMIT)
+    query = (
+        select(Execution.lease_owner)
+        .where(Execution.status == "running", Execution.lease_owner.startswith(f"{host}:", autoescape=True))
+        .distinct()
+        .limit(limit)
+    )
+    async with database.transaction(SYSTEM, read_only=True) as session:
+        return [owner for owner in await session.scalars(query) if owner is not None]
+
+
+async def expire_leases(database: Database, owner: str, now: datetime) -> int:
+    """End the leases ``owner`` holds now instead of when they run out, so that the reaper's next round
+    hands its executions to a live worker; how many. Only for an owner known to be dead: its writes are
+    fenced by the attempt the takeover adds, not by this."""
+    async with database.transaction(SYSTEM) as session:
+        result = await session.execute(
+            update(Execution)
+            .where(
+                Execution.status == "running",
+                Execution.lease_owner == owner,
+                Execution.lease_expires_at > now,
+            )
+            .values(lease_expires_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    return int(getattr(result, "rowcount", 0) or 0)
