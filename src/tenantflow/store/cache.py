@@ -22,7 +22,7 @@ import contextlib
 import hashlib
 import json
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Protocol, cast
+from typing import Any, Final, Protocol, cast
 from urllib.parse import quote
 
 from cachetools import LRUCache, TLRUCache, TTLCache
@@ -160,6 +160,16 @@ class MemoryWarmCache:
         self._entries.clear()
 
 
+# INCR and EXPIRE each key (KEYS), with the TTL in ARGV[1].
+_INCR_ALL: Final = """
+for _, key in ipairs(KEYS) do
+    redis.call('INCR', key)
+    redis.call('EXPIRE', key, ARGV[1])
+end
+return #KEYS
+"""
+
+
 class RedisWarmCache:
     """The warm tier shared by every process; the key prefix lets deployments (or test runs) share a DB.
 
@@ -169,6 +179,7 @@ class RedisWarmCache:
     def __init__(self, redis_url: str, *, prefix: str = "tf:") -> None:
         self._redis = Redis.from_url(redis_url)
         self._prefix = prefix
+        self._incr_all = self._redis.register_script(_INCR_ALL)
 
     async def get(self, key: str) -> Any | None:
         raw = await self._redis.get(self._prefix + key)
@@ -189,11 +200,9 @@ class RedisWarmCache:
         return int(value)
 
     async def incr_all(self, keys: Sequence[str]) -> None:
-        async with self._redis.pipeline(transaction=True) as pipe:
-            for key in keys:
-                pipe.incr(self._prefix + key)
-                pipe.expire(self._prefix + key, round(COUNTER_TTL))
-            await pipe.execute()
+        """One script call, atomic as a MULTI is: every execution's commit bumps three counters, and
+        redis-py spends about 0.1 ms of CPU packing and parsing each command of a pipeline."""
+        await self._incr_all(keys=[self._prefix + key for key in keys], args=[round(COUNTER_TTL)])
 
     async def get_int(self, key: str) -> int:
         raw = await self._redis.getex(self._prefix + key, ex=round(COUNTER_TTL))
