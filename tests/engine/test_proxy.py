@@ -53,7 +53,9 @@ def _link(*names: str) -> dict[str, Any]:
     return {a: {"main": [[{"node": b, "type": "main", "index": 0}]]} for a, b in pairwise(names)}
 
 
-async def probe(probes: dict[str, str], item: int = 0) -> dict[str, Any]:
+async def probe(
+    probes: dict[str, str], item: int = 0, context: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Start -> Function (testData) -> Rename (Set) -> End (probe), like n8n's base fixture."""
     rename = {
         "assignments": {
@@ -75,7 +77,7 @@ async def probe(probes: dict[str, str], item: int = 0) -> dict[str, Any]:
         "nodes": nodes,
         "connections": _link("Start", "Function", "Rename", "End"),
     }
-    record = await execute(document, registry=_registry(), variables={}, context={"tenant": "t1"})
+    record = await execute(document, registry=_registry(), variables={}, context=context or {"tenant": "t1"})
     assert record.status == "success", record.error
     return record.state["End"].output[0][0]["json"]
 
@@ -168,3 +170,21 @@ async def test_expressions_never_reach_python_objects_through_the_proxy() -> Non
     )
     for value in got.values():
         assert value in (None, {}) or str(value).startswith("error:")
+
+
+@pytest.mark.parametrize(
+    ("trigger", "mode"),
+    [
+        (None, "test"),  # run by hand (tenantflow run, or a host that says nothing)
+        ({"kind": "manual", "metadata": {}}, "test"),
+        ({"kind": "webhook", "metadata": {"test": True}}, "test"),  # a test webhook URL
+        ({"kind": "webhook", "metadata": {}}, "production"),
+        ({"kind": "schedule", "metadata": {"tick": "2026-12-06T00:00:00+00:00"}}, "production"),
+    ],
+)
+async def test_execution_mode_is_n8ns_test_or_production(trigger: dict[str, Any] | None, mode: str) -> None:
+    context: dict[str, Any] = {"tenant": "t1"} if trigger is None else {"tenant": "t1", "trigger": trigger}
+    seen = await probe(
+        {"mode": "={{ $execution.mode }}", "id": "={{ typeof $execution.id }}"}, context=context
+    )
+    assert seen == {"mode": mode, "id": "string"}

@@ -363,7 +363,7 @@ _BUILDERS: dict[str, Callable[[ExpressionScope], Any]] = {
     "$context": lambda s: dict(s.base.context),
     "$vars": lambda s: s.base.variables,
     "$workflow": lambda s: s.workflow_view(),
-    "$execution": lambda s: {"id": s.base.execution_id, "mode": "manual"},
+    "$execution": lambda s: {"id": s.base.execution_id, "mode": execution_mode(s.base.context)},
     "$runIndex": lambda s: s.base.run_index,
     "$itemIndex": lambda s: s.item_index,
     "$now": lambda s: make_date(s.now()),
@@ -377,3 +377,15 @@ _BUILDERS: dict[str, Callable[[ExpressionScope], Any]] = {
     "$position": lambda s: s.item_index,
     "$index": lambda s: s.item_index,
 }
+
+
+def execution_mode(context: Mapping[str, Any]) -> str:
+    """n8n's ``$execution.mode``: ``test`` for a run someone started by hand (no trigger in the host's
+    context, a manual one, or a test webhook), ``production`` for one a trigger started."""
+    trigger = context.get("trigger")
+    if not isinstance(trigger, Mapping):
+        return "test"
+    metadata = trigger.get("metadata")
+    tested = isinstance(metadata, Mapping) and metadata.get("test") is True
+    return "test" if tested or trigger.get("kind") in (None, "manual") else "production"
+
