@@ -332,6 +332,19 @@ async def test_last_node_answers_with_its_first_items_json(site: Site) -> None:
     assert response.json()["greeting"] == "hello ada"
 
 
+async def test_a_call_starts_the_run_at_its_webhook_node_not_the_first_trigger(site: Site) -> None:
+    where = path()
+    document = hook(where, mode="lastNode", after=[greet()])
+    manual = {"id": "m1", "name": "By hand", "type": "n8n-nodes-base.manualTrigger", "typeVersion": 1}
+    document["nodes"] = [{**manual, "position": [0, 200]}, *document["nodes"]]  # the first trigger now
+    await site.create(document)
+    response = await site.client.post(f"/webhook/{site.a}/{where}", json={"who": "ada"})
+    assert response.status_code == 200 and response.json()["greeting"] == "hello ada", response.text
+    async with site.store.unit(Actor(site.a), read_only=True) as unit:
+        view = await unit.executions.get(response.headers["x-execution-id"])
+    assert set(view.state) == {"Webhook", "Greet"}
+
+
 async def test_last_node_all_entries_and_no_data(site: Site) -> None:
     where, quiet = path(), path()
     await site.create(hook(where, mode="lastNode", responseData="allEntries"))

@@ -126,6 +126,21 @@ async def test_a_due_tick_starts_one_schedule_execution_per_tenant(
     assert clock.output[0][0]["json"] == execution.input["triggerData"]  # the tick's item, not the start's
 
 
+async def test_a_tick_starts_the_run_at_its_schedule_trigger_not_the_first_trigger(
+    store: Store, service: ExecutionService, scheduler: Scheduler
+) -> None:
+    actor = await tenant(store, "second")
+    document = cron()
+    manual = {"id": "m1", "name": "By hand", "type": "n8n-nodes-base.manualTrigger", "typeVersion": 1}
+    document["nodes"] = [{**manual, "position": [0, 200]}, *document["nodes"]]
+    workflow_id, created = await saved(store, actor, document)
+    [fired] = of(await scheduler.run_once(second(created, 3)), workflow_id)
+    assert fired.execution_id is not None
+    view = await service.wait(actor.tenant_id, fired.execution_id, 10)
+    assert view is not None and view.status == "success"
+    assert set(view.state) == {"Clock", "Done"}
+
+
 async def test_three_schedulers_at_the_same_instants_start_each_tick_once(
     store: Store, database_url: str, keyring: Keyring
 ) -> None:

@@ -388,4 +388,3 @@ def execution_mode(context: Mapping[str, Any]) -> str:
     metadata = trigger.get("metadata")
     tested = isinstance(metadata, Mapping) and metadata.get("test") is True
     return "test" if tested or trigger.get("kind") in (None, "manual") else "production"
-

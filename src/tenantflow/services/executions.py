@@ -193,6 +193,7 @@ class ExecutionService:
         idempotency_key: str | None = None,
         trigger_kind: TriggerKind = "manual",
         trigger_metadata: Mapping[str, Any] | None = None,
+        start_node: str | None = None,
         durable: bool = True,
         require_enabled: bool = True,
     ) -> ExecutionSummary:
@@ -200,7 +201,9 @@ class ExecutionService:
         returns the execution it made first (also when both arrive at once). With ``durable=False`` the run
         starts before its row is committed (see :meth:`_launch`): for a caller that waits for the end.
         ``trigger_metadata`` is stored with the trigger kind (``$execution``'s trigger, the record's input);
-        ``require_enabled=False`` runs a disabled workflow too, as n8n runs sub-workflows."""
+        ``require_enabled=False`` runs a disabled workflow too, as n8n runs sub-workflows. ``start_node``
+        (a node's name or id) is the trigger that fired, where the run starts; by default the first enabled
+        trigger."""
         if trigger_kind not in get_args(TriggerKind):
             raise InvalidRequestError(
                 ErrorCode.INVALID_VALUE,
@@ -218,6 +221,8 @@ class ExecutionService:
             "request": request_data(request),
             "trigger": {"kind": trigger_kind, "metadata": dict(trigger_metadata or {})},
         }
+        if start_node is not None:
+            stored_input["startNode"] = start_node
         plan: _Plan | None = None
         async with self.store.unit(actor, read_only=True) as unit:
             workflow = await unit.workflows.get_for(workflow_id, "workflow.execute")
@@ -600,6 +605,7 @@ class ExecutionService:
             resume=plan.resume,
             workflow_loader=workflow_loader(self.store, run.actor),
             workflow_starter=self._workflow_starter(run),
+            start_node=_start_node(plan),
             static_data=plan.static.data if plan.static is not None else None,
         )
         run.execution = execution
@@ -705,6 +711,19 @@ class ExecutionService:
             else {},
             logs=list(record.logs) if record is not None else [],
         )
+
+
+def _start_node(plan: _Plan) -> str | None:
+    """The name of the node the stored input says fired (by name, else id, as connections resolve), if the
+    version this run executes still has it enabled; else the engine's default start."""
+    wanted = plan.input.get("startNode")
+    if not isinstance(wanted, str):
+        return None
+    nodes = [node for node in plan.compiled.definition.nodes if not node.disabled]
+    found = next((n for n in nodes if n.name == wanted), None) or next(
+        (n for n in nodes if n.id == wanted), None
+    )
+    return None if found is None else found.name
 
 
 def _silence_if_lost(run: Run, future: asyncio.Future[ExecutionSummary]) -> None:

@@ -340,6 +340,7 @@ class Scheduler:
                     "node": trigger.node_id,
                     "rule": trigger.rule,
                 },
+                start_node=trigger.node_id,
                 idempotency_key=idempotency_key(key),
             )
         except StoreError as error:

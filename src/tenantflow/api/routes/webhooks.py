@@ -111,6 +111,7 @@ async def _serve(request: Request, tenant: str, path: str, *, test: bool) -> Res
         request={"method": request.method, **item},
         trigger_kind="webhook",
         trigger_metadata={"test": True} if test else None,
+        start_node=str(target.node.get("name") or target.node.get("id")),
         durable=mode != "lastNode",  # the others answer while the run goes on: its row must be there
         require_enabled=not test,
     )
