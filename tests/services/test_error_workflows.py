@@ -118,6 +118,19 @@ async def test_a_failure_hands_the_error_trigger_n8ns_summary(
     assert len(await executions_of(store, actor, handler)) == 1
 
 
+async def test_the_run_starts_at_the_error_trigger_whatever_trigger_comes_first(
+    store: Store, service: ExecutionService, actor: Actor
+) -> None:
+    handler = await saved(store, actor, error_workflow(node("Start", "manualTrigger")))
+    failed = await run(service, actor, await saved(store, actor, failing(handler)), trigger_kind="webhook")
+
+    handled = await the_error_run(service, actor, handler)
+
+    assert handled.status == "success", handled.error
+    assert set(handled.state) == {"On Error", "Handle"}
+    assert handled.state["On Error"].output[0][0]["json"]["execution"]["id"] == failed.id
+
+
 async def test_a_timeout_and_a_retry_say_so(store: Store, service: ExecutionService, actor: Actor) -> None:
     handler = await saved(store, actor, error_workflow())
     slow = failing(handler, wait(5))
@@ -235,12 +248,7 @@ async def test_what_cannot_run_is_noted_on_the_failed_execution(
         (
             await saved(store, actor, error_workflow(trigger="noOp")),
             "WORKFLOW_NOT_EXECUTABLE",
-            "no enabled trigger",
-        ),
-        (
-            await saved(store, actor, error_workflow(node("Start", "manualTrigger"))),
-            "WORKFLOW_NOT_EXECUTABLE",
-            "its first trigger is 'Start'",
+            "no enabled Error Trigger",
         ),
         ("no-such-workflow", "WORKFLOW_NOT_FOUND", "not found"),
         (42, "INVALID_VALUE", "must be a workflow id"),

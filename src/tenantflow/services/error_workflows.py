@@ -22,9 +22,9 @@ What fires it (n8n's ``executeErrorWorkflow`` and its lifecycle hooks):
 
 What does not run, with nothing started: the settings name no workflow of this tenant (another tenant's id
 reads as not found, ``WORKFLOW_NOT_FOUND``), a value that is not an id (``INVALID_VALUE``), a disabled one
-(``WORKFLOW_DISABLED``), one that is not valid (``VALIDATION_STATUS_INVALID``), one that does not start from
-an Error Trigger (``WORKFLOW_NOT_EXECUTABLE``: a run starts at the first enabled trigger, so another trigger
-before it would get the summary), or the service is shutting down (``SERVICE_UNAVAILABLE``). Each is noted
+(``WORKFLOW_DISABLED``), one that is not valid (``VALIDATION_STATUS_INVALID``), one without an enabled
+Error Trigger (``WORKFLOW_NOT_EXECUTABLE``; the run starts at its first Error Trigger, whatever triggers come
+before it), or the service is shutting down (``SERVICE_UNAVAILABLE``). Each is noted
 in the tenant's audit log as ``execution.errorWorkflow`` on the failed execution, with its code; a started
 error workflow is noted there too (``outcome: ok``, ``details: {errorWorkflowId, executionId}``). A failed
 execution starts its error workflow at most once (an idempotency key made from its id).
@@ -84,12 +84,13 @@ async def _start(service: ExecutionService, actor: Actor, failed: ExecutionView)
         return
     target, workflow_name = named
     try:
-        await _check_target(service.store, actor, target)
+        start = await _check_target(service.store, actor, target)
         summary = await service.submit(
             actor,
             target,
             trigger_data=error_item(actor.tenant_id, failed, workflow_name),
             trigger_kind="error",
+            start_node=start,
             idempotency_key=f"error-workflow:{failed.id}",
         )
     except StoreError as error:
@@ -115,10 +116,10 @@ async def _named(unit: Unit, failed: ExecutionView) -> tuple[Any, str] | None:
     return None if target in (None, "") else (target, str(document.get("name") or workflow.name))
 
 
-async def _check_target(store: Store, actor: Actor, target: Any) -> None:
-    """Refuse what ``submit`` would not: a value that is no id, an id this tenant does not have (another
-    tenant's reads as not found, as a plain read does everywhere), a workflow without an Error Trigger to
-    start from. Enabled and valid are ``submit``'s own checks."""
+async def _check_target(store: Store, actor: Actor, target: Any) -> str:
+    """The Error Trigger the run starts from; refuse what ``submit`` would not: a value that is no id, an
+    id this tenant does not have (another tenant's reads as not found, as a plain read does everywhere), a
+    workflow without an enabled Error Trigger. Enabled and valid are ``submit``'s own checks."""
     if not isinstance(target, str):
         raise InvalidRequestError(
             ErrorCode.INVALID_VALUE,
@@ -127,24 +128,24 @@ async def _check_target(store: Store, actor: Actor, target: Any) -> None:
         )
     async with store.unit(actor, read_only=True) as unit:
         document = (await unit.workflows.get(target)).document()
-    first = _first_trigger(document, store.registry)
-    if first is None or first[1] != ERROR_TRIGGER:
-        where = "it has no enabled trigger" if first is None else f"its first trigger is {first[0]!r}"
+    start = _error_trigger(document, store.registry)
+    if start is None:
         raise ConflictError(
             ErrorCode.WORKFLOW_NOT_EXECUTABLE,
-            f"workflow {target!r} does not start from an Error Trigger ({where})",
+            f"workflow {target!r} has no enabled Error Trigger to start from",
             details={"id": target},
         )
+    return start
 
 
-def _first_trigger(document: Mapping[str, Any], registry: NodeRegistry) -> tuple[str, str] | None:
-    """The name and type of the enabled trigger a run of ``document`` starts from (the first one)."""
+def _error_trigger(document: Mapping[str, Any], registry: NodeRegistry) -> str | None:
+    """The name of the first enabled Error Trigger of ``document``, whatever triggers come before it."""
     for node in document.get("nodes") or []:
         if not isinstance(node, Mapping) or node.get("disabled") is True:
             continue
         found = registry.get(str(node.get("type")))
-        if found is not None and found.is_trigger:
-            return str(node.get("name")), found.type
+        if found is not None and found.type == ERROR_TRIGGER:
+            return str(node.get("name"))
     return None
 
 
