@@ -418,6 +418,27 @@ async def test_a_binary_body_reaches_the_item_as_a_file(site: Site) -> None:
     assert texted.json()[0]["body"] == "a,b\n1,2"
 
 
+async def test_first_entry_binary_answers_with_the_first_items_file(site: Site) -> None:
+    echo, named, missing = path(), path(), path()
+    await site.create(hook(echo, mode="lastNode", responseData="firstEntryBinary"))
+    options = {"responseBinaryPropertyName": "upload", "binaryPropertyName": "upload"}
+    await site.create(hook(named, mode="lastNode", responseData="firstEntryBinary", options=options))
+    await site.create(hook(missing, mode="lastNode", responseData="firstEntryBinary"))
+    image = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
+
+    for where in (echo, named):
+        sent = await site.client.post(
+            f"/webhook/{site.a}/{where}", content=image, headers={"Content-Type": "image/png"}
+        )
+        assert sent.status_code == 200 and sent.content == image, sent.text
+        assert sent.headers["content-type"] == "image/png"
+        assert sent.headers["x-content-type-options"] == "nosniff"
+    error = expect_error(
+        await site.client.post(f"/webhook/{site.a}/{missing}", json={"a": 1}), 500, "WEBHOOK_NO_RESPONSE"
+    )
+    assert error["message"] == "The first item has no binary property 'data'"
+
+
 async def test_a_form_body_is_parsed(site: Site) -> None:
     where = path()
     await site.create(hook(where, mode="lastNode"))

@@ -41,12 +41,13 @@ from sqlalchemy.exc import IntegrityError
 from tenantflow.engine.errors import ErrorCode
 from tenantflow.engine.record import NodeState, utc_now
 from tenantflow.services.events import EXECUTION_FINISHED, WEBHOOK_RESPONSE
+from tenantflow.store.audit import Actor
 from tenantflow.store.documents import WorkflowView
 from tenantflow.store.errors import ConflictError, InvalidRequestError, StoreError
 from tenantflow.store.executions import ExecutionView
 from tenantflow.store.models import WebhookTest
 from tenantflow.store.secrets import Keyring
-from tenantflow.store.unit import Unit
+from tenantflow.store.unit import Store, Unit
 from tenantflow.store.webhooks import (
     AUTHENTICATIONS,
     PARAM,
@@ -191,8 +192,9 @@ def on_received(target: Target) -> Answer:
     return Answer(target.status_code, STARTED)
 
 
-def after_last_node(target: Target, view: ExecutionView) -> Answer:
-    """The ``lastNode`` answer from the finished execution: the first output of the node that ended last."""
+async def after_last_node(store: Store, actor: Actor, target: Target, view: ExecutionView) -> Answer:
+    """The ``lastNode`` answer from the finished execution: the first output of the node that ended last
+    (its first item's JSON, all items', the first item's file, or nothing, as ``responseData`` says)."""
     _check_succeeded(view)
     last: NodeState | None = None
     for state in view.state.values():  # in the order the nodes ran: the last of those that ended last
@@ -203,13 +205,17 @@ def after_last_node(target: Target, view: ExecutionView) -> Answer:
     if last is None:
         raise NoAnswer("No item to return was found")
     items = last.output[0] if last.output else []
+    if target.parameters.get("responseData") == "firstEntryBinary":
+        return await _first_file(store, actor, target, view, items)
     data = target.parameters.get("responseData", "firstEntryJson")
     if data == "noData" or target.options.get("noResponseBody") is True:
         return Answer(target.status_code, empty=True)
     if data == "allEntries":
         return Answer(target.status_code, [item.get("json", {}) for item in items])
     if data != "firstEntryJson":
-        raise NoAnswer(f"responseData {data!r} is not served yet; use firstEntryJson, allEntries or noData")
+        raise NoAnswer(
+            f"responseData {data!r} is not one of firstEntryJson, allEntries, firstEntryBinary, noData"
+        )
     if not items:
         raise NoAnswer("No item to return was found")
     body = items[0].get("json", {})
@@ -220,6 +226,22 @@ def after_last_node(target: Target, view: ExecutionView) -> Answer:
     if isinstance(media, str) and media and isinstance(body, str):
         return Answer(target.status_code, content=body.encode(), media_type=media)
     return Answer(target.status_code, body)
+
+
+async def _first_file(
+    store: Store, actor: Actor, target: Target, view: ExecutionView, items: list[Any]
+) -> Answer:
+    """``firstEntryBinary``: the bytes of the first item's file under ``options.responseBinaryPropertyName``
+    (``data`` by default), with its media type, as n8n answers; read from the execution's stored files."""
+    name = target.options.get("responseBinaryPropertyName") or "data"
+    entries = items[0].get("binary") if items and isinstance(items[0], Mapping) else None
+    entry = entries.get(name) if isinstance(entries, Mapping) else None
+    if not isinstance(entry, Mapping) or not isinstance(entry.get("id"), str):
+        raise NoAnswer(f"The first item has no binary property {name!r}")
+    async with store.unit(actor, read_only=True) as unit:
+        stored = await unit.executions.binary(view.id, entry["id"])
+    headers = {"X-Content-Type-Options": "nosniff"}
+    return Answer(target.status_code, content=stored.data, headers=headers, media_type=stored.mime_type)
 
 
 # ----- test webhooks: /webhook-test/, one call while a workflow listens ------------------------------------

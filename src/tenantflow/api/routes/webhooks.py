@@ -130,7 +130,7 @@ async def _serve(request: Request, tenant: str, path: str, *, test: bool) -> Res
     try:
         if mode == "responseNode":
             raise service.without_response(view)
-        answer = service.after_last_node(target, view)
+        answer = await service.after_last_node(runtime.store, actor, target, view)
     except service.NoAnswer as error:
         raise ApiError(
             500,
