@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete
 
-from tenantflow.store import workers
 from tenantflow.store.database import Database
 from tenantflow.store.errors import InvalidRequestError
 from tenantflow.store.models import Execution, Tenant, WorkerProcess
@@ -178,12 +177,13 @@ async def test_queue_stats_count_and_age_across_tenants(database: Database) -> N
     assert (later.oldest_queued_seconds, later.expired_leases, later.live_workers) == (130.0, 2, 0)
 
 
-async def test_queue_stats_stop_at_their_bounds(database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Counts stop at COUNT_LIMIT; the oldest queued execution is looked for in TENANT_PROBES tenants."""
+async def test_queue_stats_stop_at_their_bounds(database: Database) -> None:
+    """Counts stop at ``count_limit``; the oldest queued execution is looked for in ``tenant_probes``
+    tenants."""
     first, second, third = sorted([await tenant(database, name) for name in "xyz"])
     for tenant_id, seconds in ((first, 10), (second, 20), (third, 90)):
         await execution(database, tenant_id, "queued", created=T0 - timedelta(seconds=seconds))
-    monkeypatch.setattr(workers, "COUNT_LIMIT", 2)
-    monkeypatch.setattr(workers, "TENANT_PROBES", 2)
-    bounded = await stats(database)
+    bounded = await queue_stats(
+        database, T0, lease_seconds=LEASE, live_within_seconds=LIVE_WITHIN, count_limit=2, tenant_probes=2
+    )
     assert (bounded.queued, bounded.oldest_queued_seconds) == (2, 20.0)

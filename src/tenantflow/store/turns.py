@@ -15,9 +15,9 @@ the running counts from the ``(status, lease_expires_at)`` index, bounded by the
 from __future__ import annotations
 
 import random
-from typing import Final
+from typing import Any, Final
 
-from sqlalchemy import func, select, text
+from sqlalchemy import CTE, ColumnElement, func, literal, select
 
 from tenantflow.store.database import Database
 from tenantflow.store.models import Execution
@@ -25,23 +25,32 @@ from tenantflow.store.queries import checked_limit
 from tenantflow.store.tenancy import SYSTEM
 
 MAX_TENANTS_SCANNED: Final = 1_000  # tenants with a backlog read per question; the rest wait a round
-_WAITING_TENANTS: Final = text(
-    """
-    WITH RECURSIVE waiting(tenant_id) AS (
-        SELECT min(tenant_id) FROM executions WHERE status = 'queued'
-        UNION ALL
-        SELECT (SELECT min(e.tenant_id) FROM executions e
-                WHERE e.status = 'queued' AND e.tenant_id > waiting.tenant_id)
-        FROM waiting WHERE waiting.tenant_id IS NOT NULL
-    )
-    SELECT tenant_id FROM waiting WHERE tenant_id IS NOT NULL LIMIT :scanned
-    """
-)
+_QUEUED: Final = Execution.status == "queued"
 _RUNNING_BY_TENANT: Final = (
     select(Execution.tenant_id, func.count())
     .where(Execution.status == "running")
     .group_by(Execution.tenant_id)
 )
+
+
+def backlog(probes: int = MAX_TENANTS_SCANNED) -> CTE:
+    """The tenants with queued executions (column ``tenant_id``, a last row None), in tenant order, at most
+    ``probes`` of them: a loose index scan of the queued rows' partial index ``(tenant_id, created_at,
+    id)``, one probe per tenant, never a read of the backlog itself."""
+    first = select(first_queued(Execution.tenant_id).label("tenant_id"), literal(1).label("depth"))
+    tenants = first.cte("backlog", recursive=True)
+    return tenants.union_all(
+        select(
+            first_queued(Execution.tenant_id, Execution.tenant_id > tenants.c.tenant_id),
+            tenants.c.depth + 1,
+        ).where(tenants.c.tenant_id.is_not(None), tenants.c.depth < probes)
+    )
+
+
+def first_queued(column: Any, *where: ColumnElement[bool]) -> Any:
+    """The least ``column`` of the queued executions that match ``where``: one index probe, ``ORDER BY
+    … LIMIT 1`` (``min()`` would read the whole range on some planners)."""
+    return select(column).where(_QUEUED, *where).order_by(column).limit(1).scalar_subquery()
 
 
 async def tenants_in_turn(
@@ -51,7 +60,10 @@ async def tenants_in_turn(
     ``tenant_limit`` executions are left out (they wait for one to end)."""
     checked_limit(limit, MAX_TENANTS_SCANNED)
     async with database.transaction(SYSTEM, read_only=True) as session:
-        waiting = (await session.execute(_WAITING_TENANTS, {"scanned": MAX_TENANTS_SCANNED})).scalars().all()
+        tenants = backlog()
+        waiting = (
+            await session.scalars(select(tenants.c.tenant_id).where(tenants.c.tenant_id.is_not(None)))
+        ).all()
         if len(waiting) < 2 and tenant_limit is None:
             return list(waiting)  # nothing to order, nobody left out
         running = {tenant: count for tenant, count in await session.execute(_RUNNING_BY_TENANT)}

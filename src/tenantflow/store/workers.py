@@ -28,6 +28,7 @@ from tenantflow.store.database import Database
 from tenantflow.store.models import Execution, WorkerProcess
 from tenantflow.store.queries import checked_limit
 from tenantflow.store.tenancy import SYSTEM
+from tenantflow.store.turns import backlog, first_queued
 
 FORGET_AFTER: Final = timedelta(hours=1)
 """Rows of workers unseen this long are deleted: long enough for an operator to see what went away."""
@@ -162,10 +163,18 @@ async def list_workers(database: Database, *, limit: int = 100) -> list[WorkerVi
 
 
 async def queue_stats(
-    database: Database, now: datetime, *, lease_seconds: float, live_within_seconds: float
+    database: Database,
+    now: datetime,
+    *,
+    lease_seconds: float,
+    live_within_seconds: float,
+    count_limit: int = COUNT_LIMIT,
+    tenant_probes: int = TENANT_PROBES,
 ) -> QueueStats:
     """The queue's figures at ``now``. ``lease_seconds`` is the leases' length (their age is how long ago
-    one was renewed: its expiry less that); a worker is live when seen within ``live_within_seconds``."""
+    one was renewed: its expiry less that); a worker is live when seen within ``live_within_seconds``.
+    Counts stop at ``count_limit``; the oldest queued execution is looked for in ``tenant_probes``
+    tenants."""
     live = (
         select(WorkerProcess.concurrency, WorkerProcess.running)
         .where(WorkerProcess.last_seen_at >= now - timedelta(seconds=live_within_seconds))
@@ -178,11 +187,11 @@ async def queue_stats(
         func.coalesce(func.sum(live.c.running), 0),
     )
     async with database.transaction(SYSTEM, read_only=True) as session:
-        queued = await session.scalar(_capped_count(_QUEUED))
-        oldest_queued = await session.scalar(_oldest_queued())
-        running = await session.scalar(_capped_count(_RUNNING))
+        queued = await session.scalar(_capped_count(count_limit, _QUEUED))
+        oldest_queued = await session.scalar(_oldest_queued(tenant_probes))
+        running = await session.scalar(_capped_count(count_limit, _RUNNING))
         next_expiry = await session.scalar(select(func.min(Execution.lease_expires_at)).where(_RUNNING))
-        expired = await session.scalar(_capped_count(_RUNNING, Execution.lease_expires_at < now))
+        expired = await session.scalar(_capped_count(count_limit, _RUNNING, Execution.lease_expires_at < now))
         workers, capacity, busy = (await session.execute(live_totals)).one()
     last_renewed = None if next_expiry is None else next_expiry - timedelta(seconds=lease_seconds)
     return QueueStats(
@@ -202,33 +211,20 @@ def _seconds_since(moment: datetime | None, now: datetime) -> float | None:
     return None if moment is None else max(0.0, (now - moment).total_seconds())
 
 
-def _capped_count(*where: ColumnElement[bool]) -> Select[int]:
-    """How many executions match ``where``, counted up to :data:`COUNT_LIMIT`."""
-    matching = select(literal(1).label("one")).select_from(Execution).where(*where).limit(COUNT_LIMIT)
+def _capped_count(limit: int, *where: ColumnElement[bool]) -> Select[int]:
+    """How many executions match ``where``, counted up to ``limit``."""
+    matching = select(literal(1).label("one")).select_from(Execution).where(*where).limit(limit)
     return select(func.count()).select_from(matching.subquery())
 
 
-def _oldest_queued() -> Select[datetime | None]:
-    """The oldest queued execution's ``created_at``: a loose index scan of the queued rows' partial index
-    ``(tenant_id, created_at, id)``. A recursive step finds the next tenant with a backlog (one probe), a
-    second probe that tenant's oldest; :data:`TENANT_PROBES` tenants at most."""
-    first = select(_first_queued(Execution.tenant_id).label("tenant_id"), literal(1).label("depth"))
-    backlog = first.cte("backlog", recursive=True)
-    backlog = backlog.union_all(
-        select(
-            _first_queued(Execution.tenant_id, Execution.tenant_id > backlog.c.tenant_id),
-            backlog.c.depth + 1,
-        ).where(backlog.c.tenant_id.is_not(None), backlog.c.depth < TENANT_PROBES)
-    )
-    oldest = _first_queued(Execution.created_at, Execution.tenant_id == backlog.c.tenant_id)
-    per_tenant = select(oldest.label("oldest")).where(backlog.c.tenant_id.is_not(None)).subquery()
+def _oldest_queued(tenant_probes: int) -> Select[datetime | None]:
+    """The oldest queued execution's ``created_at``: the oldest of each tenant with a backlog (a probe of
+    the queued rows' partial index per tenant, :func:`~tenantflow.store.turns.backlog`), at most
+    ``tenant_probes`` tenants."""
+    tenants = backlog(tenant_probes)
+    oldest = first_queued(Execution.created_at, Execution.tenant_id == tenants.c.tenant_id)
+    per_tenant = select(oldest.label("oldest")).where(tenants.c.tenant_id.is_not(None)).subquery()
     return select(func.min(per_tenant.c.oldest))
-
-
-def _first_queued(column: Any, *where: ColumnElement[bool]) -> Any:
-    """The least ``column`` of the queued executions that match ``where``: one index probe, ``ORDER BY
-    … LIMIT 1`` (``min()`` would read the whole range on some planners)."""
-    return select(column).where(_QUEUED, *where).order_by(column).limit(1).scalar_subquery()
 
 
 def _upsert(dialect: str, worker: WorkerIdentity, *, running: int, now: datetime) -> Any:
