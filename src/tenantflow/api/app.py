@@ -94,7 +94,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     errors.install(app)
-    for router in (system, workflows, executions, secrets, identity, webhooks):
+    # Routes are tried in order (FastAPI 0.165 spends 5-10 µs on each that does not match) and no two
+    # routers' paths overlap: the hottest paths first, execute (the first route) and the webhooks.
+    for router in (executions, webhooks, workflows, system, secrets, identity):
         app.include_router(router.router)
     if settings.cors_origins:
         app.add_middleware(

@@ -245,7 +245,8 @@ class ExecutionService:
     async def wait(self, tenant_id: str, execution_id: str, timeout: float) -> ExecutionView | None:
         """The finished execution, or None if it has not ended within ``timeout`` seconds. One that another
         process runs is followed on the bus, which hears its end at once when the bus crosses processes
-        (Redis); the store is read when the bus says it ended, and polled when the bus knows nothing of it."""
+        (Redis), with the stored execution the runner just committed in the event; the store is polled
+        when the bus knows nothing of it."""
         run = self._runs.get((tenant_id, execution_id))
         if run is not None:
             try:
@@ -259,7 +260,7 @@ class ExecutionService:
                 async with asyncio.timeout(timeout):
                     async for event in self.bus.subscribe(tenant_id, execution_id):
                         if event.type == EXECUTION_FINISHED:
-                            break
+                            return ExecutionView.from_dict(event.data)
         while True:
             async with self.store.unit(Actor(tenant_id), read_only=True) as unit:
                 view = await unit.executions.get(execution_id)
@@ -573,10 +574,11 @@ class ExecutionService:
             summary = await self._writer.progress(
                 tenant_id, execution_id, logs=logs, finish=finish, lease=run.lease
             )
-            metrics.observe_execution(summary.status)
             view = self._view(run, summary, record)
-            await self.bus.publish(tenant_id, execution_id, run.event(EXECUTION_FINISHED, view.to_dict()))
             run.done.set_result(view)
+            await asyncio.sleep(0)  # a caller waiting in this process answers first; the rest is bookkeeping
+            metrics.observe_execution(summary.status)
+            await self.bus.publish(tenant_id, execution_id, run.event(EXECUTION_FINISHED, view.to_dict()))
             await start_error_workflow(self, tenant_id, view)  # never raises
         except Exception as error:
             run.done.set_exception(error)

@@ -135,6 +135,15 @@ class Database:
         async with lock:
             yield
 
+    @asynccontextmanager
+    async def driver(self) -> AsyncIterator[Any]:
+        """A pooled connection's driver connection (asyncpg's), outside any transaction: each statement
+        commits by itself. No session, so no tenant guard: only for a statement that binds its tenant from
+        its caller's unit (:func:`tenantflow.store.one_statement.write_finished`)."""
+        async with self.engine.connect() as connection:
+            raw = await connection.get_raw_connection()
+            yield raw.driver_connection
+
     async def dispose(self) -> None:
         if self._checkpointer is not None:
             self._checkpointer.stop()

@@ -138,6 +138,31 @@ class ExecutionView(ExecutionSummary):
             "logs": [entry.to_dict() for entry in self.logs],
         }
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ExecutionView:
+        """The inverse of :meth:`to_dict`: a view another process sent (its ``execution.finished`` event
+        carries the stored execution it just committed), so a waiting caller need not read it back."""
+        return cls(
+            id=data["id"],
+            workflow_id=data["workflowId"],
+            workflow_version=data["workflowVersion"],
+            status=data["status"],
+            trigger_kind=data["triggerKind"],
+            attempt=data["attempt"],
+            abort_requested=data["abortRequested"],
+            created_by=data["createdBy"],
+            created_at=_moment(data["createdAt"], "$.createdAt"),
+            started_at=_optional_moment(data["startTime"], "$.startTime"),
+            finished_at=_optional_moment(data["endTime"], "$.endTime"),
+            duration_ms=data["duration"],
+            error=data["error"],
+            idempotency_key=data["idempotencyKey"],
+            input=data["input"],
+            metrics=data["metrics"],
+            state={name: _node_state(node) for name, node in data["state"].items()},
+            logs=[_log_entry(entry, f"$.logs[{index}]") for index, entry in enumerate(data["logs"])],
+        )
+
 
 ExecutionPage = KeysetPage[ExecutionSummary]
 
@@ -791,13 +816,12 @@ class ExecutionRepository:
         files: binaries.Files,
     ) -> None:
         """Count, insert and audit a batch of runs that all ended. PostgreSQL: in one statement
-        (:mod:`.one_statement`), sent outside a transaction when the unit has done nothing else, which
-        saves BEGIN's and COMMIT's round trips (one statement is atomic by itself). SQLite: one statement
-        per table, sent to the driver directly in the unit's transaction (:mod:`.sqlite_writes`)."""
+        (:mod:`.one_statement`), sent on a connection of its own outside a transaction when the unit has
+        done nothing else, which saves BEGIN's and COMMIT's round trips (one statement is atomic by
+        itself). SQLite: one statement per table, sent to the driver directly in the unit's transaction
+        (:mod:`.sqlite_writes`)."""
         session = self.session
         database = self.unit.store.database
-        if database.dialect == "postgresql" and not session.in_transaction():
-            await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
         tables = {
             "executions": values,
             "nodes": _last_per_run(node_rows),
@@ -807,7 +831,9 @@ class ExecutionRepository:
         }
         counts = count_parameters(_counted_runs(finished), self.unit.tenant_id)
         if database.dialect == "postgresql":
-            counters, missing = await write_finished(session, self.unit.tenant_id, counts, tables)
+            alone = not session.in_transaction()  # the statement is then the whole transaction
+            target = database if alone else session
+            counters, missing = await write_finished(target, self.unit.tenant_id, counts, tables)
         else:
             dialect = database.engine.dialect
             counters, missing = await sqlite_writes.write_ended(session, dialect, counts, tables)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from typing import Any
 
 from tenantflow.engine.definition import extend
@@ -72,17 +73,17 @@ def scrubbed(value: Any) -> Any:
     return value
 
 
-def dumps(value: Any) -> str:
+def dumps(value: Any, default: Callable[[Any], Any] | None = None) -> str:
     """The engines' JSON serializer: plain ``json.dumps`` unless the text would carry a NUL or a non-finite
-    number.
+    number. ``default`` converts what JSON has no type for, as ``json.dumps`` calls it.
 
     The check is a substring search of text already produced; an escaped backslash followed by
     ``u0000`` can match it too, which only costs one needless (and harmless) scrub.
     """
     try:
-        text = json.dumps(value, allow_nan=False)
+        text = json.dumps(value, allow_nan=False, default=default)
     except ValueError:  # NaN or Infinity in recorded data: stored as null, never a failed save
-        return json.dumps(scrubbed(value))
+        return json.dumps(scrubbed(value), default=default)
     if _ESCAPED_NUL in text:
-        text = json.dumps(scrubbed(value))
+        text = json.dumps(scrubbed(value), default=default)
     return text

@@ -64,7 +64,8 @@ class Store:
                     yield unit
                     if unit.opened:
                         await write_queued(unit.session)
-                        await unit.session.commit()
+                        if unit.session.in_transaction():  # else nothing began: no commit to pay for
+                            await unit.session.commit()
                     committed = True
                 finally:
                     if unit.opened:
