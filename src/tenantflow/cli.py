@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 import typer
 
 if TYPE_CHECKING:
+    from asyncio import AbstractEventLoop
+
     from rich.console import Console
 
     from tenantflow.engine.executor import ExecutionEvent
@@ -316,10 +318,20 @@ def _guarded(call: Callable[[], T], doing: str, settings: Settings) -> T:
         _fail(f"cannot {doing} {_shown(settings.resolved_database_url)}: {error}")
 
 
-def _complete(work: Coroutine[Any, Any, T], doing: str, settings: Settings) -> T:
+def _complete(
+    work: Coroutine[Any, Any, T],
+    doing: str,
+    settings: Settings,
+    *,
+    loop_factory: Callable[[], AbstractEventLoop] | None = None,
+) -> T:
     import asyncio
 
-    return _guarded(lambda: asyncio.run(work), doing, settings)
+    def run() -> T:
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            return runner.run(work)
+
+    return _guarded(run, doing, settings)
 
 
 DatabaseUrl = Annotated[
@@ -643,6 +655,8 @@ def worker_command(
     """Run executions from the queue (TENANTFLOW_BROKER_URL) until SIGTERM; same settings as serve."""
     import logging
 
+    import uvloop
+
     from tenantflow.queue.process import run_worker
 
     settings = _settings(worker_concurrency=concurrency)
@@ -650,7 +664,9 @@ def worker_command(
         _fail("the worker needs TENANTFLOW_BROKER_URL (amqp://…): without it each API process runs its own")
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
     run = run_worker(settings, concurrency=settings.worker_concurrency)
-    _complete(run, "serve the queue with", settings)
+    # uvloop, as uvicorn runs the API: a worker's time goes to small socket reads and writes (the
+    # database, RabbitMQ, Redis), which asyncio's own loop makes cost more.
+    _complete(run, "serve the queue with", settings, loop_factory=uvloop.new_event_loop)
 
 
 @app.command("conformance")

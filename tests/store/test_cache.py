@@ -22,6 +22,7 @@ import redis
 from redis.asyncio import Redis
 
 from tenantflow.store.cache import (
+    HOT_TTL,
     HotCache,
     MemoryWarmCache,
     RedisInvalidation,
@@ -589,3 +590,55 @@ async def test_cache_a_failed_load_is_not_shared() -> None:
     )
     assert calls == 3
     assert all(isinstance(result, LookupError) for result in results)
+
+
+# Webhook routes
+
+
+class Lookups:
+    """Stands for the route query: counts the times it runs and answers what it is told."""
+
+    def __init__(self, answer: Any) -> None:
+        self.answer = answer
+        self.runs = 0
+
+    async def __call__(self) -> Any:
+        self.runs += 1
+        return self.answer
+
+
+async def test_a_route_found_is_kept_briefly_per_tenant(tiers: Tiers) -> None:
+    cache = tiers.cache
+    in_a, in_b = Lookups("route of a"), Lookups(None)
+    for _ in range(3):
+        assert await cache.find_route("a", "POST", "hook", in_a) == "route of a"
+        assert await cache.find_route("b", "POST", "hook", in_b) is None  # "none here" is kept too
+    assert (in_a.runs, in_b.runs) == (1, 1)
+    assert await cache.find_route("a", "GET", "hook", in_a) == "route of a" and in_a.runs == 2
+    await asyncio.sleep(HOT_TTL + 0.05)
+    await cache.find_route("a", "POST", "hook", in_a)
+    assert in_a.runs == 3
+
+
+async def test_a_workflow_change_drops_its_tenants_routes_only(tiers: Tiers) -> None:
+    cache = tiers.cache
+    in_a, in_b = Lookups(None), Lookups("route of b")
+    await cache.find_route("a", "POST", "hook", in_a)
+    await cache.find_route("b", "POST", "hook", in_b)
+    in_a.answer = "enabled since"
+    await cache.workflow_changed("a", "w1")
+    assert await cache.find_route("a", "POST", "hook", in_a) == "enabled since"
+    await cache.find_route("b", "POST", "hook", in_b)
+    assert (in_a.runs, in_b.runs) == (2, 1)
+
+
+async def test_a_lookup_that_a_change_overtook_is_not_kept(tiers: Tiers) -> None:
+    cache = tiers.cache
+
+    async def read_before_the_change() -> str:
+        await cache.workflow_changed("a", "w1")  # commits while the lookup's answer is on its way
+        return "stale"
+
+    assert await cache.find_route("a", "POST", "hook", read_before_the_change) == "stale"
+    fresh = Lookups("fresh")
+    assert await cache.find_route("a", "POST", "hook", fresh) == "fresh" and fresh.runs == 1

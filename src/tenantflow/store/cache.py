@@ -22,7 +22,7 @@ import contextlib
 import hashlib
 import json
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Final, Protocol, cast
+from typing import Any, Final, Protocol, TypeVar, cast
 from urllib.parse import quote
 
 from cachetools import LRUCache, TLRUCache, TTLCache
@@ -35,6 +35,7 @@ from redis.exceptions import RedisError
 
 from tenantflow.singleflight import SingleFlight
 
+T = TypeVar("T")
 HOT_TTL = 0.1
 HOT_PER_TENANT = 1000
 HOT_TENANTS = 10_000
@@ -71,20 +72,36 @@ class HotCache:
         self._per_tenant = per_tenant
         self._tenants: LRUCache[str, TTLCache[str, Any]] = LRUCache(maxsize=tenants)
 
+    @property
+    def ttl(self) -> float:
+        return self._ttl
+
     def get(self, tenant_id: str, key: str) -> Any | None:
         entries = self._tenants.get(tenant_id)
         return None if entries is None else entries.get(key)
 
     def set(self, tenant_id: str, key: str, value: Any) -> None:
-        entries = self._tenants.get(tenant_id)
-        if entries is None:
-            entries = self._tenants[tenant_id] = TTLCache(maxsize=self._per_tenant, ttl=self._ttl)
-        entries[key] = value
+        self.entries(tenant_id)[key] = value
 
     def delete(self, tenant_id: str, key: str) -> None:
         entries = self._tenants.get(tenant_id)
         if entries is not None:
             entries.pop(key, None)
+
+    def drop(self, tenant_id: str) -> None:
+        """Forget every entry of the tenant."""
+        self._tenants.pop(tenant_id, None)
+
+    def entries(self, tenant_id: str) -> TTLCache[str, Any]:
+        """The tenant's entries (made empty if it had none), to fill later only if they are still the
+        tenant's: :meth:`drop` or :meth:`clear` meanwhile leaves them detached."""
+        entries = self._tenants.get(tenant_id)
+        if entries is None:
+            entries = self._tenants[tenant_id] = TTLCache(maxsize=self._per_tenant, ttl=self._ttl)
+        return entries
+
+    def holds(self, tenant_id: str, entries: TTLCache[str, Any]) -> bool:
+        return self._tenants.get(tenant_id) is entries
 
     def clear(self) -> None:
         self._tenants.clear()
@@ -343,6 +360,8 @@ class WorkflowCache:
     ) -> None:
         self._warm: WarmCache = warm if warm is not None else MemoryWarmCache()
         self._hot = hot if hot is not None else HotCache()
+        # Webhook routes, per tenant: a tenant's go whenever one of its workflows changes.
+        self._routes = HotCache(ttl=self._hot.ttl)
         self._warm_ttl = warm_ttl
         self._invalidation = invalidation
         self._drainer: asyncio.Task[None] | None = None
@@ -398,6 +417,23 @@ class WorkflowCache:
 
         key = _key(tenant_id, "workflow", workflow_id)
         return dict(await self._loading.run(key, load_and_fill, share_failures=False))
+
+    async def find_route(self, tenant_id: str, method: str, path: str, load: Callable[[], Awaitable[T]]) -> T:
+        """Which workflow answers a webhook (what ``load`` finds, None included), kept like a hot workflow:
+        at most :data:`HOT_TTL`, and dropped, all of the tenant's, when one of its workflows changes in any
+        process (routes change only with their workflow). Every webhook call asks this; without it each
+        paid a transaction."""
+        await self._sync()
+        entries = self._routes.entries(tenant_id)
+        key = f"{method} {path}"
+        cached = entries.get(key)
+        if cached is not None and cached[0] == tenant_id:
+            found: T = cached[1]
+            return found
+        found = await load()
+        if self._routes.holds(tenant_id, entries):  # else a change came in meanwhile: not kept
+            entries[key] = (tenant_id, found)
+        return found
 
     def put_workflow(self, tenant_id: str, workflow: dict[str, Any]) -> None:
         """Fill the miss get_workflow just reported. Dropped if the key was invalidated since (the load may
@@ -513,11 +549,13 @@ class WorkflowCache:
     def _forget(self, tenant_id: str, workflow_id: str) -> None:
         key = _key(tenant_id, "workflow", workflow_id)
         self._hot.delete(tenant_id, key)
+        self._routes.drop(tenant_id)
         if key in self._hot_fills:
             self._hot_fills[key] = False
 
     def _forget_all(self) -> None:
         self._hot.clear()
+        self._routes.clear()
         self._hot_fills.clear()
 
     async def _sync(self) -> None:

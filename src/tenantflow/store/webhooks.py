@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Final
 
 from sqlalchemy import delete, select, tuple_
@@ -146,7 +146,14 @@ class WebhookRepository:
         )
 
     async def find(self, method: str, path: str) -> FoundRoute | None:
-        """The enabled workflow answering ``method`` at ``path`` (normalized), exact paths first."""
+        """The enabled workflow answering ``method`` at ``path`` (normalized), exact paths first; from the
+        store's hot tier when it was asked a moment ago."""
+        found = await self.unit.cache.find_route(
+            self.unit.tenant_id, method, path, lambda: self._find(method, path)
+        )
+        return None if found is None else replace(found, params=dict(found.params))
+
+    async def _find(self, method: str, path: str) -> FoundRoute | None:
         enabled = (Workflow.id == WebhookRoute.workflow_id) & Workflow.enabled.is_(True)
         exact = (
             await self.session.execute(
