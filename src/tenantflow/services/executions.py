@@ -250,7 +250,8 @@ class ExecutionService:
         run = self._runs.get((tenant_id, execution_id))
         if run is not None:
             try:
-                return await asyncio.wait_for(asyncio.shield(run.done), timeout)
+                async with asyncio.timeout(timeout):  # not wait_for: its wake-up costs a turn more
+                    return await asyncio.shield(run.done)
             except TimeoutError:
                 return None
         loop = asyncio.get_running_loop()
@@ -575,10 +576,10 @@ class ExecutionService:
                 tenant_id, execution_id, logs=logs, finish=finish, lease=run.lease
             )
             view = self._view(run, summary, record)
-            run.done.set_result(view)
-            await asyncio.sleep(0)  # a caller waiting in this process answers first; the rest is bookkeeping
-            metrics.observe_execution(summary.status)
+            # Published before the caller hears of the end: once it has, the bus knows the run ended.
             await self.bus.publish(tenant_id, execution_id, run.event(EXECUTION_FINISHED, view.to_dict()))
+            run.done.set_result(view)
+            metrics.observe_execution(summary.status)
             await start_error_workflow(self, tenant_id, view)  # never raises
         except Exception as error:
             run.done.set_exception(error)

@@ -90,7 +90,12 @@ class Database:
         self._sessions = async_sessionmaker(
             self.engine, sync_session_class=TenantSession, expire_on_commit=False
         )
-        self._read_only_engine = self.engine.execution_options(**{_READ_ONLY: True})
+        read_only: dict[str, Any] = {_READ_ONLY: True}
+        if self.dialect == "postgresql":
+            # Reads need no BEGIN and COMMIT (two round trips): under READ COMMITTED, PostgreSQL's and
+            # ours, each statement of a transaction reads its own snapshot anyway.
+            read_only["isolation_level"] = "AUTOCOMMIT"
+        self._read_only_engine = self.engine.execution_options(**read_only)
         self._write_turns: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
             weakref.WeakKeyDictionary()
         )

@@ -59,13 +59,11 @@ async def tenants_in_turn(
     """Up to ``limit`` tenants that have queued executions, fewest running first; tenants already running
     ``tenant_limit`` executions are left out (they wait for one to end).
 
-    A worker asks this at least once per execution, so it costs one round trip per statement: on
-    PostgreSQL the session reads in autocommit (no BEGIN, no COMMIT; the two reads need no common
-    snapshot, the claim checks again), and the statements are built once."""
+    A worker asks this at least once per execution, so it costs one round trip per statement (a read-only
+    session: no BEGIN, no COMMIT on PostgreSQL; the two reads need no common snapshot, the claim checks
+    again), and the statements are built once."""
     checked_limit(limit, MAX_TENANTS_SCANNED)
     async with database.session(SYSTEM, read_only=True) as session:
-        if database.dialect == "postgresql":
-            await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
         waiting = (await session.scalars(_WAITING)).all()
         if len(waiting) < 2 and tenant_limit is None:
             return list(waiting)  # nothing to order, nobody left out
