@@ -223,7 +223,8 @@ class Execution(TenantScoped, Base):
         Index(None, "tenant_id", "created_at", "id"),
         Index(None, "tenant_id", "workflow_id", "created_at", "id"),
         Index(None, "tenant_id", "status", "created_at", "id"),
-        Index(None, "status", "lease_expires_at"),
+        # PostgreSQL: queued and running rows only (migration 0009); SQLite's planner needs all of them.
+        Index(None, "status", "lease_expires_at", postgresql_where=text("status IN ('queued', 'running')")),
         Index(
             "ix_executions_queued_by_tenant",
             "tenant_id",
@@ -262,8 +263,7 @@ class ExecutionNode(TenantScoped, Base):
 
     __tablename__ = "execution_nodes"
     __table_args__ = (
-        UniqueConstraint("execution_id", "node_name", "run_index"),
-        Index(None, "tenant_id", "execution_id"),
+        UniqueConstraint("execution_id", "node_name", "run_index"),  # also the index by execution
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
