@@ -11,13 +11,15 @@ Checkpoints (copying the WAL into the file) run on a thread of their own, not in
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import TextClause, event
+from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -140,19 +142,29 @@ class Database:
         async with lock:
             yield
 
-    @asynccontextmanager
-    async def driver(self) -> AsyncIterator[Any]:
-        """A pooled connection's driver connection (asyncpg's), outside any transaction: each statement
-        commits by itself. No session, so no tenant guard: only for a statement that binds its tenant from
-        its caller's unit (:func:`tenantflow.store.one_statement.write_finished`)."""
+    async def fetch(self, statement: TextClause, parameters: Mapping[str, Any]) -> list[Any]:
+        """Run one PostgreSQL statement as a transaction of its own, straight on a pooled connection's
+        asyncpg connection: no session, no ORM events, no BEGIN and COMMIT (0.3-0.4 ms less than through
+        a session). So no tenant guard either: only for statements that bind their tenant from their
+        caller's unit (the execution writer's batch, a worker's claim)."""
+        sql, names = _for_asyncpg(statement)
         async with self.engine.connect() as connection:
-            raw = await connection.get_raw_connection()
-            yield raw.driver_connection
+            driver = (await connection.get_raw_connection()).driver_connection
+            assert driver is not None
+            rows: list[Any] = await driver.fetch(sql, *(parameters[name] for name in names))
+            return rows
 
     async def dispose(self) -> None:
         if self._checkpointer is not None:
             self._checkpointer.stop()
         await self.engine.dispose()
+
+
+@functools.cache
+def _for_asyncpg(statement: TextClause) -> tuple[str, tuple[str, ...]]:
+    """The statement as asyncpg takes it: ``$n`` placeholders, and the parameter names in order."""
+    compiled = statement.compile(dialect=PGDialect_asyncpg())  # type: ignore[no-untyped-call]
+    return str(compiled), tuple(compiled.positiontup or ())
 
 
 def _ping_when_idle(engine: AsyncEngine) -> None:

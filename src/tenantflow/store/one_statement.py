@@ -31,7 +31,6 @@ from typing import Any, Final
 
 from sqlalchemy import JSON, LargeBinary, Table, TextClause, text
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantflow.store import text as stored_text
@@ -120,13 +119,6 @@ def _statement(columns: tuple[tuple[str, ...], ...]) -> TextClause:
     ).execution_options(tenant_filtered=True)
 
 
-@cache
-def _driver_statement(columns: tuple[tuple[str, ...], ...]) -> tuple[str, tuple[str, ...]]:
-    """:func:`_statement` as asyncpg takes it: ``$n`` placeholders, and the parameter names in order."""
-    compiled = _statement(columns).compile(dialect=PGDialect_asyncpg())  # type: ignore[no-untyped-call]
-    return str(compiled), tuple(compiled.positiontup or ())
-
-
 def _document(rows: Sequence[Mapping[str, Any]]) -> str:
     """The rows as one JSON array; the statement reads the columns it names (a ``tenant_id`` is not one)."""
     return stored_text.dumps(rows, default=_json_value)
@@ -165,9 +157,7 @@ async def write_finished(
     if isinstance(target, AsyncSession):
         result: Iterable[Sequence[Any]] = await target.execute(_statement(shapes), parameters)
     else:
-        sql, names = _driver_statement(shapes)
-        async with target.driver() as driver:
-            result = await driver.fetch(sql, *(parameters[name] for name in names))
+        result = await target.fetch(_statement(shapes), parameters)
     return _counted(result, counts)
 
 
