@@ -468,3 +468,28 @@ async def test_a_dead_owners_leases_are_found_by_host_and_ended_now(store: Store
     for execution_id in held:  # leave nothing running for later tests
         async with store.unit(actor_a) as unit:
             await unit.executions.finish(execution_id, status="crashed")
+
+
+async def test_a_claim_says_whether_the_run_has_node_runs_to_resume(store: Store, actor_a: Actor) -> None:
+    """PostgreSQL's one-statement claim tells the worker when no node run is stored, so it does not ask;
+    a row given back with its checkpoints says so. (SQLite's claim does not look: the worker asks.)"""
+    execution_id = await queued(store, actor_a)
+    async with store.unit(actor_a) as unit:
+        first = await unit.executions.claim_next(owner="w1", lease_seconds=LEASE, now=T0)
+    assert first is not None and first.execution_id == execution_id
+    assert first.nodes_stored is (store.database.dialect != "postgresql")
+    async with store.unit(actor_a) as unit:
+        await unit.executions.record_progress(
+            [ExecutionProgress(execution_id, nodes=[checkpoint()], lease=first)]
+        )
+        assert await unit.executions.release(first)
+    async with store.unit(actor_a) as unit:
+        second = await unit.executions.claim_next(owner="w2", lease_seconds=LEASE, now=T0)
+    assert second is not None and second.execution_id == execution_id and second.nodes_stored
+    async with store.unit(actor_a, read_only=True) as unit:
+        [audit_details] = [
+            entry["details"]
+            for entry in (await unit.audit_log.list({"operation": "execution.claim"})).items
+            if entry["targetId"] == execution_id and entry["details"]["leaseOwner"] == "w2"
+        ]
+    assert audit_details == {"leaseOwner": "w2", "attempt": 1}

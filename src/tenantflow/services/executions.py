@@ -462,7 +462,9 @@ class ExecutionService:
         with, its input, and the nodes that already finished (a run taken over is resumed, not repeated).
         Every write carries the lease. The run's ``done`` resolves with the stored end."""
         async with self.store.unit(Actor(lease.tenant_id), read_only=True) as unit:
-            view = await unit.executions.get(lease.execution_id, include_logs=False)
+            view = await unit.executions.get(
+                lease.execution_id, include_nodes=lease.nodes_stored, include_logs=False
+            )
             if view.workflow_id is None or view.workflow_version is None:
                 raise not_found(ErrorCode.WORKFLOW_NOT_FOUND, "workflow", "(none)")
             stored_input = view.input if isinstance(view.input, dict) else {}

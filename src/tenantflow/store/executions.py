@@ -177,6 +177,9 @@ class Lease:
     owner: str
     attempt: int
     expires_at: datetime
+    # Whether node runs may be stored already (a run to resume); False only when the claim saw none, so
+    # the worker need not ask. Nobody else writes them while the lease holds.
+    nodes_stored: bool = field(default=True, compare=False)
 
 
 _NODE_UPSERTS: dict[str, Any] = {}  # dialect name -> the statement ExecutionRepository._node_upsert builds
@@ -270,7 +273,9 @@ WITH head AS (
     jsonb_build_object('leaseOwner', CAST(:owner AS text), 'attempt', taken.attempt), :audited_at
   FROM taken
 )
-SELECT head.id, taken.attempt, taken.workflow_id FROM head LEFT JOIN taken ON taken.id = head.id
+SELECT head.id, taken.attempt, taken.workflow_id,
+  EXISTS (SELECT 1 FROM execution_nodes AS n WHERE n.execution_id = head.id) AS nodes_stored
+FROM head LEFT JOIN taken ON taken.id = head.id
 """
 )
 # Claimers of one tenant take turns (PostgreSQL): the lock's class number, then the tenant's hash.
@@ -586,7 +591,8 @@ class ExecutionRepository:
         if head["attempt"] is None:  # not taken: its workflow's limit applies
             return None, True
         self._stats_changed(head["workflow_id"])
-        return Lease(self.unit.tenant_id, head["id"], owner, head["attempt"], expires), False
+        lease = Lease(self.unit.tenant_id, head["id"], owner, head["attempt"], expires, head["nodes_stored"])
+        return lease, False
 
     async def _take(
         self, where: ColumnElement[bool], *, owner: str, moment: datetime, lease_seconds: float
