@@ -52,6 +52,7 @@ async def test_an_abort_reaches_a_worker_through_the_bus_within_a_second(store: 
     worker = Worker(store, runs, WorkerSettings(abort_poll_seconds=60))
     await api.start()
     await runs.start()
+    worker.start()
     hearing = asyncio.create_task(worker.hear_aborts())
 
     async def ack() -> None:
@@ -59,17 +60,19 @@ async def test_an_abort_reaches_a_worker_through_the_bus_within_a_second(store: 
 
     try:
         summary = await api.submit(actor, workflow_id)
-        handling = asyncio.create_task(worker.handle(*sent[0], ack))
+        await asyncio.wait_for(worker.handle(*sent[0], ack), 5)  # back once the execution is claimed
         while (await stored(store, actor, summary.id)).status != "running":
             await asyncio.sleep(0.02)
         await asyncio.sleep(0.2)  # the Wait node sleeps now
         asked = time.monotonic()
         await api.abort(actor, summary.id)
-        await asyncio.wait_for(handling, 5)
+        while worker.running and time.monotonic() - asked < 5:
+            await asyncio.sleep(0.01)
         took = time.monotonic() - asked
         view = await stored(store, actor, summary.id)
         assert view.status == "aborted" and took < 1.0, (view.status, took)
     finally:
+        await worker.close()
         hearing.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await hearing

@@ -12,7 +12,7 @@ import pytest
 from tenantflow.store.audit import Actor
 from tenantflow.store.errors import InvalidRequestError
 from tenantflow.store.executions import Lease, QueuedExecution
-from tenantflow.store.turns import MAX_TENANTS_SCANNED, tenants_in_turn
+from tenantflow.store.turns import MAX_TENANTS_SCANNED, Turn, shares, tenants_in_turn
 from tenantflow.store.unit import Store
 from tests.store.conftest import new_tenant
 from tests.store.contract_executions import new_workflow
@@ -48,6 +48,19 @@ async def claim_next(
     async with store.unit(Actor(tenant_id)) as unit:
         return await unit.executions.claim_next(
             owner=owner, lease_seconds=LEASE, tenant_limit=tenant_limit, now=T0
+        )
+
+
+async def tenants_waiting(store: Store) -> list[str]:
+    return [turn.tenant_id for turn in await tenants_in_turn(store.database, limit=MAX_TENANTS_SCANNED)]
+
+
+async def claim_many(
+    store: Store, tenant_id: str, limit: int, tenant_limit: int | None = None
+) -> list[Lease]:
+    async with store.unit(Actor(tenant_id)) as unit:
+        return await unit.executions.claim_many(
+            owner="w1", lease_seconds=LEASE, limit=limit, tenant_limit=tenant_limit, now=T0
         )
 
 
@@ -132,16 +145,62 @@ async def test_the_tenant_running_the_fewest_comes_first(store: Store) -> None:
 
     order = await tenants_in_turn(store.database, tenant_limit=3, limit=MAX_TENANTS_SCANNED)
 
-    mine = [tenant for tenant in order if tenant in (busy, idle, capped)]
-    assert mine == [idle, busy]  # capped runs its 3 and waits; idle runs none, busy two
+    mine = [turn for turn in order if turn.tenant_id in (busy, idle, capped)]
+    assert mine == [Turn(idle, 0), Turn(busy, 2)]  # capped runs its 3 and waits; idle runs none, busy two
 
 
 async def test_no_tenant_is_in_turn_once_nothing_waits(store: Store, actor_a: Actor) -> None:
     [execution_id] = await enqueue(store, actor_a, await new_workflow(store, actor_a), 1)
-    assert actor_a.tenant_id in await tenants_in_turn(store.database, limit=MAX_TENANTS_SCANNED)
+    assert actor_a.tenant_id in await tenants_waiting(store)
 
     lease = await claim_next(store, actor_a.tenant_id)
 
     assert lease is not None and lease.execution_id == execution_id
-    assert actor_a.tenant_id not in await tenants_in_turn(store.database, limit=MAX_TENANTS_SCANNED)
+    assert actor_a.tenant_id not in await tenants_waiting(store)
     assert lease.expires_at == T0 + timedelta(seconds=LEASE)
+
+
+@pytest.mark.parametrize("tenant_limit", [None, 5])
+async def test_several_are_claimed_at_once_oldest_first_and_only_the_tenants(
+    store: Store, actor_a: Actor, actor_b: Actor, tenant_limit: int | None
+) -> None:
+    queued = await enqueue(store, actor_a, await new_workflow(store, actor_a), 6)
+    await enqueue(store, actor_b, await new_workflow(store, actor_b), 2)
+
+    first = await claim_many(store, actor_a.tenant_id, 4, tenant_limit)
+    rest = await claim_many(store, actor_a.tenant_id, 4, tenant_limit)
+
+    assert [lease.execution_id for lease in first] == queued[:4]
+    assert [lease.execution_id for lease in rest] == queued[4 : 4 + (tenant_limit or 6) - 4]
+    assert all(lease.tenant_id == actor_a.tenant_id and lease.attempt == 1 for lease in first + rest)
+    async with store.unit(actor_a, read_only=True) as unit:
+        for lease in first + rest:
+            stored = await unit.executions.get(lease.execution_id, include_nodes=False, include_logs=False)
+            assert stored.status == "running" and stored.started_at == T0
+            # a fresh row comes with the claim, as a read would give it (one statement on PostgreSQL)
+            assert lease.execution in (None, stored)
+        audited = (await unit.audit_log.list({"operation": "execution.claim"})).items
+    claimed = sorted(lease.execution_id for lease in first + rest)
+    assert sorted(entry["targetId"] for entry in audited) == claimed
+    assert {(entry["details"]["leaseOwner"], entry["details"]["attempt"]) for entry in audited} == {("w1", 1)}
+
+
+async def test_a_claim_of_several_passes_no_workflows_limit(store: Store, actor_a: Actor) -> None:
+    limited = await new_workflow(store, actor_a)
+    capped = await enqueue(store, actor_a, limited, 3, limit=1)
+    free = await enqueue(store, actor_a, await new_workflow(store, actor_a), 2)
+
+    taken = {lease.execution_id for lease in await claim_many(store, actor_a.tenant_id, 10)}
+
+    assert taken == {capped[0], *free}
+
+
+def test_free_slots_go_first_to_the_tenants_that_run_the_fewest() -> None:
+    turns = [Turn("idle", 0), Turn("some", 2), Turn("busy", 5)]
+
+    assert shares(turns, 1) == [("idle", 1)]
+    assert shares(turns, 4) == [("idle", 3), ("some", 1)]
+    assert shares(turns, 10) == [("idle", 6), ("some", 4)]  # busy's 5 is never the fewest
+    assert shares(turns, 11) == [("idle", 6), ("some", 4), ("busy", 1)]
+    assert shares(turns, 10, tenant_limit=4) == [("idle", 4), ("some", 2)]
+    assert shares([], 3) == []

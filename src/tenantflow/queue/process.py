@@ -1,9 +1,9 @@
 """The worker process: ``tenantflow worker`` runs :func:`run_worker` until SIGTERM or SIGINT.
 
-Taskiq's receiver consumes the queue with at most ``concurrency`` executions at once (RabbitMQ prefetches
-as many); the reaper and the liveness beat (this worker's row in ``workers``) run beside it. On a stop
-signal: no new claims, running executions are given back (another worker resumes them), the worker's row
-goes, then the broker, the bus and the store close.
+Taskiq's receiver consumes the queue (RabbitMQ prefetches ``concurrency`` messages), and the worker runs
+at most ``concurrency`` executions at once; the reaper and the liveness beat (this worker's row in
+``workers``) run beside it. On a stop signal: no new claims, running executions are given back (another
+worker resumes them), the worker's row goes, then the broker, the bus and the store close.
 """
 
 from __future__ import annotations
@@ -40,11 +40,16 @@ async def run_worker(settings: Settings, *, concurrency: int, stop: asyncio.Even
     worker = Worker(
         store,
         service,
-        WorkerSettings(lease_seconds=settings.lease_seconds, tenant_limit=settings.tenant_concurrency),
+        WorkerSettings(
+            lease_seconds=settings.lease_seconds,
+            tenant_limit=settings.tenant_concurrency,
+            concurrency=concurrency,
+        ),
     )
     broker.is_worker_process = True
     setattr(broker.state, WORKER_STATE, worker)
     await broker.startup()
+    worker.start()
     if await reconcile(store):  # executions a worker of this host died holding: sent on at once
         await reap_once(store, send, requeue_after_seconds=settings.requeue_after_seconds, queued_limit=0)
     receiver = asyncio.create_task(
@@ -79,7 +84,7 @@ async def run_worker(settings: Settings, *, concurrency: int, stop: asyncio.Even
         reaper.cancel()
         aborts.cancel()
         stops.cancel()
-        await worker.close()  # before the receiver stops: its tasks are the ones awaiting the runs
+        await worker.close()  # before the receiver stops: its tasks await the last round of claims
         receiver.cancel()
         liveness.cancel()  # deregisters: the worker is gone once its executions are given back
         for task in (reaper, aborts, stops, receiver, liveness):

@@ -1,14 +1,17 @@
 """``tenantflow worker``: claim executions the broker hands over, run them, keep their leases, reap.
 
-A message only says that work waits. Per message: claim the execution whose turn it is (the oldest one
-its limits admit, of the tenant that runs the fewest: :mod:`tenantflow.store.turns`; its own short unit, so
-PostgreSQL's locks end with it), acknowledge, and run it with the service's one implementation
-(:meth:`ExecutionService.run_claimed`), then claim the next, until nothing is admitted. Meanwhile a
-keeper task renews the lease every third of ``lease_seconds``, and one watcher for the whole worker asks
-every ``abort_poll_seconds`` which of its runs someone asked to stop (a query per tenant among them, not
-per run). A lost lease (the heartbeat or a checkpoint says so) stops the run without another write. On a
-graceful stop the worker gives its executions back (``queued``, checkpoints kept) so another
-worker resumes them at once, instead of after their leases expire.
+A message only says that work waits. It wakes the worker's claimer, which fills every free slot in a round
+of claims: the slots are shared among the tenants whose turn it is (those that run the fewest first:
+:mod:`tenantflow.store.turns`), and each tenant's oldest admitted executions are claimed together (one
+statement in the usual case, in its own short unit, so PostgreSQL's locks end with it). Messages that
+arrive during a round wait for the next one and are acknowledged once it has committed its claims. Each
+claimed execution runs with the service's one implementation (:meth:`ExecutionService.run_claimed`); its
+end starts another round while executions wait. Meanwhile a keeper task renews each lease every third of
+``lease_seconds``, and one watcher for the whole worker asks every ``abort_poll_seconds`` which of its
+runs someone asked to stop (a query per tenant among them, not per run). A lost lease (the heartbeat or a
+checkpoint says so) stops the run without another write. On a graceful stop the worker gives its
+executions back (``queued``, checkpoints kept) with a message each, so another worker resumes them at
+once, instead of after their leases expire.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from tenantflow.services.executions import ExecutionService, Run
 from tenantflow.store.audit import Actor
 from tenantflow.store.executions import Lease
 from tenantflow.store.reaper import expire_leases, running_owners
-from tenantflow.store.turns import tenants_in_turn
+from tenantflow.store.turns import shares, tenants_in_turn
 from tenantflow.store.unit import Store
 
 log = logging.getLogger("tenantflow.queue")
@@ -72,10 +75,12 @@ class WorkerSettings:
     lease_seconds: float = 30.0
     tenant_limit: int | None = None  # executions one tenant runs at once, across all workers
     abort_poll_seconds: float = 0.25  # how soon an abort requested through the API reaches a run
+    concurrency: int = 16  # executions this worker runs at once
 
 
 class Worker:
-    """Runs claimed executions through ``service``; see the module docstring."""
+    """Runs claimed executions through ``service``; see the module docstring. :meth:`start` it inside the
+    event loop before messages arrive; :meth:`close` gives its executions back."""
 
     def __init__(self, store: Store, service: ExecutionService, settings: WorkerSettings | None = None):
         self.store = store
@@ -83,48 +88,91 @@ class Worker:
         self.settings = settings or WorkerSettings()
         self.owner = worker_owner()
         self._runs: dict[str, Run] = {}  # execution id -> run
+        self._tasks: set[asyncio.Task[None]] = set()  # each claimed execution's, from its claim to its end
+        self._wake = asyncio.Event()
+        self._round: asyncio.Future[None] | None = None  # resolves when the next round of claims is over
+        self._backlog = True  # the last round saw queued executions: a run's end starts another round
+        self._claimer: asyncio.Task[None] | None = None
         self._closing = False
 
     @property
     def running(self) -> int:
-        """How many executions this worker runs now."""
-        return len(self._runs)
+        """How many executions this worker holds now (claimed, starting or running)."""
+        return len(self._tasks)
+
+    def start(self) -> None:
+        self._claimer = asyncio.create_task(self._claim_rounds(), name="claims")
 
     async def handle(self, tenant_id: str, execution_id: str, ack: Ack) -> None:
-        """One message: a sign that work waits. Claim the execution whose turn it is (not necessarily the
-        message's: see :mod:`tenantflow.store.turns`), acknowledge, run it, and go on claiming and running
-        until nothing is admitted, so a slot that frees up is filled in fair order at once."""
+        """One message: a sign that work waits. The next round of claims takes what is in turn (not
+        necessarily the message's execution: see :mod:`tenantflow.store.turns`), and the message is
+        acknowledged once that round's claims are committed: a worker killed before leaves it to RabbitMQ
+        to deliver again. Messages that arrive together share a round."""
         if self._closing:
             return  # not acknowledged: RabbitMQ hands it to another worker
-        lease = await self._claim_in_turn()
-        await ack()
-        while lease is not None and not self._closing:
-            await self._run(lease)
-            lease = await self._claim_in_turn()
-        if lease is not None:  # claimed while the worker began to stop: back to the queue at once
-            async with self.store.unit(Actor(lease.tenant_id)) as unit:
-                await unit.executions.release(lease)
+        if self._round is None:
+            self._round = asyncio.get_running_loop().create_future()
+        self._backlog = True  # work waits: when every slot is taken, the next run's end claims it
+        self._wake.set()
+        await asyncio.shield(self._round)
+        if not self._closing:
+            await ack()
 
-    async def _claim_in_turn(self) -> Lease | None:
-        """The oldest admitted execution of the tenant that runs the fewest, or None."""
+    async def _claim_rounds(self) -> None:
+        """Claim as many executions as there are free slots, in turn, whenever a message arrives or (while
+        executions wait) a run ends, so a slot that frees up is filled in fair order at once."""
+        while not self._closing:
+            await self._wake.wait()
+            self._wake.clear()
+            done, self._round = self._round, None
+            free = self.settings.concurrency - len(self._tasks)
+            try:
+                for lease in await self._claim_in_turn(free) if free > 0 and not self._closing else []:
+                    self._launch(lease)
+            finally:
+                if done is not None and not done.done():
+                    done.set_result(None)
+        if self._round is not None:
+            self._round.set_result(None)
+
+    async def _claim_in_turn(self, free: int) -> list[Lease]:
+        """Up to ``free`` admitted executions: the slots shared among the tenants in turn, fewest running
+        first (:func:`~tenantflow.store.turns.shares`), each tenant's oldest first."""
+        leases: list[Lease] = []
         try:
-            tenants = await tenants_in_turn(
+            turns = await tenants_in_turn(
                 self.store.database, tenant_limit=self.settings.tenant_limit, limit=TENANTS_TRIED
             )
-            for tenant_id in tenants:
+            self._backlog = bool(turns)
+            for tenant_id, slots in shares(turns, free, self.settings.tenant_limit):
                 async with self.store.unit(Actor(tenant_id)) as unit:
-                    lease = await unit.executions.claim_next(
+                    leases += await unit.executions.claim_many(
                         owner=self.owner,
                         lease_seconds=self.settings.lease_seconds,
+                        limit=slots,
                         tenant_limit=self.settings.tenant_limit,
                     )
-                if lease is not None:
-                    return lease
         except Exception:  # the rows stay queued; a reaper sends them again
             log.exception("no execution could be claimed")
-        return None
+        return leases
+
+    def _launch(self, lease: Lease) -> None:
+        task = asyncio.create_task(self._run(lease), name=f"run-{lease.execution_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._ended)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if self._backlog and not self._closing:
+            self._wake.set()
 
     async def _run(self, lease: Lease) -> None:
+        if self._closing:  # claimed while the worker began to stop: back to the queue at once
+            async with self.store.unit(Actor(lease.tenant_id)) as unit:
+                released = await unit.executions.release(lease)
+            if released:
+                await self._send_on(lease)
+            return
         try:
             run = await self.service.run_claimed(lease)
         except Exception as error:  # its workflow version is gone, for one: the execution's error
@@ -134,6 +182,8 @@ class Worker:
         self._runs[lease.execution_id] = run
         keeper = asyncio.create_task(self._keep(run), name=f"lease-{lease.execution_id}")
         try:
+            if self._closing:  # it started while the worker began to stop
+                await self._give_back(run)
             await asyncio.wait([run.done])
         finally:
             keeper.cancel()
@@ -141,10 +191,30 @@ class Worker:
                 del self._runs[lease.execution_id]
 
     async def close(self) -> None:
-        """Give every running execution back to the queue, its finished nodes kept."""
+        """Claim nothing more, and give every execution this worker holds back to the queue, its finished
+        nodes kept, with a message so that another worker resumes it at once."""
         self._closing = True
+        self._wake.set()
+        if self._claimer is not None:
+            await self._claimer
         for run in list(self._runs.values()):
-            await self.service.give_back(run)
+            await self._give_back(run)
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _give_back(self, run: Run) -> None:
+        if run.silenced:  # given back already, or its lease is lost
+            return
+        if await self.service.give_back(run) and run.lease is not None:
+            await self._send_on(run.lease)
+
+    async def _send_on(self, lease: Lease) -> None:
+        """Tell the queue that ``lease``'s execution waits again; if that fails, the reaper sends it later."""
+        if self.service.dispatch is None:
+            return
+        try:
+            await self.service.dispatch(lease.tenant_id, lease.execution_id)
+        except Exception:
+            log.exception("execution %s waits for the reaper: the broker refused it", lease.execution_id)
 
     async def hear_aborts(self) -> None:
         """Abort at once the runs another process asks to stop through the bus (Redis pub/sub); the poll of

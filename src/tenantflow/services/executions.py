@@ -458,11 +458,12 @@ class ExecutionService:
         return summary
 
     async def run_claimed(self, lease: Lease) -> Run:
-        """Start the execution a worker has just claimed, from its stored row: the version it was queued
-        with, its input, and the nodes that already finished (a run taken over is resumed, not repeated).
+        """Start the execution a worker has just claimed, from its stored row (the one the claim returned,
+        for a fresh run): the version it was queued with, its input, and the nodes that already finished (a
+        run taken over is resumed, not repeated).
         Every write carries the lease. The run's ``done`` resolves with the stored end."""
         async with self.store.unit(Actor(lease.tenant_id), read_only=True) as unit:
-            view = await unit.executions.get(
+            view = lease.execution or await unit.executions.get(
                 lease.execution_id, include_nodes=lease.nodes_stored, include_logs=False
             )
             if view.workflow_id is None or view.workflow_version is None:

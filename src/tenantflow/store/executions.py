@@ -180,6 +180,9 @@ class Lease:
     # Whether node runs may be stored already (a run to resume); False only when the claim saw none, so
     # the worker need not ask. Nobody else writes them while the lease holds.
     nodes_stored: bool = field(default=True, compare=False)
+    # The claimed row as the claim left it, when it has no node runs: all a fresh run needs to start,
+    # so the worker need not read it back.
+    execution: ExecutionView | None = field(default=None, compare=False)
 
 
 _NODE_UPSERTS: dict[str, Any] = {}  # dialect name -> the statement ExecutionRepository._node_upsert builds
@@ -253,18 +256,21 @@ MAX_ABORT_POLL: Final = 10_000  # executions one abort poll asks about
 # claim_next's usual case on PostgreSQL in one statement: the tenant's oldest queued row that no other
 # claimer holds (SKIP LOCKED), taken if no limit of its own applies, and the claim audited as AuditTrail.ok
 # would. Returns the head row (none: nothing to take), with the attempt when it was taken.
-_CLAIM_HEAD: Final = text(
-    """
-WITH head AS (
+# The columns of a claimed row that a fresh run starts from (:meth:`ExecutionRepository._claim_heads`).
+_CLAIMED: Final = (*_SUMMARY_FIELDS, "idempotency_key", "input", "metrics")
+_CLAIM_HEADS: Final = text(
+    f"""
+WITH heads AS (
   SELECT id, concurrency_limit FROM executions
   WHERE tenant_id = :tenant_id AND status = 'queued'
-  ORDER BY created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED
+  ORDER BY created_at, id LIMIT :limit FOR UPDATE SKIP LOCKED
 ), taken AS (
   UPDATE executions AS e SET status = 'running', lease_owner = :owner, lease_expires_at = :expires,
     started_at = coalesce(e.started_at, :moment)
-  FROM head
-  WHERE e.id = head.id AND e.tenant_id = :tenant_id AND e.status = 'queued' AND head.concurrency_limit IS NULL
-  RETURNING e.id, e.attempt, e.workflow_id
+  FROM heads
+  WHERE e.id = heads.id AND e.tenant_id = :tenant_id AND e.status = 'queued'
+    AND heads.concurrency_limit IS NULL
+  RETURNING {", ".join(f"e.{name}" for name in _CLAIMED)}
 ), audited AS (
   INSERT INTO audit_log (tenant_id, user_id, operation, target_type, target_id, outcome, error_code,
     request_id, ip, details, created_at)
@@ -273,9 +279,10 @@ WITH head AS (
     jsonb_build_object('leaseOwner', CAST(:owner AS text), 'attempt', taken.attempt), :audited_at
   FROM taken
 )
-SELECT head.id, taken.attempt, taken.workflow_id,
-  EXISTS (SELECT 1 FROM execution_nodes AS n WHERE n.execution_id = head.id) AS nodes_stored
-FROM head LEFT JOIN taken ON taken.id = head.id
+SELECT heads.id AS head_id, heads.concurrency_limit IS NOT NULL AS limited,
+  EXISTS (SELECT 1 FROM execution_nodes AS n WHERE n.execution_id = heads.id) AS nodes_stored,
+  {", ".join(f"taken.{name}" for name in _CLAIMED)}
+FROM heads LEFT JOIN taken ON taken.id = heads.id
 """
 )
 # Claimers of one tenant take turns (PostgreSQL): the lock's class number, then the tenant's hash.
@@ -508,10 +515,10 @@ class ExecutionRepository:
                 ErrorCode.INVALID_VALUE, "tenantLimit must be 1 or more", path="$.tenantLimit"
             )
         moment = self._lease_moment(owner, lease_seconds, now)
-        if tenant_limit is None and self.unit.store.database.dialect == "postgresql" and not self.unit.opened:
-            lease, counts = await self._claim_head(owner=owner, moment=moment, lease_seconds=lease_seconds)
+        if self._claims_at_once(tenant_limit):
+            leases, counts = await self._claim_heads(owner, moment, lease_seconds, limit=1)
             if not counts:
-                return lease  # or None: nothing queued that no other claimer holds
+                return leases[0] if leases else None  # None: nothing queued that no other claimer holds
         queued = (
             select(Execution.id, Execution.concurrency_limit)
             .where(Execution.status == "queued")
@@ -562,20 +569,57 @@ class ExecutionRepository:
             lease_seconds=lease_seconds,
         )
 
-    async def _claim_head(
-        self, *, owner: str, moment: datetime, lease_seconds: float
-    ) -> tuple[Lease | None, bool]:
-        """PostgreSQL, no tenant limit, nothing else in the unit: the claim's usual case as one statement of
-        its own (:data:`_CLAIM_HEAD`: head row, its UPDATE and the claim's audit row), instead of a
-        transaction of five round trips; a worker claims at least once per execution. The lease, and
-        whether the claim must count instead (the head row has a limit of its own: then it is left alone,
-        for the caller to claim in a transaction under the tenant's lock)."""
+    async def claim_many(
+        self,
+        *,
+        owner: str,
+        lease_seconds: float,
+        limit: int,
+        tenant_limit: int | None = None,
+        now: datetime | None = None,
+    ) -> builtins.list[Lease]:
+        """Up to ``limit`` of this tenant's oldest admitted ``queued`` executions, each claimed as
+        :meth:`claim_next` claims one: what a worker with ``limit`` free slots asks of a tenant in turn. In
+        the usual case (PostgreSQL, no tenant limit) rows without a limit of their own are claimed by one
+        statement; the rest, one at a time."""
+        checked_limit(limit, MAX_LIMIT)
+        moment = self._lease_moment(owner, lease_seconds, now)
+        leases: builtins.list[Lease] = []
+        if self._claims_at_once(tenant_limit):
+            leases, counts = await self._claim_heads(owner, moment, lease_seconds, limit=limit)
+            if not counts:
+                return leases
+        while len(leases) < limit:
+            lease = await self.claim_next(
+                owner=owner, lease_seconds=lease_seconds, tenant_limit=tenant_limit, now=moment
+            )
+            if lease is None:
+                break
+            leases.append(lease)
+        return leases
+
+    def _claims_at_once(self, tenant_limit: int | None) -> bool:
+        """Whether a claim may be one statement of its own (:meth:`_claim_heads`): PostgreSQL, no tenant
+        limit to count, and nothing else in the unit yet."""
+        postgresql = self.unit.store.database.dialect == "postgresql"
+        return tenant_limit is None and postgresql and not self.unit.opened
+
+    async def _claim_heads(
+        self, owner: str, moment: datetime, lease_seconds: float, *, limit: int
+    ) -> tuple[builtins.list[Lease], bool]:
+        """The claim's usual case as one statement of its own (:data:`_CLAIM_HEADS`: the ``limit`` oldest
+        queued rows nobody else holds, the UPDATE of those without a limit of their own, and the claim's
+        audit rows), instead of a transaction of five round trips per row; a worker claims at least once per
+        execution. The leases, each with its row when it has no node runs, and whether a row was left alone
+        because its workflow's limit applies (the caller then claims in a transaction under the tenant's
+        lock, where that limit is counted)."""
         expires = moment + timedelta(seconds=lease_seconds)
         actor = self.unit.actor
         rows = await self.unit.store.database.fetch(
-            _CLAIM_HEAD,
+            _CLAIM_HEADS,
             {
                 "tenant_id": self.unit.tenant_id,
+                "limit": limit,
                 "owner": owner,
                 "expires": expires,
                 "moment": moment,
@@ -585,14 +629,15 @@ class ExecutionRepository:
                 "audited_at": utc_now(),
             },
         )
-        if not rows:
-            return None, False
-        head = rows[0]
-        if head["attempt"] is None:  # not taken: its workflow's limit applies
-            return None, True
-        self._stats_changed(head["workflow_id"])
-        lease = Lease(self.unit.tenant_id, head["id"], owner, head["attempt"], expires, head["nodes_stored"])
-        return lease, False
+        leases: builtins.list[Lease] = []
+        for row in rows:
+            if row["id"] is None:  # not taken: its workflow's limit applies
+                continue
+            self._stats_changed(row["workflow_id"])
+            execution = None if row["nodes_stored"] else _claimed_view(row)
+            lease = Lease(self.unit.tenant_id, row["id"], owner, row["attempt"], expires, row["nodes_stored"])
+            leases.append(replace(lease, execution=execution))
+        return leases, any(row["limited"] for row in rows)
 
     async def _take(
         self, where: ColumnElement[bool], *, owner: str, moment: datetime, lease_seconds: float
@@ -1272,6 +1317,21 @@ def _queued_state(values: Mapping[str, Any]) -> _RowState:
 
 def _summary_values(row: Execution | _RowState) -> dict[str, Any]:
     return {name: getattr(row, name) for name in _SUMMARY_FIELDS}
+
+
+def _claimed_view(row: Mapping[str, Any]) -> ExecutionView:
+    """A row :data:`_CLAIM_HEADS` claimed, as :meth:`ExecutionRepository.get` would read it (no node runs
+    or logs yet). The pooled connection's codecs decode JSON already; timestamps come back in UTC."""
+    summary = {name: row[name] for name in _SUMMARY_FIELDS}
+    for name in ("created_at", "started_at", "finished_at"):
+        if summary[name] is not None:
+            summary[name] = summary[name].astimezone(UTC)
+    return ExecutionView(
+        **summary,
+        idempotency_key=row["idempotency_key"],
+        input=row["input"],
+        metrics={**Metrics().to_dict(), **row["metrics"]},
+    )
 
 
 def _summary(row: Execution | _RowState) -> ExecutionSummary:

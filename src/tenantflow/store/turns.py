@@ -1,21 +1,24 @@
 """Whose turn it is: the tenants with queued executions, those with the fewest running first.
 
-A worker with a free slot asks this, then claims the oldest admitted execution of the first tenant that has
-one (:meth:`~tenantflow.store.executions.ExecutionRepository.claim_next`). Serving the tenant that runs the
-least means a tenant's burst of thousands takes the slots nobody else wants, and another tenant's single
-run takes the next free one: fair share without a queue per tenant. Ties are broken at random, so workers
-that ask at once spread over the tenants instead of all contending for one row.
+A worker with free slots asks this, shares them out (:func:`shares`), and claims each tenant's oldest
+admitted executions (:meth:`~tenantflow.store.executions.ExecutionRepository.claim_many`). Serving the
+tenant that runs the least means a tenant's burst of thousands takes the slots nobody else wants, and
+another tenant's single run takes the next free one: fair share without a queue per tenant. Ties are
+broken at random, so workers that ask at once spread over the tenants instead of all contending for one
+row.
 
 Like the reaper's question this one spans tenants, so it runs in a :data:`~tenantflow.store.tenancy.SYSTEM`
-session and answers with tenant ids only. Its cost follows the tenants that wait, not the rows: the
-distinct tenants come from a loose scan of the partial index on queued rows (one index probe per tenant),
+session and answers with tenant ids (and their running counts) only. Its cost follows the tenants that
+wait, not the rows: the distinct tenants come from a loose scan of the partial index on queued rows (one
+index probe per tenant),
 the running counts from the ``(status, lease_expires_at)`` index, bounded by the slots of all workers.
 """
 
 from __future__ import annotations
 
 import random
-from typing import Any, Final
+from collections.abc import Sequence
+from typing import Any, Final, NamedTuple
 
 from sqlalchemy import CTE, ColumnElement, func, literal, select
 
@@ -53,25 +56,55 @@ def first_queued(column: Any, *where: ColumnElement[bool]) -> Any:
     return select(column).where(_QUEUED, *where).order_by(column).limit(1).scalar_subquery()
 
 
+class Turn(NamedTuple):
+    """A tenant with queued executions, and how many of its executions run now (0 when nobody else waits:
+    with one tenant in turn there is nothing to order by)."""
+
+    tenant_id: str
+    running: int
+
+
 async def tenants_in_turn(
     database: Database, *, tenant_limit: int | None = None, limit: int = 8
-) -> list[str]:
+) -> list[Turn]:
     """Up to ``limit`` tenants that have queued executions, fewest running first; tenants already running
     ``tenant_limit`` executions are left out (they wait for one to end).
 
-    A worker asks this at least once per execution, so it costs one round trip per statement (a read-only
+    A worker asks this once per round of claims, so it costs one round trip per statement (a read-only
     session: no BEGIN, no COMMIT on PostgreSQL; the two reads need no common snapshot, the claim checks
     again), and the statements are built once."""
     checked_limit(limit, MAX_TENANTS_SCANNED)
     async with database.session(SYSTEM, read_only=True) as session:
         waiting = (await session.scalars(_WAITING)).all()
         if len(waiting) < 2 and tenant_limit is None:
-            return list(waiting)  # nothing to order, nobody left out
+            return [Turn(tenant, 0) for tenant in waiting]  # nothing to order, nobody left out
         running = {tenant: count for tenant, count in await session.execute(_RUNNING_BY_TENANT)}
-    admitted = [tenant for tenant in waiting if tenant_limit is None or running.get(tenant, 0) < tenant_limit]
+    admitted = [
+        Turn(tenant, running.get(tenant, 0))
+        for tenant in waiting
+        if tenant_limit is None or running.get(tenant, 0) < tenant_limit
+    ]
     random.shuffle(admitted)  # ties at random; the sort below is stable
-    admitted.sort(key=lambda tenant: running.get(tenant, 0))
+    admitted.sort(key=lambda turn: turn.running)
     return admitted[:limit]
+
+
+def shares(turns: Sequence[Turn], slots: int, tenant_limit: int | None = None) -> list[tuple[str, int]]:
+    """How many of ``slots`` free slots each tenant in turn may fill: one at a time to the tenant that
+    would then run the fewest (the earlier in ``turns`` on a tie), none past ``tenant_limit``. A burst's
+    tenant takes what the others leave; tenants that wait with one run each get a slot first."""
+    given = [0] * len(turns)
+    for _ in range(slots):
+        open_turns = [
+            index
+            for index, turn in enumerate(turns)
+            if tenant_limit is None or turn.running + given[index] < tenant_limit
+        ]
+        if not open_turns:
+            break
+        chosen = min(open_turns, key=lambda index: turns[index].running + given[index])
+        given[chosen] += 1
+    return [(turn.tenant_id, count) for turn, count in zip(turns, given, strict=True) if count]
 
 
 _BACKLOG: Final = backlog()
