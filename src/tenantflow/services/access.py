@@ -71,8 +71,10 @@ class Authenticator:
         share one lookup instead of each reading the database.
         """
         cache_key = hashlib.sha256(credentials.encode()).hexdigest()
-        if cache_key in self._cache:
+        try:  # one read: an entry seen by ``in`` may expire before a second read, which then raises
             return self._cache[cache_key]
+        except KeyError:
+            pass
         principal = await self._resolving.run(cache_key, lambda: self._resolve(credentials))
         self._cache[cache_key] = principal
         return principal

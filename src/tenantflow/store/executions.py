@@ -60,13 +60,14 @@ from tenantflow.store.models import (
     new_id,
     utc_now,
 )
-from tenantflow.store.one_statement import write_finished
+from tenantflow.store.one_statement import write_finished, write_queued
 from tenantflow.store.queries import checked_limit
 from tenantflow.store.tenancy import TenantScopeError
 from tenantflow.store.text import checked_text, scrubbed
 from tenantflow.store.workflows import CountedRun, count_parameters
 
 if TYPE_CHECKING:
+    from tenantflow.store.database import Database
     from tenantflow.store.unit import Unit
 
 ACTIVE_STATUSES: Final = ("queued", "running")
@@ -253,10 +254,10 @@ _ROW_FIELDS: Final = tuple(item.name for item in fields(_RowState))
 # New executions as a table INSERT (the guard checks each row's tenant_id): no identity map, no flush.
 _QUEUED_INSERT: Final = insert(Execution.__table__).execution_options(tenant_filtered=True)  # type: ignore[arg-type]
 MAX_ABORT_POLL: Final = 10_000  # executions one abort poll asks about
-# claim_next's usual case on PostgreSQL in one statement: the tenant's oldest queued row that no other
-# claimer holds (SKIP LOCKED), taken if no limit of its own applies, and the claim audited as AuditTrail.ok
-# would. Returns the head row (none: nothing to take), with the attempt when it was taken.
-# The columns of a claimed row that a fresh run starts from (:meth:`ExecutionRepository._claim_heads`).
+# A claim's usual case on PostgreSQL in one statement: the tenant's oldest queued rows that no other
+# claimer holds (SKIP LOCKED), those without a limit of their own taken, and each claim audited as
+# AuditTrail.ok would. Returns the head rows, with the columns a fresh run starts from (_CLAIMED) for those
+# taken, and whether each has node runs stored.
 _CLAIMED: Final = (*_SUMMARY_FIELDS, "idempotency_key", "input", "metrics")
 _CLAIM_HEADS: Final = text(
     f"""
@@ -893,17 +894,30 @@ class ExecutionRepository:
         """New rows, with ``along`` applied to them before they are written.
 
         When every row is written finished, counting the runs on their workflows (an UPDATE … RETURNING
-        that finds no row for a missing workflow) goes first and stands in for the workflow lookup.
+        that finds no row for a missing workflow) goes first and stands in for the workflow lookup. On
+        PostgreSQL, queued rows alone whose versions are known go in one statement that checks their
+        workflows as it inserts them (:func:`.one_statement.write_queued`).
         """
         ended = {item.execution_id for item in along if item.finish is not None}
         counted_first = all(
             request.workflow_version is not None and request.id in ended for request in requests
         )
-        versions = {} if counted_first else await self._workflow_versions(requests)
+        queued_at_once = (  # PostgreSQL, rows alone, versions known: one statement checks and inserts
+            not along
+            and self.unit.store.database.dialect == "postgresql"
+            and all(request.workflow_version is not None for request in requests)
+        )
+        versions = {} if counted_first or queued_at_once else await self._workflow_versions(requests)
         now = utc_now()
         values = [self._queued_values(request, versions, now=now) for request in requests]
         states = [_queued_state(row) for row in values]
         self._audit_created(requests, states)
+        if queued_at_once:
+            tables = {"executions": values, "audit": take_queued(self.session)}
+            workflow_ids = {row["workflow_id"] for row in values}
+            target = self._one_statement_target()
+            await self._refuse_missing(await write_queued(target, self.unit.tenant_id, workflow_ids, tables))
+            return [(_summary(state), True) for state in states]
         node_rows, log_rows, files = self._progress_rows(along)
         if along:
             by_id = {state.id: state for state in states}
@@ -943,16 +957,25 @@ class ExecutionRepository:
         }
         counts = count_parameters(_counted_runs(finished), self.unit.tenant_id)
         if database.dialect == "postgresql":
-            alone = not session.in_transaction()  # the statement is then the whole transaction
-            target = database if alone else session
+            target = self._one_statement_target()
             counters, missing = await write_finished(target, self.unit.tenant_id, counts, tables)
         else:
             dialect = database.engine.dialect
             counters, missing = await sqlite_writes.write_ended(session, dialect, counts, tables)
-        for workflow_id in sorted(missing):
-            await self._missing(Workflow, workflow_id, "execution.create", write=True)
+        await self._refuse_missing(missing)
         for workflow_id, counted in counters.items():
             self.unit.workflows.counted(workflow_id, counted)
+
+    def _one_statement_target(self) -> AsyncSession | Database:
+        """Where a PostgreSQL write of :mod:`.one_statement` goes: the unit's transaction if it has one,
+        else a connection of its own, where the statement is the whole transaction (no BEGIN, no COMMIT)."""
+        session = self.session
+        return session if session.in_transaction() else self.unit.store.database
+
+    async def _refuse_missing(self, workflow_ids: Iterable[str]) -> None:
+        """A batch of creates naming workflows that are not the tenant's (nothing was written): refused."""
+        for workflow_id in sorted(workflow_ids):
+            await self._missing(Workflow, workflow_id, "execution.create", write=True)
 
     async def _workflow_versions(self, requests: Sequence[QueuedExecution]) -> dict[str, int]:
         """The current version of each requested workflow; a missing one is refused (not found, or

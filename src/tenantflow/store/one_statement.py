@@ -1,4 +1,5 @@
-"""PostgreSQL: a batch of executions that ended before their rows were written, stored by one statement.
+"""PostgreSQL: a batch of executions that ended before their rows were written, stored by one statement
+(and a batch of new queued executions, likewise).
 
 Such a batch (the usual one when callers wait for the end of short runs) counts its runs on their
 workflows and inserts the finished executions, their node runs, their logs, their files and its audit
@@ -53,11 +54,11 @@ wanted AS (
   SELECT * FROM jsonb_to_recordset(CAST(:counts AS jsonb)) AS c(
     workflow_id varchar, runs integer, untimed integer, total_ms double precision, at timestamptz,
     status varchar)
-), locked AS (
+), found AS (
   SELECT w.id FROM workflows AS w JOIN wanted ON w.id = wanted.workflow_id
   WHERE w.tenant_id = :tenant_id ORDER BY w.id FOR UPDATE OF w
 ), complete AS (
-  SELECT count(*) = (SELECT count(*) FROM wanted) AS ok FROM locked
+  SELECT count(*) = (SELECT count(*) FROM wanted) AS ok FROM found
 ), counted AS (
   UPDATE workflows AS w SET
     execution_count = w.execution_count + c.runs,
@@ -70,8 +71,18 @@ wanted AS (
       THEN c.status ELSE w.last_execution_status END
   FROM wanted AS c
   WHERE w.id = c.workflow_id AND w.tenant_id = :tenant_id
-    AND w.id IN (SELECT id FROM locked) AND (SELECT ok FROM complete)
+    AND w.id IN (SELECT id FROM found) AND (SELECT ok FROM complete)
   RETURNING w.id, w.execution_count, w.average_execution_time, w.last_executed_at, w.last_execution_status
+)"""
+# Queued rows count nothing: the workflows need only be the tenant's. Their foreign keys hold against a
+# workflow deleted meanwhile, so they are not locked.
+_CHECK: Final = """
+wanted AS (
+  SELECT * FROM jsonb_to_recordset(CAST(:counts AS jsonb)) AS c(workflow_id varchar)
+), found AS (
+  SELECT w.id FROM workflows AS w JOIN wanted ON w.id = wanted.workflow_id WHERE w.tenant_id = :tenant_id
+), complete AS (
+  SELECT count(*) = (SELECT count(*) FROM wanted) AS ok FROM found
 )"""
 
 
@@ -105,17 +116,22 @@ def _value(table: Table, column: str) -> str:
 
 
 @cache
-def _statement(columns: tuple[tuple[str, ...], ...]) -> TextClause:
-    """The statement for rows with these columns (per table, in :data:`_TABLES` order); one per shape."""
+def _statement(columns: tuple[tuple[str, ...], ...], *, counting: bool = True) -> TextClause:
+    """The statement for rows with these columns (per table, in :data:`_TABLES` order); one per shape.
+    It returns each workflow found, with its counters when ``counting``."""
     inserts = [
         _insert(name, table, names)
         for (name, table), names in zip(_TABLES.items(), columns, strict=True)
         if names
     ]
+    if not counting:
+        return text(f"WITH {_CHECK}, {', '.join(inserts)}\nSELECT found.id FROM found").execution_options(
+            tenant_filtered=True
+        )
     return text(
         f"WITH {_COUNT}, {', '.join(inserts)}\n"
-        f"SELECT locked.id, {', '.join(f'counted.{column}' for column in _COUNTED)}"
-        " FROM locked LEFT JOIN counted ON counted.id = locked.id"
+        f"SELECT found.id, {', '.join(f'counted.{column}' for column in _COUNTED)}"
+        " FROM found LEFT JOIN counted ON counted.id = found.id"
     ).execution_options(tenant_filtered=True)
 
 
@@ -151,14 +167,34 @@ async def write_finished(
     Returns each counted workflow's counters (execution count, mean duration, last run's time and status),
     and the ids of workflows that were missing (not this tenant's, or gone): then nothing was written.
     """
-    if not tenant_id:
-        raise TenantScopeError("a batch of ended runs needs its tenant")
     shapes, parameters = _parameters(tenant_id, counts, tables)
+    return _counted(await _run(target, _statement(shapes), parameters), counts)
+
+
+async def write_queued(
+    target: AsyncSession | Database,
+    tenant_id: str,
+    workflow_ids: Iterable[str],
+    tables: Mapping[str, Sequence[Mapping[str, Any]]],
+) -> set[str]:
+    """Insert the rows of ``tables`` (new queued executions and their audit rows, as for
+    :func:`write_finished`) if every one of ``workflow_ids`` is the tenant's: one round trip instead of a
+    lookup of the workflows, the inserts, BEGIN and COMMIT. The workflows that are missing (not this
+    tenant's, or gone): then nothing was written."""
+    wanted = sorted(set(workflow_ids))
+    shapes, parameters = _parameters(tenant_id, [{"workflow_id": item} for item in wanted], tables)
+    found = {row[0] for row in await _run(target, _statement(shapes, counting=False), parameters)}
+    return set(wanted) - found
+
+
+async def _run(
+    target: AsyncSession | Database, statement: TextClause, parameters: Mapping[str, Any]
+) -> Iterable[Sequence[Any]]:
+    if not parameters["tenant_id"]:
+        raise TenantScopeError("a batch of executions needs its tenant")
     if isinstance(target, AsyncSession):
-        result: Iterable[Sequence[Any]] = await target.execute(_statement(shapes), parameters)
-    else:
-        result = await target.fetch(_statement(shapes), parameters)
-    return _counted(result, counts)
+        return await target.execute(statement, parameters)
+    return await target.fetch(statement, parameters)
 
 
 def _parameters(
