@@ -19,10 +19,12 @@ from tenantflow.engine.errors import ErrorCode
 from tenantflow.engine.executor import ExecutionEvent, execute
 from tenantflow.engine.record import LogEntry, NodeState
 from tenantflow.services.writer import GroupCommitWriter
+from tenantflow.store import executions as executions_module
 from tenantflow.store.audit import Actor
 from tenantflow.store.errors import AccessDeniedError, ConflictError, InvalidRequestError, StoreError
 from tenantflow.store.executions import ExecutionProgress, FinishedRun, Lease, QueuedExecution
 from tenantflow.store.models import Execution, ExecutionLog, ExecutionNode
+from tenantflow.store.one_statement import write_progress
 from tenantflow.store.reaper import Stale, expire_leases, running_owners, stale_executions
 from tenantflow.store.tenancy import SYSTEM, TenantScopeError
 from tenantflow.store.unit import Store
@@ -49,10 +51,23 @@ async def queued(store: Store, actor: Actor) -> str:
 
 
 async def claim(
-    store: Store, actor: Actor, execution_id: str, owner: str, now: datetime = T0, seconds: float = LEASE
+    store: Store,
+    actor: Actor,
+    execution_id: str,
+    owner: str,
+    now: datetime = T0,
+    seconds: float = LEASE,
+    *,
+    with_row: bool = False,
 ) -> Lease | None:
+    """A claim by id; ``with_row``: the lease carries the row, as a worker's claim of a fresh run does (its
+    writes then take the one-statement path on PostgreSQL)."""
     async with store.unit(actor) as unit:
-        return await unit.executions.claim(execution_id, owner=owner, lease_seconds=seconds, now=now)
+        lease = await unit.executions.claim(execution_id, owner=owner, lease_seconds=seconds, now=now)
+        if lease is None or not with_row:
+            return lease
+        view = await unit.executions.get(execution_id, include_nodes=False, include_logs=False)
+        return replace(lease, nodes_stored=False, execution=view)
 
 
 async def row(store: Store, execution_id: str) -> Execution:
@@ -226,11 +241,13 @@ async def test_release_gives_the_row_back_to_the_queue(store: Store, actor_a: Ac
 
 
 # ----- fencing ----------------------------------------------------------------------------------------
-async def test_a_lease_taken_over_writes_nothing(store: Store, actor_a: Actor) -> None:
+@pytest.mark.parametrize("with_row", [False, True])
+async def test_a_lease_taken_over_writes_nothing(store: Store, actor_a: Actor, with_row: bool) -> None:
     """Done-when (g): the worker whose lease was taken over can write no checkpoint, log or finish."""
     execution_id = await queued(store, actor_a)
-    stale = await claim(store, actor_a, execution_id, "w1", seconds=10)
-    current = await claim(store, actor_a, execution_id, "w2", now=T0 + timedelta(seconds=11))
+    stale = await claim(store, actor_a, execution_id, "w1", seconds=10, with_row=with_row)
+    later = T0 + timedelta(seconds=11)
+    current = await claim(store, actor_a, execution_id, "w2", now=later, with_row=with_row)
     assert stale is not None and current is not None
 
     batch = await fails(store, actor_a, lambda executions: executions.record_progress([everything(stale)]))
@@ -257,17 +274,18 @@ async def test_a_lease_taken_over_writes_nothing(store: Store, actor_a: Actor) -
     assert lease_of(await row(store, execution_id)) == ("success", 2, None, None)
 
 
-async def held_and_lost(store: Store, actor: Actor) -> tuple[Lease, Lease]:
+async def held_and_lost(store: Store, actor: Actor, *, with_row: bool = False) -> tuple[Lease, Lease]:
     """Two executions claimed by one worker: the first lease still held, the second taken over."""
-    good = await claim(store, actor, await queued(store, actor), "w1")
-    gone = await claim(store, actor, await queued(store, actor), "w1", seconds=1)
+    good = await claim(store, actor, await queued(store, actor), "w1", with_row=with_row)
+    gone = await claim(store, actor, await queued(store, actor), "w1", seconds=1, with_row=with_row)
     assert good is not None and gone is not None
     assert await claim(store, actor, gone.execution_id, "w2", now=T0 + timedelta(seconds=2))
     return good, gone
 
 
-async def test_one_lost_lease_fails_its_whole_batch(store: Store, actor_a: Actor) -> None:
-    good, gone = await held_and_lost(store, actor_a)
+@pytest.mark.parametrize("with_row", [False, True])
+async def test_one_lost_lease_fails_its_whole_batch(store: Store, actor_a: Actor, with_row: bool) -> None:
+    good, gone = await held_and_lost(store, actor_a, with_row=with_row)
     kept = good.execution_id
     error = await fails(
         store,
@@ -290,9 +308,12 @@ async def test_a_lease_on_a_row_its_own_batch_creates_is_lost(store: Store, acto
     assert await count_rows(store, actor_a, Execution, request.id) == 0
 
 
-async def test_the_group_commit_writer_fences_each_execution(store: Store, actor_a: Actor) -> None:
+@pytest.mark.parametrize("with_row", [False, True])
+async def test_the_group_commit_writer_fences_each_execution(
+    store: Store, actor_a: Actor, with_row: bool
+) -> None:
     """A lost lease fails only its own execution's future; the rest of the batch commits."""
-    good, gone = await held_and_lost(store, actor_a)
+    good, gone = await held_and_lost(store, actor_a, with_row=with_row)
     kept, lost = good.execution_id, gone.execution_id
     writer = GroupCommitWriter(store)
     writer.start()
@@ -493,3 +514,74 @@ async def test_a_claim_says_whether_the_run_has_node_runs_to_resume(store: Store
             if entry["targetId"] == execution_id and entry["details"]["leaseOwner"] == "w2"
         ]
     assert audit_details == {"leaseOwner": "w2", "attempt": 1}
+
+
+async def test_a_fresh_runs_progress_is_stored_as_the_row_by_row_path_stores_it(
+    store: Store, actor_a: Actor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same checkpoints, logs and ends, written once with leases that carry their rows (one statement
+    on PostgreSQL) and once without: the same stored executions, answers and workflow counters."""
+    statements: list[int] = []
+
+    async def counted(*args: Any) -> Any:
+        statements.append(len(args[2]))  # the fences: one per execution
+        return await write_progress(*args)
+
+    monkeypatch.setattr(executions_module, "write_progress", counted)
+    results = []
+    for with_row in (False, True):
+        workflow_id = await new_workflow(store, actor_a)
+        async with store.unit(actor_a) as unit:
+            ids = [(await unit.executions.create(workflow_id)).id for _ in range(3)]
+        leases = [await claim(store, actor_a, execution_id, "w1", with_row=with_row) for execution_id in ids]
+        assert all(lease is not None for lease in leases)
+        first, second, third = (lease for lease in leases if lease is not None)
+        async with store.unit(actor_a) as unit:
+            await unit.executions.request_abort(second.execution_id)  # after its claim: seen as stored
+        async with store.unit(actor_a) as unit:
+            progress = [
+                everything(first),
+                replace(everything(second, "Other"), finish=FinishedRun("error", {"message": "no"})),
+                ExecutionProgress(third.execution_id, None, [checkpoint()], [], None, third),
+            ]
+            answered = await unit.executions.record_progress(progress)
+        async with store.unit(actor_a, read_only=True) as unit:
+            stored = [await unit.executions.get(execution_id) for execution_id in ids]
+            workflow = await unit.workflows.get(workflow_id)
+        assert [summary.to_dict() for summary in answered] == [_summary_dict(view) for view in stored]
+        counters = {name: workflow.data.get(name) for name in ("executionCount", "lastExecutionStatus")}
+        results.append(([_comparable(view) for view in stored], counters))
+    assert results[0] == results[1]
+    assert results[1][1] == {"executionCount": 2, "lastExecutionStatus": "error"}
+    assert statements == ([] if store.database.is_sqlite else [3])
+
+
+def _summary_dict(view: Any) -> dict[str, Any]:
+    return {name: value for name, value in view.to_dict().items() if name in _SUMMARY_KEYS}
+
+
+_SUMMARY_KEYS = frozenset(
+    (
+        "id",
+        "workflowId",
+        "workflowVersion",
+        "status",
+        "triggerKind",
+        "attempt",
+        "abortRequested",
+        "createdBy",
+        "createdAt",
+        "startTime",
+        "endTime",
+        "duration",
+        "error",
+    )
+)
+
+
+def _comparable(view: Any) -> dict[str, Any]:
+    """A stored execution without what differs between two runs of the test (ids, times)."""
+    data = view.to_dict()
+    for name in ("id", "workflowId", "createdAt", "startTime", "endTime", "duration"):
+        data.pop(name)
+    return data

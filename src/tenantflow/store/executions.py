@@ -60,7 +60,7 @@ from tenantflow.store.models import (
     new_id,
     utc_now,
 )
-from tenantflow.store.one_statement import write_finished, write_queued
+from tenantflow.store.one_statement import NODE_UPDATED, write_finished, write_progress, write_queued
 from tenantflow.store.queries import checked_limit
 from tenantflow.store.tenancy import TenantScopeError
 from tenantflow.store.text import checked_text, scrubbed
@@ -189,16 +189,6 @@ class Lease:
 _NODE_UPSERTS: dict[str, Any] = {}  # dialect name -> the statement ExecutionRepository._node_upsert builds
 _SUMMARY_FIELDS: Final = tuple(item.name for item in fields(ExecutionSummary))
 _SUMMARY_COLUMNS: Final = tuple(getattr(Execution, name) for name in _SUMMARY_FIELDS)
-_NODE_UPDATED: Final = (
-    "status",
-    "attempts",
-    "output",
-    "item_count",
-    "error",
-    "started_at",
-    "finished_at",
-    "duration_ms",
-)
 
 
 @dataclass(slots=True)
@@ -1031,6 +1021,8 @@ class ExecutionRepository:
         target = progress[0].execution_id if len(progress) == 1 else None
         with self._audited("execution.progress", target) if target is not None else nullcontext():
             node_rows, log_rows, files = self._progress_rows(progress)
+            if not files and self._progress_at_once(progress):
+                return await self._write_progress(progress, node_rows, log_rows)
             ids = sorted({item.execution_id for item in progress})
             # The columns alone, not ORM rows: a batch reads and writes many executions, and loading
             # entities (identity map, JSON input decoded, a unit-of-work flush) cost more than the SQL.
@@ -1059,6 +1051,67 @@ class ExecutionRepository:
             await self.session.execute(_PROGRESS_UPDATE, written)
             await self._count_finished(finished)
             return [_summary(rows[item.execution_id]) for item in progress]
+
+    def _progress_at_once(self, progress: Sequence[ExecutionProgress]) -> bool:
+        """Whether a progress batch may be one statement of its own (:meth:`_write_progress`): PostgreSQL,
+        nothing else in the unit yet, and only runs a worker claimed fresh (their leases carry the rows)."""
+        return (
+            self.unit.store.database.dialect == "postgresql"
+            and not self.unit.opened
+            and all(item.lease is not None and item.lease.execution is not None for item in progress)
+        )
+
+    async def _write_progress(
+        self,
+        progress: Sequence[ExecutionProgress],
+        node_rows: Sequence[dict[str, Any]],
+        log_rows: Sequence[dict[str, Any]],
+    ) -> builtins.list[ExecutionSummary]:
+        """:meth:`record_progress` of a worker's fresh runs in one statement
+        (:func:`.one_statement.write_progress`). Their ends are worked out from the rows the claims
+        returned (what an end reads of its row, ``started_at`` and ``created_at``, does not change while a
+        lease holds); the summaries come from the rows as the statement locked them, with those ends."""
+        ended: dict[str, _RowState] = {}
+        fences = []
+        for item in progress:
+            lease = item.lease
+            assert lease is not None and lease.execution is not None
+            self._own(lease)
+            fences.append({"id": lease.execution_id, "owner": lease.owner, "attempt": lease.attempt})
+            leased = _leased_state(lease, lease.execution)
+            if self._advance(leased, item) is not None:
+                ended[item.execution_id] = leased
+        finishes = [
+            {name: getattr(end, name) for name in ("id", "status", "finished_at", "duration_ms", "error")}
+            | {"metrics": end.metrics if item.finish and item.finish.metrics is not None else None}
+            for item in progress
+            if (end := ended.get(item.execution_id)) is not None
+        ]
+        tables = {"nodes": _last_per_run(node_rows), "logs": log_rows, "audit": take_queued(self.session)}
+        counts = count_parameters(_counted_runs(list(ended.values())), self.unit.tenant_id)
+        done = await write_progress(
+            self._one_statement_target(), self.unit.tenant_id, fences, finishes, counts, tables, _ROW_FIELDS
+        )
+        rows = {row_id: _RowState(**values) for row_id, values in done.rows.items()}
+        if not done.written:  # the same checks as record_progress's, on the rows as they were locked
+            for item in progress:
+                locked = rows.get(item.execution_id)
+                if locked is None:
+                    await self._missing(Execution, item.execution_id, "execution.progress", write=True)
+                assert item.lease is not None
+                self._check_lease(locked, item.lease)
+            for count in counts:
+                if count["workflow_id"] not in done.workflows:
+                    await self._missing(Workflow, count["workflow_id"], "execution.progress", write=True)
+        for workflow_id, counted in done.counters.items():
+            self.unit.workflows.counted(workflow_id, counted)
+        summaries = []
+        for item in progress:
+            row = rows[item.execution_id]
+            if (finished := ended.get(item.execution_id)) is not None:
+                row = replace(row, **{name: getattr(finished, name) for name in _PROGRESS_WRITTEN})
+            summaries.append(_summary(row))
+        return summaries
 
     def _progress_rows(
         self, progress: Sequence[ExecutionProgress]
@@ -1218,7 +1271,7 @@ class ExecutionRepository:
             insert_ = (postgresql if name == "postgresql" else sqlite).insert(table)
             statement = _NODE_UPSERTS[name] = insert_.on_conflict_do_update(
                 index_elements=[table.c.execution_id, table.c.node_name, table.c.run_index],
-                set_={column: insert_.excluded[column] for column in _NODE_UPDATED},
+                set_={column: insert_.excluded[column] for column in NODE_UPDATED},
             ).execution_options(tenant_filtered=True)
         return statement
 
@@ -1330,6 +1383,14 @@ def _counted_runs(rows: Sequence[Execution | _RowState]) -> builtins.list[Counte
         for row in rows
         if row.workflow_id is not None and row.finished_at is not None
     ]
+
+
+def _leased_state(lease: Lease, row: ExecutionView) -> _RowState:
+    """The row of a fresh run as its claim left it (``row``: what the claim returned)."""
+    summary = {name: getattr(row, name) for name in _SUMMARY_FIELDS}
+    return _RowState(
+        **summary, metrics=dict(row.metrics), lease_owner=lease.owner, lease_expires_at=lease.expires_at
+    )
 
 
 def _queued_state(values: Mapping[str, Any]) -> _RowState:

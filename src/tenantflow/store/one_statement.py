@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from typing import Any, Final
@@ -58,7 +59,7 @@ wanted AS (
   SELECT w.id FROM workflows AS w JOIN wanted ON w.id = wanted.workflow_id
   WHERE w.tenant_id = :tenant_id ORDER BY w.id FOR UPDATE OF w
 ), complete AS (
-  SELECT count(*) = (SELECT count(*) FROM wanted) AS ok FROM found
+  SELECT count(*) = (SELECT count(*) FROM wanted){also} AS ok FROM found
 ), counted AS (
   UPDATE workflows AS w SET
     execution_count = w.execution_count + c.runs,
@@ -74,6 +75,43 @@ wanted AS (
     AND w.id IN (SELECT id FROM found) AND (SELECT ok FROM complete)
   RETURNING w.id, w.execution_count, w.average_execution_time, w.last_executed_at, w.last_execution_status
 )"""
+# A progress batch of leased runs: their rows locked in id order, each still held by its lease (status,
+# owner and attempt), or nothing is written. ``{columns}``: the row columns the batch reads back.
+_FENCED: Final = """
+fences AS (
+  SELECT * FROM jsonb_to_recordset(CAST(:fences AS jsonb)) AS p(id varchar, owner varchar, attempt integer)
+), held AS (
+  SELECT {columns} FROM executions AS e JOIN fences AS p ON e.id = p.id
+  WHERE e.tenant_id = :tenant_id ORDER BY e.id FOR UPDATE OF e
+), fenced AS (
+  SELECT count(*) = (SELECT count(*) FROM fences) AS ok FROM held JOIN fences AS p ON p.id = held.id
+  WHERE held.status = 'running' AND held.lease_owner = p.owner AND held.attempt = p.attempt
+)"""
+# The runs of the batch that ended; metrics stay as they were where an end brings none.
+_ENDED: Final = """
+ended AS (
+  UPDATE executions AS e SET status = f.status, finished_at = f.finished_at, duration_ms = f.duration_ms,
+    error = coalesce(f.error, 'null'::jsonb), metrics = coalesce(f.metrics, e.metrics),
+    lease_owner = NULL, lease_expires_at = NULL
+  FROM jsonb_to_recordset(CAST(:finishes AS jsonb)) AS f(
+    id varchar, status varchar, finished_at timestamptz, duration_ms double precision, error jsonb,
+    metrics jsonb)
+  WHERE e.id = f.id AND e.tenant_id = :tenant_id AND (SELECT ok FROM complete)
+)"""
+# A node run written again (the same execution, node and run index) replaces these columns of its row.
+NODE_UPDATED: Final = (
+    "status",
+    "attempts",
+    "output",
+    "item_count",
+    "error",
+    "started_at",
+    "finished_at",
+    "duration_ms",
+)
+_NODE_CONFLICT: Final = " ON CONFLICT (execution_id, node_name, run_index) DO UPDATE SET " + ", ".join(
+    f"{column} = excluded.{column}" for column in NODE_UPDATED
+)
 # Queued rows count nothing: the workflows need only be the tenant's. Their foreign keys hold against a
 # workflow deleted meanwhile, so they are not locked.
 _CHECK: Final = """
@@ -86,7 +124,7 @@ wanted AS (
 )"""
 
 
-def _insert(name: str, table: Table, columns: Sequence[str]) -> str:
+def _insert(name: str, table: Table, columns: Sequence[str], conflict: str = "") -> str:
     """``name AS (INSERT … SELECT …)`` of ``columns`` read from the JSON rows in ``:name``. A JSON null
     becomes JSON ``null``, not SQL NULL, as the ORM stores a ``None`` in a JSON column; bytes travel as
     base64 text (:func:`_json_value`)."""
@@ -99,7 +137,7 @@ def _insert(name: str, table: Table, columns: Sequence[str]) -> str:
     return (
         f"{name} AS (INSERT INTO {table.name} (tenant_id, {', '.join(columns)})"
         f" SELECT :tenant_id, {values} FROM jsonb_to_recordset(CAST(:{name} AS jsonb)) AS r({definitions})"
-        " WHERE (SELECT ok FROM complete))"
+        f" WHERE (SELECT ok FROM complete){conflict})"
     )
 
 
@@ -129,9 +167,34 @@ def _statement(columns: tuple[tuple[str, ...], ...], *, counting: bool = True) -
             tenant_filtered=True
         )
     return text(
-        f"WITH {_COUNT}, {', '.join(inserts)}\n"
+        f"WITH {_COUNT.format(also='')}, {', '.join(inserts)}\n"
         f"SELECT found.id, {', '.join(f'counted.{column}' for column in _COUNTED)}"
         " FROM found LEFT JOIN counted ON counted.id = found.id"
+    ).execution_options(tenant_filtered=True)
+
+
+@cache
+def _progress_statement(columns: tuple[tuple[str, ...], ...], row_columns: tuple[str, ...]) -> TextClause:
+    """The statement of :func:`write_progress` for rows with these columns (as :func:`_statement`)."""
+    inserts = [
+        _insert(name, table, names, _NODE_CONFLICT if name == "nodes" else "")
+        for (name, table), names in zip(_TABLES.items(), columns, strict=True)
+        if names
+    ]
+    counters = ", ".join(f"counted.{column}" for column in ("id", *_COUNTED))
+    parts = [
+        _FENCED.format(columns=", ".join(f"e.{column}" for column in row_columns)),
+        _COUNT.format(also=" AND (SELECT ok FROM fenced)"),
+        _ENDED,
+        *inserts,
+    ]
+    return text(
+        f"WITH {', '.join(parts)}\n"
+        f"SELECT {', '.join(f'held.{column}' for column in row_columns)},"
+        " (SELECT ok FROM complete) AS written,"
+        f" (SELECT jsonb_agg(jsonb_build_array({counters})) FROM counted) AS counters,"
+        " (SELECT array_agg(found.id) FROM found) AS workflows"
+        " FROM held"
     ).execution_options(tenant_filtered=True)
 
 
@@ -169,6 +232,45 @@ async def write_finished(
     """
     shapes, parameters = _parameters(tenant_id, counts, tables)
     return _counted(await _run(target, _statement(shapes), parameters), counts)
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """What :func:`write_progress` found and did: the rows as they were when locked (by id; ``row_columns``
+    each), whether the batch was written, each counted workflow's counters, and the workflows found."""
+
+    rows: dict[str, dict[str, Any]]
+    written: bool
+    counters: Counters
+    workflows: set[str]
+
+
+async def write_progress(
+    target: AsyncSession | Database,
+    tenant_id: str,
+    fences: Sequence[Mapping[str, Any]],
+    finishes: Sequence[Mapping[str, Any]],
+    counts: Sequence[Mapping[str, Any]],
+    tables: Mapping[str, Sequence[Mapping[str, Any]]],
+    row_columns: tuple[str, ...],
+) -> Progress:
+    """A progress batch of leased runs in one statement: lock their rows, and only if every one is still
+    held by its lease (``fences``: id, owner, attempt) and every workflow of ``counts`` is the tenant's,
+    upsert their node runs, insert their logs and audit rows (``tables``), end the runs of ``finishes``
+    (id, status, finished_at, duration_ms, error, metrics or None) and count them. A worker's batch was a
+    transaction of up to eight round trips through the ORM."""
+    shapes, parameters = _parameters(tenant_id, counts, tables)
+    parameters |= {"fences": _document(fences), "finishes": _document(finishes)}
+    result = list(await _run(target, _progress_statement(shapes, row_columns), parameters))
+    rows = {row[0]: dict(zip(row_columns, row, strict=False)) for row in result}
+    written = bool(result) and bool(result[0][len(row_columns)])
+    counters: Counters = {}
+    workflows: set[str] = set()
+    if result:
+        for workflow_id, count, mean, at, status in result[0][len(row_columns) + 1] or ():
+            counters[workflow_id] = (count, mean, datetime.fromisoformat(at), status)
+        workflows = set(result[0][len(row_columns) + 2] or ())
+    return Progress(rows, written, counters if written else {}, workflows)
 
 
 async def write_queued(
