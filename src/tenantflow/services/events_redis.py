@@ -171,6 +171,7 @@ class RedisEventBus:
         self._wake_key = f"{prefix}~wake:{uuid.uuid4().hex}"
         self._stop_channel = f"{prefix}~stop"
         self._wake_cursor = "0-0"
+        self._woken = False  # a wake is on its way to a reader that has not read the followers since
         self._reads = asyncio.Semaphore(max_reads)  # a burst of subscribers must not exhaust the pool
 
     def key(self, tenant_id: str, execution_id: str) -> str:
@@ -282,7 +283,8 @@ class RedisEventBus:
         try:
             if self._reader is None:
                 self._reader = asyncio.create_task(self._read(), name="event-bus-follow")
-            else:
+            elif not self._woken:  # else the wake on its way makes the reader see this follower too
+                self._woken = True
                 await self._wake()
             while (event := await follower.queue.get()) is not None:
                 yield event
@@ -299,6 +301,7 @@ class RedisEventBus:
                 pipe.pexpire(self._wake_key, round(max(60.0, 2 * self.block_seconds) * 1000))
                 await pipe.execute()
         except _FAILURES as error:  # the reader still sees the stream within block_seconds
+            self._woken = False  # the next follower tries again
             log.warning("could not wake the progress reader: %s", error)
 
     def _unfollow(self, follower: _Follower) -> None:
@@ -315,6 +318,7 @@ class RedisEventBus:
         check_at = loop.time() + self.block_seconds
         try:
             while self._followers:
+                self._woken = False  # the streams read next include every follower so far
                 streams: dict[Any, Any] = {self._wake_key: self._wake_cursor}
                 for key, followers in self._followers.items():
                     streams[key] = f"0-{min(follower.cursor for follower in followers)}"
