@@ -38,7 +38,7 @@ log = logging.getLogger("tenantflow.queue")
 
 Ack = Callable[[], Awaitable[None]]
 ABORTED_BY_USER = "aborted by user"
-TENANTS_TRIED: Final = 8  # tenants a claim tries in turn before it gives up until the next message
+TENANTS_TRIED: Final = 8  # tenants a round of claims shares its free slots among, fewest running first
 
 
 def worker_owner() -> str:
