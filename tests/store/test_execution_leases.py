@@ -340,12 +340,13 @@ async def test_the_group_commit_writer_fences_each_execution(
 
 
 # ----- another tenant ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("with_row", [False, True])
 async def test_another_tenants_execution_behaves_as_absent(
-    store: Store, actor_a: Actor, actor_b: Actor
+    store: Store, actor_a: Actor, actor_b: Actor, with_row: bool
 ) -> None:
     waiting = await queued(store, actor_a)
     running = await queued(store, actor_a)
-    lease = await claim(store, actor_a, running, "w1")
+    lease = await claim(store, actor_a, running, "w1", with_row=with_row)
     assert lease is not None
     far = T0 + timedelta(days=1)  # even an expired lease of another tenant is not B's to take
     assert await claim(store, actor_b, waiting, "w2", now=far) is None
@@ -368,6 +369,25 @@ async def test_another_tenants_execution_behaves_as_absent(
     assert await written(store, actor_a, running) == (0, 0)
     async with store.unit(actor_a) as unit:
         assert await unit.executions.heartbeat(lease, lease_seconds=LEASE) is not None
+
+
+async def test_a_queued_create_naming_another_tenants_workflow_writes_nothing(
+    store: Store, actor_a: Actor, actor_b: Actor
+) -> None:
+    """Creates whose version is known (one statement on PostgreSQL) still check the workflow's tenant."""
+    theirs = await new_workflow(store, actor_b)
+    mine = await new_workflow(store, actor_a)
+    for workflow_id, code in (
+        (theirs, ErrorCode.CROSS_TENANT_ACCESS_DENIED),
+        (str(uuid.uuid4()), ErrorCode.WORKFLOW_NOT_FOUND),
+    ):
+        requests = [QueuedExecution(actor_a, mine, 1), QueuedExecution(actor_a, workflow_id, 1)]
+        error = await fails(store, actor_a, lambda repo, batch=requests: repo.create_queued(batch))
+        assert error.code == code
+        for request in requests:  # the whole batch, its own workflow's row too
+            assert await count_rows(store, actor_a, Execution, request.id) == 0
+    async with store.unit(actor_b, read_only=True) as unit:
+        assert (await unit.executions.list(workflow_id=theirs)).items == []
 
 
 # ----- the reaper -------------------------------------------------------------------------------------

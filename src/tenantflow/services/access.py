@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import jwt
@@ -54,14 +55,22 @@ class Token:
 class Authenticator:
     """Resolves bearer credentials; a short TTL cache keeps a busy key from costing a query per request."""
 
-    def __init__(self, store: Store, *, jwt_key: bytes, jwt_ttl_seconds: int) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        jwt_key: bytes,
+        jwt_ttl_seconds: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._store = store
         self._pepper = api_key_pepper(store.keyring)
         self._jwt_key = jwt_key
         self._jwt_ttl = jwt_ttl_seconds
-        self._cache: TTLCache[str, Principal | None] = TTLCache(PRINCIPAL_CACHE_SIZE, PRINCIPAL_CACHE_SECONDS)
-        self._revoked: TTLCache[str, bool] = TTLCache(PRINCIPAL_CACHE_SIZE, PRINCIPAL_CACHE_SECONDS)
-        self._disabled: TTLCache[str, bool] = TTLCache(PRINCIPAL_CACHE_SIZE, PRINCIPAL_CACHE_SECONDS)
+        size, seconds = PRINCIPAL_CACHE_SIZE, PRINCIPAL_CACHE_SECONDS  # ``clock`` times their entries
+        self._cache: TTLCache[str, Principal | None] = TTLCache(size, seconds, timer=clock)
+        self._revoked: TTLCache[str, bool] = TTLCache(size, seconds, timer=clock)
+        self._disabled: TTLCache[str, bool] = TTLCache(size, seconds, timer=clock)
         self._resolving: SingleFlight[str, Principal | None] = SingleFlight()
 
     async def principal(self, credentials: str) -> Principal | None:

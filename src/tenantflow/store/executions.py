@@ -1387,9 +1387,11 @@ def _counted_runs(rows: Sequence[Execution | _RowState]) -> builtins.list[Counte
 
 def _leased_state(lease: Lease, row: ExecutionView) -> _RowState:
     """The row of a fresh run as its claim left it (``row``: what the claim returned)."""
-    summary = {name: getattr(row, name) for name in _SUMMARY_FIELDS}
     return _RowState(
-        **summary, metrics=dict(row.metrics), lease_owner=lease.owner, lease_expires_at=lease.expires_at
+        **_summary_values(row),
+        metrics=dict(row.metrics),
+        lease_owner=lease.owner,
+        lease_expires_at=lease.expires_at,
     )
 
 
@@ -1399,7 +1401,7 @@ def _queued_state(values: Mapping[str, Any]) -> _RowState:
     return _RowState(**columns)
 
 
-def _summary_values(row: Execution | _RowState) -> dict[str, Any]:
+def _summary_values(row: Execution | _RowState | ExecutionSummary) -> dict[str, Any]:
     return {name: getattr(row, name) for name in _SUMMARY_FIELDS}
 
 

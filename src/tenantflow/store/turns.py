@@ -10,8 +10,8 @@ row.
 Like the reaper's question this one spans tenants, so it runs in a :data:`~tenantflow.store.tenancy.SYSTEM`
 session and answers with tenant ids (and their running counts) only. Its cost follows the tenants that
 wait, not the rows: the distinct tenants come from a loose scan of the partial index on queued rows (one
-index probe per tenant),
-the running counts from the ``(status, lease_expires_at)`` index, bounded by the slots of all workers.
+index probe per tenant), the running counts from the ``(status, lease_expires_at)`` index, bounded by the
+slots of all workers.
 """
 
 from __future__ import annotations
