@@ -58,10 +58,15 @@ async def _latencies_beside(heavy: Any, *, from_arrival: bool = True) -> tuple[l
 
 
 def _assert_prompt(latencies: list[float]) -> None:
-    """Every trivial execution but the slowest ends within 50 ms, and that one within 250 ms: this machine's
-    few CPUs are shared with other test runs, which can stall any one sample."""
+    """Every trivial execution but the slowest 1% (at least one) ends within 50 ms, and the slowest within
+    250 ms: this machine's few CPUs are shared with other test runs, which can stall any sample, and a
+    heavy run beside hundreds of samples (485 on an idle machine) met a tail of 39-57 ms alone, 66-83 ms
+    within the full suite. A loop that did not yield would keep most samples waiting for seconds."""
     slowest = sorted(latencies)
-    assert slowest[-2] < 0.05, f"trivial executions waited {[round(x * 1000) for x in slowest[-5:]]} ms"
+    spared = max(1, len(slowest) // 100)
+    assert slowest[-1 - spared] < 0.05, (
+        f"trivial executions waited {[round(x * 1000) for x in slowest[-5:]]} ms"
+    )
     assert slowest[-1] < 0.25, f"a trivial execution waited {slowest[-1] * 1000:.0f} ms"
 
 
