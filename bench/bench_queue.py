@@ -19,6 +19,7 @@ Sections (``--only``, comma-separated; all by default):
   it by up to c: the requests in flight when wrk stops). n8n 1.123 measured 48.6/s at c=16 on this kind of
   machine; the target is ≥ 10× that.
 
+The webhook's PostgreSQL database is analyzed after its warm-up (``bench_api.analyze``: the steady state).
 Every database, queue and process the run makes is removed or stopped at its end, also on errors and ^C.
 Rate limits and schedules are off in the servers. ``--quick`` runs fewer, shorter rounds (a smoke test).
 
@@ -55,7 +56,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.engine import make_url
 
-from bench_api import WORKFLOW, base_env, cpu_seconds, server, wrk
+from bench_api import WORKFLOW, analyze, base_env, cpu_seconds, server, wrk
 from tenantflow.engine.definition import parse_workflow
 from tenantflow.engine.executor import execute
 from tenantflow.nodes import default_registry
@@ -219,6 +220,7 @@ class Site:
     workdir: Path
     pid: int  # serve's
     workers: Workers | None = None
+    database_url: str | None = None  # PostgreSQL's; None: SQLite
 
     def cpu_split(self) -> tuple[float, float]:
         """CPU seconds serve and the workers have used so far."""
@@ -271,7 +273,7 @@ def queue_site(options: argparse.Namespace, workdir: Path) -> Iterator[Site]:
         workers = Workers(env, workdir, options.concurrency)
         stack.callback(workers.stop)
         workers.start()
-        yield Site(base, key, workdir, pid, workers)
+        yield Site(base, key, workdir, pid, workers, url)
 
 
 @contextmanager
@@ -518,6 +520,7 @@ def hammer(site: Site, label: str, table: Table, options: argparse.Namespace) ->
     if answer.status_code != 200 or answer.json().get("greeting") != "hello ada":
         raise SystemExit(f"the webhook answered {answer.status_code}: {answer.text}")
     wrk(url, site.key, connections=4, seconds=2, script=HOOK_LUA, workdir=site.workdir)  # warm-up
+    analyze(site.database_url)
     for connections in (1, 16):
         before, cpu = stored_count(site, workflow_id), site.cpu_split()
         figures = wrk(

@@ -663,6 +663,8 @@ def worker_command(
     if settings.broker_url is None:
         _fail("the worker needs TENANTFLOW_BROKER_URL (amqp://…): without it each API process runs its own")
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    if logging.getLogger().level > logging.DEBUG:  # Taskiq logs each message at INFO: a line per execution
+        logging.getLogger("taskiq.receiver.receiver").setLevel(logging.WARNING)
     run = run_worker(settings, concurrency=settings.worker_concurrency)
     # uvloop, as uvicorn runs the API: a worker's time goes to small socket reads and writes (the
     # database, RabbitMQ, Redis), which asyncio's own loop makes cost more.

@@ -218,6 +218,61 @@ async def test_one_tenant_cannot_read_anothers_execution(space: Space) -> None:
     assert await within(2, reader.subscribe(tenant_a, execution_id)) == mine
 
 
+async def test_ending_is_the_final_event_at_once_when_it_was_published(space: Space) -> None:
+    publisher, reader = space.bus(), space.bus()
+    tenant_id, execution_id = ids()
+    await publish_all(publisher, tenant_id, execution_id, progress(2, status="success"))
+    started = time.perf_counter()
+    ended = await reader.ending(tenant_id, execution_id, 5)
+    assert ended is not None and (ended.type, ended.data) == (EXECUTION_FINISHED, {"status": "success"})
+    assert time.perf_counter() - started < 1
+
+
+async def test_ending_hears_an_end_published_while_it_waits(space: Space) -> None:
+    publisher, reader = space.bus(), space.bus()
+    tenant_id, execution_id = ids()
+    events = progress(2, status="error")
+    await publisher.publish(tenant_id, execution_id, events[0])
+    waiting = asyncio.ensure_future(reader.ending(tenant_id, execution_id, 5))
+    await asyncio.sleep(0.1)
+    assert not waiting.done()
+    await publish_all(publisher, tenant_id, execution_id, events[1:])
+    ended = await asyncio.wait_for(waiting, 2)
+    assert ended is not None and ended.data == {"status": "error"}
+
+
+async def test_ending_is_none_after_its_timeout_and_for_another_tenants_execution(space: Space) -> None:
+    publisher, reader = space.bus(), space.bus()
+    tenant_a, execution_id = ids()
+    tenant_b, _ = ids()
+    events = progress(1, owner="a")
+    await publisher.publish(tenant_a, execution_id, events[0])
+    assert await reader.ending(tenant_a, execution_id, 0.2) is None  # still running
+    await publish_all(publisher, tenant_a, execution_id, events[1:])
+    assert await reader.ending(tenant_b, execution_id, 0.2) is None  # the same id is not b's execution
+    ended = await reader.ending(tenant_a, execution_id, 2)
+    assert ended is not None and ended.data == {"owner": "a"}
+
+
+async def test_waiters_of_one_execution_all_hear_its_end_and_others_hear_nothing(space: Space) -> None:
+    publisher = space.bus()
+    readers = [space.bus() for _ in range(3)]  # on Redis: three processes' buses
+    tenant_id, execution_id = ids()
+    _, other_execution = ids()
+    events = progress(1, status="success")
+    await publisher.publish(tenant_id, execution_id, events[0])
+    await publisher.publish(tenant_id, other_execution, events[0])
+    waiting = [  # two callers in each
+        asyncio.ensure_future(reader.ending(tenant_id, execution_id, 5)) for reader in [*readers, *readers]
+    ]
+    elsewhere = asyncio.ensure_future(readers[0].ending(tenant_id, other_execution, 1))
+    await asyncio.sleep(0.1)
+    await publish_all(publisher, tenant_id, execution_id, events[1:])
+    heard = await asyncio.wait_for(asyncio.gather(*waiting), 2)
+    assert [ended.data if ended else None for ended in heard] == [{"status": "success"}] * 6
+    assert await elsewhere is None
+
+
 async def test_at_most_max_events_are_kept_and_the_final_one_stays(space: Space) -> None:
     publisher, reader = space.bus(max_events=3), space.bus()
     tenant_id, execution_id = ids()
@@ -392,6 +447,43 @@ async def test_a_followed_stream_that_vanishes_ends_its_subscribers(shared: Spac
     finally:
         await admin.aclose()
     assert await following == progress(1)[:1]  # then the caller replays from the store
+
+
+async def test_a_waiter_registers_its_inbox_until_the_end_which_copies_itself_there(shared: Space) -> None:
+    publisher, reader, admin = shared.bus(), shared.bus(), Redis.from_url(shared.redis_url)
+    tenant_id, execution_id = ids()
+    waiting_key = f"{shared.prefix}{tenant_id}:{execution_id}~waiting"
+    events = progress(1, status="success")
+    try:
+        await publisher.publish(tenant_id, execution_id, events[0])
+        waiting = asyncio.ensure_future(reader.ending(tenant_id, execution_id, 30))
+        for _ in range(100):
+            if await admin.exists(waiting_key):
+                break
+            await asyncio.sleep(0.01)
+        inboxes: Any = await admin.smembers(waiting_key)
+        assert len(inboxes) == 1
+        assert 60_000 < await admin.pttl(waiting_key) <= 90_000  # the wait's 30 s and a minute more
+        await publish_all(publisher, tenant_id, execution_id, events[1:])
+        assert (await asyncio.wait_for(waiting, 2)) is not None
+        assert not await admin.exists(waiting_key)  # the end dropped the registration
+        (inbox,) = inboxes
+        assert 0 < await admin.pttl(inbox) <= 90_000  # an inbox expires when its process is gone
+        entries: Any = await admin.xrange(inbox)
+        assert [json.loads(fields[b"d"]) for _, fields in entries] == [{"status": "success"}]
+    finally:
+        await admin.aclose()
+
+
+async def test_ending_is_none_at_once_when_redis_is_unreachable() -> None:
+    client = Redis.from_url("redis://127.0.0.1:1/0")  # nothing listens there
+    tenant_id, execution_id = ids()
+    started = time.perf_counter()
+    try:
+        assert await RedisEventBus(client).ending(tenant_id, execution_id, 10) is None
+    finally:
+        await client.aclose()
+    assert time.perf_counter() - started < 2
 
 
 async def test_publishing_never_fails_when_redis_is_unreachable() -> None:

@@ -22,6 +22,7 @@ execution the bus no longer holds is replayed from the store with :func:`replay`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections import OrderedDict
@@ -67,6 +68,12 @@ class EventBus(Protocol):
         Ends at once, yielding nothing, when the bus holds nothing for the execution (never published
         here, or aged out): the caller then replays it from the store.
         """
+        ...
+
+    async def ending(self, tenant_id: str, execution_id: str, timeout: float) -> ProgressEvent | None:
+        """The execution's ``execution.finished`` event, as soon as it is published (at once if it was);
+        None when it is not heard of within ``timeout`` seconds or the bus holds nothing of the execution:
+        the caller then reads the store."""
         ...
 
     async def aclose(self) -> None:
@@ -218,6 +225,14 @@ class InProcessEventBus:
             if channel.signal is None:
                 channel.signal = asyncio.Event()
             await channel.signal.wait()
+
+    async def ending(self, tenant_id: str, execution_id: str, timeout: float) -> ProgressEvent | None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                async for event in self.subscribe(tenant_id, execution_id):
+                    if event.type == EXECUTION_FINISHED:
+                        return event
+        return None
 
     def _expire(self) -> None:
         """Drop finished executions past their time, or past the count or bytes budget, oldest first."""

@@ -20,6 +20,13 @@ back to the store.
 Live subscribers of one bus share one blocking ``XREAD`` over all the streams they follow (plus a wake
 stream of this bus, written when a subscriber joins), so a thousand open SSE streams hold one Redis
 connection, not a thousand.
+
+A caller that only needs an execution's end (``execute?wait=true``, a webhook answered by its last node)
+does not follow the stream: :meth:`RedisEventBus.ending` registers this bus's inbox (a stream of its own)
+as a waiter of the execution, in the same script call that looks for an end already published, and the
+publishing script copies ``execution.finished`` into each waiting inbox. One ``XREAD`` of the inbox serves
+every waiter of the process; it never changes its keys, so no wake is needed, and it reads ends only, not
+every node's events.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -46,6 +53,8 @@ PAGE: Final = 1_000  # entries per XRANGE while catching up
 BATCH: Final = 1_000  # events per publishing call (a script call holds Redis while it runs)
 _FAILURES: Final = (RedisError, OSError)
 
+Registered = ProgressEvent | Literal["waiting", "failed"]  # a registration's outcome: the end if published
+
 # One call per batch: append each event (entry id 0-N; MAXLEN), then per stream either push back its
 # abandon expiry or, once finished, expire it after retain ms and index it in the order executions finish;
 # then drop indexed streams, oldest first, while the oldest has expired or a budget is exceeded.
@@ -59,6 +68,7 @@ local index, sizes = KEYS[1], KEYS[2]
 local max_events, abandon, retain = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local max_count, max_bytes, final = tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
 local refused, written, finished, body, at = 0, {}, {}, ARGV[8], 1
+local inbox_events = ARGV[9]
 for position, id, kind_size, data_size in string.gmatch(ARGV[7], '(%d+) (%d+) (%d+) (%d+)') do
   local stream, data_at = KEYS[tonumber(position)], at + tonumber(kind_size)
   local kind = string.sub(body, at, data_at - 1)
@@ -70,6 +80,17 @@ for position, id, kind_size, data_size in string.gmatch(ARGV[7], '(%d+) (%d+) (%
   else
     written[stream] = true
     finished[stream] = finished[stream] or kind == final
+    if kind == final then
+      local waiting = stream .. '~waiting'
+      for _, inbox in ipairs(redis.call('SMEMBERS', waiting)) do
+        redis.call('XADD', inbox, 'MAXLEN', '~', inbox_events, '*', 'k', stream, 'd',
+          string.sub(body, data_at, at - 1))
+        if redis.call('PTTL', inbox) == -1 then  -- made by this XADD: it lasts as the registration does
+          redis.call('PEXPIRE', inbox, math.max(redis.call('PTTL', waiting), 1))
+        end
+      end
+      redis.call('DEL', waiting)
+    end
   end
 end
 local total = tonumber(redis.call('HGET', sizes, '~total') or '0')
@@ -117,6 +138,35 @@ redis.call('HSET', sizes, '~total', total)
 return refused
 """
 
+# Waiters register here (one call for all that wait at once). KEYS: the execution streams. ARGV: this
+# bus's inbox, how long a registration lasts (ms), the final event's type. For each stream: its final
+# event's data when it has one already, else false, with the inbox added to ``{stream}~waiting``, which
+# _PUBLISH reads at the end. Both run inside Redis: no end falls between the look and the registration.
+_EXPECT: Final = """
+local inbox, lasting, final = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local found = {}
+for k = 1, #KEYS do
+  local last = redis.call('XREVRANGE', KEYS[k], '+', '-', 'COUNT', 1)[1]
+  local kind, data = nil, nil
+  if last then
+    local fields = last[2]
+    for f = 1, #fields, 2 do
+      if fields[f] == 't' then kind = fields[f + 1] elseif fields[f] == 'd' then data = fields[f + 1] end
+    end
+  end
+  if kind == final then
+    found[k] = data
+  else
+    found[k] = false
+    local waiting = KEYS[k] .. '~waiting'
+    redis.call('SADD', waiting, inbox)
+    redis.call('PEXPIRE', waiting, lasting)
+  end
+end
+redis.call('PEXPIRE', inbox, lasting)
+return found
+"""
+
 
 @dataclass(eq=False, slots=True)
 class _Follower:
@@ -147,6 +197,7 @@ class RedisEventBus:
         publish_timeout: float = 1.0,
         max_pending: int = 10_000,
         max_reads: int = 16,
+        inbox_events: int = 10_000,
     ) -> None:
         self.redis = redis
         self.prefix = prefix
@@ -160,7 +211,9 @@ class RedisEventBus:
         self.publish_timeout = publish_timeout  # the longest an awaited publish waits for Redis
         self.max_pending = max_pending  # queued events beyond which publishing waits for Redis
         self._index_keys = (f"{prefix}~finished", f"{prefix}~sizes")
+        self.inbox_events = inbox_events  # ends an inbox holds for its reader (MAXLEN ~)
         self._publish = redis.register_script(_PUBLISH)
+        self._expect = redis.register_script(_EXPECT)
         self._hurry = asyncio.Event()  # set when a publish waits: send without lingering
         self._pending: list[tuple[str, ProgressEvent]] = []
         self._pending_sent: asyncio.Future[None] | None = None  # resolved once the pending batch is sent
@@ -173,6 +226,12 @@ class RedisEventBus:
         self._wake_cursor = "0-0"
         self._woken = False  # a wake is on its way to a reader that has not read the followers since
         self._reads = asyncio.Semaphore(max_reads)  # a burst of subscribers must not exhaust the pool
+        self._inbox = f"{prefix}~inbox:{uuid.uuid4().hex}"
+        self._inbox_cursor = "0-0"
+        self._awaited: dict[str, set[asyncio.Future[ProgressEvent | None]]] = {}  # stream -> waiters' futures
+        self._inbox_reader: asyncio.Task[None] | None = None
+        self._expected: dict[str, tuple[asyncio.Future[Registered], float]] = {}  # not sent yet: timeouts
+        self._registrar: asyncio.Task[None] | None = None
 
     def key(self, tenant_id: str, execution_id: str) -> str:
         return f"{self.prefix}{tenant_id}:{execution_id}"
@@ -242,7 +301,7 @@ class RedisEventBus:
             data = json.dumps(event.data, default=str, separators=(",", ":")).encode()
             heads.append(f"{position} {event.id} {len(kind)} {len(data)}")
             body += (kind, data)
-        args += (" ".join(heads), b"".join(body))
+        args += (" ".join(heads), b"".join(body), self.inbox_events)
         refused = await self._publish(keys=[*self._index_keys, *streams], args=args)
         if refused:  # an id published twice: Redis keeps the first
             log.warning("Redis refused %s of %d progress events (ids published before)", refused, len(batch))
@@ -370,6 +429,90 @@ class RedisEventBus:
                 follower.queue.put_nowait(None)
                 self._unfollow(follower)
 
+    # ----- ends ------------------------------------------------------------------------------------------
+    async def ending(self, tenant_id: str, execution_id: str, timeout: float) -> ProgressEvent | None:
+        """The execution's ``execution.finished``: at once when it was published, else when it is, through
+        this bus's inbox; None after ``timeout`` seconds or when Redis fails (the caller reads the store)."""
+        key = self.key(tenant_id, execution_id)
+        heard: asyncio.Future[ProgressEvent | None] = asyncio.get_running_loop().create_future()
+        self._awaited.setdefault(key, set()).add(heard)  # before registering: an end may come right after
+        try:
+            async with asyncio.timeout(timeout):
+                registered = await self._register(key, timeout)
+                if registered != "waiting":
+                    return None if registered == "failed" else registered
+                if self._inbox_reader is None:
+                    self._inbox_reader = asyncio.create_task(self._read_inbox(), name="event-bus-ends")
+                return await heard
+        except TimeoutError:
+            return None
+        finally:
+            waiting = self._awaited.get(key)
+            if waiting is not None:
+                waiting.discard(heard)
+                if not waiting:
+                    del self._awaited[key]
+
+    async def _register(self, key: str, timeout: float) -> Registered:
+        """Register the inbox as a waiter of ``key`` for ``timeout`` seconds (and a minute more); its end
+        when already published. Registrations made while a call is on its way share the next one."""
+        registered, lasting = self._expected.get(key, (None, 0.0))
+        if registered is None:
+            registered = asyncio.get_running_loop().create_future()
+        self._expected[key] = (registered, max(lasting, timeout))
+        if self._registrar is None:
+            self._registrar = asyncio.create_task(self._send_registrations(), name="event-bus-expect")
+        return await asyncio.shield(registered)
+
+    async def _send_registrations(self) -> None:
+        try:
+            while self._expected:
+                batch, self._expected = self._expected, {}
+                lasting = max(timeout for _, timeout in batch.values()) + 60.0
+                outcomes: list[Registered]
+                try:
+                    found = await self._expect(
+                        keys=list(batch), args=[self._inbox, round(lasting * 1000), EXECUTION_FINISHED]
+                    )
+                    outcomes = [_final(data) if data else "waiting" for data in found]
+                except _FAILURES as error:
+                    log.warning("could not wait for the ends of %d executions: %s", len(batch), error)
+                    outcomes = ["failed"] * len(batch)
+                for (registered, _), outcome in zip(batch.values(), outcomes, strict=True):
+                    registered.set_result(outcome)
+        finally:
+            self._registrar = None
+
+    async def _read_inbox(self) -> None:
+        """Hand the ends that reach the inbox to their waiters, while anyone waits; if Redis fails, each
+        waiter hears None (and reads the store)."""
+        try:
+            while self._awaited:
+                reply: Any = await self.redis.xread(
+                    {self._inbox: self._inbox_cursor},
+                    count=PAGE,
+                    block=max(1, round(self.block_seconds * 1000)),
+                )
+                for _, entries in reply.items() if isinstance(reply, dict) else reply or ():
+                    self._inbox_cursor = _text(entries[-1][0])
+                    for _, fields in entries:
+                        self._hear(fields)
+        except _FAILURES as error:
+            log.warning("the reader of execution ends stopped (waiters read the store): %s", error)
+            for waiting in self._awaited.values():
+                for heard in waiting:
+                    if not heard.done():
+                        heard.set_result(None)
+        finally:
+            self._inbox_reader = None
+
+    def _hear(self, fields: Any) -> None:
+        """An inbox entry: the end (``d``) of the stream ``k``, for this process's waiters of it, if any."""
+        key, data = fields.get(b"k", fields.get("k")), fields.get(b"d", fields.get("d"))
+        for heard in self._awaited.get(_text(key), ()):
+            if not heard.done():
+                heard.set_result(_final(data))
+
     # ----- stop requests --------------------------------------------------------------------------------
     async def request_stop(self, tenant_id: str, execution_id: str) -> None:
         """Publish the request on the bus's stop channel (Redis pub/sub: every worker hears it at once)."""
@@ -391,13 +534,19 @@ class RedisEventBus:
     async def aclose(self) -> None:
         """Send what is queued and stop following; live subscribers end (and fall back to the store)."""
         await self.flush()
-        if self._reader is not None:
-            self._reader.cancel()
-            await asyncio.gather(self._reader, return_exceptions=True)
+        readers = [task for task in (self._reader, self._inbox_reader) if task is not None]
+        for task in readers:
+            task.cancel()
+        await asyncio.gather(*readers, return_exceptions=True)
 
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+def _final(data: bytes | str) -> ProgressEvent:
+    """An end as published: ``execution.finished`` with its data (the final event's id is not needed)."""
+    return ProgressEvent(0, EXECUTION_FINISHED, json.loads(data))
 
 
 def _events(entries: Iterable[Any]) -> list[ProgressEvent]:

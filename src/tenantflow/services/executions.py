@@ -19,7 +19,6 @@ EXECUTION_IN_PROGRESS (retry of a queued or running one), and the store's own (n
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections import Counter, deque
@@ -92,6 +91,7 @@ class ExecutionSettings:
     abort_wait_seconds: float = 1.0  # how long abort() waits to report the aborted state
     shutdown_grace_seconds: float = 2.0  # aborted executions get this long to record themselves
     poll_seconds: float = 0.25  # wait()/events() on executions this process does not run
+    recheck_seconds: float = 5.0  # wait(): the store is read when the bus says nothing for this long
     tenant_limit: int | None = None  # executions of one tenant this process runs at once (inline)
     definition_cache_size: int = 1024
 
@@ -244,9 +244,9 @@ class ExecutionService:
 
     async def wait(self, tenant_id: str, execution_id: str, timeout: float) -> ExecutionView | None:
         """The finished execution, or None if it has not ended within ``timeout`` seconds. One that another
-        process runs is followed on the bus, which hears its end at once when the bus crosses processes
-        (Redis), with the stored execution the runner just committed in the event; the store is polled
-        when the bus knows nothing of it."""
+        process runs is heard of on the bus, which carries the stored execution the runner just committed
+        (at once when the bus crosses processes: Redis); the store is read whenever the bus is silent for
+        ``recheck_seconds`` or knows nothing of the execution."""
         run = self._runs.get((tenant_id, execution_id))
         if run is not None:
             try:
@@ -256,13 +256,11 @@ class ExecutionService:
                 return None
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        if self.bus.shared:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(timeout):
-                    async for event in self.bus.subscribe(tenant_id, execution_id):
-                        if event.type == EXECUTION_FINISHED:
-                            return ExecutionView.from_dict(event.data)
         while True:
+            slot = min(self.settings.recheck_seconds, max(0.0, deadline - loop.time()))
+            ended = await self.bus.ending(tenant_id, execution_id, slot)
+            if ended is not None:
+                return ExecutionView.from_dict(ended.data)
             async with self.store.unit(Actor(tenant_id), read_only=True) as unit:
                 view = await unit.executions.get(execution_id)
             remaining = deadline - loop.time()
