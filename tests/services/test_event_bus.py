@@ -475,6 +475,16 @@ async def test_a_waiter_registers_its_inbox_until_the_end_which_copies_itself_th
         await admin.aclose()
 
 
+async def test_a_waiter_hears_none_at_once_when_its_bus_closes(shared: Space) -> None:
+    publisher, reader = shared.bus(), shared.bus()
+    tenant_id, execution_id = ids()
+    await publisher.publish(tenant_id, execution_id, progress(1)[0])
+    waiting = asyncio.ensure_future(reader.ending(tenant_id, execution_id, 30))
+    await asyncio.sleep(0.2)  # registered, its inbox read
+    await reader.aclose()
+    assert await asyncio.wait_for(waiting, 1) is None  # the caller reads the store
+
+
 async def test_ending_is_none_at_once_when_redis_is_unreachable() -> None:
     client = Redis.from_url("redis://127.0.0.1:1/0")  # nothing listens there
     tenant_id, execution_id = ids()

@@ -484,8 +484,8 @@ class RedisEventBus:
             self._registrar = None
 
     async def _read_inbox(self) -> None:
-        """Hand the ends that reach the inbox to their waiters, while anyone waits; if Redis fails, each
-        waiter hears None (and reads the store)."""
+        """Hand the ends that reach the inbox to their waiters, while anyone waits; if Redis fails or the
+        bus closes, each waiter hears None (and reads the store)."""
         try:
             while self._awaited:
                 reply: Any = await self.redis.xread(
@@ -499,12 +499,19 @@ class RedisEventBus:
                         self._hear(fields)
         except _FAILURES as error:
             log.warning("the reader of execution ends stopped (waiters read the store): %s", error)
-            for waiting in self._awaited.values():
-                for heard in waiting:
-                    if not heard.done():
-                        heard.set_result(None)
+            self._unheard()
+        except asyncio.CancelledError:
+            self._unheard()
+            raise
         finally:
             self._inbox_reader = None
+
+    def _unheard(self) -> None:
+        """Every waiter hears None: nothing reads the inbox any more (they read the store)."""
+        for waiting in self._awaited.values():
+            for heard in waiting:
+                if not heard.done():
+                    heard.set_result(None)
 
     def _hear(self, fields: Any) -> None:
         """An inbox entry: the end (``d``) of the stream ``k``, for this process's waiters of it, if any."""
