@@ -14,7 +14,8 @@ Sections (``--only``, comma-separated; all by default):
   ``execute?wait=false`` by ``--submitters`` concurrent clients, with 1 and then 2 workers: executions/s from
   the first submit to the last stored end, and how fast the API took the submissions.
 - ``webhook``: Webhook (``responseMode: lastNode``) → Set with one expression, every execution stored, wrk at
-  c=1 and c=16 for ``--seconds`` each, on SQLite inline (``serve`` alone) and on PostgreSQL with one worker:
+  c=1 and c=16 for ``--seconds`` each, on SQLite inline (``serve`` alone) and on PostgreSQL with one worker
+  (through RabbitMQ, then through a Redis list):
   req/s, p50/p99, CPU per request, and executions stored against requests answered 200 (stored may exceed
   it by up to c: the requests in flight when wrk stops). n8n 1.123 measured 48.6/s at c=16 on this kind of
   machine; the target is ≥ 10× that.
@@ -52,6 +53,7 @@ from typing import Any, Final
 
 import aio_pika
 import httpx2 as httpx
+from redis.asyncio import Redis
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy.engine import make_url
@@ -154,7 +156,15 @@ def database(server_url: str, name: str) -> Iterator[str]:
 
 
 async def delete_queue(broker_url: str, name: str) -> None:
-    """The RabbitMQ queue, its dead-letter queue and its exchange, as the broker declared them."""
+    """The RabbitMQ queue, its dead-letter queue and its exchange, as the broker declared them; or the
+    Redis list."""
+    if broker_url.startswith("redis"):
+        client = Redis.from_url(broker_url)
+        try:
+            await client.delete(name)
+        finally:
+            await client.aclose()
+        return
     connection = await aio_pika.connect(broker_url)
     async with connection:
         channel = await connection.channel()
@@ -252,18 +262,20 @@ class Site:
 
 
 @contextmanager
-def queue_site(options: argparse.Namespace, workdir: Path) -> Iterator[Site]:
-    """``serve`` in the queue mode with one worker, on a database and a queue of its own."""
+def queue_site(options: argparse.Namespace, workdir: Path, broker: str | None = None) -> Iterator[Site]:
+    """``serve`` in the queue mode with one worker, on a database and a queue of its own; the broker is
+    ``--broker`` (RabbitMQ) unless given."""
+    broker = broker or options.broker
     name = f"tenantflow_bench_queue_{uuid.uuid4().hex[:8]}"
     queue = f"tenantflow.bench.{name}"
     with ExitStack() as stack:  # unwinds in reverse: workers, serve, the queue, the database
         url = stack.enter_context(database(options.postgres, name))
-        stack.callback(lambda: asyncio.run(delete_queue(options.broker, queue)))
+        stack.callback(lambda: asyncio.run(delete_queue(broker, queue)))
         env = base_env(
             workdir / name,
             TENANTFLOW_DATABASE_URL=url,
             TENANTFLOW_SECRET_KEYS=Keyring.generate().spec(),
-            TENANTFLOW_BROKER_URL=options.broker,
+            TENANTFLOW_BROKER_URL=broker,
             TENANTFLOW_BROKER_QUEUE=queue,
             TENANTFLOW_REDIS_URL=options.redis,
             TENANTFLOW_SCHEDULES_ENABLED="false",
@@ -560,7 +572,9 @@ def webhook(options: argparse.Namespace, workdir: Path) -> None:
     with inline_site(workdir) as site:
         hammer(site, "SQLite, inline", table, options)
     with queue_site(options, workdir) as site:
-        hammer(site, "PostgreSQL, 1 worker", table, options)
+        hammer(site, "PostgreSQL, 1 worker, RabbitMQ", table, options)
+    with queue_site(options, workdir, options.redis_broker) as site:
+        hammer(site, "PostgreSQL, 1 worker, Redis list", table, options)
     console.print(table)
     console.print(f"  target: ≥ {N8N_WEBHOOK_RATE * 10:.0f} req/s at c=16 (10× n8n 1.123's 48.6/s)")
 
@@ -597,6 +611,11 @@ def options_from(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--redis", default=os.environ.get("TENANTFLOW_BENCH_REDIS", "redis://127.0.0.1:6379/12")
+    )
+    parser.add_argument(
+        "--redis-broker",
+        default=os.environ.get("TENANTFLOW_BENCH_REDIS_BROKER", "redis://127.0.0.1:6379/13"),
+        help="webhook: the Redis list broker of its third row",
     )
     options = parser.parse_args(argv)
     defaults = (5, 100, 3.0) if options.quick else (30, 1000, 10.0)

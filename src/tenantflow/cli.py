@@ -661,7 +661,10 @@ def worker_command(
 
     settings = _settings(worker_concurrency=concurrency)
     if settings.broker_url is None:
-        _fail("the worker needs TENANTFLOW_BROKER_URL (amqp://…): without it each API process runs its own")
+        _fail(
+            "the worker needs TENANTFLOW_BROKER_URL (amqp://… or redis://…): without it each API process"
+            " runs its own"
+        )
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
     if logging.getLogger().level > logging.DEBUG:  # Taskiq logs each message at INFO: a line per execution
         logging.getLogger("taskiq.receiver.receiver").setLevel(logging.WARNING)

@@ -82,10 +82,14 @@ class Settings(BaseSettings):
         default=5.0, gt=0, le=3600, description="How soon enabling, disabling or editing a schedule counts."
     )
     broker_url: str | None = Field(
-        default=None, description="amqp://… runs executions on `tenantflow worker` processes; none: inline."
+        default=None,
+        description="amqp://… (RabbitMQ) or redis://… runs executions on `tenantflow worker` processes;"
+        " none: inline.",
     )
     broker_queue: str = Field(
-        default="tenantflow.executions", min_length=1, description="The RabbitMQ queue executions go through."
+        default="tenantflow.executions",
+        min_length=1,
+        description="The queue (RabbitMQ) or list (Redis) executions go through.",
     )
     worker_concurrency: int = Field(
         default=16, ge=1, le=10_000, description="Executions one `tenantflow worker` runs at once."

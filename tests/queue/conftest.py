@@ -24,6 +24,7 @@ from typing import Any, Final
 import aio_pika
 import httpx2
 import pytest
+import redis
 from fastapi import FastAPI
 
 from tenantflow.api.app import create_app
@@ -49,13 +50,18 @@ def queue_database_url() -> Iterator[str]:
 
 
 @pytest.fixture
-def queue_settings(queue_database_url: str, tmp_path: Path) -> Iterator[Settings]:
+def queue_settings(
+    queue_database_url: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Settings]:
+    """The queue mode's settings, on RabbitMQ; a test parametrized indirectly with ``"redis"`` gets the
+    Redis list broker instead."""
     name = f"tenantflow.test.{uuid.uuid4().hex[:10]}"
+    broker: str = getattr(request, "param", "amqp")
     yield served_settings(
         queue_database_url,
         tmp_path,
         schedules_enabled=False,
-        broker_url=BROKER_URL,
+        broker_url=required_env(REDIS_VAR) if broker == "redis" else BROKER_URL,
         broker_queue=name,
         lease_seconds=LEASE_SECONDS,
         requeue_after_seconds=1.0,
@@ -63,7 +69,11 @@ def queue_settings(queue_database_url: str, tmp_path: Path) -> Iterator[Settings
         execution_wait_seconds=20,
         redis_url=required_env(REDIS_VAR),  # live progress crosses processes, as in production
     )
-    asyncio.run(_delete_queue(name))
+    if broker == "redis":
+        with redis.Redis.from_url(required_env(REDIS_VAR)) as client:
+            client.delete(name)
+    else:
+        asyncio.run(_delete_queue(name))
 
 
 async def _delete_queue(name: str) -> None:

@@ -1,6 +1,7 @@
 """The queue mode end to end: the app queues, ``tenantflow worker`` processes run, PostgreSQL and RabbitMQ
-are the machine's own. A worker killed with SIGKILL mid-run costs only the node it was running; an abort
-reaches a node that sleeps on a worker; a worker whose lease was taken over stops writing."""
+(or a Redis list, where marked ``BOTH_BROKERS``) are the machine's own. A worker killed with SIGKILL mid-run
+costs only the node it was running; a message lost on the Redis list costs a delay, not the execution; an
+abort reaches a node that sleeps on a worker; a worker whose lease was taken over stops writing."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+import redis
 
 from tenantflow.engine.errors import ErrorCode
 from tenantflow.engine.record import utc_now
 from tenantflow.services.events import EXECUTION_FINISHED, EXECUTION_STARTED, NODE_FINISHED
+from tenantflow.settings import Settings
 from tenantflow.store.audit import Actor
 from tests.queue.conftest import (
     LEASE_SECONDS,
@@ -29,6 +32,7 @@ from tests.queue.conftest import (
 pytestmark = pytest.mark.anyio
 
 HTTP_NODES = 10
+BOTH_BROKERS = pytest.mark.parametrize("queue_settings", ["amqp", "redis"], indirect=True)
 
 
 def http_node(index: int, port: int) -> dict[str, Any]:
@@ -50,6 +54,7 @@ WAIT_NODE: dict[str, Any] = {
 }
 
 
+@BOTH_BROKERS
 async def test_execute_and_wait_returns_the_record_a_worker_ran_and_stored(
     api: Api, workers: Workers, counting_server: CountingServer
 ) -> None:
@@ -68,6 +73,7 @@ async def test_execute_and_wait_returns_the_record_a_worker_ran_and_stored(
     assert [counting_server.count(f"/node/{index}") for index in (1, 2)] == [1, 1]
 
 
+@BOTH_BROKERS
 async def test_a_killed_worker_costs_only_the_node_it_was_running(
     api: Api, workers: Workers, counting_server: CountingServer
 ) -> None:
@@ -105,6 +111,22 @@ async def test_a_killed_worker_costs_only_the_node_it_was_running(
     finished = {event.data["node"] for event in events if event.type == NODE_FINISHED}
     assert finished == set(after["state"]), finished
     assert events[0].type == EXECUTION_STARTED and events[-1].type == EXECUTION_FINISHED
+
+
+@pytest.mark.parametrize("queue_settings", ["redis"], indirect=True)
+async def test_a_message_lost_from_the_redis_list_is_sent_again_and_runs(
+    api: Api, workers: Workers, queue_settings: Settings
+) -> None:
+    instant = WAIT_NODE | {"parameters": {"resume": "timeInterval", "amount": 0, "unit": "seconds"}}
+    workflow_id = await create_workflow(api.client, chain("lost", [instant]))
+    accepted = await api.client.post(f"/workflows/{workflow_id}/execute", params={"wait": "false"})
+    assert accepted.status_code == 202, accepted.text
+    execution_id = accepted.json()["executionId"]
+    with redis.Redis.from_url(str(queue_settings.broker_url)) as client:  # as if a killed worker had taken it
+        assert client.delete(queue_settings.broker_queue) == 1
+    workers.start()
+    done = await poll(api.client, execution_id, lambda run: run["status"] not in ("queued", "running"), 20)
+    assert done["status"] == "success", (done, workers.logs())
 
 
 async def test_a_retry_on_a_worker_reuses_the_nodes_that_succeeded(
