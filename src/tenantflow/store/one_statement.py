@@ -76,18 +76,22 @@ wanted AS (
   RETURNING w.id, w.execution_count, w.average_execution_time, w.last_executed_at, w.last_execution_status
 )"""
 # A progress batch of leased runs: their rows locked in id order, each still held by its lease (status,
-# owner and attempt), or nothing is written. ``{columns}``: the row columns the batch reads back.
+# owner and attempt), or nothing is written. ``{columns}``: the row columns the batch reads back. The rows
+# are found by the array of their ids (``:ids``), not by a join with the JSON document: the planner takes
+# a document for 100 rows and would rather hash-join a table it believes small than probe its primary key
+# (a sequential scan of the tenant's executions, 2 ms at 1,000 rows), but takes an array for 10.
 _FENCED: Final = """
 fences AS (
   SELECT * FROM jsonb_to_recordset(CAST(:fences AS jsonb)) AS p(id varchar, owner varchar, attempt integer)
 ), held AS (
-  SELECT {columns} FROM executions AS e JOIN fences AS p ON e.id = p.id
-  WHERE e.tenant_id = :tenant_id ORDER BY e.id FOR UPDATE OF e
+  SELECT {columns} FROM executions AS e
+  WHERE e.id = ANY(CAST(:ids AS varchar[])) AND e.tenant_id = :tenant_id ORDER BY e.id FOR UPDATE OF e
 ), fenced AS (
   SELECT count(*) = (SELECT count(*) FROM fences) AS ok FROM held JOIN fences AS p ON p.id = held.id
   WHERE held.status = 'running' AND held.lease_owner = p.owner AND held.attempt = p.attempt
 )"""
-# The runs of the batch that ended; metrics stay as they were where an end brings none.
+# The runs of the batch that ended (found by the batch's ids, as in :data:`_FENCED`); metrics stay as they
+# were where an end brings none.
 _ENDED: Final = """
 ended AS (
   UPDATE executions AS e SET status = f.status, finished_at = f.finished_at, duration_ms = f.duration_ms,
@@ -96,7 +100,8 @@ ended AS (
   FROM jsonb_to_recordset(CAST(:finishes AS jsonb)) AS f(
     id varchar, status varchar, finished_at timestamptz, duration_ms double precision, error jsonb,
     metrics jsonb)
-  WHERE e.id = f.id AND e.tenant_id = :tenant_id AND (SELECT ok FROM complete)
+  WHERE e.id = f.id AND e.id = ANY(CAST(:ids AS varchar[])) AND e.tenant_id = :tenant_id
+    AND (SELECT ok FROM complete)
 )"""
 # A node run written again (the same execution, node and run index) replaces these columns of its row.
 NODE_UPDATED: Final = (
@@ -260,7 +265,11 @@ async def write_progress(
     (id, status, finished_at, duration_ms, error, metrics or None) and count them. A worker's batch was a
     transaction of up to eight round trips through the ORM."""
     shapes, parameters = _parameters(tenant_id, counts, tables)
-    parameters |= {"fences": _document(fences), "finishes": _document(finishes)}
+    parameters |= {
+        "fences": _document(fences),
+        "ids": [fence["id"] for fence in fences],
+        "finishes": _document(finishes),
+    }
     result = list(await _run(target, _progress_statement(shapes, row_columns), parameters))
     rows = {row[0]: dict(zip(row_columns, row, strict=False)) for row in result}
     written = bool(result) and bool(result[0][len(row_columns)])
