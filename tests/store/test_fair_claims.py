@@ -8,6 +8,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import text
 
 from tenantflow.store.audit import Actor
 from tenantflow.store.errors import InvalidRequestError
@@ -204,3 +205,33 @@ def test_free_slots_go_first_to_the_tenants_that_run_the_fewest() -> None:
     assert shares(turns, 11) == [("idle", 6), ("some", 4), ("busy", 1)]
     assert shares(turns, 10, tenant_limit=4) == [("idle", 4), ("some", 2)]
     assert shares([], 3) == []
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)  # SQLite's write lock has no turns
+async def test_a_claim_that_waited_for_the_tenants_turn_starts_when_it_took_the_row(
+    store: Store, actor_a: Actor
+) -> None:
+    """A counted claim (a workflow's limit) waits while another claimer of the tenant holds the turn; the
+    run's start is when the row was taken, after the wait, not when the claim began: a start stamped
+    earlier would overlap the runs whose end let it in."""
+    [queued] = await enqueue(store, actor_a, await new_workflow(store, actor_a), 1, limit=1)
+    async with store.database.engine.connect() as other_claimer, other_claimer.begin():
+        await other_claimer.execute(
+            text("SELECT pg_advisory_xact_lock(7411, hashtext(:tenant))"),
+            {"tenant": actor_a.tenant_id},
+        )
+        asked = datetime.now(UTC)
+        claiming = asyncio.create_task(store_claim(store, actor_a.tenant_id))  # waits for the turn
+        await asyncio.sleep(0.3)
+        assert not claiming.done()
+    lease = await claiming
+    assert lease is not None and lease.execution_id == queued
+    async with store.unit(actor_a, read_only=True) as unit:
+        started = (await unit.executions.get(queued)).started_at
+    assert started is not None and started >= asked + timedelta(seconds=0.25), (asked, started)
+
+
+async def store_claim(store: Store, tenant_id: str) -> Lease | None:
+    """A claim on the clock (no ``now``), as a worker makes it."""
+    async with store.unit(Actor(tenant_id)) as unit:
+        return await unit.executions.claim_next(owner="w2", lease_seconds=LEASE)

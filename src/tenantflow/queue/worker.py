@@ -4,7 +4,8 @@ A message only says that work waits. It wakes the worker's claimer, which fills 
 of claims: the slots are shared among the tenants whose turn it is (those that run the fewest first:
 :mod:`tenantflow.store.turns`), and each tenant's oldest admitted executions are claimed together (one
 statement in the usual case, in its own short unit, so PostgreSQL's locks end with it). Messages that
-arrive during a round wait for the next one and are acknowledged once it has committed its claims. Each
+arrive during a round wait for the next one and are acknowledged once it has committed its claims; the
+message of an execution the worker claimed moments ago (a round takes several) is acknowledged at once. Each
 claimed execution runs with the service's one implementation (:meth:`ExecutionService.run_claimed`); its
 end starts another round while executions wait. Meanwhile a keeper task renews each lease every third of
 ``lease_seconds``, and one watcher for the whole worker asks every ``abort_poll_seconds`` which of its
@@ -21,6 +22,7 @@ import logging
 import os
 import secrets
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Final
@@ -39,6 +41,7 @@ log = logging.getLogger("tenantflow.queue")
 Ack = Callable[[], Awaitable[None]]
 ABORTED_BY_USER = "aborted by user"
 TENANTS_TRIED: Final = 8  # tenants a round of claims shares its free slots among, fewest running first
+CLAIMS_REMEMBERED: Final = 10_000  # recent claims whose late messages are acknowledged without a round
 
 
 def worker_owner() -> str:
@@ -94,6 +97,9 @@ class Worker:
         self._backlog = True  # the last round saw queued executions: a run's end starts another round
         self._claimer: asyncio.Task[None] | None = None
         self._closing = False
+        # Execution id -> when this worker claimed it (monotonic), oldest first: a round of claims takes
+        # several rows, and the messages of those rows, arriving after it, need no round of their own.
+        self._claimed: dict[str, float] = {}
 
     @property
     def running(self) -> int:
@@ -103,13 +109,17 @@ class Worker:
     def start(self) -> None:
         self._claimer = asyncio.create_task(self._claim_rounds(), name="claims")
 
-    async def handle(self, tenant_id: str, execution_id: str, ack: Ack) -> None:
+    async def handle(self, tenant_id: str, execution_id: str, ack: Ack, *, covers: int = 1) -> None:
         """One message: a sign that work waits. The next round of claims takes what is in turn (not
         necessarily the message's execution: see :mod:`tenantflow.store.turns`), and the message is
         acknowledged once that round's claims are committed: a worker killed before leaves it to RabbitMQ
-        to deliver again. Messages that arrive together share a round."""
+        to deliver again. Messages that arrive together share a round. A message of one execution
+        (``covers``) that this worker claimed moments ago needs no round: it is acknowledged at once."""
         if self._closing:
             return  # not acknowledged: RabbitMQ hands it to another worker
+        if covers == 1 and self._claimed_lately(execution_id):
+            await ack()
+            return
         if self._round is None:
             self._round = asyncio.get_running_loop().create_future()
         self._backlog = True  # work waits: when every slot is taken, the next run's end claims it
@@ -156,7 +166,21 @@ class Worker:
             log.exception("no execution could be claimed")
         return leases
 
+    def _claimed_lately(self, execution_id: str) -> bool:
+        """Whether this worker claimed the execution within a third of ``lease_seconds``: so recently that
+        its lease cannot have run out, and no reaper can have queued it again (only this worker, closing,
+        gives it back, and a closing worker takes no messages)."""
+        window = self.settings.lease_seconds / 3
+        now = time.monotonic()
+        while self._claimed:
+            oldest, at = next(iter(self._claimed.items()))
+            if now - at < window and len(self._claimed) <= CLAIMS_REMEMBERED:
+                break
+            del self._claimed[oldest]
+        return execution_id in self._claimed
+
     def _launch(self, lease: Lease) -> None:
+        self._claimed[lease.execution_id] = time.monotonic()
         task = asyncio.create_task(self._run(lease), name=f"run-{lease.execution_id}")
         self._tasks.add(task)
         task.add_done_callback(self._ended)

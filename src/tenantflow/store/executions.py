@@ -529,6 +529,8 @@ class ExecutionRepository:
             )
         if self.unit.store.database.dialect == "postgresql":
             await self.session.execute(_CLAIM_LOCK, {"tenant_id": self.unit.tenant_id})
+            if now is None:  # the lock may have waited for another claimer's runs to end: start now
+                moment = utc_now()
         if tenant_limit is not None:
             running = await self.session.scalar(
                 select(func.count()).select_from(Execution).where(Execution.status == "running")
@@ -582,7 +584,7 @@ class ExecutionRepository:
                 return leases
         while len(leases) < limit:
             lease = await self.claim_next(
-                owner=owner, lease_seconds=lease_seconds, tenant_limit=tenant_limit, now=moment
+                owner=owner, lease_seconds=lease_seconds, tenant_limit=tenant_limit, now=now
             )
             if lease is None:
                 break
