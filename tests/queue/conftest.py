@@ -29,8 +29,11 @@ from fastapi import FastAPI
 
 from tenantflow.api.app import create_app
 from tenantflow.settings import Settings
+from tenantflow.store.secrets import Keyring
+from tenantflow.store.unit import Store
 from tests.conftest import REDIS_VAR, migrated_postgres, required_env
 from tests.served import admin_client, served_settings
+from tests.store.conftest import open_store
 
 BROKER_URL: Final = os.environ.get("TENANTFLOW_TEST_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672/")
 WORKER: Final = str(Path(sys.executable).with_name("tenantflow"))
@@ -40,6 +43,16 @@ LEASE_SECONDS: Final = 3.0  # the least the settings allow: a killed worker's ru
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture
+async def store(postgres_url: str) -> AsyncIterator[Store]:
+    """A store on the test PostgreSQL database, for a worker run in this process."""
+    opened = await open_store(postgres_url, Keyring.generate())
+    try:
+        yield opened
+    finally:
+        await opened.close()
 
 
 @pytest.fixture(scope="module")

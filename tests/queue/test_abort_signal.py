@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
@@ -14,27 +13,11 @@ from redis.asyncio import Redis
 from tenantflow.queue.worker import Worker, WorkerSettings
 from tenantflow.services.events_redis import RedisEventBus
 from tenantflow.services.executions import ExecutionService
-from tenantflow.store.secrets import Keyring
 from tenantflow.store.unit import Store
 from tests.conftest import REDIS_VAR, required_env
 from tests.services.test_executions import chain, saved, stored, tenant, wait
-from tests.store.conftest import open_store
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-async def store(postgres_url: str) -> AsyncIterator[Store]:
-    opened = await open_store(postgres_url, Keyring.generate())
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 async def test_an_abort_reaches_a_worker_through_the_bus_within_a_second(store: Store) -> None:

@@ -3,33 +3,17 @@ arriving after it, are acknowledged without a round of their own: one round, not
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
 
 import pytest
 
 from tenantflow.queue.worker import Ack, Worker
 from tenantflow.services.events import InProcessEventBus
 from tenantflow.services.executions import ExecutionService
-from tenantflow.store.secrets import Keyring
 from tenantflow.store.unit import Store
 from tests.services.test_executions import chain, saved, stored, tenant, wait
-from tests.store.conftest import open_store
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-async def store(postgres_url: str) -> AsyncIterator[Store]:
-    opened = await open_store(postgres_url, Keyring.generate())
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 async def test_the_message_of_an_execution_just_claimed_needs_no_round(store: Store) -> None:
@@ -51,12 +35,15 @@ async def test_the_message_of_an_execution_just_claimed_needs_no_round(store: St
     worker = Worker(store, service)
     await service.start()
     worker.start()
+    submitted: list[str] = []
     try:
         first = await service.submit(actor, workflow_id)
         second = await service.submit(actor, workflow_id)
+        submitted += [first.id, second.id]
         await worker.handle(*sent[0], ack_of(first.id))  # its round claims both
         assert worker.running == 2
         late = await service.submit(actor, workflow_id)  # queued; its message is not delivered yet
+        submitted.append(late.id)
 
         await worker.handle(*sent[1], ack_of(second.id))  # second's message: no round, so late waits
 
@@ -65,6 +52,14 @@ async def test_the_message_of_an_execution_just_claimed_needs_no_round(store: St
         assert worker.running == 2
         await worker.handle(*sent[2], ack_of(late.id))  # late's own message claims it
         assert worker.running == 3 and acknowledged[-1] == late.id
-    finally:
+    finally:  # ended, not given back: a later test's worker would claim them
+        for execution_id in submitted:
+            await service.abort(actor, execution_id)
+        await asyncio.wait_for(until_idle(worker), 5)
         await worker.close()
         await service.shutdown()
+
+
+async def until_idle(worker: Worker) -> None:
+    while worker.running:
+        await asyncio.sleep(0.01)
