@@ -112,6 +112,9 @@ class Coalescer:
                     await self._send(tenant_id, message.execution_ids[-1], len(message.execution_ids))
                 except Exception as error:  # each dispatch of the message hears it
                     message.sent.set_exception(error)
+                except BaseException:  # cancelled (the process stops): so are its dispatches
+                    message.sent.cancel()
+                    raise
                 else:
                     message.sent.set_result(None)
         finally:
