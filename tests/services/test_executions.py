@@ -356,6 +356,24 @@ async def test_another_tenant_reaches_nothing(
     assert await collect(service.bus.subscribe(other.tenant_id, view.id)) == []
 
 
+async def test_a_workflow_read_by_the_caller_runs_only_in_its_own_tenant(
+    store: Store, service: ExecutionService, actor: Actor, other: Actor
+) -> None:
+    """A webhook hands ``submit`` the workflow its lookup read; one of another tenant, or another
+    workflow, is a caller's bug: refused before anything is stored."""
+    workflow_id = await saved(store, actor, chain("hooked", set_node("Mark", "from", "a")))
+    async with store.unit(actor, read_only=True) as unit:
+        read = await unit.workflows.get(workflow_id)
+
+    summary = await service.submit(actor, workflow_id, workflow=read)
+    assert (await service.wait(actor.tenant_id, summary.id, 10)).status == "success"
+    for wrong_actor, wrong_id in ((other, workflow_id), (actor, "another-workflow")):
+        with pytest.raises(ValueError, match="is not"):
+            await service.submit(wrong_actor, wrong_id, workflow=read)
+    async with store.unit(other, read_only=True) as unit:
+        assert (await unit.executions.list()).items == []
+
+
 # The progress events through this service run on every bus, with the buses' contract: test_event_bus.py.
 
 

@@ -196,6 +196,7 @@ class ExecutionService:
         start_node: str | None = None,
         durable: bool = True,
         require_enabled: bool = True,
+        workflow: WorkflowView | None = None,
     ) -> ExecutionSummary:
         """Queue an execution of the workflow's current version and start it; a repeated idempotency key
         returns the execution it made first (also when both arrive at once). With ``durable=False`` the run
@@ -203,7 +204,10 @@ class ExecutionService:
         ``trigger_metadata`` is stored with the trigger kind (``$execution``'s trigger, the record's input);
         ``require_enabled=False`` runs a disabled workflow too, as n8n runs sub-workflows. ``start_node``
         (a node's name or id) is the trigger that fired, where the run starts; by default the first enabled
-        trigger."""
+        trigger. ``workflow``: the workflow as the caller read it moments ago in the actor's tenant (a
+        webhook's lookup), so that it is not read again."""
+        if workflow is not None and (workflow.id != workflow_id or workflow.tenant_id != actor.tenant_id):
+            raise ValueError(f"workflow {workflow.id!r} is not {workflow_id!r} of tenant {actor.tenant_id!r}")
         if trigger_kind not in get_args(TriggerKind):
             raise InvalidRequestError(
                 ErrorCode.INVALID_VALUE,
@@ -225,7 +229,8 @@ class ExecutionService:
             stored_input["startNode"] = start_node
         plan: _Plan | None = None
         async with self.store.unit(actor, read_only=True) as unit:
-            workflow = await unit.workflows.get_for(workflow_id, "workflow.execute")
+            if workflow is None:
+                workflow = await unit.workflows.get_for(workflow_id, "workflow.execute")
             if require_enabled:
                 _check_enabled(workflow)
             status = workflow.data["validationStatus"]

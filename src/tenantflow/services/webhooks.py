@@ -75,6 +75,8 @@ class Target:
     params: dict[str, str]
     nodes: list[dict[str, Any]] = field(default_factory=list)
     credential: dict[str, Any] | None = None  # what the caller must send, from the node's secret
+    # The workflow as the lookup read it, for the run to start from without reading it again.
+    workflow: WorkflowView | None = field(default=None, repr=False, compare=False)
 
     @property
     def parameters(self) -> dict[str, Any]:
@@ -137,7 +139,7 @@ async def _target(unit: Unit, view: WorkflowView, node_id: str, params: dict[str
     node = next((n for n in nodes if str(n.get("id") or n.get("name")) == node_id), None)
     if node is None:
         return None  # changed between the two reads
-    target = Target(view.id, node, params, nodes)
+    target = Target(view.id, node, params, nodes, workflow=view)
     kind = AUTHENTICATIONS.get(target.authentication)
     if kind is None:
         return target
@@ -151,7 +153,7 @@ async def _target(unit: Unit, view: WorkflowView, node_id: str, params: dict[str
         log.warning(
             "webhook of workflow %s: its credential secret %r is missing or not JSON", view.id, secret
         )
-    return Target(view.id, node, params, nodes, credential)
+    return Target(view.id, node, params, nodes, credential, view)
 
 
 def admitted(target: Target, headers: Mapping[str, str]) -> bool:

@@ -371,7 +371,10 @@ class ExecutionRepository:
         self, execution_id: str, states: Mapping[str, dict[str, Any]]
     ) -> dict[str, dict[str, Any]]:
         """``states`` (the execution's node states as dicts) with their stored files' bytes back inline,
-        as a run that reuses them needs: one query for the execution, none when no output has a file."""
+        as a run that reuses them needs: one query for the execution, none when no output has a file (and no
+        session at all for a fresh run, which reuses nothing)."""
+        if not states:
+            return {}
         return await binaries.rehydrate(self.session, execution_id, states)
 
     async def aborts_requested(self, execution_ids: Iterable[str]) -> set[str]:

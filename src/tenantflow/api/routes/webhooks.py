@@ -114,6 +114,7 @@ async def _serve(request: Request, tenant: str, path: str, *, test: bool) -> Res
         start_node=str(target.node.get("name") or target.node.get("id")),
         durable=mode != "lastNode",  # the others answer while the run goes on: its row must be there
         require_enabled=not test,
+        workflow=target.workflow,
     )
     if mode == "onReceived":
         return _sent(service.on_received(target), limited, summary.id)
