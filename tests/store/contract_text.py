@@ -99,6 +99,25 @@ class TextContract:
         assert saved["logs"][0]["message"] == "got \ufffd" and saved["logs"][0]["data"] == {"x": "\ufffd"}
         assert saved["error"] == {"message": "bad \ufffd byte"}
 
+    async def test_execution_output_json_has_no_fast_form_for_is_kept_as_json_writes_it(
+        self, store: Store, actor_a: Actor
+    ) -> None:
+        """orjson writes records, the standard library what orjson refuses: nothing that could be stored
+        before is lost (an integer beyond 64 bits exactly, a number key as its text); NaN is null."""
+        output = {"big": 2**70, "keys": {1: "one"}, "nan": float("nan"), "text": "é ✓"}
+        async with store.unit(actor_a) as unit:
+            execution = await unit.executions.create(None)
+            await unit.executions.start(execution.id)
+            await unit.executions.append_node(
+                execution.id, "Code", {"status": "success", "output": [[{"json": output}]]}, run_index=0
+            )
+            await unit.executions.finish(execution.id, status="success")
+        async with store.unit(actor_a, read_only=True) as unit:
+            saved = (await unit.executions.get(execution.id)).to_dict()
+        assert saved["state"]["Code"]["output"] == [
+            [{"json": {"big": 2**70, "keys": {"1": "one"}, "nan": None, "text": "é ✓"}}]
+        ]
+
     async def test_store_text_columns_refuse_what_postgres_could_not_hold(
         self, store: Store, actor_a: Actor
     ) -> None:

@@ -556,6 +556,35 @@ async def test_cache_garbled_invalidation_empties_the_hot_tier(
         await reader.close()
 
 
+async def test_reads_in_one_loop_step_drain_once_and_the_next_turn_hears_a_change(
+    redis_url: str, admin: Redis, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An invalidation reaches a process only while its loop polls: reads that follow a drain without a
+    turn of the loop between them (a webhook's route, then its workflow) skip the drain; the first read
+    after a turn drains again and hears what came in."""
+    drains = 0
+    drain = RedisInvalidation._drain
+
+    async def counted(self: RedisInvalidation, pubsub: Any) -> list[tuple[str, str]] | None:
+        nonlocal drains
+        drains += 1
+        return await drain(self, pubsub)
+
+    monkeypatch.setattr(RedisInvalidation, "_drain", counted)
+    reader = await open_cache(redis_url, prefix)
+    try:
+        await load(reader, "a", workflow("a", "w"))
+        await asyncio.sleep(0)  # a turn: the next read drains
+        before = drains
+        assert await reader.get_workflow("a", "w") == workflow("a", "w")
+        assert await reader.get_workflow("a", "w") == workflow("a", "w")
+        assert drains == before + 1
+        await admin.publish(f"{prefix}invalidate", json.dumps({"tenant": "a", "id": "w"}))
+        assert await reader.get_workflow("a", "w") is None
+    finally:
+        await reader.close()
+
+
 async def test_cache_concurrent_misses_share_one_load() -> None:
     """When the hot copy expires under load, one read refills it for every request in flight."""
     cache = WorkflowCache()

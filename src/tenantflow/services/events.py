@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
 from tenantflow.store.executions import ExecutionView
+from tenantflow.store.text import compact
 
 EXECUTION_STARTED: Final = "execution.started"
 NODE_STARTED: Final = "node.started"
@@ -135,7 +136,7 @@ class _Channel:
     signal: asyncio.Event | None = None  # made when a subscriber waits; set and dropped on publish
 
     def end(self) -> None:
-        self.kept = [(event.id, event.type, json.dumps(event.data, default=str)) for event in self.events]
+        self.kept = [(event.id, event.type, compact(event.data, default=str)) for event in self.events]
         self.events = []
         self.ended = True
         self.size = sum(len(text) for _, _, text in self.kept)

@@ -45,6 +45,7 @@ from redis.exceptions import RedisError
 from redis.typing import EncodableT
 
 from tenantflow.services.events import EXECUTION_FINISHED, ProgressEvent
+from tenantflow.store.text import compact
 
 log = logging.getLogger("tenantflow.events")
 
@@ -298,7 +299,7 @@ class RedisEventBus:
         for key, event in batch:
             position = streams.setdefault(key, len(streams) + 3)  # KEYS from 1, after the index keys
             kind = event.type.encode()
-            data = json.dumps(event.data, default=str, separators=(",", ":")).encode()
+            data = compact(event.data, default=str).encode()
             heads.append(f"{position} {event.id} {len(kind)} {len(data)}")
             body += (kind, data)
         args += (" ".join(heads), b"".join(body), self.inbox_events)

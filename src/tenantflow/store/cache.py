@@ -269,6 +269,7 @@ class RedisInvalidation:
         self._pubsub: PubSub | None = None
         self._lost = False
         self._lock = asyncio.Lock()
+        self._drained = False  # the last drain emptied the connection, and the loop has not turned since
 
     @classmethod
     async def connect(cls, redis_url: str, *, channel: str = "tf:invalidate") -> RedisInvalidation:
@@ -281,6 +282,11 @@ class RedisInvalidation:
         await self._publisher.publish(self._channel, _dumps({"tenant": tenant_id, "id": workflow_id}))
 
     async def receive(self) -> list[tuple[str, str]] | None:
+        """What came in since the last call. A message reaches this process only while its event loop polls
+        for I/O, so when the loop has not turned since a drain emptied the connection (a webhook looks up
+        its route, then its workflow, in one step) nothing can have: no drain, and no turn given away."""
+        if self._drained:
+            return []
         async with self._lock:
             if self._pubsub is None:
                 with contextlib.suppress(RedisError, OSError):
@@ -297,7 +303,14 @@ class RedisInvalidation:
                 with contextlib.suppress(RedisError, OSError):
                     await self._subscribe()
             self._lost = False
-            return None if lost else received
+            if lost or received is None:
+                return None
+            self._drained = True
+            asyncio.get_running_loop().call_soon(self._turned)  # runs before the next poll's callbacks
+            return received
+
+    def _turned(self) -> None:
+        self._drained = False
 
     async def _drain(self, pubsub: PubSub) -> list[tuple[str, str]] | None:
         """Everything the connection has received.

@@ -146,7 +146,8 @@ class Database:
         """Run one PostgreSQL statement as a transaction of its own, straight on a pooled connection's
         asyncpg connection: no session, no ORM events, no BEGIN and COMMIT (0.3-0.4 ms less than through
         a session). So no tenant guard either: only for statements that bind their tenant from their
-        caller's unit (the execution writer's batch, a worker's claim)."""
+        caller's unit (the execution writer's batch, a worker's claim), and for the workers' question of
+        whose turn it is, which answers tenant ids only (:mod:`~tenantflow.store.turns`)."""
         sql, names = _for_asyncpg(statement)
         async with self.engine.connect() as connection:
             driver = (await connection.get_raw_connection()).driver_connection

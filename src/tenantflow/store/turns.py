@@ -16,11 +16,13 @@ slots of all workers.
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Sequence
 from typing import Any, Final, NamedTuple
 
-from sqlalchemy import CTE, ColumnElement, func, literal, select
+from sqlalchemy import CTE, ColumnElement, Select, TextClause, func, literal, select, text
+from sqlalchemy.dialects import postgresql
 
 from tenantflow.store.database import Database
 from tenantflow.store.models import Execution
@@ -70,15 +72,14 @@ async def tenants_in_turn(
     """Up to ``limit`` tenants that have queued executions, fewest running first; tenants already running
     ``tenant_limit`` executions are left out (they wait for one to end).
 
-    A worker asks this once per round of claims, so it costs one round trip per statement (a read-only
-    session: no BEGIN, no COMMIT on PostgreSQL; the two reads need no common snapshot, the claim checks
-    again), and the statements are built once."""
+    A worker asks this once per round of claims, so it costs one round trip per statement (no BEGIN, no
+    COMMIT on PostgreSQL; the two reads need no common snapshot, the claim checks again), and the
+    statements are built once."""
     checked_limit(limit, MAX_TENANTS_SCANNED)
-    async with database.session(SYSTEM, read_only=True) as session:
-        waiting = (await session.scalars(_WAITING)).all()
-        if len(waiting) < 2 and tenant_limit is None:
-            return [Turn(tenant, 0) for tenant in waiting]  # nothing to order, nobody left out
-        running = {tenant: count for tenant, count in await session.execute(_RUNNING_BY_TENANT)}
+    waiting = [tenant for (tenant,) in await _rows(database, _WAITING)]
+    if len(waiting) < 2 and tenant_limit is None:
+        return [Turn(tenant, 0) for tenant in waiting]  # nothing to order, nobody left out
+    running = {tenant: count for tenant, count in await _rows(database, _RUNNING_BY_TENANT)}
     admitted = [
         Turn(tenant, running.get(tenant, 0))
         for tenant in waiting
@@ -87,6 +88,24 @@ async def tenants_in_turn(
     random.shuffle(admitted)  # ties at random; the sort below is stable
     admitted.sort(key=lambda turn: turn.running)
     return admitted[:limit]
+
+
+async def _rows(database: Database, statement: Select[*tuple[Any, ...]]) -> Sequence[Any]:
+    """A question's rows: on PostgreSQL straight to the driver (:meth:`Database.fetch`), as the claim that
+    follows goes (a session, the ORM's execute and its result cost more than the statement); elsewhere
+    through a read-only :data:`~tenantflow.store.tenancy.SYSTEM` session."""
+    if database.dialect == "postgresql":
+        return await database.fetch(_as_text(statement), {})
+    async with database.session(SYSTEM, read_only=True) as session:
+        return list(await session.execute(statement))
+
+
+@functools.cache
+def _as_text(statement: Select[*tuple[Any, ...]]) -> TextClause:
+    """PostgreSQL's text of a statement whose values are all constants of this module."""
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]  # SQLAlchemy leaves it unannotated
+    compiled = statement.compile(dialect=dialect, compile_kwargs={"literal_binds": True})
+    return text(str(compiled))
 
 
 def shares(turns: Sequence[Turn], slots: int, tenant_limit: int | None = None) -> list[tuple[str, int]]:
