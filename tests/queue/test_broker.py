@@ -9,10 +9,11 @@ import uuid
 
 import pytest
 from redis.asyncio import Redis
+from taskiq import BrokerMessage
 from taskiq_aio_pika import AioPikaBroker
 from taskiq_redis import ListQueueBroker
 
-from tenantflow.queue.broker import TASK_NAME, Coalescer, dispatcher, make_broker
+from tenantflow.queue.broker import TASK_NAME, Coalescer, RedisListBroker, dispatcher, make_broker
 from tenantflow.settings import ConfigurationError, Settings
 from tests.conftest import REDIS_VAR, required_env
 
@@ -115,4 +116,35 @@ async def test_the_dispatcher_sends_one_message_on_the_real_broker() -> None:
     finally:
         await redis.delete(queue)
         await redis.aclose()
+        await broker.shutdown()
+
+
+def message(body: bytes) -> BrokerMessage:
+    return BrokerMessage(task_id=uuid.uuid4().hex, task_name=TASK_NAME, message=body, labels={})
+
+
+@pytest.mark.anyio
+async def test_the_redis_list_broker_hands_on_what_is_pushed_and_outlives_a_lost_connection() -> None:
+    """One client for the broker's life: a BRPOP whose connection Redis cut is logged and made again."""
+    url, name = required_env(REDIS_VAR), f"tenantflow.test.{uuid.uuid4().hex[:10]}"
+    broker = RedisListBroker(url, queue_name=name)
+    received = broker.listen()
+    try:
+        await broker.kick(message(b"one"))
+        assert await asyncio.wait_for(anext(received), 5) == b"one"
+        waiting = asyncio.ensure_future(anext(received))
+        async with Redis.from_url(url) as admin:
+            for _ in range(50):  # until its BRPOP blocks
+                blocked = [c for c in await admin.client_list() if c["cmd"] == "brpop"]
+                if blocked:
+                    break
+                await asyncio.sleep(0.05)
+            assert blocked
+            for client in blocked:
+                await admin.client_kill_filter(_id=client["id"])
+            await broker.kick(message(b"two"))
+            assert await asyncio.wait_for(waiting, 10) == b"two"
+            await admin.delete(name)
+    finally:
+        await received.aclose()
         await broker.shutdown()

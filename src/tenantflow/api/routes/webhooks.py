@@ -224,7 +224,7 @@ async def _request_item(
         "params": target.params,
         "query": _multi(request.query_params.multi_items()),
         "body": body,
-        "webhookUrl": str(request.url.remove_query_params(list(request.query_params))),
+        "webhookUrl": str(request.url).partition("?")[0],
         "executionMode": execution_mode,
     }
     if keep_raw:
