@@ -22,6 +22,7 @@ import contextlib
 import hashlib
 import json
 import select
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final, Protocol, TypeVar, cast
 from urllib.parse import quote
@@ -64,18 +65,29 @@ def _key(tenant_id: str, *parts: str) -> str:
 
 
 class HotCache:
-    """TTL LRU per tenant, so a busy tenant evicts only its own entries. Tenants are bounded too."""
+    """TTL LRU per tenant, so a busy tenant evicts only its own entries. Tenants are bounded too. Ages are
+    read from ``timer``, which a test can move forward instead of sleeping past :data:`HOT_TTL`."""
 
     def __init__(
-        self, *, ttl: float = HOT_TTL, per_tenant: int = HOT_PER_TENANT, tenants: int = HOT_TENANTS
+        self,
+        *,
+        ttl: float = HOT_TTL,
+        per_tenant: int = HOT_PER_TENANT,
+        tenants: int = HOT_TENANTS,
+        timer: Callable[[], float] = time.monotonic,
     ) -> None:
         self._ttl = ttl
+        self._timer = timer
         self._per_tenant = per_tenant
         self._tenants: LRUCache[str, TTLCache[str, Any]] = LRUCache(maxsize=tenants)
 
     @property
     def ttl(self) -> float:
         return self._ttl
+
+    @property
+    def timer(self) -> Callable[[], float]:
+        return self._timer
 
     def get(self, tenant_id: str, key: str) -> Any | None:
         entries = self._tenants.get(tenant_id)
@@ -98,7 +110,9 @@ class HotCache:
         tenant's: :meth:`drop` or :meth:`clear` meanwhile leaves them detached."""
         entries = self._tenants.get(tenant_id)
         if entries is None:
-            entries = self._tenants[tenant_id] = TTLCache(maxsize=self._per_tenant, ttl=self._ttl)
+            entries = self._tenants[tenant_id] = TTLCache(
+                maxsize=self._per_tenant, ttl=self._ttl, timer=self._timer
+            )
         return entries
 
     def holds(self, tenant_id: str, entries: TTLCache[str, Any]) -> bool:
@@ -380,7 +394,7 @@ class WorkflowCache:
         self._warm: WarmCache = warm if warm is not None else MemoryWarmCache()
         self._hot = hot if hot is not None else HotCache()
         # Webhook routes, per tenant: a tenant's go whenever one of its workflows changes.
-        self._routes = HotCache(ttl=self._hot.ttl)
+        self._routes = HotCache(ttl=self._hot.ttl, timer=self._hot.timer)
         self._warm_ttl = warm_ttl
         self._invalidation = invalidation
         self._drainer: asyncio.Task[None] | None = None
