@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import time
 import uuid
@@ -141,6 +142,32 @@ async def test_success_is_stored_as_the_engine_recorded_it(
     )
     assert back.metrics["nodesExecuted"] == 2 and back.input["triggerData"] == {"n": 21}
     assert back.created_by == actor.user_id and back.idempotency_key == "k1"
+
+
+async def test_finished_runs_leave_nothing_to_the_garbage_collector(
+    store: Store, service: ExecutionService, actor: Actor
+) -> None:
+    """A run's units, its engine objects and the run itself are freed as its work ends, not by the cyclic
+    collector: at a request's worth of objects each, the collector's passes took 3-4% of the server's
+    CPU, and each full pass paused every request for about 10 ms."""
+    workflow_id = await saved(store, actor, chain("ok", set_node("Double", "doubled", "={{ $json.n * 2 }}")))
+    await run(service, actor, workflow_id, trigger_data={"n": 1})  # caches and statements warmed
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        for n in range(3):
+            await run(service, actor, workflow_id, trigger_data={"n": n})
+        await stored(store, actor, (await run(service, actor, workflow_id)).id)
+        gc.collect()
+        cycles = sorted(
+            {type(o).__qualname__ for o in gc.garbage if type(o).__module__.startswith("tenantflow")}
+        )
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert cycles == []
 
 
 async def test_context_carries_tenant_user_execution_trigger_and_request(

@@ -591,6 +591,7 @@ class ExecutionService:
             run.done.set_exception(error)
         finally:
             self._forget(run)
+            run.execution = None  # its event callback holds the run: freed now, not by the collector
 
     async def _execute(self, run: Run) -> tuple[FinishedRun, ExecutionRecord]:
         tenant_id, execution_id = run.key
