@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -10,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from redis.asyncio import Redis
 
-from tenantflow import __version__
+from tenantflow import __version__, heap
 from tenantflow.api import errors
 from tenantflow.api.deps import Runtime
 from tenantflow.api.middleware import ServiceMiddleware
@@ -75,10 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = await open_runtime(settings)
         app.state.runtime = runtime
-        # Everything loaded so far (modules, node schemas, the registry) lives as long as the process:
-        # moving it out of the collector's generations keeps full collections from pausing requests.
-        gc.collect()
-        gc.freeze()
+        heap.settle()
         try:
             yield
         finally:

@@ -16,6 +16,7 @@ import signal
 from redis.asyncio import Redis
 from taskiq.api import run_receiver_task
 
+from tenantflow import heap
 from tenantflow.queue.broker import WORKER_STATE, dispatcher, make_broker
 from tenantflow.queue.liveness import beat_seconds, identity, keep_alive
 from tenantflow.queue.reaper import reap_forever, reap_once
@@ -77,6 +78,7 @@ async def run_worker(settings: Settings, *, concurrency: int, stop: asyncio.Even
         ),
         name="liveness",
     )
+    heap.settle()
     log.info("worker %s serves %s (concurrency %d)", worker.owner, settings.broker_queue, concurrency)
     try:
         await stop.wait()
