@@ -23,6 +23,7 @@ from redis.asyncio import Redis
 
 from tenantflow.store.cache import (
     HOT_TTL,
+    REFRESH_AFTER,
     HotCache,
     MemoryWarmCache,
     RedisInvalidation,
@@ -298,7 +299,7 @@ async def test_tenant_hot_entry_of_another_tenant_is_dropped_after_retrieval(tie
     await load(tiers.cache, "a", workflow("a", "w"))
     [(tenant_id, key)] = tiers.hot.written
     for planted in (workflow("b", "w"), workflow("a", "other"), ["not", "a", "workflow"]):
-        tiers.hot.set(tenant_id, key, (json.dumps(planted), {}))  # JSON text, counters patched since
+        tiers.hot.set(tenant_id, key, (json.dumps(planted), {}, 0.0))  # text, counters patched since, loaded
         assert await tiers.cache.get_workflow("a", "w") is None
         assert tiers.hot.get(tenant_id, key) is None
 
@@ -662,6 +663,42 @@ class Lookups:
         if self.delay:
             await asyncio.sleep(self.delay)
         return self.answer
+
+
+async def reload_under_way(tiers: Tiers, reloaded: dict[str, Any]) -> asyncio.Task[dict[str, Any]]:
+    """Workflow ``w`` of tenant ``a`` loaded, aged past REFRESH_AFTER, and a read reloading it (50 ms)."""
+    await tiers.cache.load_workflow("a", "w", Lookups(workflow("a", "w")))
+    tiers.clock.advance(REFRESH_AFTER)
+    reload = asyncio.create_task(tiers.cache.load_workflow("a", "w", Lookups(reloaded, delay=0.05)))
+    await asyncio.sleep(0.01)
+    return reload
+
+
+async def test_an_aging_workflow_is_loaded_again_by_one_read_while_the_others_read_the_copy(
+    tiers: Tiers,
+) -> None:
+    """Past REFRESH_AFTER the first read reloads; reads meanwhile get the copy at once, not the wait."""
+    newer = workflow("a", "w", version=2)
+    reload = await reload_under_way(tiers, newer)
+    meanwhile = Lookups(None)
+    assert await tiers.cache.load_workflow("a", "w", meanwhile) == workflow("a", "w")
+    assert await reload == newer
+    assert await tiers.cache.load_workflow("a", "w", meanwhile) == newer and meanwhile.runs == 0
+
+
+async def test_a_copy_never_outlives_the_hot_ttl_while_it_is_reloaded(tiers: Tiers) -> None:
+    reload = await reload_under_way(tiers, workflow("a", "w"))
+    tiers.clock.advance(HOT_TTL - REFRESH_AFTER)  # expired: the read waits for a load of its own
+    late = Lookups(workflow("a", "w", version=3))
+    assert (await tiers.cache.load_workflow("a", "w", late))["version"] == 3 and late.runs == 1
+    await reload
+
+
+async def test_a_change_during_a_reload_keeps_the_reloaded_copy_out(tiers: Tiers) -> None:
+    reload = await reload_under_way(tiers, workflow("a", "w"))
+    await tiers.cache.workflow_changed("a", "w")  # the reload read the row before this write
+    await reload
+    assert await tiers.cache.get_workflow("a", "w") is None
 
 
 async def test_a_route_found_is_kept_briefly_per_tenant(tiers: Tiers) -> None:
