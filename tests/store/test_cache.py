@@ -714,6 +714,18 @@ async def test_a_route_found_is_kept_briefly_per_tenant(tiers: Tiers) -> None:
     assert in_a.runs == 3
 
 
+async def test_an_aging_route_is_loaded_again_by_one_call_while_the_others_read_it(tiers: Tiers) -> None:
+    cache = tiers.cache
+    await cache.find_route("a", "POST", "hook", Lookups("route of a"))
+    tiers.clock.advance(REFRESH_AFTER)
+    reload = asyncio.create_task(cache.find_route("a", "POST", "hook", Lookups("moved", delay=0.05)))
+    await asyncio.sleep(0.01)
+    meanwhile = Lookups(None)
+    assert await cache.find_route("a", "POST", "hook", meanwhile) == "route of a" and meanwhile.runs == 0
+    assert await reload == "moved"
+    assert await cache.find_route("a", "POST", "hook", meanwhile) == "moved" and meanwhile.runs == 0
+
+
 async def test_concurrent_misses_of_a_route_share_one_load(tiers: Tiers) -> None:
     """When a route expires under load every call in flight misses at once: one load answers them all."""
     lookups = Lookups("route of a", delay=0.01)

@@ -406,6 +406,7 @@ class WorkflowCache:
         # Hot key -> the load in flight for it: concurrent misses share one database read.
         self._loading: SingleFlight[str, dict[str, Any]] = SingleFlight()
         self._refreshing: set[str] = set()  # hot keys a read is loading again while others read the copy
+        self._refreshing_routes: set[tuple[str, str]] = set()  # (tenant, "METHOD path"), likewise
         self._route_loads: SingleFlight[tuple[str, str], Any] = SingleFlight()  # (tenant, "METHOD path")
 
     @classmethod
@@ -460,24 +461,34 @@ class WorkflowCache:
     async def find_route(self, tenant_id: str, method: str, path: str, load: Callable[[], Awaitable[T]]) -> T:
         """Which workflow answers a webhook (what ``load`` finds, None included), kept like a hot workflow:
         at most :data:`HOT_TTL`, and dropped, all of the tenant's, when one of its workflows changes in any
-        process (routes change only with their workflow). Every webhook call asks this; without it each
-        paid a transaction. Concurrent misses of one route share one load: when the entry expires under
-        load every call in flight misses at once, and each load holds a pooled connection (past the pool's
-        size, a new one each time, which cost the API 6% of its CPU at c=16)."""
+        process (routes change only with their workflow), and loaded again past :data:`REFRESH_AFTER` as
+        :meth:`load_workflow` does. Every webhook call asks this; without it each paid a transaction.
+        Concurrent misses of one route share one load: when the entry expires under load every call in
+        flight misses at once, and each load holds a pooled connection (past the pool's size, a new one
+        each time, which cost the API 6% of its CPU at c=16)."""
         await self._sync()
         entries = self._routes.entries(tenant_id)
         key = f"{method} {path}"
         cached = entries.get(key)
+        due = False
         if cached is not None and cached[0] == tenant_id:
-            found: T = cached[1]
-            return found
+            _, found, loaded_at = cached
+            due = self._routes.timer() - loaded_at >= REFRESH_AFTER
+            if not due or (tenant_id, key) in self._refreshing_routes:
+                return cast("T", found)
 
         async def load_and_keep() -> Any:
             found = await load()
             if self._routes.holds(tenant_id, entries):  # else a change came in meanwhile: not kept
-                entries[key] = (tenant_id, found)
+                entries[key] = (tenant_id, found, self._routes.timer())
             return found
 
+        if due:  # as a hot workflow: this read loads it again, the others meanwhile read the route kept
+            self._refreshing_routes.add((tenant_id, key))
+            try:
+                return cast("T", await load_and_keep())
+            finally:
+                self._refreshing_routes.discard((tenant_id, key))
         shared: T = await self._route_loads.run((tenant_id, key), load_and_keep, share_failures=False)
         return shared
 
