@@ -232,7 +232,6 @@ class Unit:
         for name in _KEPT:
             self.__dict__.pop(name, None)
         self._after_commit.clear()
-        self._session = None
 
     def after_commit(self, hook: AfterCommit) -> None:
         """Run ``hook`` once the transaction has committed; dropped if it rolls back."""
