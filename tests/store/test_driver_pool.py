@@ -123,3 +123,17 @@ async def test_without_a_ping_a_busy_connection_is_reused(server_url: str) -> No
     finally:
         await pool.close()
     assert len(pids) == 1
+
+
+def test_a_closed_pool_opens_again_on_another_loop(server_url: str) -> None:
+    """What ``Database.dispose`` then a new ``asyncio.run`` do (the CLI's commands, the test suite)."""
+    pool = DriverPool(make_url(server_url), max_size=1)
+
+    async def once() -> int:
+        try:
+            [row] = await pool.fetch("SELECT 1", [])
+            return int(row[0])
+        finally:
+            await pool.close()
+
+    assert asyncio.run(once()) == asyncio.run(once()) == 1

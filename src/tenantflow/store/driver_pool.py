@@ -74,6 +74,8 @@ class DriverPool:
             yield connection
 
     async def close(self) -> None:
+        """Close the connections; a later use opens the pool again, on the loop that uses it then."""
+        self._opening = None
         if self._pool is not None:
             pool, self._pool = self._pool, None
             await pool.close()
