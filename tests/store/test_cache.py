@@ -595,22 +595,6 @@ async def test_a_read_with_nothing_received_gives_the_loop_no_turn_and_a_change_
         await reader.close()
 
 
-async def test_a_socket_the_drain_cannot_poll_gets_one_turn_of_the_loop(
-    redis_url: str, admin: Redis, prefix: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Where the subscriber's socket cannot be found, a drain gives the loop its one turn, as all did
-    before: it still ends, and still hears what came in."""
-    monkeypatch.setattr("tenantflow.store.cache._unread", lambda connection: None)
-    reader = await open_cache(redis_url, prefix)
-    try:
-        await load(reader, "a", workflow("a", "w"))
-        assert await asyncio.wait_for(reader.get_workflow("a", "w"), 5) == workflow("a", "w")
-        await admin.publish(f"{prefix}invalidate", json.dumps({"tenant": "a", "id": "w"}))
-        assert await reader.get_workflow("a", "w") is None
-    finally:
-        await reader.close()
-
-
 async def test_cache_concurrent_misses_share_one_load() -> None:
     """When the hot copy expires under load, one read refills it for every request in flight."""
     cache = WorkflowCache()

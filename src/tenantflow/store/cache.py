@@ -257,15 +257,13 @@ class Invalidation(Protocol):
     async def close(self) -> None: ...
 
 
-def _unread(connection: AbstractConnection) -> bool | None:
+def _unread(connection: AbstractConnection) -> bool:
     """Whether the connection's socket holds bytes the event loop has not read yet, or has closed: one
-    ``poll(2)`` that does not wait. None when the socket cannot be found."""
-    writer: asyncio.StreamWriter | None = getattr(connection, "_writer", None)  # private in redis-py
-    sock = writer.get_extra_info("socket") if writer is not None else None
-    if sock is None:
-        return None
+    ``poll(2)`` that does not wait. The socket is redis-py's private ``_writer``'s: a redis-py that moved
+    it fails every drain, and so every cache test, rather than drain without hearing."""
+    writer = cast("asyncio.StreamWriter", connection._writer)  # set while the connection is connected
     poller = select.poll()
-    poller.register(sock.fileno(), select.POLLIN)
+    poller.register(writer.get_extra_info("socket").fileno(), select.POLLIN)
     return bool(poller.poll(0))
 
 
@@ -334,18 +332,13 @@ class RedisInvalidation:
         ``get_message(timeout=0)`` on an empty buffer waits on the socket until the loop's next turn, and
         under load a turn is milliseconds: every read of a workflow or a webhook route drains, and at c=16
         those turns were a sixth of a webhook call's time. So the loop is given a turn only when it has
-        bytes to read, which a zero-timeout ``poll(2)`` of the socket tells without one. A socket it cannot
-        find gets one turn, as every drain did before."""
+        bytes to read, which a zero-timeout ``poll(2)`` of the socket tells without one."""
         received: list[tuple[str, str]] = []
         intact = True
         connection = cast("AbstractConnection", pubsub.connection)
-        turned = False
         while True:
-            if not await connection.can_read():
-                unread = _unread(connection)
-                if unread is False or (unread is None and turned):
-                    return received if intact else None
-                turned = True
+            if not await connection.can_read() and not _unread(connection):
+                return received if intact else None
             message = await pubsub.get_message(timeout=0.0)
             if message is not None and message["type"] == "message":
                 parsed = _parse_invalidation(message["data"])
