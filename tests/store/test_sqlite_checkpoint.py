@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from tenantflow.store import sqlite_checkpoint
 from tenantflow.store.database import Database
 from tenantflow.store.tenancy import SYSTEM
 
@@ -59,4 +60,41 @@ async def test_sqlite_commit_does_not_checkpoint_by_itself(tmp_path: Path) -> No
         assert path.stat().st_size < ROWS * len(PAGE_OF_TEXT) / 10
         assert path.with_name("wal.db-wal").stat().st_size > ROWS * len(PAGE_OF_TEXT)
     finally:
+        await database.dispose()
+
+
+async def test_sqlite_log_starts_over_while_requests_keep_reading(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Readers always inside the log, a write transaction after another: the log is still started over
+    once it is long, instead of growing by every write."""
+    monkeypatch.setattr(sqlite_checkpoint, "RESTART_FRAMES", 256)
+    path = tmp_path / "wal.db"
+    database = Database(f"sqlite:///{path}")
+    stop = asyncio.Event()
+
+    async def read_on() -> None:  # one read transaction after another, each held across a pause
+        while not stop.is_set():
+            async with database.transaction(SYSTEM, read_only=True) as session:
+                await session.execute(text("SELECT count(*) FROM blobs"))
+                await asyncio.sleep(0.002)
+
+    try:
+        async with database.transaction(SYSTEM) as session:
+            await session.execute(text("CREATE TABLE blobs (id INTEGER PRIMARY KEY, body TEXT)"))
+        readers = [asyncio.create_task(read_on()) for _ in range(2)]
+        await asyncio.sleep(0.001)  # staggered: one of them is always inside the log
+        readers.append(asyncio.create_task(read_on()))
+        for _ in range(1200):  # each commit about three pages: ~3,600 pages, 14 times the restart length
+            async with database.transaction(SYSTEM) as session:
+                await session.execute(text("INSERT INTO blobs (body) VALUES (:body)"), {"body": PAGE_OF_TEXT})
+            await asyncio.sleep(0)
+        stop.set()
+        await asyncio.gather(*readers)
+        wal = path.with_name("wal.db-wal").stat().st_size
+        assert wal < 4 * 256 * 4096, f"the log grew to {wal / 1e6:.1f} MB"
+        async with database.transaction(SYSTEM, read_only=True) as session:
+            assert (await session.execute(text("SELECT count(*) FROM blobs"))).scalar() == 1200
+    finally:
+        stop.set()
         await database.dispose()

@@ -131,6 +131,7 @@ class Database:
         SQLite runs on the event loop's thread (:mod:`tenantflow.store.sqlite_inline`) and admits one writer
         at a time: a second write transaction of this process would wait for the lock inside SQLite,
         blocking the loop that must finish the first. Queued here, it waits without blocking anything.
+        The turn also lets the checkpointer start a long log over (:mod:`.sqlite_checkpoint`).
         """
         if read_only or self.dialect != "sqlite":
             yield
@@ -142,6 +143,9 @@ class Database:
         if lock is None:
             lock = self._write_turns[loop] = asyncio.Lock()
         async with lock:
+            checkpointer = self._checkpointer
+            if checkpointer is not None and checkpointer.restart_due:  # no write of ours is open now
+                await asyncio.to_thread(checkpointer.restart)
             yield
 
     async def fetch(self, statement: TextClause, parameters: Mapping[str, Any]) -> list[Any]:
