@@ -10,6 +10,7 @@ Prints, for SQLite (the embedded default) and PostgreSQL:
   p50/p99.
 
 Targets (issue 9, 2-core machine): ≥ 500 stored executions/s at c=16, p50 ≤ 2.5 ms at c=1, GET p99 ≤ 10 ms.
+Each figure is printed with :func:`host_loop_ms`, the machine's speed just before it.
 Rate limits are switched off for the run (they would answer 429 long before these rates). The PostgreSQL
 database is analyzed after the warm-up (:func:`analyze`), so the figures are the steady state. It prints
 figures; it does not pass or fail.
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import re
 import shutil
@@ -42,6 +44,7 @@ TENANTFLOW = str(Path(sys.executable).with_name("tenantflow"))
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 GET_RATE = 1000
 GET_CONNECTIONS = 20
+HOST_LOOP = 1_000_000  # iterations of :func:`host_loop_ms`: 30 ms on this machine at its fastest
 
 # README's walk-through workflow: a manual trigger, then a Set node with one expression.
 WORKFLOW: dict[str, Any] = json.loads(
@@ -64,6 +67,21 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+def host_loop_ms() -> float:
+    """Milliseconds this machine takes for a fixed pure-Python loop now, best of three, measured between
+    figures while nothing else runs. The VM's CPU changes speed for seconds at a time (the same loop took
+    60 to 130 ms on an idle machine, 2026-12-07), and every figure moves with it: printed beside each one
+    so that a slow figure can be told from a slow moment."""
+    best = math.inf
+    for _ in range(3):
+        started = time.perf_counter()
+        total = 0
+        for number in range(HOST_LOOP):
+            total += number * number
+        best = min(best, time.perf_counter() - started)
+    return best * 1000
 
 
 def cpu_seconds(pid: int) -> float:
@@ -191,6 +209,7 @@ def run_backend(name: str, env: dict[str, str], seconds: float, workdir: Path, w
             analyze(env.get("TENANTFLOW_DATABASE_URL"))
             before = stored(api, workflow_id)
             for connections in (1, 16):
+                host = host_loop_ms()
                 cpu = cpu_seconds(pid)
                 figures = wrk(
                     execute_url,
@@ -206,7 +225,8 @@ def run_backend(name: str, env: dict[str, str], seconds: float, workdir: Path, w
                 print(
                     f"  execute?wait=true c={connections:<2}  {figures['rate']:7.0f} executions/s  "
                     f"p50 {figures['p50']:6.2f} ms  p99 {figures['p99']:6.2f} ms  "
-                    f"server CPU {spent:4.2f} ms/execution  stored {after - before}/{answered} answered 200"
+                    f"server CPU {spent:4.2f} ms/execution  stored {after - before}/{answered} answered 200  "
+                    f"host loop {host:3.0f} ms"
                     + (f"  ({figures['non2xx']} non-2xx)" if figures["non2xx"] else "")
                 )
                 before = after
@@ -214,10 +234,11 @@ def run_backend(name: str, env: dict[str, str], seconds: float, workdir: Path, w
                     for line in log.read_text().splitlines():
                         if re.search(r"error|exception|traceback", line, re.IGNORECASE):
                             print(f"    server: {line}")
+            host = host_loop_ms()
             figures = paced(f"{base}/api/v1/demo/workflows/{workflow_id}", key, seconds, workdir)
             print(
                 f"  GET workflow ~{GET_RATE}/s        {figures['rate']:7.0f} req/s         "
-                f"p50 {figures['p50']:6.2f} ms  p99 {figures['p99']:6.2f} ms"
+                f"p50 {figures['p50']:6.2f} ms  p99 {figures['p99']:6.2f} ms  host loop {host:3.0f} ms"
             )
 
 

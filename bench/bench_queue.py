@@ -17,7 +17,8 @@ Sections (``--only``, comma-separated; all by default):
   c=1 and c=16 for ``--seconds`` each, on SQLite inline (``serve`` alone) and on PostgreSQL with one worker
   (through RabbitMQ, then through a Redis list):
   req/s, p50/p99, CPU per request, and executions stored against requests answered 200 (stored may exceed
-  it by up to c: the requests in flight when wrk stops). n8n 1.123 measured 48.6/s at c=16 on this kind of
+  it by up to c: the requests in flight when wrk stops), and the machine's speed just before the row
+  (``bench_api.host_loop_ms``). n8n 1.123 measured 48.6/s at c=16 on this kind of
   machine; the target is ≥ 10× that.
 
 The webhook's PostgreSQL database is analyzed after its warm-up (``bench_api.analyze``: the steady state).
@@ -58,7 +59,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.engine import make_url
 
-from bench_api import WORKFLOW, analyze, base_env, cpu_seconds, server, wrk
+from bench_api import WORKFLOW, analyze, base_env, cpu_seconds, host_loop_ms, server, wrk
 from tenantflow.engine.definition import parse_workflow
 from tenantflow.engine.executor import execute
 from tenantflow.nodes import default_registry
@@ -534,6 +535,7 @@ def hammer(site: Site, label: str, table: Table, options: argparse.Namespace) ->
     wrk(url, site.key, connections=4, seconds=2, script=HOOK_LUA, workdir=site.workdir)  # warm-up
     analyze(site.database_url)
     for connections in (1, 16):
+        host = host_loop_ms()
         before, cpu = stored_count(site, workflow_id), site.cpu_split()
         figures = wrk(
             url,
@@ -558,6 +560,7 @@ def hammer(site: Site, label: str, table: Table, options: argparse.Namespace) ->
             f"{serve_cpu * per_request:.1f}",
             f"{worker_cpu * per_request:.1f}" if site.workers else "",
             f"{stored}/{answered}" + (f" ({figures['non2xx']} non-2xx)" if figures["non2xx"] else ""),
+            f"{host:.0f}",
         )
 
 
@@ -567,7 +570,7 @@ def webhook(options: argparse.Namespace, workdir: Path) -> None:
         f"{options.seconds:g} s per row"
     )
     columns = ("backend", "c", "req/s", "vs n8n 48.6/s", "p50 ms", "p99 ms", "CPU ms/req: serve", "worker")
-    for column in (*columns, "stored/answered 200"):
+    for column in (*columns, "stored/answered 200", "host loop ms"):
         table.add_column(column, justify="left" if column == "backend" else "right")
     with inline_site(workdir) as site:
         hammer(site, "SQLite, inline", table, options)
