@@ -69,6 +69,7 @@ async def test_sqlite_log_starts_over_while_requests_keep_reading(
     """Readers always inside the log, a write transaction after another: the log is still started over
     once it is long, instead of growing by every write."""
     monkeypatch.setattr(sqlite_checkpoint, "RESTART_FRAMES", 256)
+    monkeypatch.setattr(sqlite_checkpoint, "INTERVAL_SECONDS", 0.01)  # the log's length is looked at often
     path = tmp_path / "wal.db"
     database = Database(f"sqlite:///{path}")
     stop = asyncio.Event()

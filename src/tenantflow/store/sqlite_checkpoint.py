@@ -36,9 +36,8 @@ class Checkpointer:
     """One per SQLite database file in a process; started on the first write, stopped by :meth:`stop` or
     when its owner is collected."""
 
-    def __init__(self, path: str, *, interval: float = INTERVAL_SECONDS) -> None:
+    def __init__(self, path: str) -> None:
         self.path = path
-        self.interval = interval
         self.restart_due = False  # set by the thread, cleared by :meth:`restart`
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -80,7 +79,7 @@ class Checkpointer:
     def _checkpoint_until_stopped(self) -> None:
         connection = sqlite3.connect(self.path, check_same_thread=False)
         try:
-            while not self._stop.wait(self.interval):
+            while not self._stop.wait(INTERVAL_SECONDS):
                 try:
                     _, frames, _ = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                 except sqlite3.Error as error:  # a locked or vanished file: the next round tries again
