@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -99,3 +101,48 @@ async def test_sqlite_log_starts_over_while_requests_keep_reading(
     finally:
         stop.set()
         await database.dispose()
+
+
+def _pages(connection: sqlite3.Connection, count: int) -> None:
+    for _ in range(count):
+        connection.execute("INSERT INTO blobs (body) VALUES (?)", (PAGE_OF_TEXT,))
+
+
+def test_a_restart_a_reader_outlasts_waits_for_the_log_to_grow_as_much_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reader inside the log longer than the restart waits: the restart gives up, and none is due again
+    until the log has grown by another RESTART_FRAMES, so writes do not wait for it at every turn."""
+    monkeypatch.setattr(sqlite_checkpoint, "RESTART_FRAMES", 64)
+    monkeypatch.setattr(sqlite_checkpoint, "RESTART_WAIT_SECONDS", 0.05)
+    monkeypatch.setattr(sqlite_checkpoint, "INTERVAL_SECONDS", 0.01)
+    path = str(tmp_path / "wal.db")
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("PRAGMA journal_mode = WAL")
+    writer.execute("PRAGMA wal_autocheckpoint = 0")
+    writer.execute("CREATE TABLE blobs (id INTEGER PRIMARY KEY, body TEXT)")
+    _pages(writer, 80)
+    reader = sqlite3.connect(path, isolation_level=None)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM blobs").fetchone()  # its snapshot is inside the log
+    checkpointer = sqlite_checkpoint.Checkpointer(path)
+    owner = threading.Event()  # whose collection would stop the thread: this test stops it itself
+    try:
+        checkpointer.restart()  # the reader outlasts its wait
+        checkpointer.start(owner)
+        time.sleep(0.2)  # rounds enough to see the log's length
+        assert not checkpointer.restart_due
+        _pages(writer, 80)
+        deadline = time.monotonic() + 5
+        while not checkpointer.restart_due and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert checkpointer.restart_due
+        reader.execute("COMMIT")
+        checkpointer.restart()
+        _pages(writer, 1)  # the first write after a restart starts the log over
+        frames = writer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1]
+        assert frames < 16
+    finally:
+        checkpointer.stop()
+        reader.close()
+        writer.close()

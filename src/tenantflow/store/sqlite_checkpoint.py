@@ -14,7 +14,8 @@ of webhook calls. So once it holds :data:`RESTART_FRAMES` pages, :meth:`Checkpoi
 next write transaction of the process first runs a ``RESTART`` checkpoint, off the event loop while it
 holds the process's write turn (:meth:`.Database.writing`). That checkpoint waits for the readers inside
 the log to finish (the loop keeps serving them; new readers read the file) and leaves the log to be
-written from its start by that transaction.
+written from its start by that transaction. A reader that outlasts :data:`RESTART_WAIT_SECONDS` puts the
+next try off until the log has grown as much again.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ log = logging.getLogger("tenantflow.store")
 
 INTERVAL_SECONDS: Final = 0.1
 RESTART_FRAMES: Final = 4096  # pages: 16 MiB at SQLite's default page size
-RESTART_WAIT_SECONDS: Final = 1.0
+RESTART_WAIT_SECONDS: Final = 0.25  # the longest this process's writes wait for a restart
 
 
 class Checkpointer:
@@ -39,6 +40,7 @@ class Checkpointer:
     def __init__(self, path: str) -> None:
         self.path = path
         self.restart_due = False  # set by the thread, cleared by :meth:`restart`
+        self._restart_at = RESTART_FRAMES  # the log's length that makes a restart due
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -65,16 +67,23 @@ class Checkpointer:
     def restart(self) -> None:
         """Copy what is left of the log and wait for its readers, so that the next write starts it over.
         Blocks (up to :data:`RESTART_WAIT_SECONDS`): call it from a thread, with no write transaction of
-        this process open (it would wait for that one in vain). A busy database leaves it for the next
-        time the log is long."""
+        this process open (it would wait for that one in vain). When a reader or another process's writer
+        outlasts the wait, the next try waits until the log has grown by as much again, so that writes do
+        not keep waiting for restarts that cannot happen."""
         self.restart_due = False
         connection = sqlite3.connect(self.path, timeout=RESTART_WAIT_SECONDS, check_same_thread=False)
         try:
-            connection.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
+            busy, frames, _ = connection.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
         except sqlite3.Error as error:
-            log.debug("SQLite log restart skipped: %s", error)
+            busy, frames = 1, self._restart_at
+            log.debug("SQLite log restart failed: %s", error)
         finally:
             connection.close()
+        if busy:
+            self._restart_at = frames + RESTART_FRAMES
+            log.info("SQLite's log (%d pages) is not started over: a reader outlasted the wait", frames)
+        else:
+            self._restart_at = RESTART_FRAMES
 
     def _checkpoint_until_stopped(self) -> None:
         connection = sqlite3.connect(self.path, check_same_thread=False)
@@ -85,7 +94,7 @@ class Checkpointer:
                 except sqlite3.Error as error:  # a locked or vanished file: the next round tries again
                     log.debug("SQLite checkpoint skipped: %s", error)
                     continue
-                if frames >= RESTART_FRAMES:
+                if frames >= self._restart_at:
                     self.restart_due = True
         finally:
             connection.close()
