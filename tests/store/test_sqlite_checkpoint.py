@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from tenantflow.store import sqlite_checkpoint
 from tenantflow.store.database import Database
+from tenantflow.store.sqlite_checkpoint import Checkpointer, CheckpointPolicy
 from tenantflow.store.tenancy import SYSTEM
 
 pytestmark = pytest.mark.anyio
@@ -65,15 +65,12 @@ async def test_sqlite_commit_does_not_checkpoint_by_itself(tmp_path: Path) -> No
         await database.dispose()
 
 
-async def test_sqlite_log_starts_over_while_requests_keep_reading(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_sqlite_log_starts_over_while_requests_keep_reading(tmp_path: Path) -> None:
     """Readers always inside the log, a write transaction after another: the log is still started over
     once it is long, instead of growing by every write."""
-    monkeypatch.setattr(sqlite_checkpoint, "RESTART_FRAMES", 256)
-    monkeypatch.setattr(sqlite_checkpoint, "INTERVAL_SECONDS", 0.01)  # the log's length is looked at often
     path = tmp_path / "wal.db"
-    database = Database(f"sqlite:///{path}")
+    # The log's length is looked at often, and a short log is long enough.
+    database = Database(f"sqlite:///{path}", checkpoints=CheckpointPolicy(0.01, restart_pages=256))
     stop = asyncio.Event()
 
     async def read_on() -> None:  # one read transaction after another, each held across a pause
@@ -108,14 +105,10 @@ def _pages(connection: sqlite3.Connection, count: int) -> None:
         connection.execute("INSERT INTO blobs (body) VALUES (?)", (PAGE_OF_TEXT,))
 
 
-def test_a_restart_a_reader_outlasts_waits_for_the_log_to_grow_as_much_again(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_restart_a_reader_outlasts_waits_for_the_log_to_grow_as_much_again(tmp_path: Path) -> None:
     """A reader inside the log longer than the restart waits: the restart gives up, and none is due again
-    until the log has grown by another RESTART_FRAMES, so writes do not wait for it at every turn."""
-    monkeypatch.setattr(sqlite_checkpoint, "RESTART_FRAMES", 64)
-    monkeypatch.setattr(sqlite_checkpoint, "RESTART_WAIT_SECONDS", 0.05)
-    monkeypatch.setattr(sqlite_checkpoint, "INTERVAL_SECONDS", 0.01)
+    until the log has grown by another ``restart_pages``, so writes do not wait for it at every turn."""
+    policy = CheckpointPolicy(0.01, restart_pages=64, restart_wait_seconds=0.05)
     path = str(tmp_path / "wal.db")
     writer = sqlite3.connect(path, isolation_level=None)
     writer.execute("PRAGMA journal_mode = WAL")
@@ -125,7 +118,7 @@ def test_a_restart_a_reader_outlasts_waits_for_the_log_to_grow_as_much_again(
     reader = sqlite3.connect(path, isolation_level=None)
     reader.execute("BEGIN")
     reader.execute("SELECT count(*) FROM blobs").fetchone()  # its snapshot is inside the log
-    checkpointer = sqlite_checkpoint.Checkpointer(path)
+    checkpointer = Checkpointer(path, policy)
     owner = threading.Event()  # whose collection would stop the thread: this test stops it itself
     try:
         checkpointer.restart()  # the reader outlasts its wait

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from tenantflow.store import sqlite_inline, text
 from tenantflow.store.driver_pool import PING_AFTER_SECONDS, DriverPool
-from tenantflow.store.sqlite_checkpoint import Checkpointer
+from tenantflow.store.sqlite_checkpoint import Checkpointer, CheckpointPolicy
 from tenantflow.store.tenancy import Scope, TenantSession, bind
 
 DEFAULT_URL = "sqlite+aiosqlite:///tenantflow.db"
@@ -66,7 +66,14 @@ async def run_on_server(server_url: str, statement: str) -> None:
 class Database:
     """One engine and its session factory. Sessions come out bound to a tenant scope, never unbound."""
 
-    def __init__(self, url: str = DEFAULT_URL, *, echo: bool = False, pool_size: int = 10) -> None:
+    def __init__(
+        self,
+        url: str = DEFAULT_URL,
+        *,
+        echo: bool = False,
+        pool_size: int = 10,
+        checkpoints: CheckpointPolicy | None = None,
+    ) -> None:
         self.url = async_url(url)
         self.dialect = make_url(self.url).get_backend_name()
         options: dict[str, Any] = {"echo": echo, "json_serializer": text.dumps}
@@ -90,7 +97,7 @@ class Database:
         if self.dialect == "sqlite":
             _configure_sqlite(self.engine)
             if path != ":memory:":
-                self._checkpointer = Checkpointer(path)
+                self._checkpointer = Checkpointer(path, checkpoints)
         self._sessions = async_sessionmaker(
             self.engine, sync_session_class=TenantSession, expire_on_commit=False
         )
