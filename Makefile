@@ -2,6 +2,14 @@
 PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 export UV_PYTHON_DOWNLOADS := never
+# The interpreter: the distribution's CPython when it is new enough. Distributions build it with profile-
+# guided and link-time optimisation; pyenv's default build, first on this machine's PATH, has neither and
+# runs the service 18% more instructions per request (callgrind, README "Interpreter"). A UV_PYTHON the
+# caller sets wins; without a system Python 3.11+, uv finds one as it would.
+SYSTEM_PYTHON := $(shell /usr/bin/python3 -c 'import sys; print(sys.executable if sys.version_info >= (3, 11) else "")' 2>/dev/null)
+ifneq ($(SYSTEM_PYTHON),)
+export UV_PYTHON ?= $(SYSTEM_PYTHON)
+endif
 # Installed packages get their bytecode at install time: a command's start-up then does not compile
 # typer, pydantic and SQLAlchemy again each time (this machine sets PYTHONDONTWRITEBYTECODE).
 export UV_COMPILE_BYTECODE := 1

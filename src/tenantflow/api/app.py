@@ -88,6 +88,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url="/docs",
         openapi_url="/openapi.json",
         redoc_url=None,
+        # FastAPI's OpenTelemetry hooks: off, as nothing here configures a provider. Left on, every request
+        # asks the three global providers whether one is set (measured: 2% of an execute call's work).
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     errors.install(app)
     # Routes are tried in order (FastAPI 0.165 spends 5-10 µs on each that does not match) and no two

@@ -22,8 +22,26 @@ utc_now: Callable[[], datetime] = partial(datetime.now, UTC)
 """The current time, timezone-aware in UTC (a partial, not a function: twice a node run, no Python frame)."""
 
 
+_UTC_MILLIS = "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ"
+
+
 def iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """ISO 8601 to the millisecond, UTC written ``Z``. A UTC moment (every one the engine and the stores
+    make) is formatted here: ``datetime.isoformat`` runs C's printf twice, for the time and the offset, at
+    twice the cost, and a stored run formats about twenty."""
+    if moment is None:
+        return None
+    if moment.tzinfo is UTC:
+        return _UTC_MILLIS % (
+            moment.year,
+            moment.month,
+            moment.day,
+            moment.hour,
+            moment.minute,
+            moment.second,
+            moment.microsecond // 1000,
+        )
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def millis(start: datetime | None, end: datetime | None) -> float | None:

@@ -205,7 +205,7 @@ def _progress_statement(columns: tuple[tuple[str, ...], ...], row_columns: tuple
 
 def _document(rows: Sequence[Mapping[str, Any]]) -> str:
     """The rows as one JSON array; the statement reads the columns it names (a ``tenant_id`` is not one)."""
-    return stored_text.dumps(rows, default=_json_value)
+    return stored_text.dumps(rows, default=_json_value, isoformat_datetimes=True)
 
 
 def _json_value(value: Any) -> Any:

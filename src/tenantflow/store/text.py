@@ -26,6 +26,7 @@ REPLACEMENT = "\ufffd"
 _ESCAPED_NUL = "\\u0000"  # how JSON writers write a NUL (JSON escapes every control character)
 _COMPACT = (",", ":")
 _DEFAULT_FOR_ALL = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+_ISOFORMAT_DATETIMES = orjson.OPT_PASSTHROUGH_DATACLASS
 
 
 def checked_text(value: Any, limit: int, path: str) -> str:
@@ -77,10 +78,15 @@ def scrubbed(value: Any) -> Any:
     return value
 
 
-def dumps(value: Any, default: Callable[[Any], Any] | None = None) -> str:
+def dumps(
+    value: Any, default: Callable[[Any], Any] | None = None, *, isoformat_datetimes: bool = False
+) -> str:
     """The engines' JSON serializer: compact text with every NUL replaced and every non-finite number
     written as null (:func:`scrubbed`). ``default`` converts what JSON has no type for, as ``json.dumps``
-    calls it (datetimes and dataclasses included: orjson's own forms are not used).
+    calls it (datetimes and dataclasses included: orjson's own forms are not used), except that with
+    ``isoformat_datetimes`` orjson writes each datetime itself, as ``datetime.isoformat()`` would (offsets
+    to the minute), ten times faster than a call of ``default`` (the stores' row documents carry a dozen a
+    run).
 
     orjson writes it: 10-20 times faster than ``json.dumps`` on execution records, a measurable share of
     every stored run. What orjson refuses (integers beyond 64 bits, keys that are not strings, lone
@@ -89,8 +95,9 @@ def dumps(value: Any, default: Callable[[Any], Any] | None = None) -> str:
     The NUL check is a substring search of text already produced; an escaped backslash followed by
     ``u0000`` can match it too, which only costs one needless (and harmless) scrub.
     """
+    option = _ISOFORMAT_DATETIMES if isoformat_datetimes else _DEFAULT_FOR_ALL
     try:
-        text = orjson.dumps(value, default=default, option=_DEFAULT_FOR_ALL).decode()
+        text = orjson.dumps(value, default=default, option=option).decode()
     except TypeError:  # orjson.JSONEncodeError
         return _standard_dumps(value, default)
     if _ESCAPED_NUL in text:
