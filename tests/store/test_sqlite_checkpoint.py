@@ -131,8 +131,8 @@ def test_a_restart_a_reader_outlasts_waits_for_the_log_to_grow_as_much_again(tmp
             time.sleep(0.01)
         assert checkpointer.restart_due
         reader.execute("COMMIT")
-        # The thread has done its part (it saw the growth); stopped, its own passive checkpoint cannot be
-        # in progress, and outlast the short wait, when the restart runs (a CI run saw that on a slow VM).
+        # Stop the thread first: it has done its part (it saw the log grow), and a passive checkpoint of its
+        # own still running could outlast the restart's short wait (seen once in `make test` on a slow VM).
         checkpointer.stop()
         checkpointer.restart()
         _pages(writer, 1)  # the first write after a restart starts the log over

