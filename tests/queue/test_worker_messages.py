@@ -63,3 +63,43 @@ async def test_the_message_of_an_execution_just_claimed_needs_no_round(store: St
 async def until_idle(worker: Worker) -> None:
     while worker.running:
         await asyncio.sleep(0.01)
+
+
+async def test_a_claim_renews_the_cached_stats_after_its_runs_start(store: Store) -> None:
+    """The claim's cache invalidation runs once the round has launched its runs, not before: the stats a
+    reader cached while the execution was queued still give way to ones that count it running."""
+    actor = await tenant(store, "claimstats")
+    workflow_id = await saved(store, actor, chain("sleeper", wait(30)))
+    sent: list[tuple[str, str]] = []
+
+    async def dispatch(tenant_id: str, execution_id: str) -> None:
+        sent.append((tenant_id, execution_id))
+
+    async def by_status() -> dict[str, int]:
+        async with store.unit(actor, read_only=True) as unit:
+            stats = await unit.workflows.get_execution_stats("1h", workflow_id=workflow_id)
+        return dict(stats["byStatus"])
+
+    async def nothing() -> None:
+        pass
+
+    service = ExecutionService(store, InProcessEventBus(), dispatch=dispatch)
+    worker = Worker(store, service)
+    await service.start()
+    worker.start()
+    execution_id = ""
+    try:
+        execution_id = (await service.submit(actor, workflow_id)).id
+        assert await by_status() == {"queued": 1}  # now cached
+
+        await worker.handle(*sent[0], nothing)
+
+        async with asyncio.timeout(5):
+            while await by_status() != {"running": 1}:
+                await asyncio.sleep(0.01)
+    finally:
+        if execution_id:
+            await service.abort(actor, execution_id)
+        await asyncio.wait_for(until_idle(worker), 5)
+        await worker.close()
+        await service.shutdown()

@@ -34,7 +34,7 @@ from tenantflow.store.audit import Actor
 from tenantflow.store.executions import Lease
 from tenantflow.store.reaper import expire_leases, running_owners
 from tenantflow.store.turns import shares, tenants_in_turn
-from tenantflow.store.unit import Store
+from tenantflow.store.unit import AfterCommit, Store
 
 log = logging.getLogger("tenantflow.queue")
 
@@ -136,18 +136,24 @@ class Worker:
             self._wake.clear()
             done, self._round = self._round, None
             free = self.settings.concurrency - len(self._tasks)
+            invalidations: list[AfterCommit] = []
             try:
-                for lease in await self._claim_in_turn(free) if free > 0 and not self._closing else []:
+                for lease in (
+                    await self._claim_in_turn(free, invalidations) if free > 0 and not self._closing else []
+                ):
                     self._launch(lease)
             finally:
                 if done is not None and not done.done():
                     done.set_result(None)
+            await _invalidate(invalidations)  # while the runs start: none of them waits for it
         if self._round is not None:
             self._round.set_result(None)
 
-    async def _claim_in_turn(self, free: int) -> list[Lease]:
+    async def _claim_in_turn(self, free: int, invalidations: list[AfterCommit]) -> list[Lease]:
         """Up to ``free`` admitted executions: the slots shared among the tenants in turn, fewest running
-        first (:func:`~tenantflow.store.turns.shares`), each tenant's oldest first."""
+        first (:func:`~tenantflow.store.turns.shares`), each tenant's oldest first. The claims' cache
+        invalidations (the tenants' stats count running executions) are added to ``invalidations`` for the
+        caller to run once the runs are launched: a Redis round trip less before each run starts."""
         leases: list[Lease] = []
         try:
             turns = await tenants_in_turn(
@@ -156,12 +162,15 @@ class Worker:
             self._backlog = bool(turns)
             for tenant_id, slots in shares(turns, free, self.settings.tenant_limit):
                 async with self.store.unit(Actor(tenant_id)) as unit:
-                    leases += await unit.executions.claim_many(
+                    invalidate = unit.defer_after_commit()
+                    claimed = await unit.executions.claim_many(
                         owner=self.owner,
                         lease_seconds=self.settings.lease_seconds,
                         limit=slots,
                         tenant_limit=self.settings.tenant_limit,
                     )
+                leases += claimed  # committed: its runs may start
+                invalidations.append(invalidate)
         except Exception:  # the rows stay queued; a reaper sends them again
             log.exception("no execution could be claimed")
         return leases
@@ -306,3 +315,13 @@ class Worker:
                 )
         except Exception:
             log.exception("execution %s: its failure could not be stored", lease.execution_id)
+
+
+async def _invalidate(invalidations: list[AfterCommit]) -> None:
+    """Run claims' cache invalidations; one that fails (Redis away) is logged, and the claim stands: the
+    stats it leaves stale renew at the run's end, or within the warm tier's TTL."""
+    for invalidate in invalidations:
+        try:
+            await invalidate()
+        except Exception:
+            log.exception("the cache invalidation of a claim failed")

@@ -103,6 +103,7 @@ class Unit:
     _session: AsyncSession | None = None
     _after_commit: list[AfterCommit] = field(default_factory=list)
     _counted: set[str] = field(default_factory=set)  # workflows ("*": none) whose executions changed
+    _handed_over: list[AfterCommit] | None = None  # where the hooks go instead of running: defer_after_commit
 
     @property
     def session(self) -> AsyncSession:
@@ -232,13 +233,30 @@ class Unit:
         for name in _KEPT:
             self.__dict__.pop(name, None)
         self._after_commit.clear()
+        self._handed_over = None
 
     def after_commit(self, hook: AfterCommit) -> None:
         """Run ``hook`` once the transaction has committed; dropped if it rolls back."""
         self._after_commit.append(hook)
 
+    def defer_after_commit(self) -> AfterCommit:
+        """Hand the unit's after-commit hooks (those added so far and later) to the caller: the unit no
+        longer awaits them as it ends, and the function returned runs them, once the unit has committed
+        (a caller that saw the unit fail must not call it). For work that may start before a cache
+        invalidation lands, such as a worker's runs after their claim; never for a reply that promises the
+        caller reads its own write."""
+        handed: list[AfterCommit] = []
+        self._handed_over = handed
+
+        async def run() -> None:
+            while handed:
+                await handed.pop(0)()
+
+        return run
+
     async def finish(self, *, committed: bool) -> None:
-        """Write queued denial/failure audits whatever happened, then the hooks if the work committed."""
+        """Write queued denial/failure audits whatever happened, then the hooks if the work committed (or
+        hand them over: :meth:`defer_after_commit`)."""
         pending = self.audit.pending if "audit" in self.__dict__ else []
         by_tenant: dict[str, list[dict[str, Any]]] = {}
         for item in pending:
@@ -246,7 +264,9 @@ class Unit:
         for tenant_id, entries in by_tenant.items():
             async with self.store.database.transaction(tenant_id) as session:
                 session.add_all(AuditEntry(**entry) for entry in entries)
-        if committed:
+        if committed and self._handed_over is not None:
+            self._handed_over.extend(self._after_commit)
+        elif committed:
             for hook in self._after_commit:
                 await hook()
 
