@@ -423,7 +423,7 @@ class ExecutionService:
             concurrency_limit=plan.compiled.definition.settings.max_concurrent_executions,
         )
         if self.dispatch is not None:
-            return await self._enqueue(request, plan)
+            return await self._enqueue(request, plan, durable=durable)
         writing = self._writer.create(request, hold=not durable and idempotency_key is None)
         if durable or idempotency_key is not None:
             summary, created = await writing
@@ -441,11 +441,13 @@ class ExecutionService:
             self._waiting.setdefault(actor.tenant_id, deque()).append(run)
         return summary
 
-    async def _enqueue(self, request: QueuedExecution, plan: _Plan) -> ExecutionSummary:
+    async def _enqueue(self, request: QueuedExecution, plan: _Plan, *, durable: bool) -> ExecutionSummary:
         """The queue mode: the row first (the message is only its id), then the first event, so that
         followers on any process hear of it before a worker does, then the message. A message that cannot
-        be sent is not an error here: the row stays queued and a worker's reaper sends it again."""
-        summary, created = await self._writer.create(request)
+        be sent is not an error here: the row stays queued and a worker's reaper sends it again. A caller
+        answered only at the run's end (not ``durable``) goes on once the row is committed, without
+        waiting for the cache invalidation (the run's end renews the caches again before it is answered)."""
+        summary, created = await self._writer.create(request, early=not durable)
         if not created:
             return summary
         tenant_id = request.actor.tenant_id

@@ -64,6 +64,7 @@ class _Create:
     request: QueuedExecution
     future: asyncio.Future[Created]
     hold: bool  # the row may wait a moment for its run's end, to share that transaction
+    early: bool  # the caller needs the row committed, not yet the caches renewed
 
 
 class GroupCommitWriter:
@@ -90,13 +91,18 @@ class GroupCommitWriter:
         if self._task is not None:
             await self._task
 
-    def create(self, request: QueuedExecution, *, hold: bool = False) -> asyncio.Future[Created]:
+    def create(
+        self, request: QueuedExecution, *, hold: bool = False, early: bool = False
+    ) -> asyncio.Future[Created]:
         """Queue a new execution; the future gives it, and whether this request made it (False when its
         idempotency key already had one). ``hold``: nobody waits for the row alone, so while nothing else
         is to be written it may wait up to :data:`HOLD_SECONDS` for its run to finish, and a short run's
-        row, checkpoints and end then cost one transaction instead of two."""
+        row, checkpoints and end then cost one transaction instead of two. ``early``: nobody is answered
+        before the run ends, so the future resolves once the row is committed, before the batch's cache
+        invalidation (a Redis round trip) lands; the other futures wait for that too, so that whoever they
+        answer reads its own write."""
         future: asyncio.Future[Created] = asyncio.get_running_loop().create_future()
-        self._creates.append(_Create(request, future, hold))
+        self._creates.append(_Create(request, future, hold, early))
         if hold:
             self._held.add(request.id)
         self._wake.set()
@@ -190,6 +196,7 @@ class GroupCommitWriter:
         """One transaction for the tenant's share of the batch; on failure, one per execution."""
         try:
             async with self.store.unit(Actor(tenant_id)) as unit:
+                invalidate = unit.defer_after_commit()
                 made, done = await unit.executions.write_batch(
                     [c.request for c in creates], [p.progress() for p in pending]
                 )
@@ -202,6 +209,15 @@ class GroupCommitWriter:
                 await self._commit_tenant(tenant_id, [create], [])
             for item in pending:
                 await self._commit_tenant(tenant_id, [], [item])
+            return
+        for create, result in zip(creates, made, strict=True):
+            if create.early and not create.future.done():
+                create.future.set_result(result)
+        try:
+            await invalidate()
+        except Exception as error:  # committed, but a cache may still serve what it replaced: not clean
+            for future in [c.future for c in creates] + [p.future for p in pending]:
+                _fail(future, error)
             return
         for create, result in zip(creates, made, strict=True):
             if not create.future.done():
