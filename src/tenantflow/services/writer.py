@@ -5,7 +5,8 @@ A transaction per node checkpoint would cost more than running the node. Instead
 as soon as its previous commit returns: one unit of work per tenant per batch (every store session belongs
 to one tenant), at most ``max_batch`` executions each. One execution's writes are merged in order and land
 in one batch or in consecutive ones, so its order holds. Each write returns a future of its commit, for
-the callers that must not go on before it (a create before its 202, a finish before ``wait`` returns).
+the callers that must not go on before it (a create before its 202, a finish before ``wait`` returns); it
+resolves once the batch's cache invalidation has landed too, but for a create marked ``early``.
 
 A failed batch is retried one execution at a time, so one bad write fails only its own future.
 """

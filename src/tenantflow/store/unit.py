@@ -242,9 +242,9 @@ class Unit:
     def defer_after_commit(self) -> AfterCommit:
         """Hand the unit's after-commit hooks (those added so far and later) to the caller: the unit no
         longer awaits them as it ends, and the function returned runs them, once the unit has committed
-        (a caller that saw the unit fail must not call it). For work that may start before a cache
-        invalidation lands, such as a worker's runs after their claim; never for a reply that promises the
-        caller reads its own write."""
+        (a caller that saw the unit fail must not call it). The caller decides what may go on before they
+        have run (a worker's runs after their claim; a queued execution nobody is answered about yet), and
+        holds back whatever answers someone who expects to read their own write until they have."""
         handed: list[AfterCommit] = []
         self._handed_over = handed
 
