@@ -18,14 +18,17 @@ Sections (``--only``, comma-separated; all by default):
   (through RabbitMQ, then through a Redis list):
   req/s, p50/p99, CPU per request, and executions stored against requests answered 200 (stored may exceed
   it by up to c: the requests in flight when wrk stops), and the machine's speed just before the row
-  (``bench_api.host_loop_ms``). n8n 1.123 measured 48.6/s at c=16 on this kind of
-  machine; the target is ≥ 10× that.
+  (``bench_api.host_loop_ms``). The target is ≥ 10× n8n on the same machine with the same wrk command.
+  With ``--n8n`` (n8n's command; ``bench/n8n_server.py``) n8n itself is measured before and after those
+  rows, in its regular mode (one process, SQLite) and its queue mode (PostgreSQL, Redis, one worker), and
+  each tenantflow row is compared with the faster n8n run of the same layout and concurrency; without it,
+  with 48.6/s, n8n 1.123 at c=16 as measured on this kind of machine before.
 
 The webhook's PostgreSQL database is analyzed after its warm-up (``bench_api.analyze``: the steady state).
 Every database, queue and process the run makes is removed or stopped at its end, also on errors and ^C.
 Rate limits and schedules are off in the servers. ``--quick`` runs fewer, shorter rounds (a smoke test).
 
-    uv run --frozen python bench/bench_queue.py [--only overhead,throughput,webhook] [--quick]
+    uv run --frozen python bench/bench_queue.py [--only overhead,throughput,webhook] [--quick] [--n8n CMD]
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -60,6 +63,7 @@ from rich.table import Table
 from sqlalchemy.engine import make_url
 
 from bench_api import WORKFLOW, analyze, base_env, cpu_seconds, host_loop_ms, server, wrk
+from n8n_server import N8n, QueueMode, n8n_server
 from tenantflow.engine.definition import parse_workflow
 from tenantflow.engine.executor import execute
 from tenantflow.nodes import default_registry
@@ -123,6 +127,7 @@ def webhook_workflow() -> dict[str, Any]:
     hook = node(
         "Webhook", "webhook", 2, {"httpMethod": "POST", "path": HOOK_PATH, "responseMode": "lastNode"}
     )
+    hook["webhookId"] = "0b5c1c52-5a3e-4bb4-9d7e-2f0e6a1d6c11"  # n8n's editor gives every webhook one
     return chain(
         "webhook greet", [hook, set_node("Greet", "greeting", "=hello {{ $json.body.who }}", "string")]
     )
@@ -525,61 +530,175 @@ def stored_count(site: Site, workflow_id: str) -> int:
     return int(stats["total"])
 
 
-def hammer(site: Site, label: str, table: Table, options: argparse.Namespace) -> None:
-    """wrk on the webhook at c=1 and c=16: one table row each."""
+@dataclass(frozen=True)
+class Hook:
+    """A webhook under load: where wrk sends it, and how to read what its server did."""
+
+    label: str
+    url: str
+    key: str
+    workdir: Path
+    stored: Callable[[], int]
+    cpu_split: Callable[[], tuple[float, float]]  # CPU seconds so far: (the server, its workers)
+    has_workers: bool
+    database_url: str | None = None  # PostgreSQL's, analyzed after the warm-up
+    is_n8n: bool = False
+
+
+@dataclass(frozen=True)
+class Row:
+    """One wrk run on a webhook: its figures, the CPU its processes spent, and what they stored."""
+
+    hook: Hook
+    connections: int
+    figures: dict[str, Any]
+    cpu: tuple[float, float]
+    stored: int
+    host: float
+
+    @property
+    def answered(self) -> int:
+        return int(self.figures["requests"] - self.figures["non2xx"])
+
+    def cells(self, n8n_rate: float | None) -> list[str]:
+        per_request = 1000 / max(self.answered, 1)
+        rate = self.figures["rate"]
+        non2xx = self.figures["non2xx"]
+        return [
+            self.hook.label,
+            str(self.connections),
+            f"{rate:.1f}",
+            f"{rate / n8n_rate:.1f}×" if n8n_rate else "",
+            f"{self.figures['p50']:.2f}",
+            f"{self.figures['p99']:.2f}",
+            f"{self.cpu[0] * per_request:.1f}",
+            f"{self.cpu[1] * per_request:.1f}" if self.hook.has_workers else "",
+            f"{self.stored}/{self.answered}" + (f" ({non2xx} non-2xx)" if non2xx else ""),
+            f"{self.host:.0f}",
+        ]
+
+
+def site_hook(site: Site, label: str) -> Hook:
+    """The webhook workflow created on a tenantflow ``site``, once it answers as it should."""
     workflow_id = site.create(webhook_workflow())
     url = f"{site.base}/webhook/demo/{HOOK_PATH}"
     answer = httpx.post(url, json={"who": "ada"}, timeout=30)
     if answer.status_code != 200 or answer.json().get("greeting") != "hello ada":
         raise SystemExit(f"the webhook answered {answer.status_code}: {answer.text}")
-    wrk(url, site.key, connections=4, seconds=2, script=HOOK_LUA, workdir=site.workdir)  # warm-up
-    analyze(site.database_url)
+
+    def stored() -> int:
+        with site.client() as api:
+            stats = api.get(f"/workflows/{workflow_id}/stats", params={"window": "1d"}).json()
+        return int(stats["total"])
+
+    return Hook(
+        label,
+        url,
+        site.key,
+        site.workdir,
+        stored,
+        site.cpu_split,
+        has_workers=site.workers is not None,
+        database_url=site.database_url,
+    )
+
+
+def n8n_hook(n8n: N8n, workdir: Path) -> Hook:
+    return Hook(
+        n8n.label,
+        f"{n8n.base}/webhook/{HOOK_PATH}",
+        "-",  # wrk's command is the same; n8n ignores the header
+        workdir,
+        n8n.stored,
+        n8n.cpu_split,
+        has_workers=n8n.queue is not None,
+        is_n8n=True,
+    )
+
+
+def hammer(hook: Hook, options: argparse.Namespace) -> list[Row]:
+    """wrk on the webhook at c=1 and c=16, after a warm-up."""
+    wrk(hook.url, hook.key, connections=4, seconds=2, script=HOOK_LUA, workdir=hook.workdir)
+    if hook.database_url is not None:
+        analyze(hook.database_url)
+    rows = []
     for connections in (1, 16):
         host = host_loop_ms()
-        before, cpu = stored_count(site, workflow_id), site.cpu_split()
+        before, cpu = hook.stored(), hook.cpu_split()
         figures = wrk(
-            url,
-            site.key,
+            hook.url,
+            hook.key,
             connections=connections,
             seconds=options.seconds,
             script=HOOK_LUA,
-            workdir=site.workdir,
+            workdir=hook.workdir,
         )
-        serve_cpu, worker_cpu = site.cpu_since(cpu)
+        after = hook.cpu_split()
         time.sleep(0.5)  # an execution answered at the very end may still be writing its row
-        stored = stored_count(site, workflow_id) - before
-        answered = figures["requests"] - figures["non2xx"]
-        per_request = 1000 / max(answered, 1)
-        table.add_row(
-            label,
-            str(connections),
-            f"{figures['rate']:.1f}",
-            f"{figures['rate'] / N8N_WEBHOOK_RATE:.1f}×",
-            f"{figures['p50']:.2f}",
-            f"{figures['p99']:.2f}",
-            f"{serve_cpu * per_request:.1f}",
-            f"{worker_cpu * per_request:.1f}" if site.workers else "",
-            f"{stored}/{answered}" + (f" ({figures['non2xx']} non-2xx)" if figures["non2xx"] else ""),
-            f"{host:.0f}",
-        )
+        stored = hook.stored() - before
+        spent = (after[0] - cpu[0], after[1] - cpu[1])
+        rows.append(Row(hook, connections, figures, spent, stored, host))
+    return rows
 
 
 def webhook(options: argparse.Namespace, workdir: Path) -> None:
+    """The three tenantflow sites under wrk. With ``--n8n``, n8n in both its layouts before and after
+    them, so that each ratio is to n8n on the same machine within minutes (to the faster of its two runs)
+    and in the same layout: one process on SQLite, or PostgreSQL with one worker."""
+    rows: list[Row] = []
+    with ExitStack() as stack:
+        peers = []
+        if options.n8n is not None:
+            regular = n8n_server(options.n8n, workdir, webhook_workflow(), HOOK_PATH)
+            name = f"tenantflow_bench_n8n_{uuid.uuid4().hex[:8]}"
+            queue = QueueMode(
+                stack.enter_context(database(options.postgres, name)), options.redis, options.concurrency
+            )
+            queued = n8n_server(options.n8n, workdir, webhook_workflow(), HOOK_PATH, queue)
+            peers = [n8n_hook(stack.enter_context(server), workdir) for server in (regular, queued)]
+        for peer in peers:
+            rows += hammer(peer, options)
+        with inline_site(workdir) as site:
+            rows += hammer(site_hook(site, "SQLite, inline"), options)
+        with queue_site(options, workdir) as site:
+            rows += hammer(site_hook(site, "PostgreSQL, 1 worker, RabbitMQ"), options)
+        with queue_site(options, workdir, options.redis_broker) as site:
+            rows += hammer(site_hook(site, "PostgreSQL, 1 worker, Redis list"), options)
+        for peer in reversed(peers):
+            rows += hammer(peer, options)
+    measured = options.n8n is not None
+    n8n_rates = {
+        (has_workers, connections): max(
+            (
+                row.figures["rate"]
+                for row in rows
+                if row.hook.is_n8n and row.hook.has_workers == has_workers and row.connections == connections
+            ),
+            default=N8N_WEBHOOK_RATE,
+        )
+        for has_workers in (False, True)
+        for connections in (1, 16)
+    }
     table = Table(
         title=f"Webhook (lastNode) → Set with one expression, every execution stored; wrk -t1, "
         f"{options.seconds:g} s per row"
     )
-    columns = ("backend", "c", "req/s", "vs n8n 48.6/s", "p50 ms", "p99 ms", "CPU ms/req: serve", "worker")
+    ratio = "vs n8n, same layout and c" if measured else f"vs n8n {N8N_WEBHOOK_RATE}/s"
+    columns = ("backend", "c", "req/s", ratio, "p50 ms", "p99 ms", "CPU ms/req: serve", "worker")
     for column in (*columns, "stored/answered 200", "host loop ms"):
         table.add_column(column, justify="left" if column == "backend" else "right")
-    with inline_site(workdir) as site:
-        hammer(site, "SQLite, inline", table, options)
-    with queue_site(options, workdir) as site:
-        hammer(site, "PostgreSQL, 1 worker, RabbitMQ", table, options)
-    with queue_site(options, workdir, options.redis_broker) as site:
-        hammer(site, "PostgreSQL, 1 worker, Redis list", table, options)
+    for row in rows:
+        peer_rate = n8n_rates[row.hook.has_workers, row.connections]
+        table.add_row(*row.cells(None if row.hook.is_n8n else peer_rate))
     console.print(table)
-    console.print(f"  target: ≥ {N8N_WEBHOOK_RATE * 10:.0f} req/s at c=16 (10× n8n 1.123's 48.6/s)")
+    if not measured:
+        console.print(f"  target: ≥ {N8N_WEBHOOK_RATE * 10:.0f} req/s at c=16 (10× n8n 1.123's 48.6/s)")
+        return
+    for has_workers, layout in ((False, "one process"), (True, "PostgreSQL + 1 worker")):
+        base = n8n_rates[has_workers, 16]
+        console.print(
+            f"  target, {layout}: ≥ {base * 10:.0f} req/s at c=16 (10× the faster of n8n's two runs above)"
+        )
 
 
 # ----- command line ---------------------------------------------------------------------------------------
@@ -604,6 +723,11 @@ def options_from(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--seconds", type=float, help="webhook: wrk seconds per row (10; quick 3)")
     parser.add_argument("--concurrency", type=int, default=16, help="tenantflow worker --concurrency")
+    parser.add_argument(
+        "--n8n",
+        default=os.environ.get("TENANTFLOW_BENCH_N8N"),
+        help="webhook: n8n's command (bench/n8n_server.py), to measure it before and after tenantflow",
+    )
     parser.add_argument(
         "--postgres",
         default=os.environ.get("TENANTFLOW_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"),
