@@ -585,18 +585,12 @@ def site_hook(site: Site, label: str) -> Hook:
     answer = httpx.post(url, json={"who": "ada"}, timeout=30)
     if answer.status_code != 200 or answer.json().get("greeting") != "hello ada":
         raise SystemExit(f"the webhook answered {answer.status_code}: {answer.text}")
-
-    def stored() -> int:
-        with site.client() as api:
-            stats = api.get(f"/workflows/{workflow_id}/stats", params={"window": "1d"}).json()
-        return int(stats["total"])
-
     return Hook(
         label,
         url,
         site.key,
         site.workdir,
-        stored,
+        lambda: stored_count(site, workflow_id),
         site.cpu_split,
         has_workers=site.workers is not None,
         database_url=site.database_url,
