@@ -44,7 +44,7 @@ TENANTFLOW = str(Path(sys.executable).with_name("tenantflow"))
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 GET_RATE = 1000
 GET_CONNECTIONS = 20
-HOST_LOOP = 1_000_000  # iterations of :func:`host_loop_ms`: 32 ms on this machine at its fastest
+HOST_LOOP = 1_000_000  # iterations of :func:`host_loop_ms`: 21 ms on this machine at its fastest yet
 
 # README's walk-through workflow: a manual trigger, then a Set node with one expression.
 WORKFLOW: dict[str, Any] = json.loads(
@@ -72,9 +72,9 @@ def free_port() -> int:
 def host_loop_ms() -> float:
     """Milliseconds this machine takes for a fixed pure-Python loop now, best of three, measured between
     figures while nothing else runs. The VM's CPU changes speed for seconds at a time (the same loop took
-    30 to 65 ms on an idle machine, 2026-12-07, and reads about 0.8× as long on Debian's interpreter as on
-    pyenv's), and every figure moves with it: printed beside each one so that a slow figure can be told
-    from a slow moment."""
+    30 to 65 ms on an idle machine one day and 21 to 42 ms the next, 2026-12-07, and reads about 0.8× as
+    long on Debian's interpreter as on pyenv's), and every figure moves with it: printed beside each one
+    so that a slow figure can be told from a slow moment."""
     best = math.inf
     for _ in range(3):
         started = time.perf_counter()
