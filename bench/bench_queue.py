@@ -14,8 +14,8 @@ Sections (``--only``, comma-separated; all by default):
   ``execute?wait=false`` by ``--submitters`` concurrent clients, with 1 and then 2 workers: executions/s from
   the first submit to the last stored end, and how fast the API took the submissions.
 - ``webhook``: Webhook (``responseMode: lastNode``) → Set with one expression, every execution stored, wrk at
-  c=1 and c=16 for ``--seconds`` each, on SQLite inline (``serve`` alone) and on PostgreSQL with one worker
-  (through RabbitMQ, then through a Redis list):
+  c=1 and c=16 (``--connections``: 1,16,64 adds the machine's ceiling) for ``--seconds`` each, on SQLite
+  inline (``serve`` alone) and on PostgreSQL with one worker (through RabbitMQ, then through a Redis list):
   req/s, p50/p99, CPU per request, and executions stored against requests answered 200 (stored may exceed
   it by up to c: the requests in flight when wrk stops), and the machine's speed just before the row
   (``bench_api.host_loop_ms``). The target is ≥ 10× n8n on the same machine with the same wrk command.
@@ -611,12 +611,12 @@ def n8n_hook(n8n: N8n, workdir: Path) -> Hook:
 
 
 def hammer(hook: Hook, options: argparse.Namespace) -> list[Row]:
-    """wrk on the webhook at c=1 and c=16, after a warm-up."""
+    """wrk on the webhook at each of ``--connections`` (c=1 and c=16 by default), after a warm-up."""
     wrk(hook.url, hook.key, connections=4, seconds=2, script=HOOK_LUA, workdir=hook.workdir)
     if hook.database_url is not None:
         analyze(hook.database_url)
     rows = []
-    for connections in (1, 16):
+    for connections in options.connections:
         host = host_loop_ms()
         before, cpu = hook.stored(), hook.cpu_split()
         figures = wrk(
@@ -671,7 +671,7 @@ def webhook(options: argparse.Namespace, workdir: Path) -> None:
             default=N8N_WEBHOOK_RATE,
         )
         for has_workers in (False, True)
-        for connections in (1, 16)
+        for connections in options.connections
     }
     table = Table(
         title=f"Webhook (lastNode) → Set with one expression, every execution stored; wrk -t1, "
@@ -687,6 +687,8 @@ def webhook(options: argparse.Namespace, workdir: Path) -> None:
     console.print(table)
     if not measured:
         console.print(f"  target: ≥ {N8N_WEBHOOK_RATE * 10:.0f} req/s at c=16 (10× n8n 1.123's 48.6/s)")
+        return
+    if 16 not in options.connections:
         return
     for has_workers, layout in ((False, "one process"), (True, "PostgreSQL + 1 worker")):
         base = n8n_rates[has_workers, 16]
@@ -704,6 +706,16 @@ def sections(text: str) -> list[str]:
     return chosen
 
 
+def connection_counts(text: str) -> tuple[int, ...]:
+    try:
+        counts = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        counts = ()
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"numbers of connections, comma-separated (1,16); not {text!r}")
+    return counts
+
+
 def options_from(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -716,6 +728,12 @@ def options_from(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--submitters", type=int, default=16, help="throughput: concurrent submitting clients"
     )
     parser.add_argument("--seconds", type=float, help="webhook: wrk seconds per row (10; quick 3)")
+    parser.add_argument(
+        "--connections",
+        type=connection_counts,
+        default=(1, 16),
+        help="webhook: wrk's concurrencies, comma-separated (1,16; 1,16,64 adds the machine's ceiling)",
+    )
     parser.add_argument("--concurrency", type=int, default=16, help="tenantflow worker --concurrency")
     parser.add_argument(
         "--n8n",
