@@ -685,10 +685,10 @@ def webhook(options: argparse.Namespace, workdir: Path) -> None:
         peer_rate = n8n_rates[row.hook.has_workers, row.connections]
         table.add_row(*row.cells(None if row.hook.is_n8n else peer_rate))
     console.print(table)
+    if 16 not in options.connections:  # the targets are at c=16
+        return
     if not measured:
         console.print(f"  target: ≥ {N8N_WEBHOOK_RATE * 10:.0f} req/s at c=16 (10× n8n 1.123's 48.6/s)")
-        return
-    if 16 not in options.connections:
         return
     for has_workers, layout in ((False, "one process"), (True, "PostgreSQL + 1 worker")):
         base = n8n_rates[has_workers, 16]
