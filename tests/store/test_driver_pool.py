@@ -70,6 +70,19 @@ async def test_json_comes_back_as_through_sqlalchemy(server_url: str) -> None:
     )
 
 
+async def test_statements_are_planned_once_for_every_value(server_url: str) -> None:
+    """A prepared statement's plan shows its parameter, not the value of the call: PostgreSQL planned it
+    once for every value (a plan made for the call would name ``'pg_class'``)."""
+    pool = DriverPool(make_url(server_url), max_size=1)  # one connection: the PREPARE is there
+    try:
+        await pool.fetch("PREPARE by_name(name) AS SELECT oid FROM pg_class WHERE relname = $1", [])
+        rows = await pool.fetch("EXPLAIN EXECUTE by_name('pg_class')", [])
+    finally:
+        await pool.close()
+    plan = "\n".join(row[0] for row in rows)
+    assert "$1" in plan and "'pg_class'" not in plan, plan
+
+
 async def test_fetch_is_postgresqls_only(tmp_path: object) -> None:
     database = Database(f"sqlite:///{tmp_path}/x.db")
     try:

@@ -7,11 +7,16 @@ greenlet, with its events); asyncpg's pool costs 90. At c=1 that is 3% of an ``e
 webhook call through a worker makes four of them.
 
 The connections are set up as SQLAlchemy sets up its own (JSON and JSONB decoded by ``json.loads``), so
-a statement answers the same through either. One idle for :data:`PING_AFTER_SECONDS` is pinged before
-use (one round trip: ``SELECT 1``), as :mod:`.database` pings SQLAlchemy's: a statement is never sent
-twice, so a connection the server dropped while it sat idle must be found out before the statement goes.
-A connection lost under a statement fails that statement, and every idle one is replaced on its next use,
-as SQLAlchemy invalidates its whole pool.
+a statement answers the same through either, and they plan each statement once (``plan_cache_mode`` is
+``force_generic_plan``): left to choose, PostgreSQL went on planning the writer's and the claim's
+statements anew on every call, their CTEs costing more to plan than to run: a third of its CPU per webhook
+call through a worker at c=1 (README, queue mode). Each of these statements filters on its tenant (or on
+no value at all: whose turn it is) through indexes whose choice no value changes, so one plan serves all.
+
+One idle for :data:`PING_AFTER_SECONDS` is pinged before use (one round trip: ``SELECT 1``), as
+:mod:`.database` pings SQLAlchemy's: a statement is never sent twice, so a connection the server dropped
+while it sat idle must be found out before the statement goes. A connection lost under a statement fails
+that statement, and every idle one is replaced on its next use, as SQLAlchemy invalidates its whole pool.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.engine import URL
 
 PING_AFTER_SECONDS: Final = 2.0
+SERVER_SETTINGS: Final = {"plan_cache_mode": "force_generic_plan"}
 # Connection options SQLAlchemy's URL may carry that are its adapter's, not asyncpg.connect's.
 _ADAPTER_OPTIONS: Final = (
     "prepared_statement_cache_size",
@@ -45,6 +51,7 @@ class DriverPool:
     def __init__(self, url: URL, *, max_size: int, ping_after: float = PING_AFTER_SECONDS) -> None:
         _, options = PGDialect_asyncpg().create_connect_args(url)  # type: ignore[no-untyped-call]
         self._options = {name: value for name, value in options.items() if name not in _ADAPTER_OPTIONS}
+        self._options["server_settings"] = dict(SERVER_SETTINGS)
         self._max_size = max_size
         self._ping_after = ping_after
         self._pool: asyncpg.Pool | None = None
