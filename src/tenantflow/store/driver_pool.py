@@ -34,7 +34,6 @@ from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.engine import URL
 
 PING_AFTER_SECONDS: Final = 2.0
-SERVER_SETTINGS: Final = {"plan_cache_mode": "force_generic_plan"}
 # Connection options SQLAlchemy's URL may carry that are its adapter's, not asyncpg.connect's.
 _ADAPTER_OPTIONS: Final = (
     "prepared_statement_cache_size",
@@ -51,7 +50,6 @@ class DriverPool:
     def __init__(self, url: URL, *, max_size: int, ping_after: float = PING_AFTER_SECONDS) -> None:
         _, options = PGDialect_asyncpg().create_connect_args(url)  # type: ignore[no-untyped-call]
         self._options = {name: value for name, value in options.items() if name not in _ADAPTER_OPTIONS}
-        self._options["server_settings"] = dict(SERVER_SETTINGS)
         self._max_size = max_size
         self._ping_after = ping_after
         self._pool: asyncpg.Pool | None = None
@@ -96,7 +94,7 @@ class DriverPool:
                     min_size=0,
                     max_size=self._max_size,
                     connection_class=_Connection,
-                    init=_decode_json,
+                    init=_set_up,
                     reset=_keep,
                     **self._options,
                 )
@@ -128,8 +126,11 @@ async def _answers(connection: Any) -> bool:
     return True
 
 
-async def _decode_json(connection: Any) -> None:
-    """JSON and JSONB in and out as SQLAlchemy's asyncpg dialect sets them: text in, ``json.loads`` out."""
+async def _set_up(connection: Any) -> None:
+    """JSON and JSONB in and out as SQLAlchemy's asyncpg dialect sets them (text in, ``json.loads`` out),
+    and one plan per statement. A ``SET`` rather than a start-up parameter, which a pooler such as
+    PgBouncer refuses unless told to ignore it."""
+    await connection.execute("SET plan_cache_mode = force_generic_plan")
     await connection.set_type_codec(
         "json", encoder=str.encode, decoder=_from_json, schema="pg_catalog", format="binary"
     )
