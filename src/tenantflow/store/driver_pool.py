@@ -9,9 +9,9 @@ webhook call through a worker makes four of them.
 The connections are set up as SQLAlchemy sets up its own (JSON and JSONB decoded by ``json.loads``), so
 a statement answers the same through either, and they plan each statement once (``plan_cache_mode`` is
 ``force_generic_plan``): left to choose, PostgreSQL went on planning the writer's and the claim's
-statements anew on every call, their CTEs costing more to plan than to run: a third of its CPU per webhook
-call through a worker at c=1 (README, queue mode). Each of these statements filters on its tenant (or on
-no value at all: whose turn it is) through indexes whose choice no value changes, so one plan serves all.
+statements anew on every call, 29% of its CPU per webhook call through a worker at c=1 (README, queue
+mode). Each of these statements filters on its tenant (or on no value at all: whose turn it is) through
+indexes whose choice no value changes, so one plan serves all.
 
 One idle for :data:`PING_AFTER_SECONDS` is pinged before use (one round trip: ``SELECT 1``), as
 :mod:`.database` pings SQLAlchemy's: a statement is never sent twice, so a connection the server dropped
